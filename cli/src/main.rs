@@ -1,0 +1,178 @@
+//! `passwordless`: the local server and operator commands.
+
+use clap::{Parser, Subcommand};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use tracing::{error, info};
+
+use passwordless::config::{parse_public_url, Config, StoreConfig, DEFAULT_OUTBOX, DEFAULT_STORE};
+use passwordless::kickstart::{apply_if_pristine, KickstartOutcome};
+use passwordless::App;
+use passwordless_cli::{demo, server};
+
+#[derive(Parser)]
+#[command(
+    name = "passwordless",
+    version,
+    about = "Passwordless magic-link login, FusionAuth-compatible"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args)]
+struct StoreArgs {
+    /// The store: sqlite:PATH.
+    #[arg(long, env = "PASSWORDLESS_STORE", default_value = DEFAULT_STORE)]
+    store: String,
+    /// Folder the outbox mailer writes .eml files to.
+    #[arg(long, env = "PASSWORDLESS_OUTBOX", default_value = DEFAULT_OUTBOX)]
+    outbox: PathBuf,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve every route on one port, on the embedded store with a file outbox.
+    Serve {
+        #[arg(long, default_value_t = 9011)]
+        port: u16,
+        /// Address to listen on; loopback unless you mean to expose it.
+        #[arg(long, default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
+        bind: IpAddr,
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Base URL of links in emails and the default issuer [default: http://localhost:PORT].
+        #[arg(long, env = "PASSWORDLESS_PUBLIC_URL")]
+        public_url: Option<String>,
+        /// Kickstart file applied once to an empty store.
+        #[arg(long, env = "PASSWORDLESS_KICKSTART")]
+        kickstart: Option<PathBuf>,
+    },
+    /// Apply a kickstart file to an empty store and exit.
+    Kickstart {
+        file: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
+        #[arg(
+            long,
+            env = "PASSWORDLESS_PUBLIC_URL",
+            default_value = "http://localhost:9011"
+        )]
+        public_url: String,
+    },
+}
+
+fn config(store: &StoreArgs, public_url: &str) -> Result<Config, String> {
+    Ok(Config {
+        store: StoreConfig::parse(&store.store).map_err(|e| e.to_string())?,
+        outbox: store.outbox.clone(),
+        public_url: parse_public_url(public_url).map_err(|e| e.to_string())?,
+    })
+}
+
+async fn run_kickstart(app: &App, file: &PathBuf) -> Result<KickstartOutcome, String> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    apply_if_pristine(app, &text, &|name| std::env::var(name).ok())
+        .await
+        .map_err(|e| e.to_string())
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(_) => {
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {},
+            _ = terminate.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+    info!("shutting down");
+}
+
+async fn serve(
+    port: u16,
+    bind: IpAddr,
+    store: StoreArgs,
+    public_url: Option<String>,
+    kickstart: Option<PathBuf>,
+) -> Result<(), String> {
+    let listener = tokio::net::TcpListener::bind(SocketAddr::new(bind, port))
+        .await
+        .map_err(|e| format!("cannot listen on {bind}:{port}: {e}"))?;
+    let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+    let public_url = public_url.unwrap_or_else(|| format!("http://localhost:{port}"));
+    let config = config(&store, &public_url)?;
+    let app = App::from_config(&config).await.map_err(|e| e.to_string())?;
+    match &kickstart {
+        Some(file) => match run_kickstart(&app, file).await? {
+            KickstartOutcome::Applied { api_keys, requests } => {
+                info!(api_keys, requests, "kickstart applied")
+            }
+            KickstartOutcome::Skipped => info!("kickstart skipped: the store already holds data"),
+        },
+        None if app.store.is_pristine().await.map_err(|e| e.to_string())? => {
+            let demo = demo::seed(&app).await.map_err(|e| e.to_string())?;
+            let StoreConfig::Sqlite(db) = &config.store;
+            let env_file = db.with_file_name("demo.env");
+            demo::write_env_file(&env_file, &demo, &public_url).map_err(|e| e.to_string())?;
+            println!(
+                "Seeded a demo (shown once; also in {env}):\n  application id: {app_id}\n  login id:       {login}\n  API key:        {key}\n\nStart a login:\n  curl -s -X POST {url}/api/passwordless/start -H 'Authorization: {key}' -H 'Content-Type: application/json' \\\n    -d '{{\"applicationId\":\"{app_id}\",\"loginId\":\"{login}\"}}'\n",
+                env = env_file.display(),
+                app_id = demo.application_id,
+                login = demo.login_id,
+                key = demo.api_key.expose(),
+                url = public_url,
+            );
+        }
+        None => {}
+    }
+    info!(address = %SocketAddr::new(bind, port), outbox = %config.outbox.display(), "serving");
+    println!(
+        "Listening on http://{}:{port} (outbox: {})",
+        bind,
+        config.outbox.display()
+    );
+    server::serve(Arc::new(app), listener, shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    passwordless::telemetry::init(false);
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve { port, bind, store, public_url, kickstart } => serve(port, bind, store, public_url, kickstart).await,
+        Command::Kickstart { file, store, public_url } => async {
+            let app = App::from_config(&config(&store, &public_url)?).await.map_err(|e| e.to_string())?;
+            match run_kickstart(&app, &file).await? {
+                KickstartOutcome::Applied { api_keys, requests } => println!("Applied: {api_keys} API keys, {requests} requests."),
+                KickstartOutcome::Skipped => println!("Skipped: the store already holds data; kickstart applies only to an empty store."),
+            }
+            Ok(())
+        }
+        .await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            error!("{message}");
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}

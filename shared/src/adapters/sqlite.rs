@@ -1,0 +1,649 @@
+//! The embedded store: one SQLite file in WAL mode. Several processes may share the file;
+//! every multi-step change runs in an IMMEDIATE transaction, so the store keeps the same
+//! single-use and supersede guarantees as DynamoDB's conditional writes.
+
+use async_trait::async_trait;
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::domain::code::{PasswordlessCode, MAX_ONE_TIME_CODE_ATTEMPTS};
+use crate::domain::ids::{ApplicationId, TemplateId, TenantId, UserId};
+use crate::domain::tenant::DEFAULT_TENANT_ID;
+use crate::domain::{
+    ApiKey, Application, EmailTemplate, Instant, KeyId, SecretHash, SigningKey, Tenant, User,
+};
+use crate::ports::*;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS tenants (id TEXT PRIMARY KEY, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS applications (id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS users (
+    id TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL,
+    email TEXT,
+    username TEXT,
+    current_code TEXT,
+    body TEXT NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS users_email ON users (tenant_id, email) WHERE email IS NOT NULL;
+CREATE UNIQUE INDEX IF NOT EXISTS users_username ON users (tenant_id, username) WHERE username IS NOT NULL;
+CREATE TABLE IF NOT EXISTS codes (
+    hash TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS codes_expiry ON codes (expires_at);
+CREATE TABLE IF NOT EXISTS email_templates (id TEXT PRIMARY KEY, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS api_keys (hash TEXT PRIMARY KEY, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS signing_keys (id TEXT PRIMARY KEY, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS refresh_tokens (hash TEXT PRIMARY KEY, user_id TEXT NOT NULL, expires_at INTEGER NOT NULL, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS rate_counters (key TEXT NOT NULL, window_start INTEGER NOT NULL, hits INTEGER NOT NULL, PRIMARY KEY (key, window_start));
+";
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    conn: Arc<Mutex<Connection>>,
+}
+
+fn unavailable(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+fn to_json<T: Serialize>(value: &T) -> StoreResult<String> {
+    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn from_json<T: DeserializeOwned>(text: &str) -> StoreResult<T> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// Maps a UNIQUE violation to the field it protects.
+fn insert_error(e: rusqlite::Error, primary: &'static str) -> StoreError {
+    if let rusqlite::Error::SqliteFailure(failure, Some(message)) = &e {
+        if failure.code == rusqlite::ErrorCode::ConstraintViolation {
+            return StoreError::Duplicate(if message.contains("users.email") {
+                "user.email"
+            } else if message.contains("users.username") {
+                "user.username"
+            } else {
+                primary
+            });
+        }
+    }
+    unavailable(e)
+}
+
+impl SqliteStore {
+    pub fn open(path: &Path) -> StoreResult<Self> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| unavailable(format!("cannot create {}: {e}", parent.display())))?;
+        }
+        let conn = Connection::open(path).map_err(unavailable)?;
+        Self::prepare(conn)
+    }
+
+    /// A private in-memory store, for tests and benchmarks.
+    pub fn in_memory() -> StoreResult<Self> {
+        Self::prepare(Connection::open_in_memory().map_err(unavailable)?)
+    }
+
+    fn prepare(conn: Connection) -> StoreResult<Self> {
+        // Another process may hold the write lock for a moment: wait rather than fail.
+        conn.busy_timeout(Duration::from_secs(10))
+            .map_err(unavailable)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(unavailable)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(unavailable)?;
+        conn.execute_batch(SCHEMA).map_err(unavailable)?;
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    /// Runs blocking SQLite work off the async executor.
+    async fn run<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn
+                .lock()
+                .map_err(|_| unavailable("the connection lock is poisoned"))?;
+            work(&mut guard)
+        })
+        .await
+        .map_err(unavailable)?
+    }
+
+    async fn get_body<T: DeserializeOwned + Send + 'static>(
+        &self,
+        sql: &'static str,
+        key: String,
+    ) -> StoreResult<Option<T>> {
+        self.run(move |conn| {
+            let body: Option<String> = conn
+                .query_row(sql, [key], |row| row.get(0))
+                .optional()
+                .map_err(unavailable)?;
+            body.as_deref().map(from_json).transpose()
+        })
+        .await
+    }
+
+    async fn all_bodies<T: DeserializeOwned + Send + 'static>(
+        &self,
+        sql: &'static str,
+    ) -> StoreResult<Vec<T>> {
+        self.run(move |conn| {
+            let mut stmt = conn.prepare(sql).map_err(unavailable)?;
+            let bodies = stmt
+                .query_map([], |row| row.get::<_, String>(0))
+                .map_err(unavailable)?;
+            bodies
+                .map(|b| b.map_err(unavailable).and_then(|b| from_json(&b)))
+                .collect()
+        })
+        .await
+    }
+
+    async fn insert(
+        &self,
+        sql: &'static str,
+        key: String,
+        body: String,
+        primary: &'static str,
+    ) -> StoreResult<()> {
+        self.run(move |conn| {
+            conn.execute(sql, params![key, body])
+                .map(|_| ())
+                .map_err(|e| insert_error(e, primary))
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl TenantStore for SqliteStore {
+    async fn tenant(&self, id: TenantId) -> StoreResult<Option<Tenant>> {
+        self.get_body("SELECT body FROM tenants WHERE id = ?1", id.to_string())
+            .await
+    }
+
+    async fn tenants(&self) -> StoreResult<Vec<Tenant>> {
+        self.all_bodies("SELECT body FROM tenants ORDER BY id")
+            .await
+    }
+
+    async fn insert_tenant(&self, tenant: &Tenant) -> StoreResult<()> {
+        self.insert(
+            "INSERT INTO tenants (id, body) VALUES (?1, ?2)",
+            tenant.id.to_string(),
+            to_json(tenant)?,
+            "tenant.id",
+        )
+        .await
+    }
+
+    async fn update_tenant(&self, tenant: &Tenant) -> StoreResult<()> {
+        let (id, body) = (tenant.id.to_string(), to_json(tenant)?);
+        self.run(move |conn| {
+            match conn
+                .execute(
+                    "UPDATE tenants SET body = ?2 WHERE id = ?1",
+                    params![id, body],
+                )
+                .map_err(unavailable)?
+            {
+                0 => Err(StoreError::Missing),
+                _ => Ok(()),
+            }
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl ApplicationStore for SqliteStore {
+    async fn application(&self, id: ApplicationId) -> StoreResult<Option<Application>> {
+        self.get_body(
+            "SELECT body FROM applications WHERE id = ?1",
+            id.to_string(),
+        )
+        .await
+    }
+
+    async fn insert_application(&self, application: &Application) -> StoreResult<()> {
+        let (id, tenant, body) = (
+            application.id.to_string(),
+            application.tenant_id.to_string(),
+            to_json(application)?,
+        );
+        self.run(move |conn| {
+            conn.execute(
+                "INSERT INTO applications (id, tenant_id, body) VALUES (?1, ?2, ?3)",
+                params![id, tenant, body],
+            )
+            .map(|_| ())
+            .map_err(|e| insert_error(e, "application.id"))
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl UserStore for SqliteStore {
+    async fn user(&self, id: UserId) -> StoreResult<Option<User>> {
+        self.get_body("SELECT body FROM users WHERE id = ?1", id.to_string())
+            .await
+    }
+
+    async fn user_by_email(&self, tenant: TenantId, email: &str) -> StoreResult<Option<User>> {
+        let (tenant, email) = (
+            tenant.to_string(),
+            crate::domain::user::normalize_login_id(email),
+        );
+        self.run(move |conn| {
+            let body: Option<String> = conn
+                .query_row(
+                    "SELECT body FROM users WHERE tenant_id = ?1 AND email = ?2",
+                    params![tenant, email],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(unavailable)?;
+            body.as_deref().map(from_json).transpose()
+        })
+        .await
+    }
+
+    async fn user_by_username(
+        &self,
+        tenant: TenantId,
+        username: &str,
+    ) -> StoreResult<Option<User>> {
+        let (tenant, username) = (
+            tenant.to_string(),
+            crate::domain::user::normalize_login_id(username),
+        );
+        self.run(move |conn| {
+            let body: Option<String> = conn
+                .query_row(
+                    "SELECT body FROM users WHERE tenant_id = ?1 AND username = ?2",
+                    params![tenant, username],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(unavailable)?;
+            body.as_deref().map(from_json).transpose()
+        })
+        .await
+    }
+
+    async fn insert_user(&self, user: &User) -> StoreResult<()> {
+        let row = (
+            user.id.to_string(),
+            user.tenant_id.to_string(),
+            user.normalized_email(),
+            user.normalized_username(),
+            to_json(user)?,
+        );
+        self.run(move |conn| {
+            conn.execute(
+                "INSERT INTO users (id, tenant_id, email, username, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![row.0, row.1, row.2, row.3, row.4],
+            )
+            .map(|_| ())
+            .map_err(|e| insert_error(e, "user.id"))
+        })
+        .await
+    }
+
+    async fn update_user(&self, user: &User) -> StoreResult<()> {
+        let row = (
+            user.id.to_string(),
+            user.normalized_email(),
+            user.normalized_username(),
+            to_json(user)?,
+        );
+        self.run(move |conn| {
+            match conn
+                .execute(
+                    "UPDATE users SET email = ?2, username = ?3, body = ?4 WHERE id = ?1",
+                    params![row.0, row.1, row.2, row.3],
+                )
+                .map_err(|e| insert_error(e, "user.id"))?
+            {
+                0 => Err(StoreError::Missing),
+                _ => Ok(()),
+            }
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl CodeStore for SqliteStore {
+    async fn insert_code(&self, code: &PasswordlessCode) -> StoreResult<()> {
+        let (hash, user, expires, body) = (
+            code.code_hash.to_hex(),
+            code.user_id.to_string(),
+            code.expires_at.as_millis(),
+            to_json(code)?,
+        );
+        self.run(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(unavailable)?;
+            // The user's earlier codes die with this start (S6); the pointer below makes that
+            // atomic, the delete just keeps the table small.
+            tx.execute("DELETE FROM codes WHERE user_id = ?1", [&user])
+                .map_err(unavailable)?;
+            tx.execute(
+                "INSERT INTO codes (hash, user_id, expires_at, body) VALUES (?1, ?2, ?3, ?4)",
+                params![hash, user, expires, body],
+            )
+            .map_err(|e| insert_error(e, "code"))?;
+            match tx
+                .execute(
+                    "UPDATE users SET current_code = ?1 WHERE id = ?2",
+                    params![hash, user],
+                )
+                .map_err(unavailable)?
+            {
+                0 => Err(StoreError::Missing),
+                _ => tx.commit().map_err(unavailable),
+            }
+        })
+        .await
+    }
+
+    async fn code(&self, hash: &SecretHash, now: Instant) -> StoreResult<Option<PasswordlessCode>> {
+        let found: Option<PasswordlessCode> = self
+            .get_body("SELECT body FROM codes WHERE hash = ?1", hash.to_hex())
+            .await?;
+        Ok(found.filter(|c| c.is_live(now)))
+    }
+
+    async fn mark_code_emailed(&self, hash: &SecretHash) -> StoreResult<()> {
+        let hash = hash.to_hex();
+        self.run(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(unavailable)?;
+            let body: Option<String> = tx
+                .query_row("SELECT body FROM codes WHERE hash = ?1", [&hash], |r| {
+                    r.get(0)
+                })
+                .optional()
+                .map_err(unavailable)?;
+            if let Some(body) = body {
+                let mut code: PasswordlessCode = from_json(&body)?;
+                code.emailed = true;
+                tx.execute(
+                    "UPDATE codes SET body = ?2 WHERE hash = ?1",
+                    params![hash, to_json(&code)?],
+                )
+                .map_err(unavailable)?;
+            }
+            tx.commit().map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn consume_code(
+        &self,
+        hash: &SecretHash,
+        one_time_code: Option<&SecretHash>,
+        now: Instant,
+    ) -> StoreResult<Consumed> {
+        let (key, one_time_code) = (hash.to_hex(), one_time_code.copied());
+        self.run(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(unavailable)?;
+            let body: Option<String> = tx
+                .query_row("SELECT body FROM codes WHERE hash = ?1", [&key], |r| {
+                    r.get(0)
+                })
+                .optional()
+                .map_err(unavailable)?;
+            let Some(body) = body else {
+                return Ok(Consumed::Nothing);
+            };
+            let mut code: PasswordlessCode = from_json(&body)?;
+            if !code.is_live(now) {
+                tx.execute("DELETE FROM codes WHERE hash = ?1", [&key])
+                    .map_err(unavailable)?;
+                tx.commit().map_err(unavailable)?;
+                return Ok(Consumed::Nothing);
+            }
+            if let Some(expected) = code.one_time_code_hash {
+                if !one_time_code.is_some_and(|given| given.matches(&expected)) {
+                    code.failed_attempts += 1;
+                    if code.failed_attempts >= MAX_ONE_TIME_CODE_ATTEMPTS {
+                        tx.execute("DELETE FROM codes WHERE hash = ?1", [&key])
+                            .map_err(unavailable)?;
+                    } else {
+                        tx.execute(
+                            "UPDATE codes SET body = ?2 WHERE hash = ?1",
+                            params![key, to_json(&code)?],
+                        )
+                        .map_err(unavailable)?;
+                    }
+                    tx.commit().map_err(unavailable)?;
+                    return Ok(Consumed::WrongOneTimeCode);
+                }
+            }
+            tx.execute("DELETE FROM codes WHERE hash = ?1", [&key])
+                .map_err(unavailable)?;
+            tx.commit().map_err(unavailable)?;
+            Ok(Consumed::Code(code))
+        })
+        .await
+    }
+
+    async fn finish_login(
+        &self,
+        user: UserId,
+        code: &PasswordlessCode,
+        application: ApplicationId,
+        now: Instant,
+    ) -> StoreResult<LoginFinish> {
+        let (id, hash, emailed) = (user.to_string(), code.code_hash.to_hex(), code.emailed);
+        self.run(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(unavailable)?;
+            let row: Option<(Option<String>, String)> = tx
+                .query_row(
+                    "SELECT current_code, body FROM users WHERE id = ?1",
+                    [&id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .map_err(unavailable)?;
+            let Some((Some(current), body)) = row else {
+                return Ok(LoginFinish::Superseded);
+            };
+            if current != hash {
+                return Ok(LoginFinish::Superseded);
+            }
+            let mut user: User = from_json(&body)?;
+            let finish = if user.login_refusal(now).is_some() {
+                LoginFinish::Refused(user)
+            } else {
+                user.record_login(application, now, emailed);
+                LoginFinish::Completed(user)
+            };
+            let (LoginFinish::Completed(user) | LoginFinish::Refused(user)) = &finish else {
+                return Ok(finish);
+            };
+            tx.execute(
+                "UPDATE users SET current_code = NULL, body = ?2 WHERE id = ?1",
+                params![id, to_json(user)?],
+            )
+            .map_err(unavailable)?;
+            // Every other code of the user dies with this login.
+            tx.execute("DELETE FROM codes WHERE user_id = ?1", [&id])
+                .map_err(unavailable)?;
+            tx.commit().map_err(unavailable)?;
+            Ok(finish)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl TemplateStore for SqliteStore {
+    async fn template(&self, id: TemplateId) -> StoreResult<Option<EmailTemplate>> {
+        self.get_body(
+            "SELECT body FROM email_templates WHERE id = ?1",
+            id.to_string(),
+        )
+        .await
+    }
+
+    async fn insert_template(&self, template: &EmailTemplate) -> StoreResult<()> {
+        self.insert(
+            "INSERT INTO email_templates (id, body) VALUES (?1, ?2)",
+            template.id.to_string(),
+            to_json(template)?,
+            "emailTemplate.id",
+        )
+        .await
+    }
+}
+
+#[async_trait]
+impl ApiKeyStore for SqliteStore {
+    async fn api_key(&self, hash: &SecretHash) -> StoreResult<Option<ApiKey>> {
+        self.get_body("SELECT body FROM api_keys WHERE hash = ?1", hash.to_hex())
+            .await
+    }
+
+    async fn insert_api_key(&self, key: &ApiKey) -> StoreResult<()> {
+        self.insert(
+            "INSERT INTO api_keys (hash, body) VALUES (?1, ?2)",
+            key.key_hash.to_hex(),
+            to_json(key)?,
+            "apiKey.key",
+        )
+        .await
+    }
+}
+
+#[async_trait]
+impl SigningKeyStore for SqliteStore {
+    async fn signing_key(&self, id: KeyId) -> StoreResult<Option<SigningKey>> {
+        self.get_body(
+            "SELECT body FROM signing_keys WHERE id = ?1",
+            id.to_string(),
+        )
+        .await
+    }
+
+    async fn signing_keys(&self) -> StoreResult<Vec<SigningKey>> {
+        self.all_bodies("SELECT body FROM signing_keys ORDER BY id")
+            .await
+    }
+
+    async fn insert_signing_key(&self, key: &SigningKey) -> StoreResult<()> {
+        self.insert(
+            "INSERT INTO signing_keys (id, body) VALUES (?1, ?2)",
+            key.id.to_string(),
+            to_json(key)?,
+            "key.id",
+        )
+        .await
+    }
+}
+
+#[async_trait]
+impl RefreshTokenStore for SqliteStore {
+    async fn insert_refresh_token(&self, token: &StoredRefreshToken) -> StoreResult<()> {
+        let row = (
+            token.token_hash.to_hex(),
+            token.user_id.to_string(),
+            token.expires_at.as_millis(),
+            to_json(token)?,
+        );
+        self.run(move |conn| {
+            conn.execute("INSERT INTO refresh_tokens (hash, user_id, expires_at, body) VALUES (?1, ?2, ?3, ?4)", params![row.0, row.1, row.2, row.3])
+                .map(|_| ())
+                .map_err(|e| insert_error(e, "refreshToken"))
+        })
+        .await
+    }
+
+    async fn refresh_token(
+        &self,
+        hash: &SecretHash,
+        now: Instant,
+    ) -> StoreResult<Option<StoredRefreshToken>> {
+        let found: Option<StoredRefreshToken> = self
+            .get_body(
+                "SELECT body FROM refresh_tokens WHERE hash = ?1",
+                hash.to_hex(),
+            )
+            .await?;
+        Ok(found.filter(|t| now < t.expires_at))
+    }
+}
+
+#[async_trait]
+impl RateLimiter for SqliteStore {
+    async fn hit(&self, key: &str, window_seconds: i64, now: Instant) -> StoreResult<u32> {
+        let window_millis = window_seconds.max(1) * 1000;
+        let window_start = now.as_millis().div_euclid(window_millis) * window_millis;
+        let key = key.to_owned();
+        self.run(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(unavailable)?;
+            tx.execute(
+                "DELETE FROM rate_counters WHERE key = ?1 AND window_start < ?2",
+                params![key, window_start],
+            )
+            .map_err(unavailable)?;
+            let hits: u32 = tx
+                .query_row(
+                    "INSERT INTO rate_counters (key, window_start, hits) VALUES (?1, ?2, 1)
+                     ON CONFLICT (key, window_start) DO UPDATE SET hits = hits + 1 RETURNING hits",
+                    params![key, window_start],
+                    |r| r.get(0),
+                )
+                .map_err(unavailable)?;
+            tx.commit().map_err(unavailable)?;
+            Ok(hits)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl StoreAdmin for SqliteStore {
+    async fn is_pristine(&self) -> StoreResult<bool> {
+        let default = DEFAULT_TENANT_ID.to_string();
+        self.run(move |conn| {
+            let count: i64 = conn
+                .query_row(
+                    "SELECT (SELECT COUNT(*) FROM tenants WHERE id != ?1) + (SELECT COUNT(*) FROM applications)
+                          + (SELECT COUNT(*) FROM users) + (SELECT COUNT(*) FROM api_keys)",
+                    [default],
+                    |r| r.get(0),
+                )
+                .map_err(unavailable)?;
+            Ok(count == 0)
+        })
+        .await
+    }
+}

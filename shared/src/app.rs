@@ -1,0 +1,90 @@
+//! `App`: built once per process (config + adapters), shared by every invocation.
+
+use std::sync::Arc;
+
+use crate::adapters::clock::SystemClock;
+use crate::adapters::entropy::OsEntropy;
+use crate::adapters::keys::AwsLcKeyMaker;
+use crate::adapters::outbox::OutboxMailer;
+use crate::adapters::sqlite::SqliteStore;
+use crate::config::{Config, StoreConfig};
+use crate::flows::bootstrap::ensure_default_tenant;
+use crate::flows::management::TenantMaking;
+use crate::flows::passwordless::LinkBase;
+use crate::flows::FlowError;
+use crate::ports::{Clock, Entropy, KeyMaker, Mailer, Store, StoreError};
+
+pub struct App {
+    pub store: Arc<dyn Store>,
+    pub mailer: Arc<dyn Mailer>,
+    pub clock: Arc<dyn Clock>,
+    pub entropy: Arc<dyn Entropy>,
+    pub key_maker: Arc<dyn KeyMaker>,
+    pub links: LinkBase,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error("cannot open the store: {0}")]
+    Store(#[from] StoreError),
+    #[error("cannot prepare the default tenant: {0}")]
+    Bootstrap(#[from] FlowError),
+}
+
+/// The parts an `App` is made of, for tests and tools that swap one.
+pub struct AppParts {
+    pub store: Arc<dyn Store>,
+    pub mailer: Arc<dyn Mailer>,
+    pub clock: Arc<dyn Clock>,
+    pub entropy: Arc<dyn Entropy>,
+    pub key_maker: Arc<dyn KeyMaker>,
+    pub public_url: String,
+}
+
+impl App {
+    /// The production wiring for a configuration: real clock, OS randomness.
+    pub async fn from_config(config: &Config) -> Result<App, AppError> {
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let store: Arc<dyn Store> = match &config.store {
+            StoreConfig::Sqlite(path) => Arc::new(SqliteStore::open(path)?),
+        };
+        App::from_parts(AppParts {
+            store,
+            mailer: Arc::new(OutboxMailer::new(&config.outbox, clock.clone())),
+            clock,
+            entropy: Arc::new(OsEntropy),
+            key_maker: Arc::new(AwsLcKeyMaker),
+            public_url: config.public_url.clone(),
+        })
+        .await
+    }
+
+    pub async fn from_env() -> Result<App, AppError> {
+        App::from_config(&Config::from_env()?).await
+    }
+
+    /// Wires the parts and makes sure the store has its default tenant.
+    pub async fn from_parts(parts: AppParts) -> Result<App, AppError> {
+        let app = App {
+            store: parts.store,
+            mailer: parts.mailer,
+            clock: parts.clock,
+            entropy: parts.entropy,
+            key_maker: parts.key_maker,
+            links: LinkBase(parts.public_url),
+        };
+        ensure_default_tenant(app.store.as_ref(), &app.tenant_making()).await?;
+        Ok(app)
+    }
+
+    pub fn tenant_making(&self) -> TenantMaking<'_> {
+        TenantMaking {
+            key_maker: self.key_maker.as_ref(),
+            clock: self.clock.as_ref(),
+            entropy: self.entropy.as_ref(),
+            default_issuer: &self.links.0,
+        }
+    }
+}

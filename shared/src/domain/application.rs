@@ -1,0 +1,178 @@
+use serde::{Deserialize, Serialize};
+
+use super::ids::{ApplicationId, KeyId, RoleId, TemplateId, TenantId};
+use super::time::Instant;
+use super::validation::{FieldError, ValidationErrors};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Application {
+    pub id: ApplicationId,
+    pub tenant_id: TenantId,
+    pub name: String,
+    #[serde(default = "yes")]
+    pub active: bool,
+    #[serde(default)]
+    pub roles: Vec<ApplicationRole>,
+    #[serde(default)]
+    pub passwordless_configuration: PasswordlessConfiguration,
+    #[serde(default)]
+    pub jwt_configuration: ApplicationJwtConfiguration,
+    #[serde(default)]
+    pub login_configuration: LoginConfiguration,
+    #[serde(default)]
+    pub oauth_configuration: OAuthConfiguration,
+    #[serde(default)]
+    pub email_configuration: ApplicationEmailConfiguration,
+    #[serde(default)]
+    pub insert_instant: Instant,
+    #[serde(default)]
+    pub last_update_instant: Instant,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplicationRole {
+    #[serde(default = "RoleId::nil")]
+    pub id: RoleId,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub is_default: bool,
+    #[serde(default)]
+    pub is_super_role: bool,
+}
+
+impl RoleId {
+    fn nil() -> RoleId {
+        RoleId::from_uuid(uuid::Uuid::nil())
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct PasswordlessConfiguration {
+    pub enabled: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ApplicationJwtConfiguration {
+    pub enabled: bool,
+    pub time_to_live_in_seconds: i64,
+    pub refresh_token_time_to_live_in_minutes: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_token_key_id: Option<KeyId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token_key_id: Option<KeyId>,
+}
+
+impl Default for ApplicationJwtConfiguration {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            time_to_live_in_seconds: 3600,
+            refresh_token_time_to_live_in_minutes: 43_200,
+            access_token_key_id: None,
+            id_token_key_id: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct LoginConfiguration {
+    pub generate_refresh_tokens: bool,
+    pub require_authentication: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct OAuthConfiguration {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    #[serde(rename = "authorizedRedirectURLs")]
+    pub authorized_redirect_urls: Vec<String>,
+    pub enabled_grants: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proof_key_for_code_exchange_policy: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_authentication_policy: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ApplicationEmailConfiguration {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub passwordless_email_template_id: Option<TemplateId>,
+}
+
+impl Application {
+    pub fn validate(&self) -> Result<(), ValidationErrors> {
+        let mut errors = ValidationErrors::new();
+        if self.name.trim().is_empty() {
+            errors.push(FieldError::blank("application.name"));
+        }
+        let jwt = &self.jwt_configuration;
+        if jwt.time_to_live_in_seconds <= 0 {
+            errors.push(FieldError::invalid(
+                "application.jwtConfiguration.timeToLiveInSeconds",
+                "The value must be greater than zero.",
+            ));
+        }
+        if jwt.refresh_token_time_to_live_in_minutes <= 0 {
+            errors.push(FieldError::invalid(
+                "application.jwtConfiguration.refreshTokenTimeToLiveInMinutes",
+                "The value must be greater than zero.",
+            ));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for role in &self.roles {
+            if role.name.trim().is_empty() {
+                errors.push(FieldError::blank("application.roles.name"));
+            } else if !seen.insert(role.name.as_str()) {
+                errors.push(FieldError::new(
+                    "duplicate",
+                    "application.roles.name",
+                    format!("The role [{}] is defined twice.", role.name),
+                ));
+            }
+        }
+        errors.into_result()
+    }
+
+    pub fn has_role(&self, name: &str) -> bool {
+        self.roles.iter().any(|r| r.name == name)
+    }
+
+    pub fn default_roles(&self) -> Vec<String> {
+        self.roles
+            .iter()
+            .filter(|r| r.is_default)
+            .map(|r| r.name.clone())
+            .collect()
+    }
+
+    /// The access-token lifetime: the application's own when its JWT configuration is enabled,
+    /// else the tenant's, as FusionAuth resolves it.
+    pub fn token_ttl_seconds(&self, tenant_default: i64) -> i64 {
+        if self.jwt_configuration.enabled {
+            self.jwt_configuration.time_to_live_in_seconds
+        } else {
+            tenant_default
+        }
+    }
+
+    pub fn refresh_token_ttl_minutes(&self, tenant_default: i64) -> i64 {
+        if self.jwt_configuration.enabled {
+            self.jwt_configuration.refresh_token_time_to_live_in_minutes
+        } else {
+            tenant_default
+        }
+    }
+}

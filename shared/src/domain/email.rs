@@ -1,0 +1,95 @@
+//! Rendering the passwordless email from a template. Pure: the mailer port sends the result.
+
+use minijinja::{AutoEscape, Environment};
+use serde::Serialize;
+
+use super::template::EmailTemplate;
+
+/// What a passwordless email is made of before it becomes MIME.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingEmail {
+    pub from_email: String,
+    pub from_name: Option<String>,
+    pub to_email: String,
+    pub to_name: Option<String>,
+    pub subject: String,
+    pub html: String,
+    pub text: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the email template failed to render: {0}")]
+pub struct RenderError(String);
+
+/// Renders subject, HTML and text with the same context. Only the HTML part is HTML-escaped,
+/// so a user named `<script>` stays text in the HTML and reads naturally in the text part.
+pub fn render_email<C: Serialize>(
+    template: &EmailTemplate,
+    preferred_languages: &[String],
+    context: &C,
+) -> Result<(String, String, String), RenderError> {
+    let localized = template.localize(preferred_languages);
+    let mut env = Environment::new();
+    env.set_auto_escape_callback(|name| {
+        if name == "html" {
+            AutoEscape::Html
+        } else {
+            AutoEscape::None
+        }
+    });
+    let render = |name: &str, source: &str| -> Result<String, RenderError> {
+        let mut env = env.clone();
+        env.add_template_owned(name.to_owned(), source.to_owned())
+            .map_err(|e| RenderError(e.to_string()))?;
+        env.get_template(name)
+            .and_then(|t| t.render(context))
+            .map_err(|e| RenderError(e.to_string()))
+    };
+    let subject = render("subject", localized.subject)?;
+    // Header injection: a subject is one line whatever the template or data say.
+    let subject = subject
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    Ok((
+        subject,
+        render("html", localized.html)?,
+        render("text", localized.text)?,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn template() -> EmailTemplate {
+        serde_json::from_value(json!({
+            "id": "00000000-0000-4000-8000-000000000001",
+            "name": "t",
+            "defaultSubject": "Hi {{ user.firstName }}\nBcc: evil@example.com",
+            "defaultTextTemplate": "Hi {{ user.firstName }}, go to {{ url }}",
+            "defaultHtmlTemplate": "<p>Hi {{ user.firstName }}</p><a href=\"{{ url }}\">in</a>"
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn html_is_escaped_and_text_is_not() {
+        let ctx = json!({"user": {"firstName": "<script>"}, "url": "https://x.example/a?b=1&c=2"});
+        let (subject, html, text) = render_email(&template(), &[], &ctx).unwrap();
+        assert!(html.contains("&lt;script&gt;"), "{html}");
+        assert!(!html.contains("<script>"));
+        assert!(text.contains("Hi <script>,"), "{text}");
+        assert!(subject.starts_with("Hi <script>"));
+    }
+
+    #[test]
+    fn a_subject_is_always_one_line() {
+        let ctx = json!({"user": {"firstName": "A"}, "url": "u"});
+        let (subject, _, _) = render_email(&template(), &[], &ctx).unwrap();
+        assert!(!subject.contains('\n'));
+    }
+}

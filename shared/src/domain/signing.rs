@@ -1,0 +1,124 @@
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::fmt;
+
+use super::ids::{KeyId, TenantId};
+use super::time::Instant;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum SigningAlgorithm {
+    /// The default: every JWKS-reading verifier, API Gateway's JWT authorizer included, knows it.
+    #[default]
+    #[serde(rename = "RS256")]
+    Rs256,
+    #[serde(rename = "ES256")]
+    Es256,
+    /// A shared secret: never published, only for verifiers that hold the secret too.
+    #[serde(rename = "HS256")]
+    Hs256,
+}
+
+impl SigningAlgorithm {
+    fn jwt_algorithm(self) -> Algorithm {
+        match self {
+            SigningAlgorithm::Rs256 => Algorithm::RS256,
+            SigningAlgorithm::Es256 => Algorithm::ES256,
+            SigningAlgorithm::Hs256 => Algorithm::HS256,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SigningAlgorithm::Rs256 => "RS256",
+            SigningAlgorithm::Es256 => "ES256",
+            SigningAlgorithm::Hs256 => "HS256",
+        }
+    }
+}
+
+/// The public half of an asymmetric key, as published in the JWKS.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kty")]
+pub enum PublicJwk {
+    #[serde(rename = "RSA")]
+    Rsa { n: String, e: String },
+    #[serde(rename = "EC")]
+    Ec { crv: String, x: String, y: String },
+}
+
+/// A tenant's signing key. `private_der` is PKCS#1 for RSA, PKCS#8 for EC, the raw secret for
+/// HMAC, base64 encoded; it never leaves the store in a response or a log (S24).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SigningKey {
+    pub id: KeyId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<TenantId>,
+    pub algorithm: SigningAlgorithm,
+    pub private_der: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_jwk: Option<PublicJwk>,
+    pub insert_instant: Instant,
+}
+
+impl fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SigningKey")
+            .field("id", &self.id)
+            .field("algorithm", &self.algorithm)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SigningError {
+    #[error("the signing key {0} is malformed")]
+    MalformedKey(KeyId),
+    #[error("signing failed: {0}")]
+    Sign(#[from] jsonwebtoken::errors::Error),
+}
+
+impl SigningKey {
+    fn encoding_key(&self) -> Result<EncodingKey, SigningError> {
+        let der = STANDARD
+            .decode(&self.private_der)
+            .map_err(|_| SigningError::MalformedKey(self.id))?;
+        Ok(match self.algorithm {
+            SigningAlgorithm::Rs256 => EncodingKey::from_rsa_der(&der),
+            SigningAlgorithm::Es256 => EncodingKey::from_ec_der(&der),
+            SigningAlgorithm::Hs256 => EncodingKey::from_secret(&der),
+        })
+    }
+
+    /// Signs claims into a compact JWT whose header names this key (`kid`) and `typ: JWT`.
+    pub fn sign<C: Serialize>(&self, claims: &C) -> Result<String, SigningError> {
+        let mut header = Header::new(self.algorithm.jwt_algorithm());
+        header.kid = Some(self.id.to_string());
+        header.typ = Some("JWT".to_owned());
+        Ok(jsonwebtoken::encode(
+            &header,
+            claims,
+            &self.encoding_key()?,
+        )?)
+    }
+
+    /// The JWKS entry for this key; HMAC secrets are never published.
+    pub fn jwk(&self) -> Option<Value> {
+        let public = self.public_jwk.as_ref()?;
+        let mut jwk = serde_json::to_value(public).ok()?;
+        if let Value::Object(map) = &mut jwk {
+            map.insert("kid".into(), json!(self.id.to_string()));
+            map.insert("alg".into(), json!(self.algorithm.name()));
+            map.insert("use".into(), json!("sig"));
+        }
+        Some(jwk)
+    }
+}
+
+/// Base64url without padding, the encoding of JWK numbers.
+pub fn b64url(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}

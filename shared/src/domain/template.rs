@@ -1,0 +1,168 @@
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+use super::ids::TemplateId;
+use super::time::Instant;
+use super::validation::{FieldError, ValidationErrors};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EmailTemplate {
+    pub id: TemplateId,
+    pub name: String,
+    pub default_subject: String,
+    #[serde(default)]
+    pub default_html_template: String,
+    #[serde(default)]
+    pub default_text_template: String,
+    #[serde(default)]
+    pub localized_subjects: BTreeMap<String, String>,
+    #[serde(default)]
+    pub localized_html_templates: BTreeMap<String, String>,
+    #[serde(default)]
+    pub localized_text_templates: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_from_name: Option<String>,
+    #[serde(default)]
+    pub insert_instant: Instant,
+    #[serde(default)]
+    pub last_update_instant: Instant,
+}
+
+/// The three sources of one email, picked for one reader's language.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalizedTemplate<'a> {
+    pub subject: &'a str,
+    pub html: &'a str,
+    pub text: &'a str,
+}
+
+impl EmailTemplate {
+    pub fn validate(&self) -> Result<(), ValidationErrors> {
+        let mut errors = ValidationErrors::new();
+        if self.name.trim().is_empty() {
+            errors.push(FieldError::blank("emailTemplate.name"));
+        }
+        if self.default_subject.trim().is_empty() {
+            errors.push(FieldError::blank("emailTemplate.defaultSubject"));
+        }
+        if self.default_html_template.trim().is_empty()
+            && self.default_text_template.trim().is_empty()
+        {
+            errors.push(FieldError::blank("emailTemplate.defaultTextTemplate"));
+        }
+        for (field, source) in self.sources() {
+            if let Err(e) = minijinja::Environment::new().template_from_str(source) {
+                errors.push(FieldError::invalid(
+                    &format!("emailTemplate.{field}"),
+                    format!("The template does not parse: {e}"),
+                ));
+            }
+        }
+        errors.into_result()
+    }
+
+    fn sources(&self) -> Vec<(&'static str, &str)> {
+        let mut all = vec![
+            ("defaultSubject", self.default_subject.as_str()),
+            ("defaultHtmlTemplate", self.default_html_template.as_str()),
+            ("defaultTextTemplate", self.default_text_template.as_str()),
+        ];
+        all.extend(
+            self.localized_subjects
+                .values()
+                .map(|s| ("localizedSubjects", s.as_str())),
+        );
+        all.extend(
+            self.localized_html_templates
+                .values()
+                .map(|s| ("localizedHtmlTemplates", s.as_str())),
+        );
+        all.extend(
+            self.localized_text_templates
+                .values()
+                .map(|s| ("localizedTextTemplates", s.as_str())),
+        );
+        all
+    }
+
+    /// Picks each part in the first of the reader's languages that has it (an exact tag first,
+    /// then its primary language, `de-CH` → `de`), falling back to the default part by part.
+    pub fn localize(&self, preferred_languages: &[String]) -> LocalizedTemplate<'_> {
+        LocalizedTemplate {
+            subject: pick(&self.localized_subjects, preferred_languages)
+                .unwrap_or(&self.default_subject),
+            html: pick(&self.localized_html_templates, preferred_languages)
+                .unwrap_or(&self.default_html_template),
+            text: pick(&self.localized_text_templates, preferred_languages)
+                .unwrap_or(&self.default_text_template),
+        }
+    }
+}
+
+fn pick<'a>(localized: &'a BTreeMap<String, String>, languages: &[String]) -> Option<&'a str> {
+    languages.iter().find_map(|lang| {
+        let lang = lang.replace('_', "-");
+        localized
+            .iter()
+            .find(|(tag, _)| tag.replace('_', "-").eq_ignore_ascii_case(&lang))
+            .or_else(|| {
+                let primary = lang.split('-').next().unwrap_or_default();
+                localized
+                    .iter()
+                    .find(|(tag, _)| tag.eq_ignore_ascii_case(primary))
+            })
+            .map(|(_, source)| source.as_str())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn template() -> EmailTemplate {
+        serde_json::from_value(serde_json::json!({
+            "id": "00000000-0000-4000-8000-000000000001",
+            "name": "t",
+            "defaultSubject": "Hello",
+            "defaultTextTemplate": "text",
+            "defaultHtmlTemplate": "<p>html</p>",
+            "localizedSubjects": {"de": "Hallo", "fr-CA": "Allo"},
+            "localizedTextTemplates": {"de": "Text"}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_first_preferred_language_with_a_translation_wins() {
+        let t = template();
+        let picked = t.localize(&["it".into(), "de".into()]);
+        assert_eq!(
+            (picked.subject, picked.text, picked.html),
+            ("Hallo", "Text", "<p>html</p>")
+        );
+    }
+
+    #[test]
+    fn a_regional_tag_falls_back_to_its_primary_language() {
+        assert_eq!(template().localize(&["de-CH".into()]).subject, "Hallo");
+        assert_eq!(template().localize(&["fr_CA".into()]).subject, "Allo");
+    }
+
+    #[test]
+    fn no_match_uses_the_defaults() {
+        assert_eq!(template().localize(&[]).subject, "Hello");
+    }
+
+    #[test]
+    fn a_template_that_does_not_parse_is_rejected() {
+        let mut t = template();
+        t.default_subject = "{{ broken".into();
+        assert!(t
+            .validate()
+            .unwrap_err()
+            .has_code("[invalid]emailTemplate.defaultSubject"));
+    }
+}

@@ -1,0 +1,292 @@
+use serde::{Deserialize, Serialize};
+
+use super::generator::CodeGenerator;
+use super::ids::{KeyId, TemplateId, TenantId};
+use super::signing::SigningAlgorithm;
+use super::time::Instant;
+use super::validation::{FieldError, ValidationErrors};
+
+/// The id of the tenant every fresh store starts with; kickstart files name it
+/// `#{FUSIONAUTH_TENANT_ID}`.
+pub const DEFAULT_TENANT_ID: TenantId =
+    TenantId::from_uuid(uuid::uuid!("6e1b4bfa-5c1a-4c3f-9a2e-0d8f3b6c1e01"));
+
+/// Short one-time codes live at most this long, whatever the tenant says (S4).
+pub const ONE_TIME_CODE_MAX_TTL_SECONDS: i64 = 600;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Tenant {
+    pub id: TenantId,
+    pub name: String,
+    pub issuer: String,
+    #[serde(default)]
+    pub email_configuration: TenantEmailConfiguration,
+    #[serde(default)]
+    pub external_identifier_configuration: ExternalIdentifierConfiguration,
+    #[serde(default)]
+    pub jwt_configuration: TenantJwtConfiguration,
+    #[serde(default)]
+    pub rate_limit_configuration: RateLimitConfiguration,
+    #[serde(default)]
+    pub insert_instant: Instant,
+    #[serde(default)]
+    pub last_update_instant: Instant,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct TenantEmailConfiguration {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub passwordless_email_template_id: Option<TemplateId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default_from_email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default_from_name: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ExternalIdentifierConfiguration {
+    pub passwordless_login_time_to_live_in_seconds: i64,
+    pub passwordless_login_generator: CodeGenerator,
+    pub passwordless_login_one_time_code_generator: CodeGenerator,
+    pub two_factor_id_time_to_live_in_seconds: i64,
+    pub two_factor_trust_id_time_to_live_in_seconds: i64,
+    pub authorization_grant_id_time_to_live_in_seconds: i64,
+}
+
+impl Default for ExternalIdentifierConfiguration {
+    fn default() -> Self {
+        Self {
+            passwordless_login_time_to_live_in_seconds: 180,
+            passwordless_login_generator: CodeGenerator::LINK_DEFAULT,
+            passwordless_login_one_time_code_generator: CodeGenerator::ONE_TIME_DEFAULT,
+            two_factor_id_time_to_live_in_seconds: 300,
+            two_factor_trust_id_time_to_live_in_seconds: 2_592_000,
+            authorization_grant_id_time_to_live_in_seconds: 30,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct TenantJwtConfiguration {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_token_key_id: Option<KeyId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token_key_id: Option<KeyId>,
+    pub time_to_live_in_seconds: i64,
+    pub refresh_token_time_to_live_in_minutes: i64,
+    /// (ours) The algorithm of the key generated when the tenant is created.
+    pub signing_algorithm: SigningAlgorithm,
+}
+
+impl Default for TenantJwtConfiguration {
+    fn default() -> Self {
+        Self {
+            access_token_key_id: None,
+            id_token_key_id: None,
+            time_to_live_in_seconds: 3600,
+            refresh_token_time_to_live_in_minutes: 43_200,
+            signing_algorithm: SigningAlgorithm::Rs256,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct RateLimitConfiguration {
+    pub send_passwordless: RateLimit,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct RateLimit {
+    pub enabled: bool,
+    pub limit: u32,
+    pub time_period_in_seconds: i64,
+}
+
+impl Default for RateLimit {
+    /// Enabled by default (ours): S8 wants every tenant protected out of the box.
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            limit: 5,
+            time_period_in_seconds: 60,
+        }
+    }
+}
+
+impl Tenant {
+    pub fn new(id: TenantId, name: &str, issuer: &str, now: Instant) -> Self {
+        Self {
+            id,
+            name: name.to_owned(),
+            issuer: issuer.to_owned(),
+            email_configuration: TenantEmailConfiguration::default(),
+            external_identifier_configuration: ExternalIdentifierConfiguration::default(),
+            jwt_configuration: TenantJwtConfiguration::default(),
+            rate_limit_configuration: RateLimitConfiguration::default(),
+            insert_instant: now,
+            last_update_instant: now,
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), ValidationErrors> {
+        let mut errors = ValidationErrors::new();
+        if self.name.trim().is_empty() {
+            errors.push(FieldError::blank("tenant.name"));
+        }
+        if self.issuer.trim().is_empty() {
+            errors.push(FieldError::blank("tenant.issuer"));
+        }
+        let ext = &self.external_identifier_configuration;
+        let prefix = "tenant.externalIdentifierConfiguration";
+        if ext.passwordless_login_time_to_live_in_seconds <= 0 {
+            errors.push(FieldError::invalid(
+                &format!("{prefix}.passwordlessLoginTimeToLiveInSeconds"),
+                "The time to live must be greater than zero.",
+            ));
+        }
+        for (field, generator) in [
+            (
+                "passwordlessLoginGenerator",
+                ext.passwordless_login_generator,
+            ),
+            (
+                "passwordlessLoginOneTimeCodeGenerator",
+                ext.passwordless_login_one_time_code_generator,
+            ),
+        ] {
+            if let Err(e) = generator.validate(&format!("{prefix}.{field}")) {
+                errors.extend(e);
+            }
+        }
+        if ext.passwordless_login_generator.kind != super::GeneratorType::RandomBytes {
+            // A link code is the only secret in a magic link: anything short of 128 bits is guessable (S1).
+            errors.push(FieldError::invalid(
+                &format!("{prefix}.passwordlessLoginGenerator.type"),
+                "The passwordless login generator must be randomBytes so that links carry at least 128 bits.",
+            ));
+        }
+        if !(1..=600).contains(&ext.authorization_grant_id_time_to_live_in_seconds) {
+            errors.push(FieldError::invalid(
+                &format!("{prefix}.authorizationGrantIdTimeToLiveInSeconds"),
+                "The value must be between 1 and 600.",
+            ));
+        }
+        for (field, value) in [
+            (
+                "twoFactorIdTimeToLiveInSeconds",
+                ext.two_factor_id_time_to_live_in_seconds,
+            ),
+            (
+                "twoFactorTrustIdTimeToLiveInSeconds",
+                ext.two_factor_trust_id_time_to_live_in_seconds,
+            ),
+        ] {
+            if value <= 0 {
+                errors.push(FieldError::invalid(
+                    &format!("{prefix}.{field}"),
+                    "The value must be greater than zero.",
+                ));
+            }
+        }
+        let jwt = &self.jwt_configuration;
+        if jwt.time_to_live_in_seconds <= 0 {
+            errors.push(FieldError::invalid(
+                "tenant.jwtConfiguration.timeToLiveInSeconds",
+                "The value must be greater than zero.",
+            ));
+        }
+        if jwt.refresh_token_time_to_live_in_minutes <= 0 {
+            errors.push(FieldError::invalid(
+                "tenant.jwtConfiguration.refreshTokenTimeToLiveInMinutes",
+                "The value must be greater than zero.",
+            ));
+        }
+        let limit = &self.rate_limit_configuration.send_passwordless;
+        if limit.enabled && (limit.limit == 0 || limit.time_period_in_seconds <= 0) {
+            errors.push(FieldError::invalid(
+                "tenant.rateLimitConfiguration.sendPasswordless",
+                "The limit and time period must be greater than zero.",
+            ));
+        }
+        errors.into_result()
+    }
+
+    /// How long a link code lives (S4).
+    pub fn code_ttl_seconds(&self) -> i64 {
+        self.external_identifier_configuration
+            .passwordless_login_time_to_live_in_seconds
+    }
+
+    /// How long a code with a short one-time code lives: the tenant's TTL, capped (S4).
+    pub fn one_time_code_ttl_seconds(&self) -> i64 {
+        self.code_ttl_seconds().min(ONE_TIME_CODE_MAX_TTL_SECONDS)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::GeneratorType;
+
+    fn tenant() -> Tenant {
+        Tenant::new(
+            DEFAULT_TENANT_ID,
+            "Default",
+            "https://login.example",
+            Instant::from_secs(1),
+        )
+    }
+
+    #[test]
+    fn defaults_follow_fusionauth() {
+        let t = tenant();
+        assert_eq!(t.code_ttl_seconds(), 180);
+        assert_eq!(
+            t.external_identifier_configuration
+                .passwordless_login_generator,
+            CodeGenerator::LINK_DEFAULT
+        );
+        assert!(t.rate_limit_configuration.send_passwordless.enabled);
+        assert!(t.validate().is_ok());
+    }
+
+    #[test]
+    fn s4_one_time_codes_live_at_most_ten_minutes() {
+        let mut t = tenant();
+        t.external_identifier_configuration
+            .passwordless_login_time_to_live_in_seconds = 3600;
+        assert_eq!(t.one_time_code_ttl_seconds(), 600);
+        assert_eq!(t.code_ttl_seconds(), 3600);
+    }
+
+    #[test]
+    fn a_non_positive_ttl_is_rejected() {
+        let mut t = tenant();
+        t.external_identifier_configuration
+            .passwordless_login_time_to_live_in_seconds = 0;
+        let errors = t.validate().unwrap_err();
+        assert!(errors.has_code(
+            "[invalid]tenant.externalIdentifierConfiguration.passwordlessLoginTimeToLiveInSeconds"
+        ));
+    }
+
+    #[test]
+    fn s1_link_codes_must_be_random_bytes() {
+        let mut t = tenant();
+        t.external_identifier_configuration
+            .passwordless_login_generator = CodeGenerator {
+            length: 12,
+            kind: GeneratorType::RandomDigits,
+        };
+        let errors = t.validate().unwrap_err();
+        assert!(errors.has_code(
+            "[invalid]tenant.externalIdentifierConfiguration.passwordlessLoginGenerator.type"
+        ));
+    }
+}

@@ -1,0 +1,86 @@
+use serde::Serialize;
+
+/// One rule a field broke, in FusionAuth's shape: `code` is `[rule]field`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    #[serde(skip)]
+    pub field: String,
+    pub code: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(rule: &str, field: &str, message: impl Into<String>) -> Self {
+        Self {
+            field: field.to_owned(),
+            code: format!("[{rule}]{field}"),
+            message: message.into(),
+        }
+    }
+
+    pub fn missing(field: &str) -> Self {
+        Self::new("missing", field, format!("You must specify [{field}]."))
+    }
+
+    pub fn blank(field: &str) -> Self {
+        Self::new("blank", field, format!("You must specify [{field}]."))
+    }
+
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        Self::new("invalid", field, message)
+    }
+}
+
+/// Every rule a request broke, collected so the caller learns them all at once.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ValidationErrors {
+    pub field_errors: Vec<FieldError>,
+    pub general_errors: Vec<(String, String)>,
+}
+
+impl ValidationErrors {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn field(error: FieldError) -> Self {
+        Self {
+            field_errors: vec![error],
+            general_errors: Vec::new(),
+        }
+    }
+
+    pub fn general(code: &str, message: impl Into<String>) -> Self {
+        Self {
+            field_errors: Vec::new(),
+            general_errors: vec![(code.to_owned(), message.into())],
+        }
+    }
+
+    pub fn push(&mut self, error: FieldError) {
+        self.field_errors.push(error);
+    }
+
+    pub fn extend(&mut self, other: ValidationErrors) {
+        self.field_errors.extend(other.field_errors);
+        self.general_errors.extend(other.general_errors);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.field_errors.is_empty() && self.general_errors.is_empty()
+    }
+
+    /// `Ok(())` when nothing was collected, so a validator can end with `errors.into_result()`.
+    pub fn into_result(self) -> Result<(), ValidationErrors> {
+        if self.is_empty() {
+            Ok(())
+        } else {
+            Err(self)
+        }
+    }
+
+    pub fn has_code(&self, code: &str) -> bool {
+        self.field_errors.iter().any(|e| e.code == code)
+            || self.general_errors.iter().any(|(c, _)| c == code)
+    }
+}

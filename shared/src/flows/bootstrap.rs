@@ -1,0 +1,81 @@
+//! What every fresh store holds: the default tenant, its signing key and a built-in
+//! passwordless email template, so that send works with no configuration.
+
+use crate::domain::tenant::DEFAULT_TENANT_ID;
+use crate::domain::{EmailTemplate, TemplateId, Tenant};
+use crate::ports::{StoreError, TemplateStore, TenantStore};
+
+use super::management::{create_tenant, TenantMaking};
+use super::{FlowError, FlowResult};
+use crate::ports::SigningKeyStore;
+
+pub const BUILT_IN_TEMPLATE_ID: TemplateId =
+    TemplateId::from_uuid(uuid::uuid!("6e1b4bfa-5c1a-4c3f-9a2e-0d8f3b6c1e02"));
+
+fn built_in_template(now: crate::domain::Instant) -> EmailTemplate {
+    EmailTemplate {
+        id: BUILT_IN_TEMPLATE_ID,
+        name: "Passwordless login".into(),
+        default_subject: "Your login link".into(),
+        default_text_template: "Hi {{ user.firstName or user.username or user.email }},\n\n\
+            Log in with this link, valid for {{ timeToLive }} seconds:\n\n{{ url }}\n\n\
+            If you did not ask to log in, ignore this email: nobody can log in without the link.\n"
+            .into(),
+        default_html_template: "<p>Hi {{ user.firstName or user.username or user.email }},</p>\
+            <p><a href=\"{{ url }}\">Log in</a> (the link is valid for {{ timeToLive }} seconds).</p>\
+            <p>If you did not ask to log in, ignore this email: nobody can log in without the link.</p>"
+            .into(),
+        localized_subjects: Default::default(),
+        localized_html_templates: Default::default(),
+        localized_text_templates: Default::default(),
+        from_email: None,
+        default_from_name: None,
+        insert_instant: now,
+        last_update_instant: now,
+    }
+}
+
+/// Creates the default tenant if it is missing. Safe to run from several processes at once:
+/// a lost race reads as success.
+pub async fn ensure_default_tenant<S>(store: &S, making: &TenantMaking<'_>) -> FlowResult<Tenant>
+where
+    S: TenantStore + TemplateStore + SigningKeyStore + ?Sized,
+{
+    if let Some(tenant) = store.tenant(DEFAULT_TENANT_ID).await? {
+        return Ok(tenant);
+    }
+    let now = making.clock.now();
+    if store.template(BUILT_IN_TEMPLATE_ID).await?.is_none() {
+        match store.insert_template(&built_in_template(now)).await {
+            Ok(()) | Err(StoreError::Duplicate(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let object = serde_json::json!({
+        "name": "Default",
+        "emailConfiguration": {"passwordlessEmailTemplateId": BUILT_IN_TEMPLATE_ID, "defaultFromEmail": "no-reply@localhost"}
+    });
+    let serde_json::Value::Object(object) = object else {
+        return Err(FlowError::Internal("unreachable".into()));
+    };
+    match create_tenant(store, making, Some(DEFAULT_TENANT_ID), object).await {
+        Ok(tenant) => Ok(tenant),
+        Err(FlowError::Invalid(_)) => store
+            .tenant(DEFAULT_TENANT_ID)
+            .await?
+            .ok_or_else(|| FlowError::Internal("default tenant".into())),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_built_in_template_is_valid() {
+        assert!(built_in_template(crate::domain::Instant::from_secs(0))
+            .validate()
+            .is_ok());
+    }
+}

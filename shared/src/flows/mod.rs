@@ -1,0 +1,61 @@
+//! The use cases. They take ports and return domain results; the rules of the product live here.
+
+pub mod bootstrap;
+pub mod management;
+pub mod passwordless;
+pub mod tenancy;
+pub mod tokens;
+
+use crate::domain::email::RenderError;
+use crate::domain::signing::SigningError;
+use crate::domain::validation::ValidationErrors;
+use crate::ports::{EntropyError, KeyGenError, MailError, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum FlowError {
+    #[error("the request broke validation rules")]
+    Invalid(ValidationErrors),
+    /// Unknown id, or a code that is unknown, expired, used or superseded (S10).
+    #[error("not found")]
+    NotFound,
+    /// The caller's key may not act on what it named (S21, S22).
+    #[error("not authorized")]
+    Unauthorized,
+    #[error("the user is locked or inactive")]
+    UserLocked,
+    #[error("the user has expired")]
+    UserExpired,
+    #[error("too many requests")]
+    RateLimited,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Mail(#[from] MailError),
+    #[error(transparent)]
+    Entropy(#[from] EntropyError),
+    #[error(transparent)]
+    Signing(#[from] SigningError),
+    #[error(transparent)]
+    KeyGen(#[from] KeyGenError),
+    #[error(transparent)]
+    Render(#[from] RenderError),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<ValidationErrors> for FlowError {
+    fn from(errors: ValidationErrors) -> Self {
+        FlowError::Invalid(errors)
+    }
+}
+
+pub type FlowResult<T> = Result<T, FlowError>;
+
+/// A fresh random v4 id from the injected entropy.
+pub(crate) fn random_id_bytes(
+    entropy: &dyn crate::ports::Entropy,
+) -> Result<[u8; 16], EntropyError> {
+    let mut bytes = [0u8; 16];
+    entropy.fill(&mut bytes)?;
+    Ok(bytes)
+}

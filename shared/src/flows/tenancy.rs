@@ -1,0 +1,40 @@
+//! Which tenant a request acts in (WIRE.md, Transport).
+
+use crate::domain::validation::{FieldError, ValidationErrors};
+use crate::domain::TenantId;
+use crate::ports::TenantStore;
+
+use super::{FlowError, FlowResult};
+
+/// What the request said about its tenant before any body was read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TenantScope {
+    /// The `X-FusionAuth-TenantId` header, or the API key's tenant lock.
+    pub explicit: Option<TenantId>,
+}
+
+impl TenantScope {
+    /// Whether an object of `tenant` may be touched under this scope (S22).
+    pub fn allows(&self, tenant: TenantId) -> bool {
+        self.explicit.is_none_or(|t| t == tenant)
+    }
+
+    /// The header's (or the key's) tenant, else the tenant of the object the body names, else
+    /// the only tenant, else `[missing]tenantId`.
+    pub async fn resolve<S: TenantStore + ?Sized>(
+        &self,
+        store: &S,
+        named: Option<TenantId>,
+    ) -> FlowResult<TenantId> {
+        if let Some(tenant) = self.explicit.or(named) {
+            return Ok(tenant);
+        }
+        let tenants = store.tenants().await?;
+        match tenants.as_slice() {
+            [only] => Ok(only.id),
+            _ => Err(FlowError::Invalid(ValidationErrors::field(
+                FieldError::missing("tenantId"),
+            ))),
+        }
+    }
+}

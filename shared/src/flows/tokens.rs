@@ -1,0 +1,103 @@
+//! Access and refresh tokens issued at the end of a login.
+
+use crate::domain::claims::AccessTokenClaims;
+use crate::domain::generator::CodeGenerator;
+use crate::domain::ids::RefreshTokenId;
+use crate::domain::{Application, Instant, Secret, Tenant, User};
+use crate::ports::{Entropy, RefreshTokenStore, SigningKeyStore, StoredRefreshToken};
+
+use super::{random_id_bytes, FlowError, FlowResult};
+
+pub struct AccessToken {
+    pub token: String,
+    pub expiration: Instant,
+}
+
+pub struct RefreshToken {
+    pub token: Secret,
+    pub id: RefreshTokenId,
+}
+
+const REFRESH_TOKEN: CodeGenerator = CodeGenerator {
+    length: 48,
+    kind: crate::domain::GeneratorType::RandomBytes,
+};
+
+/// Creates a refresh token and stores only its hash (S2).
+pub async fn issue_refresh_token<S: RefreshTokenStore + ?Sized>(
+    store: &S,
+    entropy: &dyn Entropy,
+    tenant: &Tenant,
+    application: &Application,
+    user: &User,
+    now: Instant,
+) -> FlowResult<RefreshToken> {
+    let token = REFRESH_TOKEN.generate(entropy)?;
+    let id = RefreshTokenId::from_random_bytes(random_id_bytes(entropy)?);
+    let ttl_minutes = application.refresh_token_ttl_minutes(
+        tenant
+            .jwt_configuration
+            .refresh_token_time_to_live_in_minutes,
+    );
+    store
+        .insert_refresh_token(&StoredRefreshToken {
+            id,
+            token_hash: token.hash(),
+            user_id: user.id,
+            application_id: application.id,
+            tenant_id: tenant.id,
+            start_instant: now,
+            expires_at: now.plus_secs(ttl_minutes.saturating_mul(60)),
+        })
+        .await?;
+    Ok(RefreshToken { token, id })
+}
+
+/// Signs an access token with the application's key, else the tenant's. `applicationId` and
+/// `roles` are claimed only for a registered user, as FusionAuth does.
+#[allow(clippy::too_many_arguments)]
+pub async fn issue_access_token<S: SigningKeyStore + ?Sized>(
+    store: &S,
+    entropy: &dyn Entropy,
+    tenant: &Tenant,
+    application: &Application,
+    user: &User,
+    now: Instant,
+    session: Option<RefreshTokenId>,
+) -> FlowResult<AccessToken> {
+    let key_id = application
+        .jwt_configuration
+        .access_token_key_id
+        .or(tenant.jwt_configuration.access_token_key_id)
+        .ok_or_else(|| FlowError::Internal(format!("tenant {} has no signing key", tenant.id)))?;
+    let key = store
+        .signing_key(key_id)
+        .await?
+        .ok_or_else(|| FlowError::Internal(format!("signing key {key_id} is missing")))?;
+    let ttl = application.token_ttl_seconds(tenant.jwt_configuration.time_to_live_in_seconds);
+    let expiration = now.plus_secs(ttl);
+    let registration = user.registration(application.id);
+    let claims = AccessTokenClaims {
+        aud: application.id.to_string(),
+        exp: expiration.as_secs(),
+        iat: now.as_secs(),
+        iss: tenant.issuer.clone(),
+        sub: user.id,
+        jti: uuid::Builder::from_random_bytes(random_id_bytes(entropy)?)
+            .into_uuid()
+            .to_string(),
+        authentication_type: "PASSWORDLESS",
+        email: user.email.clone(),
+        email_verified: user.verified,
+        preferred_username: user.username.clone(),
+        application_id: registration.map(|_| application.id),
+        roles: registration.map(|r| r.roles.clone()),
+        auth_time: now.as_secs(),
+        tid: tenant.id,
+        sid: session,
+    };
+    Ok(AccessToken {
+        token: key.sign(&claims)?,
+        expiration,
+    })
+}

@@ -1,0 +1,78 @@
+//! API-key authentication, endpoint permissions and tenant locks (S21, S22).
+
+use http::HeaderMap;
+use tracing::warn;
+
+use super::errors::ApiError;
+use super::routes::{Access, RouteSpec};
+use super::{Caller, HttpRequest};
+use crate::app::App;
+use crate::domain::secret::MAX_SECRET_LEN;
+use crate::domain::validation::FieldError;
+use crate::domain::{Secret, TenantId};
+use crate::flows::tenancy::TenantScope;
+
+pub const TENANT_HEADER: &str = "x-fusionauth-tenantid";
+
+fn header_tenant(headers: &HeaderMap) -> Result<Option<TenantId>, ApiError> {
+    match headers.get(TENANT_HEADER) {
+        None => Ok(None),
+        Some(value) => value
+            .to_str()
+            .ok()
+            .and_then(TenantId::parse)
+            .map(Some)
+            .ok_or_else(|| {
+                ApiError::field(FieldError::invalid(
+                    "tenantId",
+                    "The X-FusionAuth-TenantId header is not a UUID.",
+                ))
+            }),
+    }
+}
+
+/// Checks the caller's right to the route and works out the tenant scope of the request.
+pub async fn authorize(
+    app: &App,
+    request: &HttpRequest,
+    spec: &RouteSpec,
+    caller: Caller,
+) -> Result<TenantScope, ApiError> {
+    let header = header_tenant(&request.headers)?;
+    let endpoint = match (spec.access, caller) {
+        (Access::Public, _) | (_, Caller::Kickstart) => {
+            return Ok(TenantScope { explicit: header })
+        }
+        (Access::ApiKey { endpoint }, Caller::Client) => endpoint,
+    };
+    let presented = request
+        .headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|k| !k.is_empty() && k.len() <= MAX_SECRET_LEN)
+        .ok_or(ApiError::Unauthorized)?;
+    let hash = Secret::new(presented).hash();
+    let key = app
+        .store
+        .api_key(&hash)
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let Some(key) = key.filter(|k| k.key_hash.matches(&hash)) else {
+        warn!(endpoint, "unknown API key");
+        return Err(ApiError::Unauthorized);
+    };
+    if !key.permits(endpoint, request.method.as_str()) {
+        warn!(api_key_id = %key.id, endpoint, "API key not permitted for this endpoint");
+        return Err(ApiError::Unauthorized);
+    }
+    match (key.tenant_id, header) {
+        (Some(locked), Some(asked)) if locked != asked => {
+            warn!(api_key_id = %key.id, "API key locked to another tenant");
+            Err(ApiError::Unauthorized)
+        }
+        (locked, asked) => Ok(TenantScope {
+            explicit: asked.or(locked),
+        }),
+    }
+}

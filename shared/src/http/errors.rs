@@ -1,0 +1,113 @@
+//! The one place where failures become FusionAuth statuses and bodies.
+
+use http::StatusCode;
+use serde_json::{json, Value};
+
+use super::{empty_response, json_response, HttpResponse};
+use crate::domain::validation::{FieldError, ValidationErrors};
+use crate::flows::FlowError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("bad request")]
+    BadRequest(ValidationErrors),
+    #[error("unauthorized")]
+    Unauthorized,
+    #[error("not found")]
+    NotFound,
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("user expired")]
+    Gone,
+    #[error("user locked")]
+    Locked,
+    #[error("too many requests")]
+    TooManyRequests,
+    /// Logged with the request id; the caller learns nothing internal.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn field(error: FieldError) -> Self {
+        ApiError::BadRequest(ValidationErrors::field(error))
+    }
+
+    pub fn body_too_large() -> Self {
+        ApiError::field(FieldError::new(
+            "tooLarge",
+            "body",
+            format!(
+                "The request body is larger than {} bytes.",
+                super::MAX_BODY_BYTES
+            ),
+        ))
+    }
+
+    pub fn into_response(self, request_id: &str) -> HttpResponse {
+        match self {
+            ApiError::BadRequest(errors) => {
+                json_response(StatusCode::BAD_REQUEST, &errors_body(&errors))
+            }
+            ApiError::Unauthorized => empty_response(StatusCode::UNAUTHORIZED),
+            ApiError::NotFound => empty_response(StatusCode::NOT_FOUND),
+            ApiError::MethodNotAllowed => empty_response(StatusCode::METHOD_NOT_ALLOWED),
+            ApiError::Gone => empty_response(StatusCode::GONE),
+            ApiError::Locked => empty_response(StatusCode::LOCKED),
+            ApiError::TooManyRequests => json_response(
+                StatusCode::TOO_MANY_REQUESTS,
+                &json!({"generalErrors": [{"code": "[RateLimited]", "message": "Too many requests. Try again later."}]}),
+            ),
+            ApiError::Internal(_) => json_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &json!({"generalErrors": [{"code": "[Exception]", "message": format!("An unexpected error occurred. Request id {request_id}.")}]}),
+            ),
+        }
+    }
+}
+
+/// `{"fieldErrors": {"field": [{code, message}]}, "generalErrors": [...]}`; empty parts are left out.
+pub fn errors_body(errors: &ValidationErrors) -> Value {
+    let mut body = serde_json::Map::new();
+    if !errors.field_errors.is_empty() {
+        let mut fields = serde_json::Map::new();
+        for error in &errors.field_errors {
+            let entry = fields
+                .entry(error.field.clone())
+                .or_insert_with(|| json!([]));
+            if let Value::Array(list) = entry {
+                list.push(json!({"code": error.code, "message": error.message}));
+            }
+        }
+        body.insert("fieldErrors".into(), Value::Object(fields));
+    }
+    if !errors.general_errors.is_empty() {
+        let general: Vec<Value> = errors
+            .general_errors
+            .iter()
+            .map(|(code, message)| json!({"code": code, "message": message}))
+            .collect();
+        body.insert("generalErrors".into(), Value::Array(general));
+    }
+    Value::Object(body)
+}
+
+impl From<ValidationErrors> for ApiError {
+    fn from(errors: ValidationErrors) -> Self {
+        ApiError::BadRequest(errors)
+    }
+}
+
+impl From<FlowError> for ApiError {
+    fn from(error: FlowError) -> Self {
+        match error {
+            FlowError::Invalid(errors) => ApiError::BadRequest(errors),
+            FlowError::NotFound => ApiError::NotFound,
+            FlowError::Unauthorized => ApiError::Unauthorized,
+            FlowError::UserLocked => ApiError::Locked,
+            FlowError::UserExpired => ApiError::Gone,
+            FlowError::RateLimited => ApiError::TooManyRequests,
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}

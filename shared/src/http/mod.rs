@@ -1,0 +1,143 @@
+//! The edge: parsing and validating requests, API-key authentication, FusionAuth error bodies,
+//! status mapping and the route table. Lambda functions and the local server both call
+//! [`handle`].
+
+pub mod auth;
+pub mod errors;
+pub mod json;
+pub mod management;
+pub mod passwordless;
+pub mod routes;
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, StatusCode};
+use std::net::IpAddr;
+use tracing::{error, info, Instrument};
+
+use crate::app::App;
+use errors::ApiError;
+use routes::{Route, RouteMatch};
+
+/// Requests with larger bodies are refused before they are parsed (S11).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// One HTTP request as every entry point sees it.
+#[derive(Debug, Clone)]
+pub struct HttpRequest {
+    pub method: Method,
+    pub path: String,
+    pub query: Option<String>,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    pub source_ip: Option<IpAddr>,
+    /// The id that ties the logs of one request together (Lambda's request id, or a fresh one).
+    pub request_id: String,
+}
+
+pub type HttpResponse = http::Response<Bytes>;
+
+/// Who is calling: a client over HTTP, or a kickstart file applied by the operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Caller {
+    Client,
+    /// Acts as a key with no limits (WIRE.md, Kickstart).
+    Kickstart,
+}
+
+/// Answers one request from any route of the table.
+pub async fn handle(app: &App, request: HttpRequest) -> HttpResponse {
+    handle_as(app, request, None, Caller::Client).await
+}
+
+/// Answers one request, restricted to `only` (a Lambda function serves just its own routes).
+pub async fn handle_as(
+    app: &App,
+    request: HttpRequest,
+    only: Option<&[Route]>,
+    caller: Caller,
+) -> HttpResponse {
+    let span = tracing::info_span!("request", request_id = %request.request_id, method = %request.method, path = %routes::loggable_path(&request.path));
+    async move {
+        let response = match dispatch(app, &request, only, caller).await {
+            Ok(response) => response,
+            Err(e) => {
+                if let ApiError::Internal(detail) = &e {
+                    error!(detail = %detail, "request failed");
+                }
+                e.into_response(&request.request_id)
+            }
+        };
+        info!(status = response.status().as_u16(), "request done");
+        response
+    }
+    .instrument(span)
+    .await
+}
+
+async fn dispatch(
+    app: &App,
+    request: &HttpRequest,
+    only: Option<&[Route]>,
+    caller: Caller,
+) -> Result<HttpResponse, ApiError> {
+    let RouteMatch { spec, params } = match routes::match_route(&request.method, &request.path) {
+        Ok(found) if only.is_none_or(|only| only.contains(&found.spec.route)) => found,
+        Ok(_) | Err(routes::RouteMiss::NotFound) => return Err(ApiError::NotFound),
+        Err(routes::RouteMiss::MethodNotAllowed) => return Err(ApiError::MethodNotAllowed),
+    };
+    if request.body.len() > MAX_BODY_BYTES {
+        return Err(ApiError::body_too_large());
+    }
+    let scope = auth::authorize(app, request, spec, caller).await?;
+    match spec.route {
+        Route::PasswordlessStart => passwordless::start(app, request, &scope).await,
+        Route::PasswordlessSend => passwordless::send(app, request, &scope).await,
+        Route::PasswordlessLogin => passwordless::login(app, request, &scope).await,
+        Route::TenantCreate => management::create_tenant(app, request, &scope, None).await,
+        Route::TenantCreateWithId => {
+            management::create_tenant(app, request, &scope, Some(&params[0])).await
+        }
+        Route::TenantPatch => management::patch_tenant(app, request, &scope, &params[0]).await,
+        Route::ApplicationCreate => {
+            management::create_application(app, request, &scope, None).await
+        }
+        Route::ApplicationCreateWithId => {
+            management::create_application(app, request, &scope, Some(&params[0])).await
+        }
+        Route::UserRegistration => management::register(app, request, &scope, None).await,
+        Route::UserRegistrationWithId => {
+            management::register(app, request, &scope, Some(&params[0])).await
+        }
+        Route::EmailTemplateCreate => management::create_email_template(app, request, None).await,
+        Route::EmailTemplateCreateWithId => {
+            management::create_email_template(app, request, Some(&params[0])).await
+        }
+        Route::UserRetrieve => management::retrieve_user(app, &scope, &params[0]).await,
+        Route::UserSearch => management::search_user(app, request, &scope).await,
+        Route::Jwks => management::jwks(app).await,
+    }
+}
+
+/// A JSON response with FusionAuth's content type.
+pub fn json_response(status: StatusCode, body: &serde_json::Value) -> HttpResponse {
+    let mut response = http::Response::new(Bytes::from(body.to_string()));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json; charset=UTF-8"),
+    );
+    response.headers_mut().insert(
+        http::header::CACHE_CONTROL,
+        http::HeaderValue::from_static("no-store"),
+    );
+    response
+}
+
+pub fn empty_response(status: StatusCode) -> HttpResponse {
+    let mut response = http::Response::new(Bytes::new());
+    *response.status_mut() = status;
+    response
+}
+
+#[cfg(feature = "lambda")]
+pub mod lambda;

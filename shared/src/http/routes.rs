@@ -1,0 +1,288 @@
+//! The one route table. The local server and every Lambda function dispatch through it.
+
+use http::Method;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Route {
+    PasswordlessStart,
+    PasswordlessSend,
+    PasswordlessLogin,
+    TenantCreate,
+    TenantCreateWithId,
+    TenantPatch,
+    ApplicationCreate,
+    ApplicationCreateWithId,
+    UserRegistration,
+    UserRegistrationWithId,
+    EmailTemplateCreate,
+    EmailTemplateCreateWithId,
+    UserRetrieve,
+    UserSearch,
+    Jwks,
+}
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// No API key, as in FusionAuth (send, login, the JWKS).
+    Public,
+    /// An API key whose permissions cover this endpoint (S21).
+    ApiKey { endpoint: &'static str },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouteSpec {
+    pub route: Route,
+    pub method: &'static str,
+    /// `{name}` matches one path segment.
+    pub path: &'static str,
+    /// The Lambda function that serves the route.
+    pub function: &'static str,
+    pub access: Access,
+}
+
+const fn spec(
+    route: Route,
+    method: &'static str,
+    path: &'static str,
+    function: &'static str,
+    access: Access,
+) -> RouteSpec {
+    RouteSpec {
+        route,
+        method,
+        path,
+        function,
+        access,
+    }
+}
+
+const fn key(endpoint: &'static str) -> Access {
+    Access::ApiKey { endpoint }
+}
+
+pub const ROUTES: &[RouteSpec] = &[
+    spec(
+        Route::PasswordlessStart,
+        "POST",
+        "/api/passwordless/start",
+        "passwordless-start",
+        key("/api/passwordless/start"),
+    ),
+    spec(
+        Route::PasswordlessSend,
+        "POST",
+        "/api/passwordless/send",
+        "passwordless-send",
+        Access::Public,
+    ),
+    spec(
+        Route::PasswordlessLogin,
+        "POST",
+        "/api/passwordless/login",
+        "passwordless-login",
+        Access::Public,
+    ),
+    spec(
+        Route::TenantCreate,
+        "POST",
+        "/api/tenant",
+        "management",
+        key("/api/tenant"),
+    ),
+    spec(
+        Route::TenantCreateWithId,
+        "POST",
+        "/api/tenant/{tenantId}",
+        "management",
+        key("/api/tenant"),
+    ),
+    spec(
+        Route::TenantPatch,
+        "PATCH",
+        "/api/tenant/{tenantId}",
+        "management",
+        key("/api/tenant"),
+    ),
+    spec(
+        Route::ApplicationCreate,
+        "POST",
+        "/api/application",
+        "management",
+        key("/api/application"),
+    ),
+    spec(
+        Route::ApplicationCreateWithId,
+        "POST",
+        "/api/application/{applicationId}",
+        "management",
+        key("/api/application"),
+    ),
+    spec(
+        Route::UserRegistration,
+        "POST",
+        "/api/user/registration",
+        "management",
+        key("/api/user/registration"),
+    ),
+    spec(
+        Route::UserRegistrationWithId,
+        "POST",
+        "/api/user/registration/{userId}",
+        "management",
+        key("/api/user/registration"),
+    ),
+    spec(
+        Route::EmailTemplateCreate,
+        "POST",
+        "/api/email/template",
+        "management",
+        key("/api/email/template"),
+    ),
+    spec(
+        Route::EmailTemplateCreateWithId,
+        "POST",
+        "/api/email/template/{emailTemplateId}",
+        "management",
+        key("/api/email/template"),
+    ),
+    spec(
+        Route::UserRetrieve,
+        "GET",
+        "/api/user/{userId}",
+        "management",
+        key("/api/user"),
+    ),
+    spec(
+        Route::UserSearch,
+        "GET",
+        "/api/user",
+        "management",
+        key("/api/user"),
+    ),
+    spec(
+        Route::Jwks,
+        "GET",
+        "/.well-known/jwks.json",
+        "management",
+        Access::Public,
+    ),
+];
+
+pub struct RouteMatch {
+    pub spec: &'static RouteSpec,
+    pub params: Vec<String>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum RouteMiss {
+    NotFound,
+    MethodNotAllowed,
+}
+
+fn segments(path: &str) -> Vec<&str> {
+    path.trim_end_matches('/').split('/').skip(1).collect()
+}
+
+fn match_path(pattern: &str, path: &str) -> Option<Vec<String>> {
+    let (pattern, path) = (segments(pattern), segments(path));
+    if pattern.len() != path.len() {
+        return None;
+    }
+    let mut params = Vec::new();
+    for (p, s) in pattern.iter().zip(&path) {
+        if p.starts_with('{') {
+            if s.is_empty() {
+                return None;
+            }
+            params.push((*s).to_owned());
+        } else if p != s {
+            return None;
+        }
+    }
+    Some(params)
+}
+
+/// Finds the route for a request. HEAD is answered as GET.
+pub fn match_route(method: &Method, path: &str) -> Result<RouteMatch, RouteMiss> {
+    let method = if method == Method::HEAD {
+        "GET"
+    } else {
+        method.as_str()
+    };
+    let mut path_matched = false;
+    for spec in ROUTES {
+        if let Some(params) = match_path(spec.path, path) {
+            if spec.method == method {
+                return Ok(RouteMatch { spec, params });
+            }
+            path_matched = true;
+        }
+    }
+    Err(if path_matched {
+        RouteMiss::MethodNotAllowed
+    } else {
+        RouteMiss::NotFound
+    })
+}
+
+/// The path as logged: magic-link paths carry a code, which never reaches the logs (S12).
+pub fn loggable_path(path: &str) -> String {
+    match path.strip_prefix("/oauth2/passwordless/") {
+        Some(_) => "/oauth2/passwordless/<code>".to_owned(),
+        None if path.len() > 200 => format!(
+            "{}…",
+            &path[..path.char_indices().nth(200).map_or(path.len(), |(i, _)| i)]
+        ),
+        None => path.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literal_segments_win_over_parameters_by_table_order() {
+        let found = match_route(&Method::POST, "/api/user/registration").unwrap();
+        assert_eq!(found.spec.route, Route::UserRegistration);
+        let found = match_route(&Method::GET, "/api/user/abc").unwrap();
+        assert_eq!(
+            (found.spec.route, found.params),
+            (Route::UserRetrieve, vec!["abc".to_owned()])
+        );
+    }
+
+    #[test]
+    fn a_known_path_with_another_method_is_not_allowed() {
+        assert_eq!(
+            match_route(&Method::GET, "/api/passwordless/start").err(),
+            Some(RouteMiss::MethodNotAllowed)
+        );
+        assert_eq!(
+            match_route(&Method::GET, "/nope").err(),
+            Some(RouteMiss::NotFound)
+        );
+    }
+
+    #[test]
+    fn every_route_is_declared_once() {
+        for (i, a) in ROUTES.iter().enumerate() {
+            for b in &ROUTES[i + 1..] {
+                assert!(
+                    !(a.method == b.method && a.path == b.path),
+                    "{a:?} and {b:?}"
+                );
+                assert_ne!(a.route, b.route);
+            }
+        }
+    }
+
+    #[test]
+    fn s12_magic_link_codes_never_reach_the_logs() {
+        assert_eq!(
+            loggable_path("/oauth2/passwordless/SECRETCODE"),
+            "/oauth2/passwordless/<code>"
+        );
+    }
+}

@@ -1,0 +1,272 @@
+//! FusionAuth-style kickstart files: variables, API keys, and management requests run in order
+//! through the real handlers. Applied once, to a store that holds nothing yet.
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+
+use crate::app::App;
+use crate::domain::tenant::DEFAULT_TENANT_ID;
+use crate::domain::{ApiKeyPermissions, Secret, TenantId};
+use crate::flows::management::create_api_key;
+use crate::http::{handle_as, Caller, HttpRequest};
+
+#[derive(Debug, thiserror::Error)]
+pub enum KickstartError {
+    #[error("the kickstart file is not valid: {0}")]
+    Malformed(String),
+    #[error("kickstart variable {0} is not defined")]
+    UnknownVariable(String),
+    #[error("environment variable {0} is not set")]
+    MissingEnv(String),
+    #[error("apiKeys[{index}] failed: {message}")]
+    ApiKey { index: usize, message: String },
+    #[error("requests[{index}] ({method} {url}) failed with {status}: {body}")]
+    Request {
+        index: usize,
+        method: String,
+        url: String,
+        status: u16,
+        body: String,
+    },
+    #[error("the store could not be read: {0}")]
+    Store(String),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct KickstartFile {
+    #[serde(default)]
+    variables: Map<String, Value>,
+    #[serde(default)]
+    api_keys: Vec<Value>,
+    #[serde(default)]
+    requests: Vec<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ApiKeyEntry {
+    key: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    permissions: Option<ApiKeyPermissions>,
+    #[serde(default)]
+    tenant_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RequestEntry {
+    method: String,
+    url: String,
+    #[serde(default)]
+    tenant_id: Option<String>,
+    #[serde(default)]
+    body: Option<Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KickstartOutcome {
+    Applied {
+        api_keys: usize,
+        requests: usize,
+    },
+    /// The store already held data: kickstart runs once, never over existing data.
+    Skipped,
+}
+
+struct Substitution<'a> {
+    variables: HashMap<String, String>,
+    env: &'a dyn Fn(&str) -> Option<String>,
+}
+
+impl Substitution<'_> {
+    /// Replaces every `#{…}` in `text`.
+    fn apply(&self, text: &str) -> Result<String, KickstartError> {
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text;
+        while let Some(start) = rest.find("#{") {
+            out.push_str(&rest[..start]);
+            let after = &rest[start + 2..];
+            let Some(end) = after.find('}') else {
+                out.push_str(&rest[start..]);
+                return Ok(out);
+            };
+            out.push_str(&self.resolve(&after[..end])?);
+            rest = &after[end + 1..];
+        }
+        out.push_str(rest);
+        Ok(out)
+    }
+
+    fn resolve(&self, name: &str) -> Result<String, KickstartError> {
+        if name == "UUID()" {
+            let mut bytes = [0u8; 16];
+            getrandom::fill(&mut bytes).map_err(|e| KickstartError::Malformed(e.to_string()))?;
+            return Ok(uuid::Builder::from_random_bytes(bytes)
+                .into_uuid()
+                .to_string());
+        }
+        if let Some(env_name) = name.strip_prefix("ENV.") {
+            return (self.env)(env_name)
+                .ok_or_else(|| KickstartError::MissingEnv(env_name.to_owned()));
+        }
+        self.variables
+            .get(name)
+            .cloned()
+            .ok_or_else(|| KickstartError::UnknownVariable(name.to_owned()))
+    }
+
+    fn apply_value(&self, value: Value) -> Result<Value, KickstartError> {
+        Ok(match value {
+            Value::String(s) => Value::String(self.apply(&s)?),
+            Value::Array(items) => Value::Array(
+                items
+                    .into_iter()
+                    .map(|v| self.apply_value(v))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Value::Object(map) => Value::Object(
+                map.into_iter()
+                    .map(|(k, v)| Ok((self.apply(&k)?, self.apply_value(v)?)))
+                    .collect::<Result<_, KickstartError>>()?,
+            ),
+            other => other,
+        })
+    }
+}
+
+/// Applies a kickstart file if the store holds nothing but its default tenant.
+pub async fn apply_if_pristine(
+    app: &App,
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<KickstartOutcome, KickstartError> {
+    if !app
+        .store
+        .is_pristine()
+        .await
+        .map_err(|e| KickstartError::Store(e.to_string()))?
+    {
+        return Ok(KickstartOutcome::Skipped);
+    }
+    apply(app, text, env).await
+}
+
+/// Applies a kickstart file: variables first, then API keys, then each request in order. The
+/// first failing request stops it, naming the request's index and the error body.
+pub async fn apply(
+    app: &App,
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<KickstartOutcome, KickstartError> {
+    let file: KickstartFile =
+        serde_json::from_str(text).map_err(|e| KickstartError::Malformed(e.to_string()))?;
+    let mut substitution = Substitution {
+        variables: HashMap::new(),
+        env,
+    };
+    substitution
+        .variables
+        .insert("FUSIONAUTH_TENANT_ID".into(), DEFAULT_TENANT_ID.to_string());
+    for (name, value) in file.variables {
+        let text = match value {
+            Value::String(s) => s,
+            other => other.to_string(),
+        };
+        let resolved = substitution.apply(&text)?;
+        substitution.variables.insert(name, resolved);
+    }
+
+    let api_key_count = file.api_keys.len();
+    for (index, entry) in file.api_keys.into_iter().enumerate() {
+        let entry: ApiKeyEntry =
+            serde_json::from_value(substitution.apply_value(entry)?).map_err(|e| {
+                KickstartError::ApiKey {
+                    index,
+                    message: e.to_string(),
+                }
+            })?;
+        let tenant = entry
+            .tenant_id
+            .map(|t| {
+                TenantId::parse(&t).ok_or_else(|| KickstartError::ApiKey {
+                    index,
+                    message: "tenantId is not a UUID".into(),
+                })
+            })
+            .transpose()?;
+        create_api_key(
+            app.store.as_ref(),
+            app.entropy.as_ref(),
+            &Secret::new(entry.key),
+            &entry.description,
+            entry.permissions,
+            tenant,
+        )
+        .await
+        .map_err(|e| KickstartError::ApiKey {
+            index,
+            message: e.to_string(),
+        })?;
+    }
+
+    let request_count = file.requests.len();
+    for (index, entry) in file.requests.into_iter().enumerate() {
+        let entry: RequestEntry = serde_json::from_value(substitution.apply_value(entry)?)
+            .map_err(|e| KickstartError::Malformed(format!("requests[{index}]: {e}")))?;
+        let failed = |status: u16, body: String| KickstartError::Request {
+            index,
+            method: entry.method.clone(),
+            url: entry.url.clone(),
+            status,
+            body,
+        };
+        let method = Method::from_bytes(entry.method.to_ascii_uppercase().as_bytes())
+            .map_err(|_| failed(0, "unknown method".into()))?;
+        let (path, query) = match entry.url.split_once('?') {
+            Some((path, query)) => (path.to_owned(), Some(query.to_owned())),
+            None => (entry.url.clone(), None),
+        };
+        let mut headers = HeaderMap::new();
+        if let Some(tenant) = &entry.tenant_id {
+            let value = HeaderValue::from_str(tenant)
+                .map_err(|_| failed(0, "tenantId is not a header value".into()))?;
+            headers.insert(crate::http::auth::TENANT_HEADER, value);
+        }
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        let body = entry
+            .body
+            .as_ref()
+            .map(Value::to_string)
+            .unwrap_or_default();
+        let request = HttpRequest {
+            method,
+            path,
+            query,
+            headers,
+            body: Bytes::from(body),
+            source_ip: None,
+            request_id: format!("kickstart-{index}"),
+        };
+        let response = handle_as(app, request, None, Caller::Kickstart).await;
+        if !response.status().is_success() {
+            let status = response.status().as_u16();
+            return Err(failed(
+                status,
+                String::from_utf8_lossy(response.body()).into_owned(),
+            ));
+        }
+    }
+    Ok(KickstartOutcome::Applied {
+        api_keys: api_key_count,
+        requests: request_count,
+    })
+}

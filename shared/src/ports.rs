@@ -1,0 +1,229 @@
+//! The traits the flows need. Each flow asks for the narrowest one it can, so a function's
+//! permissions can be read off its handler.
+
+use async_trait::async_trait;
+
+use crate::domain::code::PasswordlessCode;
+use crate::domain::email::OutgoingEmail;
+use crate::domain::ids::{ApplicationId, RefreshTokenId, TemplateId, TenantId, UserId};
+use crate::domain::{
+    ApiKey, Application, EmailTemplate, Instant, KeyId, SecretHash, SigningAlgorithm, SigningKey,
+    Tenant, User,
+};
+
+pub use crate::domain::generator::{Entropy, EntropyError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness rule held: the named field's value is taken.
+    #[error("the value of {0} is already in use")]
+    Duplicate(&'static str),
+    /// The item to update does not exist.
+    #[error("no such item")]
+    Missing,
+    /// The store could not be reached or answered with an error.
+    #[error("the store failed: {0}")]
+    Unavailable(String),
+    /// An item could not be read back: a bug or a hand-edited store.
+    #[error("a stored item is malformed: {0}")]
+    Corrupt(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+pub trait Clock: Send + Sync {
+    fn now(&self) -> Instant;
+}
+
+#[async_trait]
+pub trait TenantStore: Send + Sync {
+    async fn tenant(&self, id: TenantId) -> StoreResult<Option<Tenant>>;
+    async fn tenants(&self) -> StoreResult<Vec<Tenant>>;
+    /// Fails with `Duplicate("tenant.id")` when the id exists.
+    async fn insert_tenant(&self, tenant: &Tenant) -> StoreResult<()>;
+    async fn update_tenant(&self, tenant: &Tenant) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait ApplicationStore: Send + Sync {
+    async fn application(&self, id: ApplicationId) -> StoreResult<Option<Application>>;
+    /// Fails with `Duplicate("application.id")` when the id exists.
+    async fn insert_application(&self, application: &Application) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    async fn user(&self, id: UserId) -> StoreResult<Option<User>>;
+    /// `email` is compared case-insensitively within the tenant.
+    async fn user_by_email(&self, tenant: TenantId, email: &str) -> StoreResult<Option<User>>;
+    async fn user_by_username(&self, tenant: TenantId, username: &str)
+        -> StoreResult<Option<User>>;
+    /// Enforces one email and one username per tenant: `Duplicate("user.email")`,
+    /// `Duplicate("user.username")`, `Duplicate("user.id")`.
+    async fn insert_user(&self, user: &User) -> StoreResult<()>;
+    /// Replaces the user's profile and registrations; fails with `Missing` for an unknown user.
+    async fn update_user(&self, user: &User) -> StoreResult<()>;
+}
+
+/// What consuming a code found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Consumed {
+    /// The code existed, was live and is now gone.
+    Code(PasswordlessCode),
+    /// The code exists but the short one-time code presented with it was wrong or missing.
+    /// The attempt was counted; the code was deleted if this was the last allowed try (S7).
+    WrongOneTimeCode,
+    /// Unknown, expired or already used: all one answer (S10).
+    Nothing,
+}
+
+/// The end of a login, as the user's record saw it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LoginFinish {
+    /// The code was still the user's current one: it is cleared and the login recorded.
+    Completed(User),
+    /// The code was still current and is cleared, but the user may not log in (423/410).
+    Refused(User),
+    /// A newer start replaced this code, or the user is gone (S6).
+    Superseded,
+}
+
+#[async_trait]
+pub trait CodeStore: Send + Sync {
+    /// Stores a code and makes it the user's only current code, invalidating every earlier one
+    /// (S6). One write for both.
+    async fn insert_code(&self, code: &PasswordlessCode) -> StoreResult<()>;
+    /// Reads a code; expired codes read as absent (S4).
+    async fn code(&self, hash: &SecretHash, now: Instant) -> StoreResult<Option<PasswordlessCode>>;
+    /// Notes that the code went out by email, so its login will prove the address.
+    async fn mark_code_emailed(&self, hash: &SecretHash) -> StoreResult<()>;
+    /// Takes a code exactly once (S5): of any number of concurrent calls, one gets `Code`.
+    async fn consume_code(
+        &self,
+        hash: &SecretHash,
+        one_time_code: Option<&SecretHash>,
+        now: Instant,
+    ) -> StoreResult<Consumed>;
+    /// Completes a login on the user's record: only if `code` is still the user's current code,
+    /// clears it and, when the user may log in, records the login (`User::record_login`).
+    async fn finish_login(
+        &self,
+        user: UserId,
+        code: &PasswordlessCode,
+        application: ApplicationId,
+        now: Instant,
+    ) -> StoreResult<LoginFinish>;
+}
+
+#[async_trait]
+pub trait TemplateStore: Send + Sync {
+    async fn template(&self, id: TemplateId) -> StoreResult<Option<EmailTemplate>>;
+    async fn insert_template(&self, template: &EmailTemplate) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait ApiKeyStore: Send + Sync {
+    async fn api_key(&self, hash: &SecretHash) -> StoreResult<Option<ApiKey>>;
+    /// Fails with `Duplicate("apiKey.key")` when the key exists.
+    async fn insert_api_key(&self, key: &ApiKey) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait SigningKeyStore: Send + Sync {
+    async fn signing_key(&self, id: KeyId) -> StoreResult<Option<SigningKey>>;
+    async fn signing_keys(&self) -> StoreResult<Vec<SigningKey>>;
+    async fn insert_signing_key(&self, key: &SigningKey) -> StoreResult<()>;
+}
+
+/// A refresh token as stored: its hash and what it may refresh.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredRefreshToken {
+    pub id: RefreshTokenId,
+    pub token_hash: SecretHash,
+    pub user_id: UserId,
+    pub application_id: ApplicationId,
+    pub tenant_id: TenantId,
+    pub start_instant: Instant,
+    pub expires_at: Instant,
+}
+
+#[async_trait]
+pub trait RefreshTokenStore: Send + Sync {
+    async fn insert_refresh_token(&self, token: &StoredRefreshToken) -> StoreResult<()>;
+    async fn refresh_token(
+        &self,
+        hash: &SecretHash,
+        now: Instant,
+    ) -> StoreResult<Option<StoredRefreshToken>>;
+}
+
+#[async_trait]
+pub trait RateLimiter: Send + Sync {
+    /// Counts one hit on `key` in the fixed window of `window_seconds` that `now` falls in and
+    /// returns the hits so far, this one included. Shared across processes (S8).
+    async fn hit(&self, key: &str, window_seconds: i64, now: Instant) -> StoreResult<u32>;
+}
+
+#[async_trait]
+pub trait StoreAdmin: Send + Sync {
+    /// True while the store holds nothing but the default tenant: kickstart applies only then.
+    async fn is_pristine(&self) -> StoreResult<bool>;
+}
+
+/// Every port a store provides, for wiring an `App` with one object.
+pub trait Store:
+    TenantStore
+    + ApplicationStore
+    + UserStore
+    + CodeStore
+    + TemplateStore
+    + ApiKeyStore
+    + SigningKeyStore
+    + RefreshTokenStore
+    + RateLimiter
+    + StoreAdmin
+{
+}
+
+impl<T> Store for T where
+    T: TenantStore
+        + ApplicationStore
+        + UserStore
+        + CodeStore
+        + TemplateStore
+        + ApiKeyStore
+        + SigningKeyStore
+        + RefreshTokenStore
+        + RateLimiter
+        + StoreAdmin
+{
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    /// The provider refused this message (an unverified sender, a bad address).
+    #[error("the message was rejected: {0}")]
+    Rejected(String),
+    #[error("the mailer failed: {0}")]
+    Unavailable(String),
+}
+
+#[async_trait]
+pub trait Mailer: Send + Sync {
+    async fn send(&self, email: &OutgoingEmail) -> Result<(), MailError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("key generation failed: {0}")]
+pub struct KeyGenError(pub String);
+
+/// Makes new signing keys.
+pub trait KeyMaker: Send + Sync {
+    fn generate(
+        &self,
+        id: KeyId,
+        algorithm: SigningAlgorithm,
+        now: Instant,
+    ) -> Result<SigningKey, KeyGenError>;
+}
