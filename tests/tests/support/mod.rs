@@ -1,0 +1,258 @@
+//! Starts the real server in-process on port 0 with an injected clock, and speaks HTTP to it.
+#![allow(dead_code)]
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::sync::Arc;
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+
+use passwordless::adapters::clock::ManualClock;
+use passwordless::adapters::entropy::OsEntropy;
+use passwordless::adapters::keys::AwsLcKeyMaker;
+use passwordless::adapters::outbox::OutboxMailer;
+use passwordless::adapters::sqlite::SqliteStore;
+use passwordless::app::{App, AppParts};
+use passwordless::domain::tenant::DEFAULT_TENANT_ID;
+use passwordless::domain::{Instant, Secret};
+use passwordless::flows::management::create_api_key;
+
+/// 2026-01-01T00:00:00Z: tests start every clock here and move it by hand.
+pub const T0: Instant = Instant::from_secs(1_767_225_600);
+pub const ADMIN_KEY: &str = "test-admin-key-0123456789abcdef";
+pub const PUBLIC_URL: &str = "https://login.example.test";
+
+pub struct TestServer {
+    pub base: String,
+    pub app: Arc<App>,
+    pub clock: Arc<ManualClock>,
+    pub dir: TempDir,
+    pub client: reqwest::Client,
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+pub struct Response {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub text: String,
+}
+
+impl Response {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
+    }
+
+    pub fn assert_status(&self, status: u16) -> &Self {
+        assert_eq!(self.status.as_u16(), status, "body: {}", self.text);
+        self
+    }
+
+    /// A 400 in FusionAuth's shape that names `code`, in fieldErrors or generalErrors.
+    pub fn assert_error_code(&self, code: &str) {
+        self.assert_status(400);
+        let body = self.json();
+        let in_fields = body["fieldErrors"]
+            .as_object()
+            .is_some_and(|fields| fields.values().flat_map(|v| v.as_array().cloned().unwrap_or_default()).any(|e| e["code"] == code));
+        let in_general = body["generalErrors"].as_array().is_some_and(|list| list.iter().any(|e| e["code"] == code));
+        assert!(in_fields || in_general, "expected {code} in {}", self.text);
+    }
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::starting_at(T0));
+        let store = Arc::new(SqliteStore::open(&dir.path().join("store.db")).unwrap());
+        let app = App::from_parts(AppParts {
+            store,
+            mailer: Arc::new(OutboxMailer::new(dir.path().join("outbox"), clock.clone())),
+            clock: clock.clone(),
+            entropy: Arc::new(OsEntropy),
+            key_maker: Arc::new(AwsLcKeyMaker),
+            public_url: PUBLIC_URL.to_owned(),
+        })
+        .await
+        .unwrap();
+        create_api_key(app.store.as_ref(), app.entropy.as_ref(), &Secret::new(ADMIN_KEY), "admin", None, None).await.unwrap();
+        let app = Arc::new(app);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = oneshot::channel::<()>();
+        tokio::spawn(passwordless_cli::server::serve(app.clone(), listener, async {
+            let _ = rx.await;
+        }));
+        TestServer { base, app, clock, dir, client: reqwest::Client::new(), shutdown: Some(tx) }
+    }
+
+    pub fn store_path(&self) -> PathBuf {
+        self.dir.path().join("store.db")
+    }
+
+    pub fn outbox(&self) -> PathBuf {
+        self.dir.path().join("outbox")
+    }
+
+    pub async fn request(&self, method: &str, path: &str, key: Option<&str>, headers: &[(&str, &str)], body: Option<Vec<u8>>) -> Response {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut request = self.client.request(method, format!("{}{}", self.base, path));
+        if let Some(key) = key {
+            request = request.header("Authorization", key);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        if let Some(body) = body {
+            request = request.header("Content-Type", "application/json").body(body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap();
+        if !text.is_empty() {
+            let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
+            assert!(content_type.starts_with("application/json"), "a body must be JSON, got {content_type}: {text}");
+        }
+        Response { status, headers, text }
+    }
+
+    pub async fn post(&self, path: &str, key: Option<&str>, body: Value) -> Response {
+        self.request("POST", path, key, &[], Some(body.to_string().into_bytes())).await
+    }
+
+    pub async fn admin(&self, method: &str, path: &str, body: Value) -> Response {
+        self.request(method, path, Some(ADMIN_KEY), &[], Some(body.to_string().into_bytes())).await
+    }
+
+    pub async fn get(&self, path: &str, key: Option<&str>) -> Response {
+        self.request("GET", path, key, &[], None).await
+    }
+
+    /// Creates an application with passwordless enabled; `extra` is merged into its body.
+    pub async fn application(&self, extra: Value) -> String {
+        let mut application = json!({
+            "name": "App",
+            "passwordlessConfiguration": {"enabled": true},
+            "roles": [{"name": "user"}, {"name": "admin"}],
+        });
+        merge(&mut application, extra);
+        let response = self.admin("POST", "/api/application", json!({"application": application})).await;
+        response.assert_status(200);
+        response.json()["application"]["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Creates a user registered (with role `user`) for `application`; `extra` is merged into the user.
+    pub async fn user(&self, application: &str, email: &str, extra: Value) -> String {
+        let mut user = json!({"email": email, "firstName": "Test"});
+        merge(&mut user, extra);
+        let body = json!({"user": user, "registration": {"applicationId": application, "roles": ["user"]}});
+        let response = self.admin("POST", "/api/user/registration", body).await;
+        response.assert_status(200);
+        response.json()["user"]["id"].as_str().unwrap().to_owned()
+    }
+
+    /// A user with no registration for `application` (registered elsewhere).
+    pub async fn unregistered_user(&self, email: &str) -> String {
+        let other = self.application(json!({"name": "Other"})).await;
+        self.user(&other, email, json!({})).await
+    }
+
+    pub async fn start_login(&self, application: &str, login_id: &str, extra: Value) -> Response {
+        let mut body = json!({"applicationId": application, "loginId": login_id});
+        merge(&mut body, extra);
+        self.post("/api/passwordless/start", Some(ADMIN_KEY), body).await
+    }
+
+    /// Starts and returns the code.
+    pub async fn code(&self, application: &str, login_id: &str) -> String {
+        let response = self.start_login(application, login_id, json!({})).await;
+        response.assert_status(200);
+        response.json()["code"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn login(&self, body: Value) -> Response {
+        self.post("/api/passwordless/login", None, body).await
+    }
+
+    pub async fn send(&self, body: Value) -> Response {
+        self.post("/api/passwordless/send", None, body).await
+    }
+
+    /// Every message in the outbox, oldest first, as raw RFC 5322 text.
+    pub fn emails(&self) -> Vec<String> {
+        let Ok(entries) = std::fs::read_dir(self.outbox()) else { return Vec::new() };
+        let mut names: Vec<PathBuf> = entries.map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "eml")).collect();
+        names.sort();
+        names.iter().map(|p| std::fs::read_to_string(p).unwrap()).collect()
+    }
+
+    /// Every row of every table but the rate counters: equal fingerprints mean nothing changed.
+    pub fn store_fingerprint(&self) -> String {
+        let conn = rusqlite::Connection::open(self.store_path()).unwrap();
+        let mut out = String::new();
+        for table in ["tenants", "applications", "users", "codes", "email_templates", "api_keys", "signing_keys", "refresh_tokens"] {
+            let mut stmt = conn.prepare(&format!("SELECT * FROM {table} ORDER BY 1")).unwrap();
+            let columns = stmt.column_count();
+            let rows = stmt
+                .query_map([], |row| {
+                    (0..columns).map(|i| row.get::<_, rusqlite::types::Value>(i).map(|v| format!("{v:?}"))).collect::<Result<Vec<_>, _>>()
+                })
+                .unwrap();
+            for row in rows {
+                out.push_str(&format!("{table}: {}\n", row.unwrap().join("|")));
+            }
+        }
+        out
+    }
+
+    pub fn default_tenant(&self) -> String {
+        DEFAULT_TENANT_ID.to_string()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+pub fn merge(target: &mut Value, patch: Value) {
+    match (target, patch) {
+        (Value::Object(target), Value::Object(patch)) => {
+            for (k, v) in patch {
+                merge(target.entry(k).or_insert(Value::Null), v);
+            }
+        }
+        (target, patch) => *target = patch,
+    }
+}
+
+/// Decodes quoted-printable soft line breaks and `=3D`, enough to read links out of the outbox.
+pub fn unfold_quoted_printable(text: &str) -> String {
+    text.replace("=\r\n", "").replace("=\n", "").replace("=3D", "=")
+}
+
+/// The code inside the first magic link of an email.
+pub fn link_code(email: &str) -> String {
+    let text = unfold_quoted_printable(email);
+    let start = text.find("/oauth2/passwordless/").expect("a magic link") + "/oauth2/passwordless/".len();
+    text[start..].split(['?', '"', '\r', '\n', '&']).next().unwrap().to_owned()
+}
+
+/// The claims of a JWT, verified against the server's JWKS.
+pub async fn verified_claims(server: &TestServer, token: &str, audience: &str) -> Value {
+    let header = jsonwebtoken::decode_header(token).unwrap();
+    let kid = header.kid.clone().expect("a kid");
+    let jwks = server.get("/.well-known/jwks.json", None).await.json();
+    let key = jwks["keys"].as_array().unwrap().iter().find(|k| k["kid"] == kid.as_str()).expect("the kid is published").clone();
+    let decoding = jsonwebtoken::DecodingKey::from_rsa_components(key["n"].as_str().unwrap(), key["e"].as_str().unwrap()).unwrap();
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    validation.set_audience(&[audience]);
+    validation.set_issuer(&[PUBLIC_URL]);
+    // The server's clock is the test's; jsonwebtoken reads the wall clock, so skip exp here and check it by hand.
+    validation.validate_exp = false;
+    jsonwebtoken::decode::<Value>(token, &decoding, &validation).unwrap().claims
+}
