@@ -8,15 +8,31 @@ use support::*;
 #[tokio::test]
 async fn a_code_emailed_by_send_logs_the_user_in_with_a_verifiable_token() {
     let server = TestServer::start().await;
-    let app = server.application(json!({"jwtConfiguration": {"enabled": true, "timeToLiveInSeconds": 600}})).await;
-    let user = server.user(&app, "Jared@PiedPiper.example", json!({"username": "jared"})).await;
+    let app = server
+        .application(json!({"jwtConfiguration": {"enabled": true, "timeToLiveInSeconds": 600}}))
+        .await;
+    let user = server
+        .user(
+            &app,
+            "Jared@PiedPiper.example",
+            json!({"username": "jared"}),
+        )
+        .await;
 
     let code = server.code(&app, "jared@piedpiper.example").await;
     server.send(json!({"code": code})).await.assert_status(200);
     let emails = server.emails();
     assert_eq!(emails.len(), 1);
-    assert!(emails[0].contains("To: Test <Jared@PiedPiper.example>"), "{}", emails[0]);
-    assert!(emails[0].contains("multipart/alternative") && emails[0].contains("text/plain") && emails[0].contains("text/html"));
+    assert!(
+        emails[0].contains("To: Test <Jared@PiedPiper.example>"),
+        "{}",
+        emails[0]
+    );
+    assert!(
+        emails[0].contains("multipart/alternative")
+            && emails[0].contains("text/plain")
+            && emails[0].contains("text/html")
+    );
     let emailed = link_code(&emails[0]);
     assert_eq!(emailed, code);
 
@@ -24,9 +40,15 @@ async fn a_code_emailed_by_send_logs_the_user_in_with_a_verifiable_token() {
     response.assert_status(200);
     let body = response.json();
     assert_eq!(body["user"]["id"], user.as_str());
-    assert_eq!(body["user"]["verified"], true, "a login by emailed code proves the address");
+    assert_eq!(
+        body["user"]["verified"], true,
+        "a login by emailed code proves the address"
+    );
     assert_eq!(body["user"]["lastLoginInstant"], T0.as_millis());
-    assert_eq!(body["tokenExpirationInstant"], T0.plus_secs(600).as_millis());
+    assert_eq!(
+        body["tokenExpirationInstant"],
+        T0.plus_secs(600).as_millis()
+    );
     let claims = verified_claims(&server, body["token"].as_str().unwrap(), &app).await;
     assert_eq!(claims["sub"], user.as_str());
     assert_eq!(claims["applicationId"], app.as_str());
@@ -58,11 +80,29 @@ async fn a_code_started_without_send_logs_in_without_verifying_the_email() {
 async fn users_are_found_by_username_when_login_id_types_allow_it() {
     let server = TestServer::start().await;
     let app = server.application(json!({})).await;
-    server.user(&app, "richard@piedpiper.example", json!({"username": "Richard"})).await;
-    server.start_login(&app, "richard", json!({})).await.assert_status(200);
-    server.start_login(&app, "richard", json!({"loginIdTypes": ["email"]})).await.assert_status(404);
-    server.start_login(&app, "RICHARD", json!({"loginIdTypes": ["username"]})).await.assert_status(200);
-    server.start_login(&app, "nobody@example.com", json!({})).await.assert_status(404);
+    server
+        .user(
+            &app,
+            "richard@piedpiper.example",
+            json!({"username": "Richard"}),
+        )
+        .await;
+    server
+        .start_login(&app, "richard", json!({}))
+        .await
+        .assert_status(200);
+    server
+        .start_login(&app, "richard", json!({"loginIdTypes": ["email"]}))
+        .await
+        .assert_status(404);
+    server
+        .start_login(&app, "RICHARD", json!({"loginIdTypes": ["username"]}))
+        .await
+        .assert_status(200);
+    server
+        .start_login(&app, "nobody@example.com", json!({}))
+        .await
+        .assert_status(404);
 }
 
 #[tokio::test]
@@ -71,63 +111,104 @@ async fn login_echoes_the_state_given_to_start() {
     let app = server.application(json!({})).await;
     server.user(&app, "a@example.com", json!({})).await;
     let state = json!({"redirect_uri": "https://app.example/after", "nested": {"n": [1, 2]}});
-    let code = server.start_login(&app, "a@example.com", json!({"state": state})).await.json()["code"].as_str().unwrap().to_owned();
-    assert_eq!(server.login(json!({"code": code})).await.json()["state"], state);
+    let code = server
+        .start_login(&app, "a@example.com", json!({"state": state}))
+        .await
+        .json()["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        server.login(json!({"code": code})).await.json()["state"],
+        state
+    );
 }
 
 #[tokio::test]
 async fn no_jwt_logs_in_without_issuing_a_token() {
     let server = TestServer::start().await;
-    let app = server.application(json!({"loginConfiguration": {"generateRefreshTokens": true}})).await;
+    let app = server
+        .application(json!({"loginConfiguration": {"generateRefreshTokens": true}}))
+        .await;
     server.user(&app, "a@example.com", json!({})).await;
     let code = server.code(&app, "a@example.com").await;
     let body = server.login(json!({"code": code, "noJWT": true})).await;
     body.assert_status(200);
     let body = body.json();
-    assert!(body.get("token").is_none() && body.get("refreshToken").is_none(), "{body}");
+    assert!(
+        body.get("token").is_none() && body.get("refreshToken").is_none(),
+        "{body}"
+    );
     assert_eq!(body["user"]["email"], "a@example.com");
 }
 
 #[tokio::test]
 async fn a_refresh_token_is_issued_only_when_the_application_enables_it() {
     let server = TestServer::start().await;
-    let with = server.application(json!({"loginConfiguration": {"generateRefreshTokens": true}})).await;
+    let with = server
+        .application(json!({"loginConfiguration": {"generateRefreshTokens": true}}))
+        .await;
     let without = server.application(json!({})).await;
     server.user(&with, "a@example.com", json!({})).await;
     let code = server.code(&with, "a@example.com").await;
     let body = server.login(json!({"code": code})).await.json();
-    assert!(body["refreshToken"].as_str().is_some_and(|t| t.len() >= 64), "{body}");
+    assert!(
+        body["refreshToken"].as_str().is_some_and(|t| t.len() >= 64),
+        "{body}"
+    );
     let claims = verified_claims(&server, body["token"].as_str().unwrap(), &with).await;
-    assert_eq!(claims["sid"], body["refreshTokenId"], "the session id names the refresh token");
+    assert_eq!(
+        claims["sid"], body["refreshTokenId"],
+        "the session id names the refresh token"
+    );
 
     server.user(&without, "b@example.com", json!({})).await;
     let code = server.code(&without, "b@example.com").await;
     let body = server.login(json!({"code": code})).await.json();
-    assert!(body.get("refreshToken").is_none() && body.get("refreshTokenId").is_none(), "{body}");
+    assert!(
+        body.get("refreshToken").is_none() && body.get("refreshTokenId").is_none(),
+        "{body}"
+    );
     assert!(body["token"].is_string());
 }
 
 #[tokio::test]
 async fn an_unregistered_user_gets_202_and_a_token_without_application_or_roles() {
     let server = TestServer::start().await;
-    let app = server.application(json!({"loginConfiguration": {"generateRefreshTokens": true}})).await;
+    let app = server
+        .application(json!({"loginConfiguration": {"generateRefreshTokens": true}}))
+        .await;
     server.unregistered_user("stranger@example.com").await;
     let code = server.code(&app, "stranger@example.com").await;
     let response = server.login(json!({"code": code}));
     let response = response.await;
     response.assert_status(202);
     let body = response.json();
-    assert!(body.get("refreshToken").is_none(), "no refresh token without a registration");
+    assert!(
+        body.get("refreshToken").is_none(),
+        "no refresh token without a registration"
+    );
     let claims = verified_claims(&server, body["token"].as_str().unwrap(), &app).await;
-    assert!(claims.get("applicationId").is_none() && claims.get("roles").is_none(), "{claims}");
+    assert!(
+        claims.get("applicationId").is_none() && claims.get("roles").is_none(),
+        "{claims}"
+    );
 }
 
 #[tokio::test]
 async fn an_inactive_user_gets_423_and_an_expired_user_410() {
     let server = TestServer::start().await;
     let app = server.application(json!({})).await;
-    server.user(&app, "inactive@example.com", json!({"active": false})).await;
-    server.user(&app, "expired@example.com", json!({"expiry": T0.as_millis() - 1})).await;
+    server
+        .user(&app, "inactive@example.com", json!({"active": false}))
+        .await;
+    server
+        .user(
+            &app,
+            "expired@example.com",
+            json!({"expiry": T0.as_millis() - 1}),
+        )
+        .await;
     let code = server.code(&app, "inactive@example.com").await;
     let response = server.login(json!({"code": code})).await;
     response.assert_status(423);
@@ -160,8 +241,16 @@ async fn s5_fifty_concurrent_logins_with_one_code_give_exactly_one_success() {
     for login in logins {
         statuses.push(login.await.unwrap());
     }
-    assert_eq!(statuses.iter().filter(|&&s| s == 200).count(), 1, "{statuses:?}");
-    assert_eq!(statuses.iter().filter(|&&s| s == 404).count(), 49, "{statuses:?}");
+    assert_eq!(
+        statuses.iter().filter(|&&s| s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|&&s| s == 404).count(),
+        49,
+        "{statuses:?}"
+    );
 }
 
 #[tokio::test]
@@ -172,8 +261,14 @@ async fn s6_a_new_start_invalidates_the_previous_code_of_any_application() {
     server.user(&first_app, "a@example.com", json!({})).await;
     let first = server.code(&first_app, "a@example.com").await;
     let second = server.code(&second_app, "a@example.com").await;
-    server.login(json!({"code": first})).await.assert_status(404);
-    server.login(json!({"code": second})).await.assert_status(202);
+    server
+        .login(json!({"code": first}))
+        .await
+        .assert_status(404);
+    server
+        .login(json!({"code": second}))
+        .await
+        .assert_status(202);
 }
 
 #[tokio::test]
@@ -193,13 +288,22 @@ async fn s6_a_code_logs_in_only_into_its_own_tenant() {
     let server = TestServer::start().await;
     let app = server.application(json!({})).await;
     server.user(&app, "a@example.com", json!({})).await;
-    let other_tenant = server.admin("POST", "/api/tenant", json!({"tenant": {"name": "Other"}})).await.json()["tenant"]["id"]
+    let other_tenant = server
+        .admin("POST", "/api/tenant", json!({"tenant": {"name": "Other"}}))
+        .await
+        .json()["tenant"]["id"]
         .as_str()
         .unwrap()
         .to_owned();
     let code = server.code(&app, "a@example.com").await;
     let response = server
-        .request("POST", "/api/passwordless/login", None, &[("X-FusionAuth-TenantId", &other_tenant)], Some(json!({"code": code}).to_string().into_bytes()))
+        .request(
+            "POST",
+            "/api/passwordless/login",
+            None,
+            &[("X-FusionAuth-TenantId", &other_tenant)],
+            Some(json!({"code": code}).to_string().into_bytes()),
+        )
         .await;
     response.assert_status(404);
 }
@@ -224,15 +328,28 @@ async fn s4_the_tenant_time_to_live_is_honoured_and_one_time_codes_are_capped_at
     let app = server.application(json!({})).await;
     server.user(&app, "a@example.com", json!({})).await;
     let patch = json!({"tenant": {"externalIdentifierConfiguration": {"passwordlessLoginTimeToLiveInSeconds": 3600}}});
-    server.admin("PATCH", &format!("/api/tenant/{}", server.default_tenant()), patch).await.assert_status(200);
+    server
+        .admin(
+            "PATCH",
+            &format!("/api/tenant/{}", server.default_tenant()),
+            patch,
+        )
+        .await
+        .assert_status(200);
 
     let code = server.code(&app, "a@example.com").await;
     server.clock.advance_secs(3599);
     server.login(json!({"code": code})).await.assert_status(200);
 
-    let started = server.start_login(&app, "a@example.com", json!({"loginStrategy": "FormField"})).await.json();
+    let started = server
+        .start_login(&app, "a@example.com", json!({"loginStrategy": "FormField"}))
+        .await
+        .json();
     server.clock.advance_secs(600);
-    server.login(json!({"code": started["code"], "oneTimeCode": started["oneTimeCode"]})).await.assert_status(404);
+    server
+        .login(json!({"code": started["code"], "oneTimeCode": started["oneTimeCode"]}))
+        .await
+        .assert_status(404);
 }
 
 #[tokio::test]
@@ -257,11 +374,21 @@ async fn s10_expired_used_superseded_and_malformed_codes_get_one_answer() {
     let expired = server.code(&app, "a@example.com").await;
     server.clock.advance_secs(181);
     let mut answers = Vec::new();
-    for code in [used.as_str(), superseded.as_str(), expired.as_str(), "not-a-code", "ü§∆", "%00"] {
+    for code in [
+        used.as_str(),
+        superseded.as_str(),
+        expired.as_str(),
+        "not-a-code",
+        "ü§∆",
+        "%00",
+    ] {
         let response = server.login(json!({"code": code})).await;
         answers.push((response.status.as_u16(), response.text));
     }
-    assert!(answers.iter().all(|a| *a == (404, String::new())), "{answers:?}");
+    assert!(
+        answers.iter().all(|a| *a == (404, String::new())),
+        "{answers:?}"
+    );
 }
 
 #[tokio::test]
@@ -269,12 +396,27 @@ async fn a_form_field_login_needs_the_one_time_code_too() {
     let server = TestServer::start().await;
     let app = server.application(json!({})).await;
     server.user(&app, "a@example.com", json!({})).await;
-    let started = server.start_login(&app, "a@example.com", json!({"loginStrategy": "FormField"})).await.json();
+    let started = server
+        .start_login(&app, "a@example.com", json!({"loginStrategy": "FormField"}))
+        .await
+        .json();
     let one_time = started["oneTimeCode"].as_str().unwrap();
-    assert!(one_time.len() == 6 && one_time.bytes().all(|b| b.is_ascii_digit()), "{one_time}");
-    server.login(json!({"code": started["code"]})).await.assert_status(404);
-    server.login(json!({"code": started["code"], "oneTimeCode": "000000x"})).await.assert_status(404);
-    server.login(json!({"code": started["code"], "oneTimeCode": one_time})).await.assert_status(200);
+    assert!(
+        one_time.len() == 6 && one_time.bytes().all(|b| b.is_ascii_digit()),
+        "{one_time}"
+    );
+    server
+        .login(json!({"code": started["code"]}))
+        .await
+        .assert_status(404);
+    server
+        .login(json!({"code": started["code"], "oneTimeCode": "000000x"}))
+        .await
+        .assert_status(404);
+    server
+        .login(json!({"code": started["code"], "oneTimeCode": one_time}))
+        .await
+        .assert_status(200);
 }
 
 #[tokio::test]
@@ -282,11 +424,20 @@ async fn s7_a_one_time_code_is_burned_after_five_wrong_tries() {
     let server = TestServer::start().await;
     let app = server.application(json!({})).await;
     server.user(&app, "a@example.com", json!({})).await;
-    let started = server.start_login(&app, "a@example.com", json!({"loginStrategy": "FormField"})).await.json();
+    let started = server
+        .start_login(&app, "a@example.com", json!({"loginStrategy": "FormField"}))
+        .await
+        .json();
     for _ in 0..5 {
-        server.login(json!({"code": started["code"], "oneTimeCode": "wrong"})).await.assert_status(404);
+        server
+            .login(json!({"code": started["code"], "oneTimeCode": "wrong"}))
+            .await
+            .assert_status(404);
     }
-    server.login(json!({"code": started["code"], "oneTimeCode": started["oneTimeCode"]})).await.assert_status(404);
+    server
+        .login(json!({"code": started["code"], "oneTimeCode": started["oneTimeCode"]}))
+        .await
+        .assert_status(404);
 }
 
 #[tokio::test]
@@ -298,22 +449,39 @@ async fn every_generator_type_shapes_the_codes() {
     let cases: [(&str, u32, fn(u8) -> bool); 3] = [
         ("randomDigits", 12, |b| b.is_ascii_digit()),
         ("randomAlpha", 4, |b| b.is_ascii_uppercase()),
-        ("randomAlphaNumeric", 8, |b| b.is_ascii_uppercase() || b.is_ascii_digit()),
+        ("randomAlphaNumeric", 8, |b| {
+            b.is_ascii_uppercase() || b.is_ascii_digit()
+        }),
     ];
     for (kind, length, allowed) in cases {
         let patch = json!({"tenant": {"externalIdentifierConfiguration": {"passwordlessLoginOneTimeCodeGenerator": {"type": kind, "length": length}}}});
-        server.admin("PATCH", &tenant_path, patch).await.assert_status(200);
-        let started = server.start_login(&app, "a@example.com", json!({"loginStrategy": "FormField"})).await.json();
+        server
+            .admin("PATCH", &tenant_path, patch)
+            .await
+            .assert_status(200);
+        let started = server
+            .start_login(&app, "a@example.com", json!({"loginStrategy": "FormField"}))
+            .await
+            .json();
         let one_time = started["oneTimeCode"].as_str().unwrap();
         assert_eq!(one_time.len(), length as usize, "{kind}");
         assert!(one_time.bytes().all(allowed), "{kind}: {one_time}");
     }
     for (bytes, chars) in [(16, 22), (128, 171)] {
         let patch = json!({"tenant": {"externalIdentifierConfiguration": {"passwordlessLoginGenerator": {"type": "randomBytes", "length": bytes}}}});
-        server.admin("PATCH", &tenant_path, patch).await.assert_status(200);
+        server
+            .admin("PATCH", &tenant_path, patch)
+            .await
+            .assert_status(200);
         let code = server.code(&app, "a@example.com").await;
-        assert_eq!(code.len(), chars, "{bytes} bytes of base64url without padding");
-        assert!(code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        assert_eq!(
+            code.len(),
+            chars,
+            "{bytes} bytes of base64url without padding"
+        );
+        assert!(code
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
     }
 }
 
@@ -327,15 +495,31 @@ async fn generator_lengths_outside_their_range_are_rejected_by_the_tenant_api() 
         ("passwordlessLoginGenerator", "randomBytes", 129),
         ("passwordlessLoginOneTimeCodeGenerator", "randomDigits", 3),
         ("passwordlessLoginOneTimeCodeGenerator", "randomAlpha", 13),
-        ("passwordlessLoginOneTimeCodeGenerator", "randomAlphaNumeric", 0),
+        (
+            "passwordlessLoginOneTimeCodeGenerator",
+            "randomAlphaNumeric",
+            0,
+        ),
     ] {
         let before = server.store_fingerprint();
         let patch = json!({"tenant": {"externalIdentifierConfiguration": {field: {"type": kind, "length": length}}}});
-        server.admin("PATCH", &tenant_path, patch).await.assert_error_code(&format!("[invalid]{prefix}.{field}.length"));
-        assert_eq!(before, server.store_fingerprint(), "a rejected patch changes nothing");
+        server
+            .admin("PATCH", &tenant_path, patch)
+            .await
+            .assert_error_code(&format!("[invalid]{prefix}.{field}.length"));
+        assert_eq!(
+            before,
+            server.store_fingerprint(),
+            "a rejected patch changes nothing"
+        );
     }
     let create = json!({"tenant": {"name": "T", "externalIdentifierConfiguration": {"passwordlessLoginGenerator": {"type": "randomBytes", "length": 8}}}});
-    server.admin("POST", "/api/tenant", create).await.assert_error_code(&format!("[invalid]{prefix}.passwordlessLoginGenerator.length"));
+    server
+        .admin("POST", "/api/tenant", create)
+        .await
+        .assert_error_code(&format!(
+            "[invalid]{prefix}.passwordlessLoginGenerator.length"
+        ));
 }
 
 #[tokio::test]
@@ -352,13 +536,22 @@ async fn send_with_application_and_login_id_starts_and_sends_in_one_call() {
     let server = TestServer::start().await;
     let app = server.application(json!({})).await;
     server.user(&app, "a@example.com", json!({})).await;
-    server.send(json!({"applicationId": app, "loginId": "a@example.com", "state": {"k": "v"}})).await.assert_status(200);
+    server
+        .send(json!({"applicationId": app, "loginId": "a@example.com", "state": {"k": "v"}}))
+        .await
+        .assert_status(200);
     let emails = server.emails();
     assert_eq!(emails.len(), 1);
-    let body = server.login(json!({"code": link_code(&emails[0])})).await.json();
+    let body = server
+        .login(json!({"code": link_code(&emails[0])}))
+        .await
+        .json();
     assert_eq!(body["state"], json!({"k": "v"}));
     // An unknown login id answers the same and sends nothing (S9).
-    server.send(json!({"applicationId": app, "loginId": "nobody@example.com"})).await.assert_status(200);
+    server
+        .send(json!({"applicationId": app, "loginId": "nobody@example.com"}))
+        .await
+        .assert_status(200);
     assert_eq!(server.emails().len(), 1);
 }
 
@@ -376,20 +569,56 @@ async fn the_email_template_is_localized_by_preferred_languages() {
         "fromEmail": "login@piedpiper.example",
         "defaultFromName": "Pied Piper"
     }});
-    let template_id = server.admin("POST", "/api/email/template", template).await.json()["emailTemplate"]["id"].as_str().unwrap().to_owned();
-    let app = server.application(json!({"emailConfiguration": {"passwordlessEmailTemplateId": template_id}})).await;
-    server.user(&app, "erlich@aviato.example", json!({"firstName": "Erlich", "preferredLanguages": ["fr", "de-CH"]})).await;
-    server.user(&app, "jared@piedpiper.example", json!({"firstName": "<script>", "preferredLanguages": ["en"]})).await;
+    let template_id = server
+        .admin("POST", "/api/email/template", template)
+        .await
+        .json()["emailTemplate"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let app = server
+        .application(json!({"emailConfiguration": {"passwordlessEmailTemplateId": template_id}}))
+        .await;
+    server
+        .user(
+            &app,
+            "erlich@aviato.example",
+            json!({"firstName": "Erlich", "preferredLanguages": ["fr", "de-CH"]}),
+        )
+        .await;
+    server
+        .user(
+            &app,
+            "jared@piedpiper.example",
+            json!({"firstName": "<script>", "preferredLanguages": ["en"]}),
+        )
+        .await;
 
     let code = server.code(&app, "erlich@aviato.example").await;
     server.send(json!({"code": code})).await.assert_status(200);
     let code = server.code(&app, "jared@piedpiper.example").await;
     server.send(json!({"code": code})).await.assert_status(200);
     let emails = server.emails();
-    assert!(emails[0].contains("Subject: Ihr Link") && emails[0].contains("Hallo Erlich"), "{}", emails[0]);
-    assert!(emails[0].contains("From: \"Pied Piper\" <login@piedpiper.example>"), "{}", emails[0]);
-    assert!(emails[1].contains("Subject: Your link") && emails[1].contains("Hello <script>:"), "{}", emails[1]);
-    assert!(emails[1].contains("&lt;script&gt;"), "the HTML part escapes user data: {}", emails[1]);
+    assert!(
+        emails[0].contains("Subject: Ihr Link") && emails[0].contains("Hallo Erlich"),
+        "{}",
+        emails[0]
+    );
+    assert!(
+        emails[0].contains("From: \"Pied Piper\" <login@piedpiper.example>"),
+        "{}",
+        emails[0]
+    );
+    assert!(
+        emails[1].contains("Subject: Your link") && emails[1].contains("Hello <script>:"),
+        "{}",
+        emails[1]
+    );
+    assert!(
+        emails[1].contains("&lt;script&gt;"),
+        "the HTML part escapes user data: {}",
+        emails[1]
+    );
 }
 
 #[tokio::test]
@@ -399,9 +628,27 @@ async fn s13_links_use_the_configured_public_url_whatever_the_host_header_says()
     server.user(&app, "a@example.com", json!({})).await;
     let code = server.code(&app, "a@example.com").await;
     let body = json!({"code": code}).to_string().into_bytes();
-    server.request("POST", "/api/passwordless/send", None, &[("Host", "evil.example"), ("X-Forwarded-Host", "evil.example")], Some(body)).await.assert_status(200);
+    server
+        .request(
+            "POST",
+            "/api/passwordless/send",
+            None,
+            &[
+                ("Host", "evil.example"),
+                ("X-Forwarded-Host", "evil.example"),
+            ],
+            Some(body),
+        )
+        .await
+        .assert_status(200);
     let email = unfold_quoted_printable(&server.emails()[0]);
-    assert!(email.contains(&format!("{PUBLIC_URL}/oauth2/passwordless/{code}?tenantId={}", server.default_tenant())), "{email}");
+    assert!(
+        email.contains(&format!(
+            "{PUBLIC_URL}/oauth2/passwordless/{code}?tenantId={}",
+            server.default_tenant()
+        )),
+        "{email}"
+    );
     assert!(!email.contains("evil.example"));
 }
 
@@ -423,18 +670,32 @@ async fn s8_sends_are_rate_limited_per_user() {
 #[tokio::test]
 async fn s2_the_store_holds_no_code_token_or_key_in_the_clear() {
     let server = TestServer::start().await;
-    let app = server.application(json!({"loginConfiguration": {"generateRefreshTokens": true}})).await;
+    let app = server
+        .application(json!({"loginConfiguration": {"generateRefreshTokens": true}}))
+        .await;
     server.user(&app, "a@example.com", json!({})).await;
-    let started = server.start_login(&app, "a@example.com", json!({"loginStrategy": "FormField"})).await.json();
+    let started = server
+        .start_login(&app, "a@example.com", json!({"loginStrategy": "FormField"}))
+        .await
+        .json();
     let pending = server.code(&app, "a@example.com").await;
     let dump = server.store_fingerprint();
     let raw = std::fs::read(server.store_path()).unwrap();
     let wal = std::fs::read(server.store_path().with_extension("db-wal")).unwrap_or_default();
-    for secret in [started["code"].as_str().unwrap(), pending.as_str(), ADMIN_KEY] {
+    for secret in [
+        started["code"].as_str().unwrap(),
+        pending.as_str(),
+        ADMIN_KEY,
+    ] {
         assert!(!dump.contains(secret), "a secret is stored in the clear");
         let bytes = secret.as_bytes();
-        assert!(!raw.windows(bytes.len()).any(|w| w == bytes) && !wal.windows(bytes.len()).any(|w| w == bytes));
+        assert!(
+            !raw.windows(bytes.len()).any(|w| w == bytes)
+                && !wal.windows(bytes.len()).any(|w| w == bytes)
+        );
     }
     let body = server.login(json!({"code": pending})).await.json();
-    assert!(!server.store_fingerprint().contains(body["refreshToken"].as_str().unwrap()));
+    assert!(!server
+        .store_fingerprint()
+        .contains(body["refreshToken"].as_str().unwrap()));
 }

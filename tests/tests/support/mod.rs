@@ -52,10 +52,15 @@ impl Response {
     pub fn assert_error_code(&self, code: &str) {
         self.assert_status(400);
         let body = self.json();
-        let in_fields = body["fieldErrors"]
-            .as_object()
-            .is_some_and(|fields| fields.values().flat_map(|v| v.as_array().cloned().unwrap_or_default()).any(|e| e["code"] == code));
-        let in_general = body["generalErrors"].as_array().is_some_and(|list| list.iter().any(|e| e["code"] == code));
+        let in_fields = body["fieldErrors"].as_object().is_some_and(|fields| {
+            fields
+                .values()
+                .flat_map(|v| v.as_array().cloned().unwrap_or_default())
+                .any(|e| e["code"] == code)
+        });
+        let in_general = body["generalErrors"]
+            .as_array()
+            .is_some_and(|list| list.iter().any(|e| e["code"] == code));
         assert!(in_fields || in_general, "expected {code} in {}", self.text);
     }
 }
@@ -75,15 +80,35 @@ impl TestServer {
         })
         .await
         .unwrap();
-        create_api_key(app.store.as_ref(), app.entropy.as_ref(), &Secret::new(ADMIN_KEY), "admin", None, None).await.unwrap();
+        create_api_key(
+            app.store.as_ref(),
+            app.entropy.as_ref(),
+            &Secret::new(ADMIN_KEY),
+            "admin",
+            None,
+            None,
+        )
+        .await
+        .unwrap();
         let app = Arc::new(app);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = oneshot::channel::<()>();
-        tokio::spawn(passwordless_cli::server::serve(app.clone(), listener, async {
-            let _ = rx.await;
-        }));
-        TestServer { base, app, clock, dir, client: reqwest::Client::new(), shutdown: Some(tx) }
+        tokio::spawn(passwordless_cli::server::serve(
+            app.clone(),
+            listener,
+            async {
+                let _ = rx.await;
+            },
+        ));
+        TestServer {
+            base,
+            app,
+            clock,
+            dir,
+            client: reqwest::Client::new(),
+            shutdown: Some(tx),
+        }
     }
 
     pub fn store_path(&self) -> PathBuf {
@@ -94,9 +119,18 @@ impl TestServer {
         self.dir.path().join("outbox")
     }
 
-    pub async fn request(&self, method: &str, path: &str, key: Option<&str>, headers: &[(&str, &str)], body: Option<Vec<u8>>) -> Response {
+    pub async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        key: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> Response {
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let mut request = self.client.request(method, format!("{}{}", self.base, path));
+        let mut request = self
+            .client
+            .request(method, format!("{}{}", self.base, path));
         if let Some(key) = key {
             request = request.header("Authorization", key);
         }
@@ -104,25 +138,45 @@ impl TestServer {
             request = request.header(*name, *value);
         }
         if let Some(body) = body {
-            request = request.header("Content-Type", "application/json").body(body);
+            request = request
+                .header("Content-Type", "application/json")
+                .body(body);
         }
         let response = request.send().await.unwrap();
         let status = response.status();
         let headers = response.headers().clone();
         let text = response.text().await.unwrap();
         if !text.is_empty() {
-            let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
-            assert!(content_type.starts_with("application/json"), "a body must be JSON, got {content_type}: {text}");
+            let content_type = headers
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            assert!(
+                content_type.starts_with("application/json"),
+                "a body must be JSON, got {content_type}: {text}"
+            );
         }
-        Response { status, headers, text }
+        Response {
+            status,
+            headers,
+            text,
+        }
     }
 
     pub async fn post(&self, path: &str, key: Option<&str>, body: Value) -> Response {
-        self.request("POST", path, key, &[], Some(body.to_string().into_bytes())).await
+        self.request("POST", path, key, &[], Some(body.to_string().into_bytes()))
+            .await
     }
 
     pub async fn admin(&self, method: &str, path: &str, body: Value) -> Response {
-        self.request(method, path, Some(ADMIN_KEY), &[], Some(body.to_string().into_bytes())).await
+        self.request(
+            method,
+            path,
+            Some(ADMIN_KEY),
+            &[],
+            Some(body.to_string().into_bytes()),
+        )
+        .await
     }
 
     pub async fn get(&self, path: &str, key: Option<&str>) -> Response {
@@ -137,9 +191,18 @@ impl TestServer {
             "roles": [{"name": "user"}, {"name": "admin"}],
         });
         merge(&mut application, extra);
-        let response = self.admin("POST", "/api/application", json!({"application": application})).await;
+        let response = self
+            .admin(
+                "POST",
+                "/api/application",
+                json!({"application": application}),
+            )
+            .await;
         response.assert_status(200);
-        response.json()["application"]["id"].as_str().unwrap().to_owned()
+        response.json()["application"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     }
 
     /// Creates a user registered (with role `user`) for `application`; `extra` is merged into the user.
@@ -161,7 +224,8 @@ impl TestServer {
     pub async fn start_login(&self, application: &str, login_id: &str, extra: Value) -> Response {
         let mut body = json!({"applicationId": application, "loginId": login_id});
         merge(&mut body, extra);
-        self.post("/api/passwordless/start", Some(ADMIN_KEY), body).await
+        self.post("/api/passwordless/start", Some(ADMIN_KEY), body)
+            .await
     }
 
     /// Starts and returns the code.
@@ -181,22 +245,46 @@ impl TestServer {
 
     /// Every message in the outbox, oldest first, as raw RFC 5322 text.
     pub fn emails(&self) -> Vec<String> {
-        let Ok(entries) = std::fs::read_dir(self.outbox()) else { return Vec::new() };
-        let mut names: Vec<PathBuf> = entries.map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "eml")).collect();
+        let Ok(entries) = std::fs::read_dir(self.outbox()) else {
+            return Vec::new();
+        };
+        let mut names: Vec<PathBuf> = entries
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+            .collect();
         names.sort();
-        names.iter().map(|p| std::fs::read_to_string(p).unwrap()).collect()
+        names
+            .iter()
+            .map(|p| std::fs::read_to_string(p).unwrap())
+            .collect()
     }
 
     /// Every row of every table but the rate counters: equal fingerprints mean nothing changed.
     pub fn store_fingerprint(&self) -> String {
         let conn = rusqlite::Connection::open(self.store_path()).unwrap();
         let mut out = String::new();
-        for table in ["tenants", "applications", "users", "codes", "email_templates", "api_keys", "signing_keys", "refresh_tokens"] {
-            let mut stmt = conn.prepare(&format!("SELECT * FROM {table} ORDER BY 1")).unwrap();
+        for table in [
+            "tenants",
+            "applications",
+            "users",
+            "codes",
+            "email_templates",
+            "api_keys",
+            "signing_keys",
+            "refresh_tokens",
+        ] {
+            let mut stmt = conn
+                .prepare(&format!("SELECT * FROM {table} ORDER BY 1"))
+                .unwrap();
             let columns = stmt.column_count();
             let rows = stmt
                 .query_map([], |row| {
-                    (0..columns).map(|i| row.get::<_, rusqlite::types::Value>(i).map(|v| format!("{v:?}"))).collect::<Result<Vec<_>, _>>()
+                    (0..columns)
+                        .map(|i| {
+                            row.get::<_, rusqlite::types::Value>(i)
+                                .map(|v| format!("{v:?}"))
+                        })
+                        .collect::<Result<Vec<_>, _>>()
                 })
                 .unwrap();
             for row in rows {
@@ -232,14 +320,21 @@ pub fn merge(target: &mut Value, patch: Value) {
 
 /// Decodes quoted-printable soft line breaks and `=3D`, enough to read links out of the outbox.
 pub fn unfold_quoted_printable(text: &str) -> String {
-    text.replace("=\r\n", "").replace("=\n", "").replace("=3D", "=")
+    text.replace("=\r\n", "")
+        .replace("=\n", "")
+        .replace("=3D", "=")
 }
 
 /// The code inside the first magic link of an email.
 pub fn link_code(email: &str) -> String {
     let text = unfold_quoted_printable(email);
-    let start = text.find("/oauth2/passwordless/").expect("a magic link") + "/oauth2/passwordless/".len();
-    text[start..].split(['?', '"', '\r', '\n', '&']).next().unwrap().to_owned()
+    let start =
+        text.find("/oauth2/passwordless/").expect("a magic link") + "/oauth2/passwordless/".len();
+    text[start..]
+        .split(['?', '"', '\r', '\n', '&'])
+        .next()
+        .unwrap()
+        .to_owned()
 }
 
 /// The claims of a JWT, verified against the server's JWKS.
@@ -247,12 +342,24 @@ pub async fn verified_claims(server: &TestServer, token: &str, audience: &str) -
     let header = jsonwebtoken::decode_header(token).unwrap();
     let kid = header.kid.clone().expect("a kid");
     let jwks = server.get("/.well-known/jwks.json", None).await.json();
-    let key = jwks["keys"].as_array().unwrap().iter().find(|k| k["kid"] == kid.as_str()).expect("the kid is published").clone();
-    let decoding = jsonwebtoken::DecodingKey::from_rsa_components(key["n"].as_str().unwrap(), key["e"].as_str().unwrap()).unwrap();
+    let key = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == kid.as_str())
+        .expect("the kid is published")
+        .clone();
+    let decoding = jsonwebtoken::DecodingKey::from_rsa_components(
+        key["n"].as_str().unwrap(),
+        key["e"].as_str().unwrap(),
+    )
+    .unwrap();
     let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
     validation.set_audience(&[audience]);
     validation.set_issuer(&[PUBLIC_URL]);
     // The server's clock is the test's; jsonwebtoken reads the wall clock, so skip exp here and check it by hand.
     validation.validate_exp = false;
-    jsonwebtoken::decode::<Value>(token, &decoding, &validation).unwrap().claims
+    jsonwebtoken::decode::<Value>(token, &decoding, &validation)
+        .unwrap()
+        .claims
 }

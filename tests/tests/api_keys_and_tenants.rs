@@ -1,0 +1,430 @@
+//! API keys (S21), tenant scoping (S22) and the management API.
+
+mod support;
+
+use serde_json::json;
+use support::*;
+
+use passwordless::domain::{ApiKeyPermissions, Secret, TenantId};
+use passwordless::flows::management::create_api_key;
+
+async fn key(server: &TestServer, key: &str, endpoints: &[(&str, &[&str])], tenant: Option<&str>) {
+    let permissions = (!endpoints.is_empty()).then(|| ApiKeyPermissions {
+        endpoints: endpoints
+            .iter()
+            .map(|(e, m)| (e.to_string(), m.iter().map(|m| m.to_string()).collect()))
+            .collect(),
+    });
+    let tenant = tenant.map(|t| TenantId::parse(t).unwrap());
+    create_api_key(
+        server.app.store.as_ref(),
+        server.app.entropy.as_ref(),
+        &Secret::new(key),
+        "test",
+        permissions,
+        tenant,
+    )
+    .await
+    .unwrap();
+}
+
+async fn other_tenant(server: &TestServer) -> String {
+    let response = server
+        .admin("POST", "/api/tenant", json!({"tenant": {"name": "Hooli"}}))
+        .await;
+    response.assert_status(200);
+    response.json()["tenant"]["id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn s21_a_missing_wrong_or_oversized_key_gets_401_with_an_empty_body() {
+    let server = TestServer::start().await;
+    let app = server.application(json!({})).await;
+    server.user(&app, "a@example.com", json!({})).await;
+    let body = json!({"applicationId": app, "loginId": "a@example.com"});
+    let long_key = "k".repeat(300);
+    let bearer = format!("Bearer {ADMIN_KEY}");
+    for key in [
+        None,
+        Some("wrong-key"),
+        Some(long_key.as_str()),
+        Some(bearer.as_str()),
+    ] {
+        let response = server
+            .post("/api/passwordless/start", key, body.clone())
+            .await;
+        response.assert_status(401);
+        assert!(response.text.is_empty());
+    }
+    server
+        .get("/api/user?email=a%40example.com", Some("wrong-key"))
+        .await
+        .assert_status(401);
+}
+
+#[tokio::test]
+async fn s21_a_start_only_key_can_start_and_do_nothing_else() {
+    let server = TestServer::start().await;
+    let app = server.application(json!({})).await;
+    let user = server.user(&app, "a@example.com", json!({})).await;
+    key(
+        &server,
+        "start-only-key-1234567890",
+        &[("/api/passwordless/start", &["POST"])],
+        None,
+    )
+    .await;
+    let response = server
+        .post(
+            "/api/passwordless/start",
+            Some("start-only-key-1234567890"),
+            json!({"applicationId": app, "loginId": "a@example.com"}),
+        )
+        .await;
+    response.assert_status(200);
+    server
+        .get(
+            &format!("/api/user/{user}"),
+            Some("start-only-key-1234567890"),
+        )
+        .await
+        .assert_status(401);
+    server
+        .get(
+            "/api/user?email=a%40example.com",
+            Some("start-only-key-1234567890"),
+        )
+        .await
+        .assert_status(401);
+    let create = json!({"application": {"name": "Sneaky"}});
+    server
+        .request(
+            "POST",
+            "/api/application",
+            Some("start-only-key-1234567890"),
+            &[],
+            Some(create.to_string().into_bytes()),
+        )
+        .await
+        .assert_status(401);
+    let patch = json!({"tenant": {"issuer": "evil"}});
+    let path = format!("/api/tenant/{}", server.default_tenant());
+    server
+        .request(
+            "PATCH",
+            &path,
+            Some("start-only-key-1234567890"),
+            &[],
+            Some(patch.to_string().into_bytes()),
+        )
+        .await
+        .assert_status(401);
+}
+
+#[tokio::test]
+async fn s21_a_key_permitted_one_method_may_not_use_another() {
+    let server = TestServer::start().await;
+    key(
+        &server,
+        "get-users-only-1234567890",
+        &[("/api/user", &["GET"])],
+        None,
+    )
+    .await;
+    let app = server.application(json!({})).await;
+    let user = server.user(&app, "a@example.com", json!({})).await;
+    server
+        .get(
+            &format!("/api/user/{user}"),
+            Some("get-users-only-1234567890"),
+        )
+        .await
+        .assert_status(200);
+    let body = json!({"registration": {"applicationId": app}});
+    server
+        .request(
+            "POST",
+            "/api/user/registration",
+            Some("get-users-only-1234567890"),
+            &[],
+            Some(body.to_string().into_bytes()),
+        )
+        .await
+        .assert_status(401);
+}
+
+#[tokio::test]
+async fn s22_a_tenant_locked_key_cannot_reach_another_tenant() {
+    let server = TestServer::start().await;
+    let app = server.application(json!({})).await;
+    let user = server.user(&app, "a@example.com", json!({})).await;
+    let hooli = other_tenant(&server).await;
+    key(&server, "hooli-key-12345678901234", &[], Some(&hooli)).await;
+
+    let body = json!({"applicationId": app, "loginId": "a@example.com"});
+    server
+        .post(
+            "/api/passwordless/start",
+            Some("hooli-key-12345678901234"),
+            body.clone(),
+        )
+        .await
+        .assert_error_code("[invalid]applicationId");
+    server
+        .get(
+            &format!("/api/user/{user}"),
+            Some("hooli-key-12345678901234"),
+        )
+        .await
+        .assert_status(404);
+    let default_tenant = server.default_tenant();
+    let response = server
+        .request(
+            "POST",
+            "/api/passwordless/start",
+            Some("hooli-key-12345678901234"),
+            &[("X-FusionAuth-TenantId", &default_tenant)],
+            Some(body.to_string().into_bytes()),
+        )
+        .await;
+    response.assert_status(401);
+    // The same key works inside its own tenant.
+    let hooli_app = server.application(json!({"tenantId": hooli})).await;
+    let register = json!({"user": {"email": "gavin@hooli.example"}, "registration": {"applicationId": hooli_app}});
+    server
+        .request(
+            "POST",
+            "/api/user/registration",
+            Some("hooli-key-12345678901234"),
+            &[],
+            Some(register.to_string().into_bytes()),
+        )
+        .await
+        .assert_status(200);
+    let start = json!({"applicationId": hooli_app, "loginId": "gavin@hooli.example"});
+    server
+        .post(
+            "/api/passwordless/start",
+            Some("hooli-key-12345678901234"),
+            start,
+        )
+        .await
+        .assert_status(200);
+    // A locked key cannot create tenants.
+    server
+        .request(
+            "POST",
+            "/api/tenant",
+            Some("hooli-key-12345678901234"),
+            &[],
+            Some(json!({"tenant": {"name": "X"}}).to_string().into_bytes()),
+        )
+        .await
+        .assert_status(401);
+}
+
+#[tokio::test]
+async fn s22_the_same_email_may_exist_once_per_tenant() {
+    let server = TestServer::start().await;
+    let app = server.application(json!({})).await;
+    let hooli = other_tenant(&server).await;
+    let hooli_app = server.application(json!({"tenantId": hooli})).await;
+    let first = server.user(&app, "same@example.com", json!({})).await;
+    let second = server.user(&hooli_app, "same@example.com", json!({})).await;
+    assert_ne!(first, second);
+    // With two tenants, an application must say which one it belongs to.
+    server
+        .admin(
+            "POST",
+            "/api/application",
+            json!({"application": {"name": "Where"}}),
+        )
+        .await
+        .assert_error_code("[missing]tenantId");
+    let dup = json!({"user": {"email": "SAME@example.com"}, "registration": {"applicationId": hooli_app}});
+    server
+        .admin("POST", "/api/user/registration", dup)
+        .await
+        .assert_error_code("[duplicate]user.email");
+
+    // With two tenants, a search must say which one.
+    server
+        .get("/api/user?email=same%40example.com", Some(ADMIN_KEY))
+        .await
+        .assert_error_code("[missing]tenantId");
+    let found = server
+        .request(
+            "GET",
+            "/api/user?email=same%40example.com",
+            Some(ADMIN_KEY),
+            &[("X-FusionAuth-TenantId", &hooli)],
+            None,
+        )
+        .await;
+    assert_eq!(found.json()["user"]["id"], second.as_str());
+    // A start in one tenant finds only that tenant's user.
+    let code = server.code(&hooli_app, "same@example.com").await;
+    assert_eq!(
+        server.login(json!({"code": code})).await.json()["user"]["id"],
+        second.as_str()
+    );
+}
+
+#[tokio::test]
+async fn a_body_tenant_that_contradicts_the_header_is_refused() {
+    let server = TestServer::start().await;
+    let hooli = other_tenant(&server).await;
+    let body = json!({"application": {"name": "A", "tenantId": server.default_tenant()}});
+    let response = server
+        .request(
+            "POST",
+            "/api/application",
+            Some(ADMIN_KEY),
+            &[("X-FusionAuth-TenantId", &hooli)],
+            Some(body.to_string().into_bytes()),
+        )
+        .await;
+    response.assert_error_code("[invalid]application.tenantId");
+}
+
+#[tokio::test]
+async fn users_are_retrieved_by_id_and_by_email_case_insensitively() {
+    let server = TestServer::start().await;
+    let app = server.application(json!({})).await;
+    let user = server
+        .user(
+            &app,
+            "Dinesh@PiedPiper.example",
+            json!({"data": {"team": "backend"}, "timezone": "America/Los_Angeles"}),
+        )
+        .await;
+    let by_id = server
+        .get(&format!("/api/user/{user}"), Some(ADMIN_KEY))
+        .await
+        .json();
+    assert_eq!(by_id["user"]["email"], "Dinesh@PiedPiper.example");
+    assert_eq!(by_id["user"]["data"]["team"], "backend");
+    assert_eq!(
+        by_id["user"]["registrations"][0]["applicationId"],
+        app.as_str()
+    );
+    let by_email = server
+        .get(
+            "/api/user?email=dinesh%40piedpiper.example",
+            Some(ADMIN_KEY),
+        )
+        .await
+        .json();
+    assert_eq!(by_email["user"]["id"], user.as_str());
+}
+
+#[tokio::test]
+async fn registering_an_existing_user_adds_a_registration_with_default_roles() {
+    let server = TestServer::start().await;
+    let first = server.application(json!({})).await;
+    let second = server
+        .application(json!({"roles": [{"name": "viewer", "isDefault": true}, {"name": "editor"}]}))
+        .await;
+    let user = server.user(&first, "a@example.com", json!({})).await;
+    let response = server
+        .admin(
+            "POST",
+            &format!("/api/user/registration/{user}"),
+            json!({"registration": {"applicationId": second}}),
+        )
+        .await;
+    response.assert_status(200);
+    assert_eq!(response.json()["registration"]["roles"], json!(["viewer"]));
+    let code = server.code(&second, "a@example.com").await;
+    let token = server.login(json!({"code": code})).await.json()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        verified_claims(&server, &token, &second).await["roles"],
+        json!(["viewer"])
+    );
+}
+
+#[tokio::test]
+async fn a_tenant_may_sign_with_es256_and_publishes_its_key() {
+    let server = TestServer::start().await;
+    let tenant = server
+        .admin(
+            "POST",
+            "/api/tenant",
+            json!({"tenant": {"name": "EC", "jwtConfiguration": {"signingAlgorithm": "ES256"}}}),
+        )
+        .await
+        .json();
+    let tenant_id = tenant["tenant"]["id"].as_str().unwrap().to_owned();
+    let kid = tenant["tenant"]["jwtConfiguration"]["accessTokenKeyId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let app = server.application(json!({"tenantId": tenant_id})).await;
+    server.user(&app, "a@example.com", json!({})).await;
+    let code = server.code(&app, "a@example.com").await;
+    let token = server.login(json!({"code": code})).await.json()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let header = jsonwebtoken::decode_header(&token).unwrap();
+    assert_eq!(
+        (header.alg, header.kid.as_deref()),
+        (jsonwebtoken::Algorithm::ES256, Some(kid.as_str()))
+    );
+    let jwks = server.get("/.well-known/jwks.json", None).await.json();
+    let jwk = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == kid.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (
+            jwk["kty"].as_str(),
+            jwk["crv"].as_str(),
+            jwk["alg"].as_str()
+        ),
+        (Some("EC"), Some("P-256"), Some("ES256"))
+    );
+    let key = jsonwebtoken::DecodingKey::from_ec_components(
+        jwk["x"].as_str().unwrap(),
+        jwk["y"].as_str().unwrap(),
+    )
+    .unwrap();
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
+    validation.set_audience(&[&app]);
+    validation.validate_exp = false;
+    jsonwebtoken::decode::<serde_json::Value>(&token, &key, &validation).unwrap();
+}
+
+#[tokio::test]
+async fn s24_hmac_keys_are_never_published_and_no_private_key_appears_in_responses() {
+    let server = TestServer::start().await;
+    let tenant = server
+        .admin(
+            "POST",
+            "/api/tenant",
+            json!({"tenant": {"name": "H", "jwtConfiguration": {"signingAlgorithm": "HS256"}}}),
+        )
+        .await;
+    let kid = tenant.json()["tenant"]["jwtConfiguration"]["accessTokenKeyId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let jwks = server.get("/.well-known/jwks.json", None).await;
+    assert!(!jwks.text.contains(&kid));
+    assert!(
+        !jwks.text.contains("\"d\"")
+            && !jwks.text.contains("privateDer")
+            && !tenant.text.contains("privateDer")
+    );
+    assert_eq!(
+        jwks.json()["keys"].as_array().unwrap().len(),
+        1,
+        "only the default tenant's RSA key"
+    );
+}
