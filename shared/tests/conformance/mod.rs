@@ -1,0 +1,297 @@
+//! The store contract, written once against the port traits. Every store adapter runs it.
+#![allow(dead_code)]
+
+use serde_json::json;
+use std::sync::Arc;
+
+use passwordless::domain::code::{LoginStrategy, PasswordlessCode};
+use passwordless::domain::tenant::DEFAULT_TENANT_ID;
+use passwordless::domain::{ApplicationId, Instant, SecretHash, Tenant, TenantId, User, UserId};
+use passwordless::ports::{Consumed, LoginFinish, Store, StoreError};
+
+pub const NOW: Instant = Instant::from_secs(1_767_225_600);
+
+fn id<T>(n: u8, make: fn([u8; 16]) -> T) -> T {
+    let mut bytes = [n; 16];
+    bytes[0] = rand_byte();
+    make(bytes)
+}
+
+/// Distinct ids per call, so that one store can serve many checks.
+fn rand_byte() -> u8 {
+    use std::sync::atomic::{AtomicU8, Ordering};
+    static NEXT: AtomicU8 = AtomicU8::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+pub fn user(tenant: TenantId, email: &str) -> User {
+    serde_json::from_value(json!({
+        "id": id(1, UserId::from_random_bytes),
+        "tenantId": tenant,
+        "email": email,
+        "registrations": []
+    }))
+    .unwrap()
+}
+
+pub fn code(user: &User, secret: &str, expires_at: Instant) -> PasswordlessCode {
+    PasswordlessCode {
+        code_hash: SecretHash::of(secret),
+        one_time_code_hash: None,
+        tenant_id: user.tenant_id,
+        user_id: user.id,
+        application_id: ApplicationId::from_random_bytes([3; 16]),
+        state: None,
+        login_strategy: LoginStrategy::ClickableLink,
+        insert_instant: NOW,
+        expires_at,
+        emailed: false,
+        failed_attempts: 0,
+    }
+}
+
+async fn fresh_user(store: &dyn Store, email: &str) -> User {
+    let user = user(DEFAULT_TENANT_ID, email);
+    store.insert_user(&user).await.unwrap();
+    user
+}
+
+pub async fn a_code_is_consumed_exactly_once_under_fifty_way_concurrency(store: Arc<dyn Store>) {
+    let user = fresh_user(store.as_ref(), "race@example.com").await;
+    let code = code(&user, "race-code", NOW.plus_secs(180));
+    store.insert_code(&code).await.unwrap();
+    let attempts = (0..50).map(|_| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            store
+                .consume_code(&SecretHash::of("race-code"), None, NOW)
+                .await
+                .unwrap()
+        })
+    });
+    let mut wins = 0;
+    for attempt in attempts {
+        match attempt.await.unwrap() {
+            Consumed::Code(c) => {
+                assert_eq!(c.user_id, user.id);
+                wins += 1;
+            }
+            Consumed::Nothing => {}
+            Consumed::WrongOneTimeCode => panic!("no one-time code was involved"),
+        }
+    }
+    assert_eq!(wins, 1);
+}
+
+pub async fn a_finished_login_clears_the_current_code_once(store: Arc<dyn Store>) {
+    let user = fresh_user(store.as_ref(), "finish@example.com").await;
+    let code = code(&user, "finish-code", NOW.plus_secs(180));
+    store.insert_code(&code).await.unwrap();
+    let app = code.application_id;
+    let first = store.finish_login(user.id, &code, app, NOW).await.unwrap();
+    let LoginFinish::Completed(done) = first else {
+        panic!("{first:?}")
+    };
+    assert_eq!(done.last_login_instant, Some(NOW));
+    assert_eq!(
+        store.finish_login(user.id, &code, app, NOW).await.unwrap(),
+        LoginFinish::Superseded
+    );
+}
+
+pub async fn a_new_code_supersedes_the_previous_one(store: Arc<dyn Store>) {
+    let user = fresh_user(store.as_ref(), "supersede@example.com").await;
+    let old = code(&user, "old-code", NOW.plus_secs(180));
+    let new = code(&user, "new-code", NOW.plus_secs(180));
+    store.insert_code(&old).await.unwrap();
+    store.insert_code(&new).await.unwrap();
+    // Whether or not the old code's item lingers, it no longer finishes a login.
+    if let Consumed::Code(taken) = store.consume_code(&old.code_hash, None, NOW).await.unwrap() {
+        assert_eq!(
+            store
+                .finish_login(user.id, &taken, taken.application_id, NOW)
+                .await
+                .unwrap(),
+            LoginFinish::Superseded
+        );
+    }
+    let Consumed::Code(taken) = store.consume_code(&new.code_hash, None, NOW).await.unwrap() else {
+        panic!("the new code is live")
+    };
+    assert!(matches!(
+        store
+            .finish_login(user.id, &taken, taken.application_id, NOW)
+            .await
+            .unwrap(),
+        LoginFinish::Completed(_)
+    ));
+}
+
+pub async fn an_expired_code_reads_as_absent_whatever_the_sweeper_did(store: Arc<dyn Store>) {
+    let user = fresh_user(store.as_ref(), "expiry@example.com").await;
+    let code = code(&user, "expiring", NOW.plus_secs(180));
+    store.insert_code(&code).await.unwrap();
+    assert!(store
+        .code(&code.code_hash, NOW.plus_secs(179))
+        .await
+        .unwrap()
+        .is_some());
+    assert!(store
+        .code(&code.code_hash, NOW.plus_secs(180))
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(
+        store
+            .consume_code(&code.code_hash, None, NOW.plus_secs(180))
+            .await
+            .unwrap(),
+        Consumed::Nothing
+    );
+}
+
+pub async fn a_wrong_one_time_code_counts_and_the_fifth_burns_the_code(store: Arc<dyn Store>) {
+    let user = fresh_user(store.as_ref(), "otc@example.com").await;
+    let mut form = code(&user, "form-code", NOW.plus_secs(180));
+    form.one_time_code_hash = Some(SecretHash::of("123456"));
+    store.insert_code(&form).await.unwrap();
+    let wrong = SecretHash::of("000000");
+    for _ in 0..4 {
+        assert_eq!(
+            store
+                .consume_code(&form.code_hash, Some(&wrong), NOW)
+                .await
+                .unwrap(),
+            Consumed::WrongOneTimeCode
+        );
+    }
+    let right = SecretHash::of("123456");
+    assert!(matches!(
+        store
+            .consume_code(&form.code_hash, Some(&right), NOW)
+            .await
+            .unwrap(),
+        Consumed::Code(_)
+    ));
+
+    store.insert_code(&form).await.unwrap();
+    for _ in 0..5 {
+        assert_eq!(
+            store
+                .consume_code(&form.code_hash, None, NOW)
+                .await
+                .unwrap(),
+            Consumed::WrongOneTimeCode
+        );
+    }
+    assert_eq!(
+        store
+            .consume_code(&form.code_hash, Some(&right), NOW)
+            .await
+            .unwrap(),
+        Consumed::Nothing
+    );
+}
+
+pub async fn an_inactive_user_is_refused_but_the_code_is_spent(store: Arc<dyn Store>) {
+    let mut user = user(DEFAULT_TENANT_ID, "inactive@example.com");
+    user.active = false;
+    store.insert_user(&user).await.unwrap();
+    let code = code(&user, "inactive-code", NOW.plus_secs(180));
+    store.insert_code(&code).await.unwrap();
+    let refused = store
+        .finish_login(user.id, &code, code.application_id, NOW)
+        .await
+        .unwrap();
+    assert!(
+        matches!(&refused, LoginFinish::Refused(u) if u.last_login_instant.is_none()),
+        "{refused:?}"
+    );
+    assert_eq!(
+        store
+            .finish_login(user.id, &code, code.application_id, NOW)
+            .await
+            .unwrap(),
+        LoginFinish::Superseded
+    );
+}
+
+pub async fn emails_are_unique_per_tenant_and_case_insensitive(store: Arc<dyn Store>) {
+    let other = TenantId::from_random_bytes([rand_byte(); 16]);
+    store
+        .insert_tenant(&Tenant::new(other, "Other", "https://other.example", NOW))
+        .await
+        .unwrap();
+    fresh_user(store.as_ref(), "unique@example.com").await;
+    let clash = user(DEFAULT_TENANT_ID, "UNIQUE@example.com");
+    assert!(matches!(
+        store.insert_user(&clash).await,
+        Err(StoreError::Duplicate("user.email"))
+    ));
+    store
+        .insert_user(&user(other, "unique@example.com"))
+        .await
+        .unwrap();
+    let found = store
+        .user_by_email(DEFAULT_TENANT_ID, "Unique@Example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.tenant_id, DEFAULT_TENANT_ID);
+    assert!(store
+        .user_by_email(DEFAULT_TENANT_ID, "nobody@example.com")
+        .await
+        .unwrap()
+        .is_none());
+}
+
+pub async fn an_update_cannot_take_another_users_email(store: Arc<dyn Store>) {
+    fresh_user(store.as_ref(), "taken@example.com").await;
+    let mut mover = fresh_user(store.as_ref(), "mover@example.com").await;
+    mover.email = Some("Taken@example.com".into());
+    assert!(matches!(
+        store.update_user(&mover).await,
+        Err(StoreError::Duplicate("user.email"))
+    ));
+    let ghost = user(DEFAULT_TENANT_ID, "ghost@example.com");
+    assert!(matches!(
+        store.update_user(&ghost).await,
+        Err(StoreError::Missing)
+    ));
+}
+
+pub async fn rate_counts_are_per_key_and_per_window(store: Arc<dyn Store>) {
+    assert_eq!(store.hit("k1", 60, NOW).await.unwrap(), 1);
+    assert_eq!(store.hit("k1", 60, NOW.plus_secs(1)).await.unwrap(), 2);
+    assert_eq!(store.hit("k2", 60, NOW).await.unwrap(), 1);
+    assert_eq!(store.hit("k1", 60, NOW.plus_secs(60)).await.unwrap(), 1);
+}
+
+pub async fn a_marked_code_remembers_it_was_emailed(store: Arc<dyn Store>) {
+    let user = fresh_user(store.as_ref(), "mark@example.com").await;
+    let code = code(&user, "mark-code", NOW.plus_secs(180));
+    store.insert_code(&code).await.unwrap();
+    store.mark_code_emailed(&code.code_hash).await.unwrap();
+    assert!(
+        store
+            .code(&code.code_hash, NOW)
+            .await
+            .unwrap()
+            .unwrap()
+            .emailed
+    );
+}
+
+/// Runs every check against one store.
+pub async fn run_all(store: Arc<dyn Store>) {
+    a_code_is_consumed_exactly_once_under_fifty_way_concurrency(store.clone()).await;
+    a_finished_login_clears_the_current_code_once(store.clone()).await;
+    a_new_code_supersedes_the_previous_one(store.clone()).await;
+    an_expired_code_reads_as_absent_whatever_the_sweeper_did(store.clone()).await;
+    a_wrong_one_time_code_counts_and_the_fifth_burns_the_code(store.clone()).await;
+    an_inactive_user_is_refused_but_the_code_is_spent(store.clone()).await;
+    emails_are_unique_per_tenant_and_case_insensitive(store.clone()).await;
+    an_update_cannot_take_another_users_email(store.clone()).await;
+    rate_counts_are_per_key_and_per_window(store.clone()).await;
+    a_marked_code_remembers_it_was_emailed(store).await;
+}

@@ -1,0 +1,74 @@
+//! The store conformance suite on the embedded SQLite store, and what only a shared file adds:
+//! several connections (processes) racing on one code.
+
+mod conformance;
+
+use std::sync::Arc;
+
+use passwordless::adapters::sqlite::SqliteStore;
+use passwordless::ports::{Consumed, Store};
+
+fn store(dir: &tempfile::TempDir) -> Arc<dyn Store> {
+    Arc::new(SqliteStore::open(&dir.path().join("store.db")).unwrap())
+}
+
+macro_rules! conformance {
+    ($($check:ident),* $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn $check() {
+            let dir = tempfile::tempdir().unwrap();
+            conformance::$check(store(&dir)).await;
+        }
+    )*};
+}
+
+conformance!(
+    a_code_is_consumed_exactly_once_under_fifty_way_concurrency,
+    a_finished_login_clears_the_current_code_once,
+    a_new_code_supersedes_the_previous_one,
+    an_expired_code_reads_as_absent_whatever_the_sweeper_did,
+    a_wrong_one_time_code_counts_and_the_fifth_burns_the_code,
+    an_inactive_user_is_refused_but_the_code_is_spent,
+    emails_are_unique_per_tenant_and_case_insensitive,
+    an_update_cannot_take_another_users_email,
+    rate_counts_are_per_key_and_per_window,
+    a_marked_code_remembers_it_was_emailed,
+);
+
+#[tokio::test]
+async fn the_whole_suite_passes_on_one_in_memory_store() {
+    conformance::run_all(Arc::new(SqliteStore::in_memory().unwrap())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn s5_fifty_connections_to_one_file_consume_a_code_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    let first = SqliteStore::open(&path).unwrap();
+    let user = conformance::user(
+        passwordless::domain::tenant::DEFAULT_TENANT_ID,
+        "files@example.com",
+    );
+    use passwordless::ports::{CodeStore, UserStore};
+    first.insert_user(&user).await.unwrap();
+    let code = conformance::code(&user, "file-race", conformance::NOW.plus_secs(180));
+    first.insert_code(&code).await.unwrap();
+    // Each store owns its own connection, as separate processes would.
+    let stores: Vec<SqliteStore> = (0..50).map(|_| SqliteStore::open(&path).unwrap()).collect();
+    let attempts = stores.into_iter().map(|store| {
+        let hash = code.code_hash;
+        tokio::spawn(async move {
+            store
+                .consume_code(&hash, None, conformance::NOW)
+                .await
+                .unwrap()
+        })
+    });
+    let mut wins = 0;
+    for attempt in attempts {
+        if matches!(attempt.await.unwrap(), Consumed::Code(_)) {
+            wins += 1;
+        }
+    }
+    assert_eq!(wins, 1);
+}

@@ -1,0 +1,99 @@
+"""Drives a running server with FusionAuth's official Python client, unchanged.
+
+Usage: python fusionauth_client_compat.py BASE_URL API_KEY OUTBOX_DIR TENANT_ID
+Exits non-zero on the first broken expectation.
+"""
+import glob
+import os
+import quopri
+import re
+import sys
+import uuid
+
+import jwt
+from fusionauth.fusionauth_client import FusionAuthClient
+
+base_url, api_key, outbox, tenant_id = sys.argv[1:5]
+client = FusionAuthClient(api_key, base_url)
+
+
+def check(response, status=200):
+    assert response.status == status, f"expected {status}, got {response.status}: {response.response.text}"
+    return response.success_response
+
+
+template_id = str(uuid.uuid4())
+check(client.create_email_template({"emailTemplate": {
+    "name": "Compat",
+    "defaultSubject": "Log in to Compat",
+    "defaultTextTemplate": "Hi {{ user.firstName }}, log in: {{ url }}",
+    "defaultHtmlTemplate": "<p>Hi {{ user.firstName }}, <a href=\"{{ url }}\">log in</a></p>",
+    "fromEmail": "login@compat.example",
+}}, template_id))
+
+tenant = check(client.patch_tenant(tenant_id, {"tenant": {
+    "emailConfiguration": {"passwordlessEmailTemplateId": template_id},
+    "externalIdentifierConfiguration": {"passwordlessLoginTimeToLiveInSeconds": 300},
+}}))["tenant"]
+assert tenant["externalIdentifierConfiguration"]["passwordlessLoginTimeToLiveInSeconds"] == 300
+
+application_id = str(uuid.uuid4())
+application = check(client.create_application({"application": {
+    "name": "Compat",
+    "passwordlessConfiguration": {"enabled": True},
+    "roles": [{"name": "user"}],
+    "loginConfiguration": {"generateRefreshTokens": True},
+    "jwtConfiguration": {"enabled": True, "timeToLiveInSeconds": 600},
+}}, application_id))["application"]
+assert application["id"] == application_id
+
+registered = check(client.register({
+    "user": {"email": "monica@raviga.example", "firstName": "Monica", "password": "ignored-here"},
+    "registration": {"applicationId": application_id, "roles": ["user"]},
+    "skipVerification": True,
+}))
+user_id = registered["user"]["id"]
+assert "password" not in registered["user"]
+
+found = check(client.retrieve_user_by_email("Monica@Raviga.example"))["user"]
+assert found["id"] == user_id, found
+
+started = check(client.start_passwordless_login({
+    "applicationId": application_id, "loginId": "monica@raviga.example", "state": {"next": "/dashboard"},
+}))
+code = started["code"]
+
+sent = client.send_passwordless_code({"code": code})
+check(sent)
+messages = sorted(glob.glob(os.path.join(outbox, "*.eml")))
+assert messages, "send wrote no message"
+mail = quopri.decodestring(open(messages[-1], "rb").read()).decode()
+assert "Subject: Log in to Compat" in mail, mail
+linked = re.search(r"/oauth2/passwordless/([A-Za-z0-9_-]+)", mail).group(1)
+assert linked == code
+
+login = client.passwordless_login({"code": linked, "ipAddress": "198.51.100.7"})
+body = check(login)
+assert body["user"]["id"] == user_id
+assert body["state"] == {"next": "/dashboard"}, body
+assert body["refreshToken"] and body["refreshTokenId"]
+
+jwks = jwt.PyJWKClient(base_url + "/.well-known/jwks.json")
+signing_key = jwks.get_signing_key_from_jwt(body["token"])
+claims = jwt.decode(body["token"], signing_key.key, algorithms=["RS256"], audience=application_id)
+assert claims["sub"] == user_id and claims["roles"] == ["user"], claims
+assert claims["authenticationType"] == "PASSWORDLESS"
+assert claims["sid"] == body["refreshTokenId"]
+
+# A used code is gone: the client sees a 404 with no body.
+again = client.passwordless_login({"code": linked})
+assert again.status == 404 and not again.was_successful()
+
+# Validation errors reach the client in FusionAuth's shape.
+bad = client.start_passwordless_login({"applicationId": str(uuid.uuid4()), "loginId": "monica@raviga.example"})
+assert bad.status == 400 and "[invalid]applicationId" in str(bad.error_response), bad.error_response
+
+# A wrong key is a 401.
+assert FusionAuthClient("wrong-key", base_url).retrieve_user_by_email("monica@raviga.example").status == 401
+
+print("fusionauth-client compatibility: all checks passed")
