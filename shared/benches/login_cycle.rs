@@ -56,35 +56,97 @@ async fn app(dir: &tempfile::TempDir) -> (App, String) {
     .await
     .unwrap();
     let scope = TenantScope::default();
-    let application = object(json!({"name": "Bench", "passwordlessConfiguration": {"enabled": true}, "roles": [{"name": "user"}],
-        "loginConfiguration": {"generateRefreshTokens": true}}));
-    let application = create_application(app.store.as_ref(), app.clock.as_ref(), app.entropy.as_ref(), &scope, None, application).await.unwrap();
-    let body = object(json!({"user": {"email": "bench@example.com"}, "registration": {"applicationId": application.id, "roles": ["user"]}}));
-    register(app.store.as_ref(), app.clock.as_ref(), app.entropy.as_ref(), &scope, None, body).await.unwrap();
-    create_api_key(app.store.as_ref(), app.entropy.as_ref(), &Secret::new(KEY), "bench", None, None).await.unwrap();
+    let application = object(
+        json!({"name": "Bench", "passwordlessConfiguration": {"enabled": true}, "roles": [{"name": "user"}],
+        "loginConfiguration": {"generateRefreshTokens": true}}),
+    );
+    let application = create_application(
+        app.store.as_ref(),
+        app.clock.as_ref(),
+        app.entropy.as_ref(),
+        &scope,
+        None,
+        application,
+    )
+    .await
+    .unwrap();
+    let body = object(
+        json!({"user": {"email": "bench@example.com"}, "registration": {"applicationId": application.id, "roles": ["user"]}}),
+    );
+    register(
+        app.store.as_ref(),
+        app.clock.as_ref(),
+        app.entropy.as_ref(),
+        &scope,
+        None,
+        body,
+    )
+    .await
+    .unwrap();
+    create_api_key(
+        app.store.as_ref(),
+        app.entropy.as_ref(),
+        &Secret::new(KEY),
+        "bench",
+        None,
+        None,
+    )
+    .await
+    .unwrap();
     (app, application.id.to_string())
 }
 
 fn login_cycle(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (app, application_id) = runtime.block_on(app(&dir));
     let start = json!({"applicationId": application_id, "loginId": "bench@example.com"});
 
-    c.bench_function("start + login (embedded store, RS256, refresh token)", |b| {
-        b.iter(|| {
-            runtime.block_on(async {
-                let started = handle(&app, request("/api/passwordless/start", Some(KEY), start.clone())).await;
-                assert_eq!(started.status(), 200);
-                let code: Value = serde_json::from_slice(started.body()).unwrap();
-                let login = handle(&app, request("/api/passwordless/login", None, json!({"code": code["code"]}))).await;
-                assert_eq!(login.status(), 200);
+    c.bench_function(
+        "start + login (embedded store, RS256, refresh token)",
+        |b| {
+            b.iter(|| {
+                runtime.block_on(async {
+                    let started = handle(
+                        &app,
+                        request("/api/passwordless/start", Some(KEY), start.clone()),
+                    )
+                    .await;
+                    assert_eq!(started.status(), 200);
+                    let code: Value = serde_json::from_slice(started.body()).unwrap();
+                    let login = handle(
+                        &app,
+                        request(
+                            "/api/passwordless/login",
+                            None,
+                            json!({"code": code["code"]}),
+                        ),
+                    )
+                    .await;
+                    assert_eq!(login.status(), 200);
+                })
             })
-        })
-    });
+        },
+    );
 
     c.bench_function("start only", |b| {
-        b.iter(|| runtime.block_on(async { assert_eq!(handle(&app, request("/api/passwordless/start", Some(KEY), start.clone())).await.status(), 200) }))
+        b.iter(|| {
+            runtime.block_on(async {
+                assert_eq!(
+                    handle(
+                        &app,
+                        request("/api/passwordless/start", Some(KEY), start.clone())
+                    )
+                    .await
+                    .status(),
+                    200
+                )
+            })
+        })
     });
 }
 

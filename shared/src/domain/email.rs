@@ -37,6 +37,7 @@ pub fn render_email<C: Serialize>(
             AutoEscape::None
         }
     });
+    env.set_formatter(html_formatter);
     let render = |name: &str, source: &str| -> Result<String, RenderError> {
         let mut env = env.clone();
         env.add_template_owned(name.to_owned(), source.to_owned())
@@ -60,6 +61,34 @@ pub fn render_email<C: Serialize>(
     ))
 }
 
+/// HTML-escapes strings the way mail readers expect (`& < > " '`), leaving `/` alone so links
+/// in `href` stay readable; everything else formats as MiniJinja does.
+fn html_formatter(
+    out: &mut minijinja::Output<'_>,
+    state: &minijinja::State<'_, '_>,
+    value: &minijinja::Value,
+) -> Result<(), minijinja::Error> {
+    match value.as_str() {
+        Some(text) if state.auto_escape() == AutoEscape::Html && !value.is_safe() => {
+            let mut escaped = String::with_capacity(text.len());
+            for c in text.chars() {
+                match c {
+                    '&' => escaped.push_str("&amp;"),
+                    '<' => escaped.push_str("&lt;"),
+                    '>' => escaped.push_str("&gt;"),
+                    '"' => escaped.push_str("&quot;"),
+                    '\'' => escaped.push_str("&#39;"),
+                    c => escaped.push(c),
+                }
+            }
+            out.write_str(&escaped).map_err(|e| {
+                minijinja::Error::new(minijinja::ErrorKind::WriteFailure, e.to_string())
+            })
+        }
+        _ => minijinja::escape_formatter(out, state, value),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,6 +110,10 @@ mod tests {
         let ctx = json!({"user": {"firstName": "<script>"}, "url": "https://x.example/a?b=1&c=2"});
         let (subject, html, text) = render_email(&template(), &[], &ctx).unwrap();
         assert!(html.contains("&lt;script&gt;"), "{html}");
+        assert!(
+            html.contains("href=\"https://x.example/a?b=1&amp;c=2\""),
+            "{html}"
+        );
         assert!(!html.contains("<script>"));
         assert!(text.contains("Hi <script>,"), "{text}");
         assert!(subject.starts_with("Hi <script>"));
