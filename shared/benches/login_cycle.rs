@@ -1,5 +1,6 @@
 //! The start + login cycle, in process, through the HTTP edge, on the embedded store.
 //! `cargo bench -p passwordless --bench login_cycle`
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed step is a failed test
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion};

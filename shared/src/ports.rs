@@ -69,7 +69,7 @@ pub trait UserStore: Send + Sync {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Consumed {
     /// The code existed, was live and is now gone.
-    Code(PasswordlessCode),
+    Code(Box<PasswordlessCode>),
     /// The code exists but the short one-time code presented with it was wrong or missing.
     /// The attempt was counted; the code was deleted if this was the last allowed try (S7).
     WrongOneTimeCode,

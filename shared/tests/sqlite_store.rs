@@ -1,5 +1,6 @@
 //! The store conformance suite on the embedded SQLite store, and what only a shared file adds:
 //! several connections (processes) racing on one code.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed step is a failed test
 
 mod conformance;
 

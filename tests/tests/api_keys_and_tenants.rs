@@ -1,4 +1,5 @@
 //! API keys (S21), tenant scoping (S22) and the management API.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed step is a failed test
 
 mod support;
 

@@ -1,4 +1,5 @@
 //! The passwordless API, rule by rule, over HTTP.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed step is a failed test
 
 mod support;
 
@@ -446,7 +447,8 @@ async fn every_generator_type_shapes_the_codes() {
     let app = server.application(json!({})).await;
     server.user(&app, "a@example.com", json!({})).await;
     let tenant_path = format!("/api/tenant/{}", server.default_tenant());
-    let cases: [(&str, u32, fn(u8) -> bool); 3] = [
+    type Case = (&'static str, u32, fn(u8) -> bool);
+    let cases: [Case; 3] = [
         ("randomDigits", 12, |b| b.is_ascii_digit()),
         ("randomAlpha", 4, |b| b.is_ascii_uppercase()),
         ("randomAlphaNumeric", 8, |b| {

@@ -446,7 +446,7 @@ impl CodeStore for SqliteStore {
             tx.execute("DELETE FROM codes WHERE hash = ?1", [&key])
                 .map_err(unavailable)?;
             tx.commit().map_err(unavailable)?;
-            Ok(Consumed::Code(code))
+            Ok(Consumed::Code(Box::new(code)))
         })
         .await
     }

@@ -335,7 +335,7 @@ where
         .consume_code(&request.code.hash(), one_time_hash.as_ref(), now)
         .await?
     {
-        Consumed::Code(code) => code,
+        Consumed::Code(code) => *code,
         Consumed::WrongOneTimeCode => {
             warn!(ip_address = ?request.ip_address, "user.login.failed: wrong one-time code");
             return Err(FlowError::NotFound);
