@@ -119,18 +119,14 @@ impl Application {
             errors.push(FieldError::blank("application.name"));
         }
         let jwt = &self.jwt_configuration;
-        if jwt.time_to_live_in_seconds <= 0 {
-            errors.push(FieldError::invalid(
-                "application.jwtConfiguration.timeToLiveInSeconds",
-                "The value must be greater than zero.",
-            ));
-        }
-        if jwt.refresh_token_time_to_live_in_minutes <= 0 {
-            errors.push(FieldError::invalid(
-                "application.jwtConfiguration.refreshTokenTimeToLiveInMinutes",
-                "The value must be greater than zero.",
-            ));
-        }
+        errors.require_positive(
+            "application.jwtConfiguration.timeToLiveInSeconds",
+            jwt.time_to_live_in_seconds,
+        );
+        errors.require_positive(
+            "application.jwtConfiguration.refreshTokenTimeToLiveInMinutes",
+            jwt.refresh_token_time_to_live_in_minutes,
+        );
         let mut seen = std::collections::HashSet::new();
         for role in &self.roles {
             if role.name.trim().is_empty() {

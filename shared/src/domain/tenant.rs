@@ -144,12 +144,10 @@ impl Tenant {
         }
         let ext = &self.external_identifier_configuration;
         let prefix = "tenant.externalIdentifierConfiguration";
-        if ext.passwordless_login_time_to_live_in_seconds <= 0 {
-            errors.push(FieldError::invalid(
-                &format!("{prefix}.passwordlessLoginTimeToLiveInSeconds"),
-                "The time to live must be greater than zero.",
-            ));
-        }
+        errors.require_positive(
+            &format!("{prefix}.passwordlessLoginTimeToLiveInSeconds"),
+            ext.passwordless_login_time_to_live_in_seconds,
+        );
         for (field, generator) in [
             (
                 "passwordlessLoginGenerator",
@@ -187,26 +185,17 @@ impl Tenant {
                 ext.two_factor_trust_id_time_to_live_in_seconds,
             ),
         ] {
-            if value <= 0 {
-                errors.push(FieldError::invalid(
-                    &format!("{prefix}.{field}"),
-                    "The value must be greater than zero.",
-                ));
-            }
+            errors.require_positive(&format!("{prefix}.{field}"), value);
         }
         let jwt = &self.jwt_configuration;
-        if jwt.time_to_live_in_seconds <= 0 {
-            errors.push(FieldError::invalid(
-                "tenant.jwtConfiguration.timeToLiveInSeconds",
-                "The value must be greater than zero.",
-            ));
-        }
-        if jwt.refresh_token_time_to_live_in_minutes <= 0 {
-            errors.push(FieldError::invalid(
-                "tenant.jwtConfiguration.refreshTokenTimeToLiveInMinutes",
-                "The value must be greater than zero.",
-            ));
-        }
+        errors.require_positive(
+            "tenant.jwtConfiguration.timeToLiveInSeconds",
+            jwt.time_to_live_in_seconds,
+        );
+        errors.require_positive(
+            "tenant.jwtConfiguration.refreshTokenTimeToLiveInMinutes",
+            jwt.refresh_token_time_to_live_in_minutes,
+        );
         let limit = &self.rate_limit_configuration.send_passwordless;
         if limit.enabled && (limit.limit == 0 || limit.time_period_in_seconds <= 0) {
             errors.push(FieldError::invalid(

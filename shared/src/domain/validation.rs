@@ -61,6 +61,16 @@ impl ValidationErrors {
         self.field_errors.push(error);
     }
 
+    /// `[invalid]field` unless `value` is greater than zero (times to live, limits).
+    pub fn require_positive(&mut self, field: &str, value: i64) {
+        if value <= 0 {
+            self.push(FieldError::invalid(
+                field,
+                "The value must be greater than zero.",
+            ));
+        }
+    }
+
     pub fn extend(&mut self, other: ValidationErrors) {
         self.field_errors.extend(other.field_errors);
         self.general_errors.extend(other.general_errors);
