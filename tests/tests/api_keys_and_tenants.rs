@@ -39,9 +39,7 @@ async fn other_tenant(server: &TestServer) -> String {
 
 #[tokio::test]
 async fn s21_a_missing_wrong_or_oversized_key_gets_401_with_an_empty_body() {
-    let server = TestServer::start().await;
-    let app = server.application(json!({})).await;
-    server.user(&app, "a@example.com", json!({})).await;
+    let (server, app) = TestServer::with_user("a@example.com").await;
     let body = json!({"applicationId": app, "loginId": "a@example.com"});
     let long_key = "k".repeat(300);
     let bearer = format!("Bearer {ADMIN_KEY}");

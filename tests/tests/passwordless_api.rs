@@ -69,9 +69,7 @@ async fn a_code_emailed_by_send_logs_the_user_in_with_a_verifiable_token() {
 
 #[tokio::test]
 async fn a_code_started_without_send_logs_in_without_verifying_the_email() {
-    let server = TestServer::start().await;
-    let app = server.application(json!({})).await;
-    server.user(&app, "a@example.com", json!({})).await;
+    let (server, app) = TestServer::with_user("a@example.com").await;
     let code = server.code(&app, "a@example.com").await;
     let body = server.login(json!({"code": code})).await.json();
     assert_eq!(body["user"]["verified"], false);
@@ -108,9 +106,7 @@ async fn users_are_found_by_username_when_login_id_types_allow_it() {
 
 #[tokio::test]
 async fn login_echoes_the_state_given_to_start() {
-    let server = TestServer::start().await;
-    let app = server.application(json!({})).await;
-    server.user(&app, "a@example.com", json!({})).await;
+    let (server, app) = TestServer::with_user("a@example.com").await;
     let state = json!({"redirect_uri": "https://app.example/after", "nested": {"n": [1, 2]}});
     let code = server
         .start_login(&app, "a@example.com", json!({"state": state}))
@@ -220,9 +216,7 @@ async fn an_inactive_user_gets_423_and_an_expired_user_410() {
 
 #[tokio::test]
 async fn s5_a_code_logs_in_only_once() {
-    let server = TestServer::start().await;
-    let app = server.application(json!({})).await;
-    server.user(&app, "a@example.com", json!({})).await;
+    let (server, app) = TestServer::with_user("a@example.com").await;
     let code = server.code(&app, "a@example.com").await;
     server.login(json!({"code": code})).await.assert_status(200);
     server.login(json!({"code": code})).await.assert_status(404);
@@ -274,9 +268,7 @@ async fn s6_a_new_start_invalidates_the_previous_code_of_any_application() {
 
 #[tokio::test]
 async fn s6_a_login_consumes_every_code_of_the_user() {
-    let server = TestServer::start().await;
-    let app = server.application(json!({})).await;
-    server.user(&app, "a@example.com", json!({})).await;
+    let (server, app) = TestServer::with_user("a@example.com").await;
     let code = server.code(&app, "a@example.com").await;
     server.login(json!({"code": code})).await.assert_status(200);
     // Nothing of the user remains usable: a send of the used code sends nothing.
@@ -286,9 +278,7 @@ async fn s6_a_login_consumes_every_code_of_the_user() {
 
 #[tokio::test]
 async fn s6_a_code_logs_in_only_into_its_own_tenant() {
-    let server = TestServer::start().await;
-    let app = server.application(json!({})).await;
-    server.user(&app, "a@example.com", json!({})).await;
+    let (server, app) = TestServer::with_user("a@example.com").await;
     let other_tenant = server
         .admin("POST", "/api/tenant", json!({"tenant": {"name": "Other"}}))
         .await
@@ -311,9 +301,7 @@ async fn s6_a_code_logs_in_only_into_its_own_tenant() {
 
 #[tokio::test]
 async fn s4_a_code_expires_after_the_default_180_seconds() {
-    let server = TestServer::start().await;
-    let app = server.application(json!({})).await;
-    server.user(&app, "a@example.com", json!({})).await;
+    let (server, app) = TestServer::with_user("a@example.com").await;
     let code = server.code(&app, "a@example.com").await;
     server.clock.advance_secs(180);
     server.login(json!({"code": code})).await.assert_status(404);
@@ -325,9 +313,7 @@ async fn s4_a_code_expires_after_the_default_180_seconds() {
 
 #[tokio::test]
 async fn s4_the_tenant_time_to_live_is_honoured_and_one_time_codes_are_capped_at_ten_minutes() {
-    let server = TestServer::start().await;
-    let app = server.application(json!({})).await;
-    server.user(&app, "a@example.com", json!({})).await;
+    let (server, app) = TestServer::with_user("a@example.com").await;
     let patch = json!({"tenant": {"externalIdentifierConfiguration": {"passwordlessLoginTimeToLiveInSeconds": 3600}}});
     server
         .admin(
@@ -355,9 +341,7 @@ async fn s4_the_tenant_time_to_live_is_honoured_and_one_time_codes_are_capped_at
 
 #[tokio::test]
 async fn s4_send_of_an_expired_code_sends_nothing() {
-    let server = TestServer::start().await;
-    let app = server.application(json!({})).await;
-    server.user(&app, "a@example.com", json!({})).await;
+    let (server, app) = TestServer::with_user("a@example.com").await;
     let code = server.code(&app, "a@example.com").await;
     server.clock.advance_secs(181);
     server.send(json!({"code": code})).await.assert_status(200);
@@ -366,9 +350,7 @@ async fn s4_send_of_an_expired_code_sends_nothing() {
 
 #[tokio::test]
 async fn s10_expired_used_superseded_and_malformed_codes_get_one_answer() {
-    let server = TestServer::start().await;
-    let app = server.application(json!({})).await;
-    server.user(&app, "a@example.com", json!({})).await;
+    let (server, app) = TestServer::with_user("a@example.com").await;
     let used = server.code(&app, "a@example.com").await;
     server.login(json!({"code": used})).await.assert_status(200);
     let superseded = server.code(&app, "a@example.com").await;
@@ -394,9 +376,7 @@ async fn s10_expired_used_superseded_and_malformed_codes_get_one_answer() {
 
 #[tokio::test]
 async fn a_form_field_login_needs_the_one_time_code_too() {
-    let server = TestServer::start().await;
-    let app = server.application(json!({})).await;
-    server.user(&app, "a@example.com", json!({})).await;
+    let (server, app) = TestServer::with_user("a@example.com").await;
     let started = server
         .start_login(&app, "a@example.com", json!({"loginStrategy": "FormField"}))
         .await
@@ -422,9 +402,7 @@ async fn a_form_field_login_needs_the_one_time_code_too() {
 
 #[tokio::test]
 async fn s7_a_one_time_code_is_burned_after_five_wrong_tries() {
-    let server = TestServer::start().await;
-    let app = server.application(json!({})).await;
-    server.user(&app, "a@example.com", json!({})).await;
+    let (server, app) = TestServer::with_user("a@example.com").await;
     let started = server
         .start_login(&app, "a@example.com", json!({"loginStrategy": "FormField"}))
         .await
@@ -443,9 +421,7 @@ async fn s7_a_one_time_code_is_burned_after_five_wrong_tries() {
 
 #[tokio::test]
 async fn every_generator_type_shapes_the_codes() {
-    let server = TestServer::start().await;
-    let app = server.application(json!({})).await;
-    server.user(&app, "a@example.com", json!({})).await;
+    let (server, app) = TestServer::with_user("a@example.com").await;
     let tenant_path = format!("/api/tenant/{}", server.default_tenant());
     type Case = (&'static str, u32, fn(u8) -> bool);
     let cases: [Case; 3] = [
@@ -535,9 +511,7 @@ async fn s9_send_for_an_unknown_code_answers_200_and_writes_no_mail() {
 
 #[tokio::test]
 async fn send_with_application_and_login_id_starts_and_sends_in_one_call() {
-    let server = TestServer::start().await;
-    let app = server.application(json!({})).await;
-    server.user(&app, "a@example.com", json!({})).await;
+    let (server, app) = TestServer::with_user("a@example.com").await;
     server
         .send(json!({"applicationId": app, "loginId": "a@example.com", "state": {"k": "v"}}))
         .await
@@ -625,9 +599,7 @@ async fn the_email_template_is_localized_by_preferred_languages() {
 
 #[tokio::test]
 async fn s13_links_use_the_configured_public_url_whatever_the_host_header_says() {
-    let server = TestServer::start().await;
-    let app = server.application(json!({})).await;
-    server.user(&app, "a@example.com", json!({})).await;
+    let (server, app) = TestServer::with_user("a@example.com").await;
     let code = server.code(&app, "a@example.com").await;
     let body = json!({"code": code}).to_string().into_bytes();
     server
@@ -656,9 +628,7 @@ async fn s13_links_use_the_configured_public_url_whatever_the_host_header_says()
 
 #[tokio::test]
 async fn s8_sends_are_rate_limited_per_user() {
-    let server = TestServer::start().await;
-    let app = server.application(json!({})).await;
-    server.user(&app, "a@example.com", json!({})).await;
+    let (server, app) = TestServer::with_user("a@example.com").await;
     let code = server.code(&app, "a@example.com").await;
     for _ in 0..5 {
         server.send(json!({"code": code})).await.assert_status(200);

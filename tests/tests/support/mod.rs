@@ -111,6 +111,14 @@ impl TestServer {
         }
     }
 
+    /// A server with one passwordless application and one user registered for it.
+    pub async fn with_user(email: &str) -> (TestServer, String) {
+        let server = TestServer::start().await;
+        let app = server.application(json!({})).await;
+        server.user(&app, email, json!({})).await;
+        (server, app)
+    }
+
     pub fn store_path(&self) -> PathBuf {
         self.dir.path().join("store.db")
     }
