@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs every check and test on a fresh machine with the Rust toolchain, Python 3 and pip:
-# installs the Python tools the compatibility tests need into a virtual environment, then
-# formatting, lints and the whole test suite.
+# Runs every check and test on a fresh machine with the Rust toolchain, Python 3 and pip.
+# It installs what the tests need into a virtual environment (FusionAuth's Python client and
+# PyJWT for the compatibility test, moto as the loopback DynamoDB and SES), starts moto on a
+# free loopback port, runs formatting, lints and the whole test suite, and stops moto.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,14 +11,29 @@ if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
 fi
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r tests/compat/requirements.txt
-PASSWORDLESS_TEST_PYTHON="$(cd "$venv" && pwd)/bin/python"
-export PASSWORDLESS_TEST_PYTHON
+venv="$(cd "$venv" && pwd)"
+export PASSWORDLESS_TEST_PYTHON="$venv/bin/python"
+
+# The AWS APIs on loopback: the real SDK clients talk to moto through AWS_ENDPOINT_URL, with
+# dummy credentials; nothing leaves this machine.
+port="$("$venv/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+moto_log="$(mktemp)"
+"$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$moto_log" 2>&1 &
+moto_pid=$!
+log="$(mktemp)"
+trap 'kill "$moto_pid" 2>/dev/null || true; rm -f "$log" "$moto_log"' EXIT
+for _ in $(seq 1 100); do
+  if "$venv/bin/python" -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/moto-api/')" 2>/dev/null; then
+    break
+  fi
+  sleep 0.2
+done
+export AWS_ENDPOINT_URL="http://127.0.0.1:$port" AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1
+unset AWS_PROFILE AWS_SESSION_TOKEN
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-log="$(mktemp)"
-trap 'rm -f "$log"' EXIT
 status=0
 cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$log" || status=$?
 # One closing line for the whole run: cargo prints a result line per test binary.

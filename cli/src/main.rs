@@ -7,7 +7,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use tracing::{error, info};
 
-use passwordless::config::{parse_public_url, Config, StoreConfig, DEFAULT_OUTBOX, DEFAULT_STORE};
+use passwordless::adapters::dynamodb::DynamoStore;
+use passwordless::config::{Config, MailerConfig, StoreConfig, DEFAULT_OUTBOX, DEFAULT_STORE};
 use passwordless::kickstart::{apply_if_pristine, KickstartOutcome};
 use passwordless::App;
 use passwordless_cli::{demo, server};
@@ -25,9 +26,12 @@ struct Cli {
 
 #[derive(clap::Args)]
 struct StoreArgs {
-    /// The store: sqlite:PATH.
+    /// The store: sqlite:PATH, dynamodb or dynamodb:TABLE_PREFIX.
     #[arg(long, env = "PASSWORDLESS_STORE", default_value = DEFAULT_STORE)]
     store: String,
+    /// Where mail goes: outbox (.eml files) or ses.
+    #[arg(long, env = "PASSWORDLESS_MAILER", default_value = "outbox")]
+    mailer: String,
     /// Folder the outbox mailer writes .eml files to.
     #[arg(long, env = "PASSWORDLESS_OUTBOX", default_value = DEFAULT_OUTBOX)]
     outbox: PathBuf,
@@ -51,6 +55,12 @@ enum Command {
         #[arg(long, env = "PASSWORDLESS_KICKSTART")]
         kickstart: Option<PathBuf>,
     },
+    /// Create the DynamoDB tables (with TTL) on the configured endpoint, for a dev account or an emulator.
+    CreateTables {
+        /// dynamodb or dynamodb:TABLE_PREFIX.
+        #[arg(long, env = "PASSWORDLESS_STORE", default_value = "dynamodb")]
+        store: String,
+    },
     /// Apply a kickstart file to an empty store and exit.
     Kickstart {
         file: PathBuf,
@@ -65,12 +75,22 @@ enum Command {
     },
 }
 
+/// The configuration the environment gives, with the command line's choices on top.
 fn config(store: &StoreArgs, public_url: &str) -> Result<Config, String> {
-    Ok(Config {
-        store: StoreConfig::parse(&store.store).map_err(|e| e.to_string())?,
-        outbox: store.outbox.clone(),
-        public_url: parse_public_url(public_url).map_err(|e| e.to_string())?,
+    let overrides = [
+        ("PASSWORDLESS_STORE", store.store.clone()),
+        ("PASSWORDLESS_MAILER", store.mailer.clone()),
+        ("PASSWORDLESS_OUTBOX", store.outbox.display().to_string()),
+        ("PASSWORDLESS_PUBLIC_URL", public_url.to_owned()),
+    ];
+    Config::from_lookup(|name| {
+        overrides
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.clone())
+            .or_else(|| std::env::var(name).ok())
     })
+    .map_err(|e| e.to_string())
 }
 
 async fn run_kickstart(app: &App, file: &PathBuf) -> Result<KickstartOutcome, String> {
@@ -126,8 +146,10 @@ async fn serve(
         },
         None if app.store.is_pristine().await.map_err(|e| e.to_string())? => {
             let demo = demo::seed(&app).await.map_err(|e| e.to_string())?;
-            let StoreConfig::Sqlite(db) = &config.store;
-            let env_file = db.with_file_name("demo.env");
+            let env_file = match &config.store {
+                StoreConfig::Sqlite(db) => db.with_file_name("demo.env"),
+                StoreConfig::DynamoDb(_) => PathBuf::from(".passwordless/demo.env"),
+            };
             demo::write_env_file(&env_file, &demo, &public_url).map_err(|e| e.to_string())?;
             println!(
                 "Seeded a demo (shown once; also in {env}):\n  application id: {app_id}\n  login id:       {login}\n  API key:        {key}\n\nStart a login:\n  curl -s -X POST {url}/api/passwordless/start -H 'Authorization: {key}' -H 'Content-Type: application/json' \\\n    -d '{{\"applicationId\":\"{app_id}\",\"loginId\":\"{login}\"}}'\n",
@@ -140,12 +162,12 @@ async fn serve(
         }
         None => {}
     }
-    info!(address = %SocketAddr::new(bind, port), outbox = %config.outbox.display(), "serving");
-    println!(
-        "Listening on http://{}:{port} (outbox: {})",
-        bind,
-        config.outbox.display()
-    );
+    let mail = match &config.mailer {
+        MailerConfig::Outbox(dir) => format!("outbox: {}", dir.display()),
+        MailerConfig::Ses { .. } => "mail through SES".to_owned(),
+    };
+    info!(address = %SocketAddr::new(bind, port), mail = %mail, "serving");
+    println!("Listening on http://{bind}:{port} ({mail})");
     server::serve(Arc::new(app), listener, shutdown_signal())
         .await
         .map_err(|e| e.to_string())
@@ -157,6 +179,16 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve { port, bind, store, public_url, kickstart } => serve(port, bind, store, public_url, kickstart).await,
+        Command::CreateTables { store } => async {
+            let StoreConfig::DynamoDb(tables) = StoreConfig::parse(&store).map_err(|e| e.to_string())? else {
+                return Err("create-tables needs --store dynamodb or dynamodb:PREFIX".to_owned());
+            };
+            let aws = aws_config::load_from_env().await;
+            DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), tables.clone()).create_tables().await.map_err(|e| e.to_string())?;
+            println!("Tables ready: {}, {}, {} (TTL on {}.expiresAt)", tables.config, tables.users, tables.codes, tables.codes);
+            Ok(())
+        }
+        .await,
         Command::Kickstart { file, store, public_url } => async {
             let app = App::from_config(&config(&store, &public_url)?).await.map_err(|e| e.to_string())?;
             match run_kickstart(&app, &file).await? {

@@ -3,11 +3,13 @@
 use std::sync::Arc;
 
 use crate::adapters::clock::SystemClock;
+use crate::adapters::dynamodb::DynamoStore;
 use crate::adapters::entropy::OsEntropy;
 use crate::adapters::keys::AwsLcKeyMaker;
 use crate::adapters::outbox::OutboxMailer;
+use crate::adapters::sesv2::SesMailer;
 use crate::adapters::sqlite::SqliteStore;
-use crate::config::{Config, StoreConfig};
+use crate::config::{Config, MailerConfig, StoreConfig};
 use crate::flows::bootstrap::ensure_default_tenant;
 use crate::flows::management::TenantMaking;
 use crate::flows::passwordless::LinkBase;
@@ -44,15 +46,46 @@ pub struct AppParts {
 }
 
 impl App {
-    /// The production wiring for a configuration: real clock, OS randomness.
+    /// The production wiring for a configuration: real clock, OS randomness. AWS clients are
+    /// made once here and reused by every invocation of a warm instance.
     pub async fn from_config(config: &Config) -> Result<App, AppError> {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let store: Arc<dyn Store> = match &config.store {
-            StoreConfig::Sqlite(path) => Arc::new(SqliteStore::open(path)?),
+        let needs_aws = matches!(config.store, StoreConfig::DynamoDb(_))
+            || matches!(config.mailer, MailerConfig::Ses { .. });
+        let aws = if needs_aws {
+            Some(aws_config::load_from_env().await)
+        } else {
+            None
+        };
+        let store: Arc<dyn Store> = match (&config.store, &aws) {
+            (StoreConfig::Sqlite(path), _) => Arc::new(SqliteStore::open(path)?),
+            (StoreConfig::DynamoDb(tables), Some(aws)) => {
+                let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(aws), tables.clone());
+                // The first TLS handshake happens here, during init, not on a user's request.
+                store.warm_up().await?;
+                Arc::new(store)
+            }
+            (StoreConfig::DynamoDb(_), None) => {
+                return Err(AppError::Store(StoreError::Unavailable(
+                    "no AWS configuration".into(),
+                )))
+            }
+        };
+        let mailer: Arc<dyn Mailer> = match (&config.mailer, &aws) {
+            (MailerConfig::Outbox(dir), _) => Arc::new(OutboxMailer::new(dir, clock.clone())),
+            (MailerConfig::Ses { configuration_set }, Some(aws)) => Arc::new(SesMailer::new(
+                aws_sdk_sesv2::Client::new(aws),
+                configuration_set.clone(),
+            )),
+            (MailerConfig::Ses { .. }, None) => {
+                return Err(AppError::Store(StoreError::Unavailable(
+                    "no AWS configuration".into(),
+                )))
+            }
         };
         App::from_parts(AppParts {
             store,
-            mailer: Arc::new(OutboxMailer::new(&config.outbox, clock.clone())),
+            mailer,
             clock,
             entropy: Arc::new(OsEntropy),
             key_maker: Arc::new(AwsLcKeyMaker),

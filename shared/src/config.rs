@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+pub use crate::adapters::dynamodb::Tables;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{name} is malformed: {reason}")]
@@ -12,28 +14,53 @@ pub enum ConfigError {
 pub enum StoreConfig {
     /// The embedded store: one SQLite file.
     Sqlite(PathBuf),
+    /// DynamoDB tables, reached through the standard AWS environment (`AWS_REGION`,
+    /// `AWS_ENDPOINT_URL`, credentials).
+    DynamoDb(Tables),
 }
 
+pub const DEFAULT_TABLE_PREFIX: &str = "passwordless";
+
 impl StoreConfig {
-    /// `sqlite:PATH`.
+    /// `sqlite:PATH`, `dynamodb` (tables `passwordless-config`, `-users`, `-codes`) or
+    /// `dynamodb:PREFIX`.
     pub fn parse(text: &str) -> Result<Self, ConfigError> {
-        match text.split_once(':') {
-            Some(("sqlite", path)) if !path.is_empty() => {
-                Ok(StoreConfig::Sqlite(PathBuf::from(path)))
+        match text.split_once(':').unwrap_or((text, "")) {
+            ("sqlite", path) if !path.is_empty() => Ok(StoreConfig::Sqlite(PathBuf::from(path))),
+            ("dynamodb", "") => Ok(StoreConfig::DynamoDb(Tables::with_prefix(
+                DEFAULT_TABLE_PREFIX,
+            ))),
+            ("dynamodb", prefix) if valid_table_name(prefix) => {
+                Ok(StoreConfig::DynamoDb(Tables::with_prefix(prefix)))
             }
             _ => Err(ConfigError::Malformed {
                 name: "PASSWORDLESS_STORE",
-                reason: format!("expected sqlite:PATH, got {text:?}"),
+                reason: format!("expected sqlite:PATH, dynamodb or dynamodb:PREFIX, got {text:?}"),
             }),
         }
     }
 }
 
+/// DynamoDB's rule for table names: 3 to 255 of `A-Z a-z 0-9 _ - .`.
+fn valid_table_name(name: &str) -> bool {
+    (3..=255).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MailerConfig {
+    /// `.eml` files in a folder.
+    Outbox(PathBuf),
+    /// Amazon SES v2, with an optional configuration set.
+    Ses { configuration_set: Option<String> },
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     pub store: StoreConfig,
-    /// Where the outbox mailer writes `.eml` files.
-    pub outbox: PathBuf,
+    pub mailer: MailerConfig,
     /// The base of every link the product builds (S13) and the default tenant's issuer.
     pub public_url: String,
 }
@@ -43,24 +70,56 @@ pub const DEFAULT_OUTBOX: &str = "./.passwordless/outbox";
 pub const DEFAULT_PUBLIC_URL: &str = "http://localhost:9011";
 
 impl Config {
-    /// `PASSWORDLESS_STORE`, `PASSWORDLESS_OUTBOX`, `PASSWORDLESS_PUBLIC_URL`.
+    /// `PASSWORDLESS_STORE` (with `PASSWORDLESS_CONFIG_TABLE`, `PASSWORDLESS_USERS_TABLE` and
+    /// `PASSWORDLESS_CODES_TABLE` naming DynamoDB tables one by one), `PASSWORDLESS_MAILER`
+    /// (`outbox` or `ses`), `PASSWORDLESS_OUTBOX`, `PASSWORDLESS_SES_CONFIGURATION_SET`,
+    /// `PASSWORDLESS_PUBLIC_URL`.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let store = StoreConfig::parse(
+        let mut store = StoreConfig::parse(
             &lookup("PASSWORDLESS_STORE").unwrap_or_else(|| DEFAULT_STORE.to_owned()),
         )?;
-        let outbox = PathBuf::from(
-            lookup("PASSWORDLESS_OUTBOX").unwrap_or_else(|| DEFAULT_OUTBOX.to_owned()),
-        );
+        if let StoreConfig::DynamoDb(tables) = &mut store {
+            for (name, table) in [
+                ("PASSWORDLESS_CONFIG_TABLE", &mut tables.config),
+                ("PASSWORDLESS_USERS_TABLE", &mut tables.users),
+                ("PASSWORDLESS_CODES_TABLE", &mut tables.codes),
+            ] {
+                if let Some(value) = lookup(name) {
+                    if !valid_table_name(&value) {
+                        return Err(ConfigError::Malformed {
+                            name,
+                            reason: format!("not a DynamoDB table name: {value:?}"),
+                        });
+                    }
+                    *table = value;
+                }
+            }
+        }
+        let mailer = match lookup("PASSWORDLESS_MAILER").as_deref().unwrap_or("outbox") {
+            "outbox" => MailerConfig::Outbox(PathBuf::from(
+                lookup("PASSWORDLESS_OUTBOX").unwrap_or_else(|| DEFAULT_OUTBOX.to_owned()),
+            )),
+            "ses" => MailerConfig::Ses {
+                configuration_set: lookup("PASSWORDLESS_SES_CONFIGURATION_SET")
+                    .filter(|s| !s.is_empty()),
+            },
+            other => {
+                return Err(ConfigError::Malformed {
+                    name: "PASSWORDLESS_MAILER",
+                    reason: format!("expected outbox or ses, got {other:?}"),
+                })
+            }
+        };
         let public_url = parse_public_url(
             &lookup("PASSWORDLESS_PUBLIC_URL").unwrap_or_else(|| DEFAULT_PUBLIC_URL.to_owned()),
         )?;
         Ok(Self {
             store,
-            outbox,
+            mailer,
             public_url,
         })
     }
@@ -98,23 +157,55 @@ mod tests {
             config.store,
             StoreConfig::Sqlite(PathBuf::from("./.passwordless/store.db"))
         );
+        assert_eq!(
+            config.mailer,
+            MailerConfig::Outbox(PathBuf::from("./.passwordless/outbox"))
+        );
         assert_eq!(config.public_url, "http://localhost:9011");
     }
 
     #[test]
     fn malformed_values_are_named_in_the_error() {
-        let err =
-            Config::from_lookup(|n| (n == "PASSWORDLESS_STORE").then(|| "postgres://x".to_owned()))
-                .unwrap_err();
-        assert!(err.to_string().contains("PASSWORDLESS_STORE"));
-        let err = Config::from_lookup(|n| {
-            (n == "PASSWORDLESS_PUBLIC_URL").then(|| "localhost".to_owned())
-        })
-        .unwrap_err();
-        assert!(err.to_string().contains("PASSWORDLESS_PUBLIC_URL"));
+        for (name, value) in [
+            ("PASSWORDLESS_STORE", "postgres://x"),
+            ("PASSWORDLESS_PUBLIC_URL", "localhost"),
+            ("PASSWORDLESS_MAILER", "pigeon"),
+        ] {
+            let err = Config::from_lookup(|n| (n == name).then(|| value.to_owned())).unwrap_err();
+            assert!(err.to_string().contains(name), "{err}");
+        }
         assert_eq!(
             parse_public_url("https://login.example/").unwrap(),
             "https://login.example"
+        );
+        assert!(StoreConfig::parse("dynamodb:no spaces").is_err());
+    }
+
+    #[test]
+    fn dynamodb_tables_come_from_a_prefix_or_one_by_one() {
+        let config = Config::from_lookup(|n| match n {
+            "PASSWORDLESS_STORE" => Some("dynamodb:prod".to_owned()),
+            "PASSWORDLESS_CODES_TABLE" => Some("prod-codes-v2".to_owned()),
+            "PASSWORDLESS_MAILER" => Some("ses".to_owned()),
+            _ => None,
+        })
+        .unwrap();
+        let StoreConfig::DynamoDb(tables) = config.store else {
+            panic!("not dynamodb")
+        };
+        assert_eq!(
+            (
+                tables.config.as_str(),
+                tables.users.as_str(),
+                tables.codes.as_str()
+            ),
+            ("prod-config", "prod-users", "prod-codes-v2")
+        );
+        assert_eq!(
+            config.mailer,
+            MailerConfig::Ses {
+                configuration_set: None
+            }
         );
     }
 }

@@ -27,6 +27,7 @@ conformance!(
     a_code_is_consumed_exactly_once_under_fifty_way_concurrency,
     a_finished_login_clears_the_current_code_once,
     a_new_code_supersedes_the_previous_one,
+    a_superseded_code_reads_as_absent,
     an_expired_code_reads_as_absent_whatever_the_sweeper_did,
     a_wrong_one_time_code_counts_and_the_fifth_burns_the_code,
     an_inactive_user_is_refused_but_the_code_is_spent,

@@ -1,7 +1,9 @@
 //! Implementations of the ports.
 
 pub mod clock;
+pub mod dynamodb;
 pub mod entropy;
 pub mod keys;
 pub mod outbox;
+pub mod sesv2;
 pub mod sqlite;

@@ -127,6 +127,21 @@ pub async fn a_new_code_supersedes_the_previous_one(store: Arc<dyn Store>) {
     ));
 }
 
+pub async fn a_superseded_code_reads_as_absent(store: Arc<dyn Store>) {
+    let user = fresh_user(store.as_ref(), "superseded-read@example.com").await;
+    let old = code(&user, "old-read", NOW.plus_secs(180));
+    store.insert_code(&old).await.unwrap();
+    assert!(store.code(&old.code_hash, NOW).await.unwrap().is_some());
+    store
+        .insert_code(&code(&user, "new-read", NOW.plus_secs(180)))
+        .await
+        .unwrap();
+    assert!(
+        store.code(&old.code_hash, NOW).await.unwrap().is_none(),
+        "a superseded code cannot be sent again"
+    );
+}
+
 pub async fn an_expired_code_reads_as_absent_whatever_the_sweeper_did(store: Arc<dyn Store>) {
     let user = fresh_user(store.as_ref(), "expiry@example.com").await;
     let code = code(&user, "expiring", NOW.plus_secs(180));
@@ -287,6 +302,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     a_code_is_consumed_exactly_once_under_fifty_way_concurrency(store.clone()).await;
     a_finished_login_clears_the_current_code_once(store.clone()).await;
     a_new_code_supersedes_the_previous_one(store.clone()).await;
+    a_superseded_code_reads_as_absent(store.clone()).await;
     an_expired_code_reads_as_absent_whatever_the_sweeper_did(store.clone()).await;
     a_wrong_one_time_code_counts_and_the_fifth_burns_the_code(store.clone()).await;
     an_inactive_user_is_refused_but_the_code_is_spent(store.clone()).await;

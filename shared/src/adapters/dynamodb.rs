@@ -1,0 +1,1101 @@
+//! The DynamoDB store. Three tables, each shaped for its access patterns (README, "Table
+//! design"):
+//!
+//! - `config` (`pk`, `sk`): tenants, applications, email templates, signing keys and API keys,
+//!   one partition per kind. Read-mostly; reads are cached per warm instance for a few seconds.
+//! - `users` (`pk`): `USER#id` items, plus `EMAIL#tenant#email` and `USERNAME#tenant#name` guard
+//!   items that make uniqueness a transaction; GSIs `byEmail` and `byUsername` find a user in
+//!   one query. The user's current code and login state are top-level attributes, so that a
+//!   login is one conditional update.
+//! - `codes` (`pk`, TTL on `expiresAt`): `CODE#hash`, `REFRESH#hash` and `RATE#key#window`.
+//!   TTL deletion lags, so every read checks expiry itself.
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
+    KeyType, Projection, ProjectionType, Put, ReturnValue, ReturnValuesOnConditionCheckFailure,
+    ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem, Update,
+};
+use aws_sdk_dynamodb::Client;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use crate::domain::code::{PasswordlessCode, MAX_ONE_TIME_CODE_ATTEMPTS};
+use crate::domain::ids::{ApplicationId, TemplateId, TenantId, UserId};
+use crate::domain::tenant::DEFAULT_TENANT_ID;
+use crate::domain::user::normalize_login_id;
+use crate::domain::{
+    ApiKey, Application, EmailTemplate, Instant, KeyId, SecretHash, SigningKey, Tenant, User,
+};
+use crate::ports::*;
+
+type Item = HashMap<String, AttributeValue>;
+
+/// The three table names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tables {
+    pub config: String,
+    pub users: String,
+    pub codes: String,
+}
+
+impl Tables {
+    pub fn with_prefix(prefix: &str) -> Self {
+        Self {
+            config: format!("{prefix}-config"),
+            users: format!("{prefix}-users"),
+            codes: format!("{prefix}-codes"),
+        }
+    }
+}
+
+/// How long a warm instance trusts a configuration read (tenants, applications, templates,
+/// keys). Writes through this instance invalidate at once; other instances see changes after it.
+const CONFIG_CACHE_TTL: Duration = Duration::from_secs(10);
+
+/// A config item's kind and id.
+type ConfigKey = (&'static str, String);
+
+pub struct DynamoStore {
+    client: Client,
+    tables: Tables,
+    cache: Mutex<HashMap<ConfigKey, (std::time::Instant, Option<String>)>>,
+}
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn n(value: i64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn get_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+}
+
+fn get_n(item: &Item, name: &str) -> Option<i64> {
+    item.get(name)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+}
+
+fn get_bool(item: &Item, name: &str) -> Option<bool> {
+    item.get(name).and_then(|v| v.as_bool().ok()).copied()
+}
+
+fn to_json<T: Serialize>(value: &T) -> StoreResult<String> {
+    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn from_json<T: DeserializeOwned>(text: &str) -> StoreResult<T> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn body<T: DeserializeOwned>(item: &Item) -> StoreResult<T> {
+    from_json(get_s(item, "body").ok_or_else(|| StoreError::Corrupt("an item has no body".into()))?)
+}
+
+/// Throttling, timeouts and service errors become `Unavailable` with the SDK's own words; the
+/// SDK's standard retry policy (bounded attempts with backoff) has already run.
+fn sdk<E: std::error::Error + Send + Sync + 'static>(
+    operation: &str,
+    e: SdkError<E>,
+) -> StoreError {
+    StoreError::Unavailable(format!(
+        "DynamoDB {operation}: {}",
+        aws_sdk_dynamodb::error::DisplayErrorContext(e)
+    ))
+}
+
+fn build<T>(what: &str, result: Result<T, aws_sdk_dynamodb::error::BuildError>) -> StoreResult<T> {
+    result.map_err(|e| StoreError::Unavailable(format!("building {what}: {e}")))
+}
+
+/// Whether a transaction was cancelled, and which of its items' conditions failed.
+fn cancelled_items<R>(
+    e: &SdkError<aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError, R>,
+) -> Option<Vec<bool>> {
+    match e.as_service_error()? {
+        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c) => {
+            Some(c.cancellation_reasons().iter().map(|r| r.code() == Some("ConditionalCheckFailed")).collect())
+        }
+        _ => None,
+    }
+}
+
+const USER: &str = "USER#";
+
+fn user_key(id: UserId) -> AttributeValue {
+    s(format!("{USER}{id}"))
+}
+
+fn email_key(tenant: TenantId, email: &str) -> String {
+    format!("{tenant}#{}", normalize_login_id(email))
+}
+
+fn code_key(hash: &SecretHash) -> AttributeValue {
+    s(format!("CODE#{}", hash.to_hex()))
+}
+
+/// TTL wants epoch seconds; round up so an item is never swept before it expires.
+fn ttl_seconds(at: Instant) -> i64 {
+    (at.as_millis() + 999).div_euclid(1000)
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, tables: Tables) -> Self {
+        Self {
+            client,
+            tables,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn tables(&self) -> &Tables {
+        &self.tables
+    }
+
+    /// One cheap request, so the first TLS handshake happens during init, not on a user's request.
+    pub async fn warm_up(&self) -> StoreResult<()> {
+        self.client
+            .describe_table()
+            .table_name(&self.tables.config)
+            .send()
+            .await
+            .map_err(|e| sdk("DescribeTable", e))?;
+        Ok(())
+    }
+
+    /// Creates the three tables (on-demand billing, TTL on the codes table) if they are missing.
+    pub async fn create_tables(&self) -> StoreResult<()> {
+        let attr = |name: &str| {
+            build(
+                "an attribute",
+                AttributeDefinition::builder()
+                    .attribute_name(name)
+                    .attribute_type(ScalarAttributeType::S)
+                    .build(),
+            )
+        };
+        let key = |name: &str, kind: KeyType| {
+            build(
+                "a key",
+                KeySchemaElement::builder()
+                    .attribute_name(name)
+                    .key_type(kind)
+                    .build(),
+            )
+        };
+        let exists = |e: &SdkError<aws_sdk_dynamodb::operation::create_table::CreateTableError>| {
+            e.as_service_error()
+                .is_some_and(|s| s.is_resource_in_use_exception())
+        };
+        let config = self
+            .client
+            .create_table()
+            .table_name(&self.tables.config)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(attr("pk")?)
+            .attribute_definitions(attr("sk")?)
+            .key_schema(key("pk", KeyType::Hash)?)
+            .key_schema(key("sk", KeyType::Range)?)
+            .send()
+            .await;
+        if let Err(e) = config {
+            if !exists(&e) {
+                return Err(sdk("CreateTable", e));
+            }
+        }
+        let index = |name: &str, attribute: &str| -> StoreResult<GlobalSecondaryIndex> {
+            build(
+                "an index",
+                GlobalSecondaryIndex::builder()
+                    .index_name(name)
+                    .key_schema(key(attribute, KeyType::Hash)?)
+                    .projection(
+                        Projection::builder()
+                            .projection_type(ProjectionType::All)
+                            .build(),
+                    )
+                    .build(),
+            )
+        };
+        let users = self
+            .client
+            .create_table()
+            .table_name(&self.tables.users)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(attr("pk")?)
+            .attribute_definitions(attr("emailKey")?)
+            .attribute_definitions(attr("usernameKey")?)
+            .key_schema(key("pk", KeyType::Hash)?)
+            .global_secondary_indexes(index("byEmail", "emailKey")?)
+            .global_secondary_indexes(index("byUsername", "usernameKey")?)
+            .send()
+            .await;
+        if let Err(e) = users {
+            if !exists(&e) {
+                return Err(sdk("CreateTable", e));
+            }
+        }
+        let codes = self
+            .client
+            .create_table()
+            .table_name(&self.tables.codes)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(attr("pk")?)
+            .key_schema(key("pk", KeyType::Hash)?)
+            .send()
+            .await;
+        if let Err(e) = codes {
+            if !exists(&e) {
+                return Err(sdk("CreateTable", e));
+            }
+        }
+        let ttl = build(
+            "a TTL specification",
+            TimeToLiveSpecification::builder()
+                .enabled(true)
+                .attribute_name("expiresAt")
+                .build(),
+        )?;
+        let enabled = self
+            .client
+            .update_time_to_live()
+            .table_name(&self.tables.codes)
+            .time_to_live_specification(ttl)
+            .send()
+            .await;
+        if let Err(e) = enabled {
+            // Enabling TTL twice is an error we can ignore.
+            let already = e
+                .as_service_error()
+                .map(|s| s.to_string())
+                .unwrap_or_default();
+            if !already.contains("already enabled") {
+                return Err(sdk("UpdateTimeToLive", e));
+            }
+        }
+        Ok(())
+    }
+
+    fn cached(&self, kind: &'static str, id: &str) -> Option<Option<String>> {
+        let cache = self.cache.lock().ok()?;
+        let (at, value) = cache.get(&(kind, id.to_owned()))?;
+        (at.elapsed() < CONFIG_CACHE_TTL).then(|| value.clone())
+    }
+
+    fn remember(&self, kind: &'static str, id: &str, value: Option<String>) {
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.insert((kind, id.to_owned()), (std::time::Instant::now(), value));
+        }
+    }
+
+    fn forget(&self, kind: &'static str, id: &str) {
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.remove(&(kind, id.to_owned()));
+        }
+    }
+
+    /// A config item's body, through the per-instance cache.
+    async fn config_body(&self, kind: &'static str, id: String) -> StoreResult<Option<String>> {
+        if let Some(hit) = self.cached(kind, &id) {
+            return Ok(hit);
+        }
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.tables.config)
+            .key("pk", s(kind))
+            .key("sk", s(id.clone()))
+            .send()
+            .await
+            .map_err(|e| sdk("GetItem", e))?;
+        let value = out
+            .item()
+            .and_then(|item| get_s(item, "body"))
+            .map(str::to_owned);
+        self.remember(kind, &id, value.clone());
+        Ok(value)
+    }
+
+    async fn config_get<T: DeserializeOwned>(
+        &self,
+        kind: &'static str,
+        id: String,
+    ) -> StoreResult<Option<T>> {
+        self.config_body(kind, id)
+            .await?
+            .as_deref()
+            .map(from_json)
+            .transpose()
+    }
+
+    async fn config_all<T: DeserializeOwned>(&self, kind: &'static str) -> StoreResult<Vec<T>> {
+        let mut found = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.tables.config)
+                .key_condition_expression("pk = :kind")
+                .expression_attribute_values(":kind", s(kind))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| sdk("Query", e))?;
+            for item in out.items() {
+                found.push(body(item)?);
+            }
+            match out.last_evaluated_key() {
+                Some(key) => start = Some(key.clone()),
+                None => return Ok(found),
+            }
+        }
+    }
+
+    async fn config_put(
+        &self,
+        kind: &'static str,
+        id: String,
+        body: String,
+        only_new: Option<&'static str>,
+    ) -> StoreResult<()> {
+        let mut put = self
+            .client
+            .put_item()
+            .table_name(&self.tables.config)
+            .item("pk", s(kind))
+            .item("sk", s(id.clone()))
+            .item("body", s(body));
+        put = match only_new {
+            Some(_) => put.condition_expression("attribute_not_exists(pk)"),
+            None => put.condition_expression("attribute_exists(pk)"),
+        };
+        self.forget(kind, &id);
+        match put.send().await {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                match only_new {
+                    Some(field) => Err(StoreError::Duplicate(field)),
+                    None => Err(StoreError::Missing),
+                }
+            }
+            Err(e) => Err(sdk("PutItem", e)),
+        }
+    }
+
+    /// A user item: the profile as JSON plus the attributes a login updates in place.
+    fn user_item(user: &User, current_code: Option<&str>) -> StoreResult<Item> {
+        let mut item = Item::new();
+        item.insert("pk".into(), user_key(user.id));
+        item.insert("body".into(), s(to_json(user)?));
+        item.insert("tenantId".into(), s(user.tenant_id.to_string()));
+        if let Some(email) = &user.email {
+            item.insert("emailKey".into(), s(email_key(user.tenant_id, email)));
+        }
+        if let Some(username) = &user.username {
+            item.insert("usernameKey".into(), s(email_key(user.tenant_id, username)));
+        }
+        if let Some(code) = current_code {
+            item.insert("currentCode".into(), s(code));
+        }
+        item.insert("active".into(), AttributeValue::Bool(user.active));
+        if let Some(expiry) = user.expiry {
+            item.insert("expiry".into(), n(expiry.as_millis()));
+        }
+        item.insert("verified".into(), AttributeValue::Bool(user.verified));
+        if let Some(at) = user.last_login_instant {
+            item.insert("lastLoginInstant".into(), n(at.as_millis()));
+        }
+        let logins = user
+            .registrations
+            .iter()
+            .filter_map(|r| {
+                r.last_login_instant
+                    .map(|at| (r.application_id.to_string(), n(at.as_millis())))
+            })
+            .collect();
+        item.insert("registrationLogins".into(), AttributeValue::M(logins));
+        Ok(item)
+    }
+
+    /// Reads a user item back: the JSON profile, overlaid with the in-place login attributes.
+    fn user_from_item(item: &Item) -> StoreResult<User> {
+        let mut user: User = body(item)?;
+        if let Some(verified) = get_bool(item, "verified") {
+            user.verified = verified;
+        }
+        if let Some(at) = get_n(item, "lastLoginInstant") {
+            user.last_login_instant = Some(Instant::from_millis(at));
+        }
+        if let Some(AttributeValue::M(logins)) = item.get("registrationLogins") {
+            for registration in &mut user.registrations {
+                if let Some(at) = logins
+                    .get(&registration.application_id.to_string())
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|v| v.parse().ok())
+                {
+                    registration.last_login_instant = Some(Instant::from_millis(at));
+                }
+            }
+        }
+        Ok(user)
+    }
+
+    async fn user_item_by_id(&self, id: UserId) -> StoreResult<Option<Item>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.tables.users)
+            .key("pk", user_key(id))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk("GetItem", e))?;
+        Ok(out.item().cloned())
+    }
+
+    async fn user_by_index(
+        &self,
+        index: &str,
+        attribute: &str,
+        value: String,
+    ) -> StoreResult<Option<User>> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.tables.users)
+            .index_name(index)
+            .key_condition_expression("#k = :v")
+            .expression_attribute_names("#k", attribute)
+            .expression_attribute_values(":v", s(value))
+            .limit(1)
+            .send()
+            .await
+            .map_err(|e| sdk("Query", e))?;
+        out.items().first().map(Self::user_from_item).transpose()
+    }
+
+    fn code_from_item(item: &Item) -> StoreResult<PasswordlessCode> {
+        let mut code: PasswordlessCode = body(item)?;
+        code.emailed = get_bool(item, "emailed").unwrap_or(code.emailed);
+        code.failed_attempts = get_n(item, "failedAttempts")
+            .and_then(|v| u32::try_from(v).ok())
+            .unwrap_or(code.failed_attempts);
+        Ok(code)
+    }
+
+    fn guard(&self, key: String, user: UserId) -> StoreResult<TransactWriteItem> {
+        let put = Put::builder()
+            .table_name(&self.tables.users)
+            .item("pk", s(key))
+            .item("userId", s(user.to_string()))
+            .condition_expression("attribute_not_exists(pk)")
+            .build();
+        Ok(TransactWriteItem::builder()
+            .put(build("a guard", put)?)
+            .build())
+    }
+
+    fn unguard(&self, key: String, user: UserId) -> StoreResult<TransactWriteItem> {
+        let delete = aws_sdk_dynamodb::types::Delete::builder()
+            .table_name(&self.tables.users)
+            .key("pk", s(key))
+            .condition_expression("userId = :u")
+            .expression_attribute_values(":u", s(user.to_string()))
+            .build();
+        Ok(TransactWriteItem::builder()
+            .delete(build("a guard removal", delete)?)
+            .build())
+    }
+}
+
+#[async_trait]
+impl TenantStore for DynamoStore {
+    async fn tenant(&self, id: TenantId) -> StoreResult<Option<Tenant>> {
+        self.config_get("TENANT", id.to_string()).await
+    }
+
+    async fn tenants(&self) -> StoreResult<Vec<Tenant>> {
+        self.config_all("TENANT").await
+    }
+
+    async fn insert_tenant(&self, tenant: &Tenant) -> StoreResult<()> {
+        self.config_put(
+            "TENANT",
+            tenant.id.to_string(),
+            to_json(tenant)?,
+            Some("tenant.id"),
+        )
+        .await
+    }
+
+    async fn update_tenant(&self, tenant: &Tenant) -> StoreResult<()> {
+        self.config_put("TENANT", tenant.id.to_string(), to_json(tenant)?, None)
+            .await
+    }
+}
+
+#[async_trait]
+impl ApplicationStore for DynamoStore {
+    async fn application(&self, id: ApplicationId) -> StoreResult<Option<Application>> {
+        self.config_get("APPLICATION", id.to_string()).await
+    }
+
+    async fn insert_application(&self, application: &Application) -> StoreResult<()> {
+        self.config_put(
+            "APPLICATION",
+            application.id.to_string(),
+            to_json(application)?,
+            Some("application.id"),
+        )
+        .await
+    }
+}
+
+#[async_trait]
+impl TemplateStore for DynamoStore {
+    async fn template(&self, id: TemplateId) -> StoreResult<Option<EmailTemplate>> {
+        self.config_get("TEMPLATE", id.to_string()).await
+    }
+
+    async fn insert_template(&self, template: &EmailTemplate) -> StoreResult<()> {
+        self.config_put(
+            "TEMPLATE",
+            template.id.to_string(),
+            to_json(template)?,
+            Some("emailTemplate.id"),
+        )
+        .await
+    }
+}
+
+#[async_trait]
+impl SigningKeyStore for DynamoStore {
+    async fn signing_key(&self, id: KeyId) -> StoreResult<Option<SigningKey>> {
+        self.config_get("KEY", id.to_string()).await
+    }
+
+    async fn signing_keys(&self) -> StoreResult<Vec<SigningKey>> {
+        self.config_all("KEY").await
+    }
+
+    async fn insert_signing_key(&self, key: &SigningKey) -> StoreResult<()> {
+        self.config_put("KEY", key.id.to_string(), to_json(key)?, Some("key.id"))
+            .await
+    }
+}
+
+#[async_trait]
+impl ApiKeyStore for DynamoStore {
+    async fn api_key(&self, hash: &SecretHash) -> StoreResult<Option<ApiKey>> {
+        self.config_get("APIKEY", hash.to_hex()).await
+    }
+
+    async fn insert_api_key(&self, key: &ApiKey) -> StoreResult<()> {
+        self.config_put(
+            "APIKEY",
+            key.key_hash.to_hex(),
+            to_json(key)?,
+            Some("apiKey.key"),
+        )
+        .await
+    }
+}
+
+#[async_trait]
+impl UserStore for DynamoStore {
+    async fn user(&self, id: UserId) -> StoreResult<Option<User>> {
+        self.user_item_by_id(id)
+            .await?
+            .as_ref()
+            .map(Self::user_from_item)
+            .transpose()
+    }
+
+    async fn user_by_email(&self, tenant: TenantId, email: &str) -> StoreResult<Option<User>> {
+        self.user_by_index("byEmail", "emailKey", email_key(tenant, email))
+            .await
+    }
+
+    async fn user_by_username(
+        &self,
+        tenant: TenantId,
+        username: &str,
+    ) -> StoreResult<Option<User>> {
+        self.user_by_index("byUsername", "usernameKey", email_key(tenant, username))
+            .await
+    }
+
+    async fn insert_user(&self, user: &User) -> StoreResult<()> {
+        let put = Put::builder()
+            .table_name(&self.tables.users)
+            .set_item(Some(Self::user_item(user, None)?))
+            .condition_expression("attribute_not_exists(pk)")
+            .build();
+        let mut items = vec![TransactWriteItem::builder()
+            .put(build("a user", put)?)
+            .build()];
+        let mut fields = vec!["user.id"];
+        if let Some(email) = &user.email {
+            items.push(self.guard(
+                format!("EMAIL#{}", email_key(user.tenant_id, email)),
+                user.id,
+            )?);
+            fields.push("user.email");
+        }
+        if let Some(username) = &user.username {
+            items.push(self.guard(
+                format!("USERNAME#{}", email_key(user.tenant_id, username)),
+                user.id,
+            )?);
+            fields.push("user.username");
+        }
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => match cancelled_items(&e) {
+                Some(failed) => Err(StoreError::Duplicate(
+                    failed
+                        .iter()
+                        .position(|f| *f)
+                        .and_then(|i| fields.get(i).copied())
+                        .unwrap_or("user.id"),
+                )),
+                None => Err(sdk("TransactWriteItems", e)),
+            },
+        }
+    }
+
+    async fn update_user(&self, user: &User) -> StoreResult<()> {
+        let Some(old_item) = self.user_item_by_id(user.id).await? else {
+            return Err(StoreError::Missing);
+        };
+        let old = Self::user_from_item(&old_item)?;
+        let current_code = get_s(&old_item, "currentCode").map(str::to_owned);
+        // The write holds only if nobody started or finished a login in between.
+        let mut put = Put::builder()
+            .table_name(&self.tables.users)
+            .set_item(Some(Self::user_item(user, current_code.as_deref())?));
+        put = match &current_code {
+            Some(code) => put
+                .condition_expression("currentCode = :c")
+                .expression_attribute_values(":c", s(code.clone())),
+            None => put
+                .condition_expression("attribute_exists(pk) AND attribute_not_exists(currentCode)"),
+        };
+        let mut items = vec![TransactWriteItem::builder()
+            .put(build("a user", put.build())?)
+            .build()];
+        let mut fields = vec!["user.id"];
+        for (prefix, field, before, after) in [
+            (
+                "EMAIL#",
+                "user.email",
+                old.email.as_deref(),
+                user.email.as_deref(),
+            ),
+            (
+                "USERNAME#",
+                "user.username",
+                old.username.as_deref(),
+                user.username.as_deref(),
+            ),
+        ] {
+            let before = before.map(|v| format!("{prefix}{}", email_key(user.tenant_id, v)));
+            let after = after.map(|v| format!("{prefix}{}", email_key(user.tenant_id, v)));
+            if before != after {
+                if let Some(key) = before {
+                    items.push(self.unguard(key, user.id)?);
+                    fields.push("user.id");
+                }
+                if let Some(key) = after {
+                    items.push(self.guard(key, user.id)?);
+                    fields.push(field);
+                }
+            }
+        }
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => match cancelled_items(&e) {
+                Some(failed) => match failed
+                    .iter()
+                    .position(|f| *f)
+                    .and_then(|i| fields.get(i).copied())
+                {
+                    Some("user.id") | None => Err(StoreError::Unavailable(
+                        "the user changed during the update; try again".into(),
+                    )),
+                    Some(field) => Err(StoreError::Duplicate(field)),
+                },
+                None => Err(sdk("TransactWriteItems", e)),
+            },
+        }
+    }
+}
+
+#[async_trait]
+impl CodeStore for DynamoStore {
+    async fn insert_code(&self, code: &PasswordlessCode) -> StoreResult<()> {
+        let mut put = Put::builder()
+            .table_name(&self.tables.codes)
+            .item("pk", code_key(&code.code_hash))
+            .item("body", s(to_json(code)?))
+            .item("userId", s(code.user_id.to_string()))
+            .item("expiresAt", n(ttl_seconds(code.expires_at)))
+            .item("expiresAtMillis", n(code.expires_at.as_millis()))
+            .item("failedAttempts", n(0))
+            .item("emailed", AttributeValue::Bool(false))
+            .condition_expression("attribute_not_exists(pk)");
+        if let Some(one_time) = &code.one_time_code_hash {
+            put = put.item("oneTimeCode", s(one_time.to_hex()));
+        }
+        // Naming the code on the user makes every earlier code dead in the same write (S6).
+        let point = Update::builder()
+            .table_name(&self.tables.users)
+            .key("pk", user_key(code.user_id))
+            .update_expression("SET currentCode = :c")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":c", s(code.code_hash.to_hex()))
+            .build();
+        let items = vec![
+            TransactWriteItem::builder()
+                .put(build("a code", put.build())?)
+                .build(),
+            TransactWriteItem::builder()
+                .update(build("a user pointer", point)?)
+                .build(),
+        ];
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => match cancelled_items(&e) {
+                Some(failed) if failed.get(1) == Some(&true) => Err(StoreError::Missing),
+                Some(_) => Err(StoreError::Duplicate("code")),
+                None => Err(sdk("TransactWriteItems", e)),
+            },
+        }
+    }
+
+    async fn code(&self, hash: &SecretHash, now: Instant) -> StoreResult<Option<PasswordlessCode>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.tables.codes)
+            .key("pk", code_key(hash))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk("GetItem", e))?;
+        let Some(code) = out
+            .item()
+            .map(Self::code_from_item)
+            .transpose()?
+            .filter(|c| c.is_live(now))
+        else {
+            return Ok(None);
+        };
+        // A superseded code reads as absent (S6): the user must still name it.
+        let user = self
+            .client
+            .get_item()
+            .table_name(&self.tables.users)
+            .key("pk", user_key(code.user_id))
+            .projection_expression("currentCode")
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk("GetItem", e))?;
+        let current = user.item().and_then(|item| get_s(item, "currentCode"));
+        Ok((current == Some(hash.to_hex().as_str())).then_some(code))
+    }
+
+    async fn mark_code_emailed(&self, hash: &SecretHash) -> StoreResult<()> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.codes)
+            .key("pk", code_key(hash))
+            .update_expression("SET emailed = :yes")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":yes", AttributeValue::Bool(true))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // Consumed in the meantime: nothing left to mark.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(sdk("UpdateItem", e)),
+        }
+    }
+
+    async fn consume_code(
+        &self,
+        hash: &SecretHash,
+        one_time_code: Option<&SecretHash>,
+        now: Instant,
+    ) -> StoreResult<Consumed> {
+        // One conditional delete takes the code: exactly one of any number of racers wins (S5).
+        // A missing one-time code compares against a value no hash can have.
+        let given = one_time_code
+            .map(SecretHash::to_hex)
+            .unwrap_or_else(|| "-".to_owned());
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.tables.codes)
+            .key("pk", code_key(hash))
+            .condition_expression("attribute_exists(pk) AND expiresAtMillis > :now AND (attribute_not_exists(oneTimeCode) OR oneTimeCode = :otc)")
+            .expression_attribute_values(":now", n(now.as_millis()))
+            .expression_attribute_values(":otc", s(given))
+            .return_values(ReturnValue::AllOld)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        let old = match result {
+            Ok(out) => return out.attributes().map(|item| Self::code_from_item(item).map(|c| Consumed::Code(Box::new(c)))).unwrap_or(Ok(Consumed::Nothing)),
+            Err(e) => match e.as_service_error() {
+                Some(aws_sdk_dynamodb::operation::delete_item::DeleteItemError::ConditionalCheckFailedException(c)) => c.item().cloned(),
+                _ => return Err(sdk("DeleteItem", e)),
+            },
+        };
+        let Some(old) = old else {
+            return Ok(Consumed::Nothing);
+        };
+        if get_n(&old, "expiresAtMillis").is_none_or(|at| at <= now.as_millis()) {
+            return Ok(Consumed::Nothing);
+        }
+        // The code is live but the one-time code was wrong: count the try, burn at the limit (S7).
+        let counted = self
+            .client
+            .update_item()
+            .table_name(&self.tables.codes)
+            .key("pk", code_key(hash))
+            .update_expression("ADD failedAttempts :one")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":one", n(1))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await;
+        let attempts = match counted {
+            Ok(out) => out
+                .attributes()
+                .and_then(|a| get_n(a, "failedAttempts"))
+                .unwrap_or(0),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                return Ok(Consumed::WrongOneTimeCode)
+            }
+            Err(e) => return Err(sdk("UpdateItem", e)),
+        };
+        if attempts >= i64::from(MAX_ONE_TIME_CODE_ATTEMPTS) {
+            self.client
+                .delete_item()
+                .table_name(&self.tables.codes)
+                .key("pk", code_key(hash))
+                .send()
+                .await
+                .map_err(|e| sdk("DeleteItem", e))?;
+        }
+        Ok(Consumed::WrongOneTimeCode)
+    }
+
+    async fn finish_login(
+        &self,
+        user: UserId,
+        code: &PasswordlessCode,
+        application: ApplicationId,
+        now: Instant,
+    ) -> StoreResult<LoginFinish> {
+        let hash = code.code_hash.to_hex();
+        let mut set = "SET lastLoginInstant = :now, registrationLogins.#app = :now".to_owned();
+        if code.emailed {
+            set.push_str(", verified = :yes");
+        }
+        // One conditional update: still the current code, the user may log in; then record it.
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.users)
+            .key("pk", user_key(user))
+            .update_expression(format!("{set} REMOVE currentCode"))
+            .condition_expression("currentCode = :code AND active = :yes AND (attribute_not_exists(expiry) OR expiry > :now)")
+            .expression_attribute_names("#app", application.to_string())
+            .expression_attribute_values(":now", n(now.as_millis()))
+            .expression_attribute_values(":code", s(hash.clone()))
+            .expression_attribute_values(":yes", AttributeValue::Bool(true))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        let old = match result {
+            Ok(out) => {
+                let item = out.attributes().ok_or_else(|| StoreError::Corrupt("UpdateItem returned no user".into()))?;
+                return Ok(LoginFinish::Completed(Self::user_from_item(item)?));
+            }
+            Err(e) => match e.as_service_error() {
+                Some(aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(c)) => c.item().cloned(),
+                _ => return Err(sdk("UpdateItem", e)),
+            },
+        };
+        let Some(old) = old else {
+            return Ok(LoginFinish::Superseded);
+        };
+        if get_s(&old, "currentCode") != Some(hash.as_str()) {
+            return Ok(LoginFinish::Superseded);
+        }
+        // The code was current but the user may not log in: spend the code all the same.
+        let cleared = self
+            .client
+            .update_item()
+            .table_name(&self.tables.users)
+            .key("pk", user_key(user))
+            .update_expression("REMOVE currentCode")
+            .condition_expression("currentCode = :code")
+            .expression_attribute_values(":code", s(hash))
+            .send()
+            .await;
+        match cleared {
+            Ok(_) => Ok(LoginFinish::Refused(Self::user_from_item(&old)?)),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(LoginFinish::Superseded)
+            }
+            Err(e) => Err(sdk("UpdateItem", e)),
+        }
+    }
+}
+
+#[async_trait]
+impl RefreshTokenStore for DynamoStore {
+    async fn insert_refresh_token(&self, token: &StoredRefreshToken) -> StoreResult<()> {
+        self.client
+            .put_item()
+            .table_name(&self.tables.codes)
+            .item("pk", s(format!("REFRESH#{}", token.token_hash.to_hex())))
+            .item("body", s(to_json(token)?))
+            .item("userId", s(token.user_id.to_string()))
+            .item("expiresAt", n(ttl_seconds(token.expires_at)))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+            .map_err(|e| sdk("PutItem", e))?;
+        Ok(())
+    }
+
+    async fn refresh_token(
+        &self,
+        hash: &SecretHash,
+        now: Instant,
+    ) -> StoreResult<Option<StoredRefreshToken>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.tables.codes)
+            .key("pk", s(format!("REFRESH#{}", hash.to_hex())))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk("GetItem", e))?;
+        let token: Option<StoredRefreshToken> = out.item().map(body).transpose()?;
+        Ok(token.filter(|t| now < t.expires_at))
+    }
+}
+
+#[async_trait]
+impl RateLimiter for DynamoStore {
+    async fn hit(&self, key: &str, window_seconds: i64, now: Instant) -> StoreResult<u32> {
+        let window_millis = window_seconds.max(1) * 1000;
+        let window_start = now.as_millis().div_euclid(window_millis) * window_millis;
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.tables.codes)
+            .key("pk", s(format!("RATE#{key}#{window_start}")))
+            .update_expression("ADD hits :one SET expiresAt = :expires")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(
+                ":expires",
+                n(ttl_seconds(Instant::from_millis(
+                    window_start + window_millis,
+                ))),
+            )
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(|e| sdk("UpdateItem", e))?;
+        let hits = out.attributes().and_then(|a| get_n(a, "hits")).unwrap_or(1);
+        Ok(u32::try_from(hits).unwrap_or(u32::MAX))
+    }
+}
+
+#[async_trait]
+impl StoreAdmin for DynamoStore {
+    async fn is_pristine(&self) -> StoreResult<bool> {
+        let tenants: Vec<Tenant> = self.tenants().await?;
+        if tenants.iter().any(|t| t.id != DEFAULT_TENANT_ID) {
+            return Ok(false);
+        }
+        for kind in ["APPLICATION", "APIKEY"] {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.tables.config)
+                .key_condition_expression("pk = :kind")
+                .expression_attribute_values(":kind", s(kind))
+                .limit(1)
+                .send()
+                .await
+                .map_err(|e| sdk("Query", e))?;
+            if out.count() > 0 {
+                return Ok(false);
+            }
+        }
+        let users = self
+            .client
+            .scan()
+            .table_name(&self.tables.users)
+            .limit(1)
+            .send()
+            .await
+            .map_err(|e| sdk("Scan", e))?;
+        Ok(users.count() == 0)
+    }
+}

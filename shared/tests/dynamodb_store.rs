@@ -1,0 +1,105 @@
+//! The store conformance suite on DynamoDB, served on loopback by moto through the real SDK
+//! client (`AWS_ENDPOINT_URL`, set by the test command), and the round-trip budget.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed step is a failed test
+
+mod conformance;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use passwordless::adapters::dynamodb::{DynamoStore, Tables};
+use passwordless::ports::Store;
+
+/// Every DynamoDB request the SDK sends, by operation.
+#[derive(Debug, Default, Clone)]
+pub struct RequestLog(Arc<Mutex<Vec<String>>>);
+
+impl RequestLog {
+    pub fn take(&self) -> Vec<String> {
+        std::mem::take(&mut self.0.lock().unwrap())
+    }
+}
+
+impl Intercept for RequestLog {
+    fn name(&self) -> &'static str {
+        "RequestLog"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        let target = context
+            .request()
+            .headers()
+            .get("x-amz-target")
+            .unwrap_or("?");
+        self.0
+            .lock()
+            .unwrap()
+            .push(target.rsplit('.').next().unwrap_or(target).to_owned());
+        Ok(())
+    }
+}
+
+fn endpoint() -> String {
+    std::env::var("AWS_ENDPOINT_URL").expect("AWS_ENDPOINT_URL must point at the DynamoDB emulator: run `bash scripts/test.sh`, which starts one")
+}
+
+static PREFIX: AtomicUsize = AtomicUsize::new(0);
+
+/// A store on fresh tables, with every request it sends logged.
+pub async fn store() -> (Arc<DynamoStore>, RequestLog) {
+    endpoint();
+    let aws = aws_config::load_from_env().await;
+    let log = RequestLog::default();
+    let config = aws_sdk_dynamodb::config::Builder::from(&aws)
+        .interceptor(log.clone())
+        .build();
+    let prefix = format!(
+        "conf{}-{}",
+        std::process::id(),
+        PREFIX.fetch_add(1, Ordering::Relaxed)
+    );
+    let store = DynamoStore::new(
+        aws_sdk_dynamodb::Client::from_conf(config),
+        Tables::with_prefix(&prefix),
+    );
+    store.create_tables().await.unwrap();
+    log.take();
+    (Arc::new(store), log)
+}
+
+macro_rules! conformance {
+    ($($check:ident),* $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn $check() {
+            let (store, _) = store().await;
+            conformance::$check(store as Arc<dyn Store>).await;
+        }
+    )*};
+}
+
+conformance!(
+    a_code_is_consumed_exactly_once_under_fifty_way_concurrency,
+    a_finished_login_clears_the_current_code_once,
+    a_new_code_supersedes_the_previous_one,
+    a_superseded_code_reads_as_absent,
+    an_expired_code_reads_as_absent_whatever_the_sweeper_did,
+    a_wrong_one_time_code_counts_and_the_fifth_burns_the_code,
+    an_inactive_user_is_refused_but_the_code_is_spent,
+    emails_are_unique_per_tenant_and_case_insensitive,
+    an_update_cannot_take_another_users_email,
+    rate_counts_are_per_key_and_per_window,
+    a_marked_code_remembers_it_was_emailed,
+);
+
+#[tokio::test]
+async fn creating_the_tables_twice_is_harmless() {
+    let (store, _) = store().await;
+    store.create_tables().await.unwrap();
+}
