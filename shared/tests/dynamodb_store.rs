@@ -103,3 +103,81 @@ async fn creating_the_tables_twice_is_harmless() {
     let (store, _) = store().await;
     store.create_tables().await.unwrap();
 }
+
+/// DESIGN.md's budget: start ≤ 2 DynamoDB requests (find user, write code), login ≤ 2 (consume
+/// code, load-and-touch user), once a warm instance has the configuration cached.
+#[tokio::test]
+async fn start_and_login_stay_within_two_dynamodb_requests_each() {
+    use passwordless::adapters::clock::SystemClock;
+    use passwordless::adapters::entropy::OsEntropy;
+    use passwordless::adapters::keys::AwsLcKeyMaker;
+    use passwordless::adapters::outbox::OutboxMailer;
+    use passwordless::app::{App, AppParts};
+    use passwordless::domain::Secret;
+    use passwordless::flows::management::{create_api_key, create_application, register};
+    use passwordless::flows::tenancy::TenantScope;
+    use serde_json::{json, Value};
+
+    let (store, log) = store().await;
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(SystemClock);
+    let app = App::from_parts(AppParts {
+        store: store.clone(),
+        mailer: Arc::new(OutboxMailer::new(dir.path(), clock.clone())),
+        clock,
+        entropy: Arc::new(OsEntropy),
+        key_maker: Arc::new(AwsLcKeyMaker),
+        public_url: "https://login.example".into(),
+    })
+    .await
+    .unwrap();
+    let scope = TenantScope::default();
+    let object = |v: Value| v.as_object().cloned().unwrap();
+    let application = create_application(
+        app.store.as_ref(),
+        app.clock.as_ref(),
+        app.entropy.as_ref(),
+        &scope,
+        None,
+        object(json!({"name": "Budget", "passwordlessConfiguration": {"enabled": true}, "roles": [{"name": "user"}]})),
+    )
+    .await
+    .unwrap();
+    let body = object(json!({"user": {"email": "budget@example.com"}, "registration": {"applicationId": application.id, "roles": ["user"]}}));
+    register(app.store.as_ref(), app.clock.as_ref(), app.entropy.as_ref(), &scope, None, body).await.unwrap();
+    create_api_key(app.store.as_ref(), app.entropy.as_ref(), &Secret::new("budget-key-123456789"), "k", None, None).await.unwrap();
+
+    let request = |path: &str, key: Option<&str>, body: Value| {
+        let mut headers = http::HeaderMap::new();
+        if let Some(key) = key {
+            headers.insert("authorization", key.parse().unwrap());
+        }
+        passwordless::http::HttpRequest {
+            method: http::Method::POST,
+            path: path.to_owned(),
+            query: None,
+            headers,
+            body: bytes::Bytes::from(body.to_string()),
+            source_ip: None,
+            request_id: "budget".into(),
+        }
+    };
+    let start_body = json!({"applicationId": application.id, "loginId": "budget@example.com"});
+    let cycle = || async {
+        let started = passwordless::http::handle(&app, request("/api/passwordless/start", Some("budget-key-123456789"), start_body.clone())).await;
+        assert_eq!(started.status(), 200);
+        let start_requests = log.take();
+        let code: Value = serde_json::from_slice(started.body()).unwrap();
+        let login = passwordless::http::handle(&app, request("/api/passwordless/login", None, json!({"code": code["code"]}))).await;
+        assert_eq!(login.status(), 200);
+        (start_requests, log.take())
+    };
+    log.take();
+    // The first cycle fills the instance's configuration cache (key, application, tenant, signing key).
+    let (cold_start, cold_login) = cycle().await;
+    let (start, login) = cycle().await;
+    println!("DynamoDB requests, cold instance: start {cold_start:?}, login {cold_login:?}");
+    println!("DynamoDB requests, warm instance: start {start:?} ({}), login {login:?} ({})", start.len(), login.len());
+    assert_eq!(start, ["Query", "TransactWriteItems"], "start: find the user, write the code");
+    assert_eq!(login, ["DeleteItem", "UpdateItem"], "login: consume the code, load-and-touch the user");
+}
