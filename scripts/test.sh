@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every check and test on a fresh machine with the Rust toolchain, Python 3 and pip.
 # It installs what the tests need into a virtual environment (FusionAuth's Python client and
-# PyJWT for the compatibility test, moto as the loopback DynamoDB and SES), starts moto on a
-# free loopback port, runs formatting, lints and the whole test suite, and stops moto.
+# PyJWT for the compatibility test, moto as the loopback DynamoDB and SES, cfn-lint and the SAM
+# CLI for the template), starts moto on a free loopback port, runs formatting, lints, the
+# template checks and the whole test suite, and stops moto.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,6 +34,8 @@ unset AWS_PROFILE AWS_SESSION_TOKEN
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+"$venv/bin/cfn-lint" template.yaml
+SAM_CLI_TELEMETRY=0 "$venv/bin/sam" validate --lint --region us-east-1 --template-file template.yaml
 
 status=0
 cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$log" || status=$?

@@ -60,6 +60,13 @@ enum Command {
         /// dynamodb or dynamodb:TABLE_PREFIX.
         #[arg(long, env = "PASSWORDLESS_STORE", default_value = "dynamodb")]
         store: String,
+        /// Issuer of the default tenant created with the tables.
+        #[arg(
+            long,
+            env = "PASSWORDLESS_PUBLIC_URL",
+            default_value = "http://localhost:9011"
+        )]
+        public_url: String,
     },
     /// Apply a kickstart file to an empty store and exit.
     Kickstart {
@@ -179,12 +186,17 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve { port, bind, store, public_url, kickstart } => serve(port, bind, store, public_url, kickstart).await,
-        Command::CreateTables { store } => async {
-            let StoreConfig::DynamoDb(tables) = StoreConfig::parse(&store).map_err(|e| e.to_string())? else {
+        Command::CreateTables { store, public_url } => async {
+            let args = StoreArgs { store, mailer: "outbox".into(), outbox: PathBuf::from(DEFAULT_OUTBOX) };
+            let config = config(&args, &public_url)?;
+            let StoreConfig::DynamoDb(tables) = &config.store else {
                 return Err("create-tables needs --store dynamodb or dynamodb:PREFIX".to_owned());
             };
             let aws = aws_config::load_from_env().await;
             DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), tables.clone()).create_tables().await.map_err(|e| e.to_string())?;
+            // Opening the store creates the default tenant, its signing key and the built-in template,
+            // so the functions (which may only read configuration) find them.
+            App::from_config(&config).await.map_err(|e| e.to_string())?;
             println!("Tables ready: {}, {}, {} (TTL on {}.expiresAt)", tables.config, tables.users, tables.codes, tables.codes);
             Ok(())
         }

@@ -143,9 +143,29 @@ async fn start_and_login_stay_within_two_dynamodb_requests_each() {
     )
     .await
     .unwrap();
-    let body = object(json!({"user": {"email": "budget@example.com"}, "registration": {"applicationId": application.id, "roles": ["user"]}}));
-    register(app.store.as_ref(), app.clock.as_ref(), app.entropy.as_ref(), &scope, None, body).await.unwrap();
-    create_api_key(app.store.as_ref(), app.entropy.as_ref(), &Secret::new("budget-key-123456789"), "k", None, None).await.unwrap();
+    let body = object(
+        json!({"user": {"email": "budget@example.com"}, "registration": {"applicationId": application.id, "roles": ["user"]}}),
+    );
+    register(
+        app.store.as_ref(),
+        app.clock.as_ref(),
+        app.entropy.as_ref(),
+        &scope,
+        None,
+        body,
+    )
+    .await
+    .unwrap();
+    create_api_key(
+        app.store.as_ref(),
+        app.entropy.as_ref(),
+        &Secret::new("budget-key-123456789"),
+        "k",
+        None,
+        None,
+    )
+    .await
+    .unwrap();
 
     let request = |path: &str, key: Option<&str>, body: Value| {
         let mut headers = http::HeaderMap::new();
@@ -164,11 +184,27 @@ async fn start_and_login_stay_within_two_dynamodb_requests_each() {
     };
     let start_body = json!({"applicationId": application.id, "loginId": "budget@example.com"});
     let cycle = || async {
-        let started = passwordless::http::handle(&app, request("/api/passwordless/start", Some("budget-key-123456789"), start_body.clone())).await;
+        let started = passwordless::http::handle(
+            &app,
+            request(
+                "/api/passwordless/start",
+                Some("budget-key-123456789"),
+                start_body.clone(),
+            ),
+        )
+        .await;
         assert_eq!(started.status(), 200);
         let start_requests = log.take();
         let code: Value = serde_json::from_slice(started.body()).unwrap();
-        let login = passwordless::http::handle(&app, request("/api/passwordless/login", None, json!({"code": code["code"]}))).await;
+        let login = passwordless::http::handle(
+            &app,
+            request(
+                "/api/passwordless/login",
+                None,
+                json!({"code": code["code"]}),
+            ),
+        )
+        .await;
         assert_eq!(login.status(), 200);
         (start_requests, log.take())
     };
@@ -177,7 +213,19 @@ async fn start_and_login_stay_within_two_dynamodb_requests_each() {
     let (cold_start, cold_login) = cycle().await;
     let (start, login) = cycle().await;
     println!("DynamoDB requests, cold instance: start {cold_start:?}, login {cold_login:?}");
-    println!("DynamoDB requests, warm instance: start {start:?} ({}), login {login:?} ({})", start.len(), login.len());
-    assert_eq!(start, ["Query", "TransactWriteItems"], "start: find the user, write the code");
-    assert_eq!(login, ["DeleteItem", "UpdateItem"], "login: consume the code, load-and-touch the user");
+    println!(
+        "DynamoDB requests, warm instance: start {start:?} ({}), login {login:?} ({})",
+        start.len(),
+        login.len()
+    );
+    assert_eq!(
+        start,
+        ["Query", "TransactWriteItems"],
+        "start: find the user, write the code"
+    );
+    assert_eq!(
+        login,
+        ["DeleteItem", "UpdateItem"],
+        "login: consume the code, load-and-touch the user"
+    );
 }

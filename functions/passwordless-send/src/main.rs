@@ -1,8 +1,7 @@
-//! `POST /api/passwordless/send` as an AWS Lambda function.
-
-use passwordless::http::routes::Route;
+//! `POST /api/passwordless/send` as an AWS Lambda function: the core crate's handler, wired to
+//! `lambda_http`, serving the routes the route table gives this function.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    passwordless::http::lambda::run(&[Route::PasswordlessSend]).await
+    passwordless::http::lambda::run(env!("CARGO_PKG_NAME")).await
 }

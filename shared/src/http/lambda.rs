@@ -64,13 +64,20 @@ pub async fn handle_event(
     }))
 }
 
-/// The whole life of a function: logs, `App` built once before the first event, then events.
-pub async fn run(routes: &'static [Route]) -> Result<(), lambda_http::Error> {
+/// The whole life of the function named `function` in the route table: logs, `App` built once
+/// before the first event (SDK clients and the first TLS handshake included), then events.
+pub async fn run(function: &str) -> Result<(), lambda_http::Error> {
     crate::telemetry::init(
         std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json")),
     );
+    let routes = super::routes::routes_of(function);
+    if routes.is_empty() {
+        return Err(
+            format!("no route in the route table belongs to the function {function}").into(),
+        );
+    }
     let app = App::from_env().await?;
-    let app = &app;
+    let (app, routes) = (&app, routes.as_slice());
     lambda_http::run(lambda_http::service_fn(move |event: Request| {
         handle_event(app, routes, event)
     }))

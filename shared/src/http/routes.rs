@@ -169,6 +169,15 @@ pub const ROUTES: &[RouteSpec] = &[
     ),
 ];
 
+/// The routes one Lambda function serves.
+pub fn routes_of(function: &str) -> Vec<Route> {
+    ROUTES
+        .iter()
+        .filter(|spec| spec.function == function)
+        .map(|spec| spec.route)
+        .collect()
+}
+
 pub struct RouteMatch {
     pub spec: &'static RouteSpec,
     pub params: Vec<String>,

@@ -1,0 +1,143 @@
+//! One route table: template.yaml declares exactly the routes of `shared/src/http/routes.rs`,
+//! each on the function of the same name, so the local server and AWS cannot drift apart.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed step is a failed test
+
+use serde_norway::Value;
+use std::collections::BTreeSet;
+
+use passwordless::http::routes::ROUTES;
+
+fn template() -> Value {
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).unwrap();
+    serde_norway::from_str(&text).unwrap()
+}
+
+fn functions(template: &Value) -> Vec<(String, Value)> {
+    template["Resources"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::Serverless::Function")
+        .map(|(name, r)| (name.as_str().unwrap().to_owned(), r.clone()))
+        .collect()
+}
+
+#[test]
+fn the_template_declares_exactly_the_route_table() {
+    let template = template();
+    let mut declared = BTreeSet::new();
+    for (_, function) in functions(&template) {
+        let binary = function["Metadata"]["BuildProperties"]["Binary"]
+            .as_str()
+            .expect("every function names its binary")
+            .to_owned();
+        for (_, event) in function["Properties"]["Events"].as_mapping().unwrap() {
+            assert_eq!(event["Type"], "HttpApi");
+            let method = event["Properties"]["Method"].as_str().unwrap().to_owned();
+            let path = event["Properties"]["Path"].as_str().unwrap().to_owned();
+            assert!(
+                declared.insert((method, path, binary.clone())),
+                "declared twice"
+            );
+        }
+    }
+    let table: BTreeSet<(String, String, String)> = ROUTES
+        .iter()
+        .map(|r| {
+            (
+                r.method.to_owned(),
+                r.path.to_owned(),
+                r.function.to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(declared, table);
+}
+
+#[test]
+fn every_function_is_an_arm64_custom_runtime_built_by_cargo_lambda_from_a_workspace_binary() {
+    let template = template();
+    let globals = &template["Globals"]["Function"];
+    assert_eq!(globals["Runtime"], "provided.al2023");
+    assert_eq!(globals["Architectures"][0], "arm64");
+    assert_eq!(globals["Handler"], "bootstrap");
+    assert_eq!(globals["MemorySize"], 128);
+    let members =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.toml")).unwrap();
+    for (name, function) in functions(&template) {
+        assert_eq!(
+            function["Metadata"]["BuildMethod"], "rust-cargolambda",
+            "{name}"
+        );
+        let binary = function["Metadata"]["BuildProperties"]["Binary"]
+            .as_str()
+            .unwrap();
+        assert!(
+            members.contains(&format!("\"functions/{binary}\"")),
+            "{name}: {binary} is a workspace member"
+        );
+    }
+}
+
+#[test]
+fn only_the_send_function_may_send_mail_and_only_login_may_delete_codes() {
+    let template = template();
+    for (name, function) in functions(&template) {
+        let policies = serde_norway::to_string(&function["Properties"]["Policies"]).unwrap();
+        assert_eq!(
+            policies.contains("ses:SendEmail"),
+            name == "PasswordlessSendFunction",
+            "{name}"
+        );
+        assert!(
+            !policies.contains('*') || policies.contains("/index/*"),
+            "{name}: no wildcard actions"
+        );
+        let codes_statements: Vec<&Value> = function["Properties"]["Policies"][0]["Statement"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .filter(|s| {
+                serde_norway::to_string(&s["Resource"])
+                    .unwrap()
+                    .contains("CodesTable")
+            })
+            .collect();
+        let deletes_codes = codes_statements.iter().any(|s| {
+            serde_norway::to_string(&s["Action"])
+                .unwrap()
+                .contains("DeleteItem")
+        });
+        assert_eq!(deletes_codes, name == "PasswordlessLoginFunction", "{name}");
+    }
+}
+
+#[test]
+fn every_table_has_on_demand_billing_recovery_and_encryption_and_codes_expire_by_ttl() {
+    let template = template();
+    let tables: Vec<(&Value, &Value)> = template["Resources"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::DynamoDB::Table")
+        .collect();
+    assert_eq!(tables.len(), 3);
+    for (name, table) in tables {
+        let properties = &table["Properties"];
+        assert_eq!(properties["BillingMode"], "PAY_PER_REQUEST", "{name:?}");
+        assert_eq!(
+            properties["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"], true,
+            "{name:?}"
+        );
+        assert_eq!(
+            properties["SSESpecification"]["SSEEnabled"], true,
+            "{name:?}"
+        );
+    }
+    let ttl = &template["Resources"]["CodesTable"]["Properties"]["TimeToLiveSpecification"];
+    assert_eq!(
+        (ttl["AttributeName"].as_str(), ttl["Enabled"].as_bool()),
+        (Some("expiresAt"), Some(true))
+    );
+}
