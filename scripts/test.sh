@@ -39,6 +39,8 @@ SAM_CLI_TELEMETRY=0 "$venv/bin/sam" validate --lint --region us-east-1 --templat
 
 status=0
 cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$log" || status=$?
+# The black-box HTTP suite once more, on DynamoDB (moto) instead of the embedded store.
+PASSWORDLESS_TEST_STORE=dynamodb cargo test -p passwordless-tests --locked --no-fail-fast 2>&1 | tee -a "$log" || status=$?
 # One closing line for the whole run: cargo prints a result line per test binary.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed;/) p += $i; if ($(i+1) ~ /^failed;/) f += $i } }
      END { printf "all tests: %d passed, %d failed\n", p, f }' "$log"

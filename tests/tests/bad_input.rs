@@ -359,7 +359,7 @@ async fn s11_every_endpoint_answers_bad_input_with_a_documented_4xx_and_changes_
     });
 
     assert!(cases.len() > 80, "the table covers every endpoint");
-    let before = server.store_fingerprint();
+    let before = server.store_fingerprint().await;
     for case in &cases {
         let headers: &[(&str, &str)] = if case.name == "bad tenant header" {
             &[("X-FusionAuth-TenantId", "nope")]
@@ -392,7 +392,7 @@ async fn s11_every_endpoint_answers_bad_input_with_a_documented_4xx_and_changes_
         }
         assert_eq!(
             before,
-            server.store_fingerprint(),
+            server.store_fingerprint().await,
             "{} {} ({}) changed the store",
             case.method,
             case.path,

@@ -19,8 +19,7 @@ fn env(name: &str) -> Option<String> {
 async fn pristine() -> TestServer {
     let server = TestServer::start().await;
     // The harness's admin key makes the store non-pristine; kickstart is tested on its own terms.
-    let conn = rusqlite::Connection::open(server.store_path()).unwrap();
-    conn.execute("DELETE FROM api_keys", []).unwrap();
+    server.forget_api_keys().await;
     server
 }
 

@@ -9,6 +9,7 @@ use tempfile::TempDir;
 use tokio::sync::oneshot;
 
 use passwordless::adapters::clock::ManualClock;
+use passwordless::adapters::dynamodb::{DynamoStore, Tables};
 use passwordless::adapters::entropy::OsEntropy;
 use passwordless::adapters::keys::AwsLcKeyMaker;
 use passwordless::adapters::outbox::OutboxMailer;
@@ -17,14 +18,26 @@ use passwordless::app::{App, AppParts};
 use passwordless::domain::tenant::DEFAULT_TENANT_ID;
 use passwordless::domain::{Instant, Secret};
 use passwordless::flows::management::create_api_key;
+use passwordless::ports::Store;
 
 /// 2026-01-01T00:00:00Z: tests start every clock here and move it by hand.
 pub const T0: Instant = Instant::from_secs(1_767_225_600);
 pub const ADMIN_KEY: &str = "test-admin-key-0123456789abcdef";
 pub const PUBLIC_URL: &str = "https://login.example.test";
 
+/// Which store the server runs on: SQLite by default, DynamoDB (moto) when
+/// `PASSWORDLESS_TEST_STORE=dynamodb`, so the whole suite runs against both.
+pub enum Backend {
+    Sqlite,
+    DynamoDb {
+        client: aws_sdk_dynamodb::Client,
+        tables: Tables,
+    },
+}
+
 pub struct TestServer {
     pub base: String,
+    pub backend: Backend,
     pub app: Arc<App>,
     pub clock: Arc<ManualClock>,
     pub dir: TempDir,
@@ -69,7 +82,22 @@ impl TestServer {
     pub async fn start() -> TestServer {
         let dir = tempfile::tempdir().unwrap();
         let clock = Arc::new(ManualClock::starting_at(T0));
-        let store = Arc::new(SqliteStore::open(&dir.path().join("store.db")).unwrap());
+        let (store, backend): (Arc<dyn Store>, Backend) =
+            match std::env::var("PASSWORDLESS_TEST_STORE").as_deref() {
+                Ok("dynamodb") => {
+                    let aws = aws_config::load_from_env().await;
+                    let client = aws_sdk_dynamodb::Client::new(&aws);
+                    let tables =
+                        Tables::with_prefix(&format!("bb{}", uuid::Uuid::new_v4().simple()));
+                    let store = DynamoStore::new(client.clone(), tables.clone());
+                    store.create_tables().await.unwrap();
+                    (Arc::new(store), Backend::DynamoDb { client, tables })
+                }
+                _ => (
+                    Arc::new(SqliteStore::open(&dir.path().join("store.db")).unwrap()),
+                    Backend::Sqlite,
+                ),
+            };
         let app = App::from_parts(AppParts {
             store,
             mailer: Arc::new(OutboxMailer::new(dir.path().join("outbox"), clock.clone())),
@@ -103,6 +131,7 @@ impl TestServer {
         ));
         TestServer {
             base,
+            backend,
             app,
             clock,
             dir,
@@ -267,39 +296,105 @@ impl TestServer {
             .collect()
     }
 
-    /// Every row of every table but the rate counters: equal fingerprints mean nothing changed.
-    pub fn store_fingerprint(&self) -> String {
-        let conn = rusqlite::Connection::open(self.store_path()).unwrap();
-        let mut out = String::new();
-        for table in [
-            "tenants",
-            "applications",
-            "users",
-            "codes",
-            "email_templates",
-            "api_keys",
-            "signing_keys",
-            "refresh_tokens",
-        ] {
-            let mut stmt = conn
-                .prepare(&format!("SELECT * FROM {table} ORDER BY 1"))
-                .unwrap();
-            let columns = stmt.column_count();
-            let rows = stmt
-                .query_map([], |row| {
-                    (0..columns)
-                        .map(|i| {
-                            row.get::<_, rusqlite::types::Value>(i)
-                                .map(|v| format!("{v:?}"))
+    /// Every stored item but the rate counters: equal fingerprints mean nothing changed.
+    pub async fn store_fingerprint(&self) -> String {
+        match &self.backend {
+            Backend::Sqlite => {
+                let conn = rusqlite::Connection::open(self.store_path()).unwrap();
+                let mut out = String::new();
+                for table in [
+                    "tenants",
+                    "applications",
+                    "users",
+                    "codes",
+                    "email_templates",
+                    "api_keys",
+                    "signing_keys",
+                    "refresh_tokens",
+                ] {
+                    let mut stmt = conn
+                        .prepare(&format!("SELECT * FROM {table} ORDER BY 1"))
+                        .unwrap();
+                    let columns = stmt.column_count();
+                    let rows = stmt
+                        .query_map([], |row| {
+                            (0..columns)
+                                .map(|i| {
+                                    row.get::<_, rusqlite::types::Value>(i)
+                                        .map(|v| format!("{v:?}"))
+                                })
+                                .collect::<Result<Vec<_>, _>>()
                         })
-                        .collect::<Result<Vec<_>, _>>()
-                })
-                .unwrap();
-            for row in rows {
-                out.push_str(&format!("{table}: {}\n", row.unwrap().join("|")));
+                        .unwrap();
+                    for row in rows {
+                        out.push_str(&format!("{table}: {}\n", row.unwrap().join("|")));
+                    }
+                }
+                out
+            }
+            Backend::DynamoDb { client, tables } => {
+                let mut lines = Vec::new();
+                for table in [&tables.config, &tables.users, &tables.codes] {
+                    let items = client.scan().table_name(table).send().await.unwrap();
+                    for item in items.items() {
+                        let mut fields: Vec<String> =
+                            item.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+                        fields.sort();
+                        let line = fields.join("|");
+                        if !line.contains("RATE#") {
+                            lines.push(format!("{table}: {line}"));
+                        }
+                    }
+                }
+                lines.sort();
+                lines.join("\n")
             }
         }
-        out
+    }
+
+    /// Everything the store keeps, as bytes: the database files, or every item.
+    pub async fn raw_store(&self) -> Vec<u8> {
+        match &self.backend {
+            Backend::Sqlite => {
+                let mut bytes = std::fs::read(self.store_path()).unwrap();
+                bytes.extend(
+                    std::fs::read(self.store_path().with_extension("db-wal")).unwrap_or_default(),
+                );
+                bytes
+            }
+            Backend::DynamoDb { .. } => self.store_fingerprint().await.into_bytes(),
+        }
+    }
+
+    /// Removes every API key, so the store counts as empty for kickstart.
+    pub async fn forget_api_keys(&self) {
+        match &self.backend {
+            Backend::Sqlite => {
+                let conn = rusqlite::Connection::open(self.store_path()).unwrap();
+                conn.execute("DELETE FROM api_keys", []).unwrap();
+            }
+            Backend::DynamoDb { client, tables } => {
+                use aws_sdk_dynamodb::types::AttributeValue;
+                let keys = client
+                    .query()
+                    .table_name(&tables.config)
+                    .key_condition_expression("pk = :k")
+                    .expression_attribute_values(":k", AttributeValue::S("APIKEY".into()))
+                    .send()
+                    .await
+                    .unwrap();
+                for item in keys.items() {
+                    client
+                        .delete_item()
+                        .table_name(&tables.config)
+                        .key("pk", item["pk"].clone())
+                        .key("sk", item["sk"].clone())
+                        .send()
+                        .await
+                        .unwrap();
+                }
+            }
+        }
     }
 
     pub fn default_tenant(&self) -> String {
