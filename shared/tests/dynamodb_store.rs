@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed step is a failed test
 
 mod conformance;
+mod support;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -109,106 +110,29 @@ async fn creating_the_tables_twice_is_harmless() {
 #[tokio::test]
 async fn start_and_login_stay_within_two_dynamodb_requests_each() {
     use passwordless::adapters::clock::SystemClock;
-    use passwordless::adapters::entropy::OsEntropy;
-    use passwordless::adapters::keys::AwsLcKeyMaker;
     use passwordless::adapters::outbox::OutboxMailer;
-    use passwordless::app::{App, AppParts};
-    use passwordless::domain::Secret;
-    use passwordless::flows::management::{create_api_key, create_application, register};
-    use passwordless::flows::tenancy::TenantScope;
-    use serde_json::{json, Value};
+    use serde_json::json;
 
     let (store, log) = store().await;
     let dir = tempfile::tempdir().unwrap();
-    let clock = Arc::new(SystemClock);
-    let app = App::from_parts(AppParts {
-        store: store.clone(),
-        mailer: Arc::new(OutboxMailer::new(dir.path(), clock.clone())),
-        clock,
-        entropy: Arc::new(OsEntropy),
-        key_maker: Arc::new(AwsLcKeyMaker),
-        public_url: "https://login.example".into(),
-    })
-    .await
-    .unwrap();
-    let scope = TenantScope::default();
-    let object = |v: Value| v.as_object().cloned().unwrap();
-    let application = create_application(
-        app.store.as_ref(),
-        app.clock.as_ref(),
-        app.entropy.as_ref(),
-        &scope,
-        None,
-        object(json!({"name": "Budget", "passwordlessConfiguration": {"enabled": true}, "roles": [{"name": "user"}]})),
+    let app = support::app_on(
+        store,
+        Arc::new(OutboxMailer::new(dir.path(), Arc::new(SystemClock))),
     )
-    .await
-    .unwrap();
-    let body = object(
-        json!({"user": {"email": "budget@example.com"}, "registration": {"applicationId": application.id, "roles": ["user"]}}),
-    );
-    register(
-        app.store.as_ref(),
-        app.clock.as_ref(),
-        app.entropy.as_ref(),
-        &scope,
-        None,
-        body,
-    )
-    .await
-    .unwrap();
-    create_api_key(
-        app.store.as_ref(),
-        app.entropy.as_ref(),
-        &Secret::new("budget-key-123456789"),
-        "k",
-        None,
-        None,
-    )
-    .await
-    .unwrap();
-
-    let request = |path: &str, key: Option<&str>, body: Value| {
-        let mut headers = http::HeaderMap::new();
-        if let Some(key) = key {
-            headers.insert("authorization", key.parse().unwrap());
-        }
-        passwordless::http::HttpRequest {
-            method: http::Method::POST,
-            path: path.to_owned(),
-            query: None,
-            headers,
-            body: bytes::Bytes::from(body.to_string()),
-            source_ip: None,
-            request_id: "budget".into(),
-        }
-    };
-    let start_body = json!({"applicationId": application.id, "loginId": "budget@example.com"});
+    .await;
+    let application = support::seed(&app, "budget@example.com").await;
+    log.take();
     let cycle = || async {
-        let started = passwordless::http::handle(
-            &app,
-            request(
-                "/api/passwordless/start",
-                Some("budget-key-123456789"),
-                start_body.clone(),
-            ),
-        )
-        .await;
-        assert_eq!(started.status(), 200);
+        let code = support::start(&app, application, "budget@example.com").await;
         let start_requests = log.take();
-        let code: Value = serde_json::from_slice(started.body()).unwrap();
-        let login = passwordless::http::handle(
+        let (status, _) = support::call(
             &app,
-            request(
-                "/api/passwordless/login",
-                None,
-                json!({"code": code["code"]}),
-            ),
+            support::post("/api/passwordless/login", false, json!({"code": code})),
         )
         .await;
-        assert_eq!(login.status(), 200);
+        assert_eq!(status, 200);
         (start_requests, log.take())
     };
-    log.take();
     // The first cycle fills the instance's configuration cache (key, application, tenant, signing key).
     let (cold_start, cold_login) = cycle().await;
     let (start, login) = cycle().await;

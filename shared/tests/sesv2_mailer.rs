@@ -1,19 +1,14 @@
 //! The SES v2 mailer against moto on loopback, read back through moto's own API.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed step is a failed test
 
+mod support;
+
 use serde_json::{json, Value};
 use std::sync::Arc;
 
-use passwordless::adapters::clock::SystemClock;
-use passwordless::adapters::entropy::OsEntropy;
-use passwordless::adapters::keys::AwsLcKeyMaker;
 use passwordless::adapters::sesv2::SesMailer;
 use passwordless::adapters::sqlite::SqliteStore;
-use passwordless::app::{App, AppParts};
 use passwordless::domain::email::OutgoingEmail;
-use passwordless::domain::Secret;
-use passwordless::flows::management::{create_api_key, create_application, register};
-use passwordless::flows::tenancy::TenantScope;
 use passwordless::ports::{MailError, Mailer};
 
 fn endpoint() -> String {
@@ -117,32 +112,18 @@ async fn an_unverified_sender_is_a_clear_rejection() {
 async fn s23_a_code_whose_send_failed_can_be_sent_again_and_still_logs_in() {
     let client = client().await;
     let from = unique("late-verified");
-    let app = App::from_parts(AppParts {
-        store: Arc::new(SqliteStore::in_memory().unwrap()),
-        mailer: Arc::new(SesMailer::new(client.clone(), None)),
-        clock: Arc::new(SystemClock),
-        entropy: Arc::new(OsEntropy),
-        key_maker: Arc::new(AwsLcKeyMaker),
-        public_url: "https://login.example".into(),
-    })
-    .await
-    .unwrap();
-    let scope = TenantScope::default();
-    let object = |v: Value| v.as_object().cloned().unwrap();
-    let template = passwordless::flows::bootstrap::BUILT_IN_TEMPLATE_ID;
-    let application = create_application(
-        app.store.as_ref(),
-        app.clock.as_ref(),
-        app.entropy.as_ref(),
-        &scope,
-        None,
-        object(json!({"name": "SES", "passwordlessConfiguration": {"enabled": true}})),
+    let app = support::app_on(
+        Arc::new(SqliteStore::in_memory().unwrap()),
+        Arc::new(SesMailer::new(client.clone(), None)),
     )
-    .await
-    .unwrap();
-    let patch = object(
-        json!({"emailConfiguration": {"defaultFromEmail": from, "passwordlessEmailTemplateId": template}}),
-    );
+    .await;
+    let reader = unique("reader");
+    let application = support::seed(&app, &reader).await;
+    let patch = json!({"emailConfiguration": {"defaultFromEmail": from}})
+        .as_object()
+        .cloned()
+        .unwrap();
+    let scope = passwordless::flows::tenancy::TenantScope::default();
     let tenant = passwordless::domain::tenant::DEFAULT_TENANT_ID;
     passwordless::flows::management::patch_tenant(
         app.store.as_ref(),
@@ -153,66 +134,15 @@ async fn s23_a_code_whose_send_failed_can_be_sent_again_and_still_logs_in() {
     )
     .await
     .unwrap();
-    let reader = unique("reader");
-    let body = object(
-        json!({"user": {"email": reader}, "registration": {"applicationId": application.id}}),
-    );
-    register(
-        app.store.as_ref(),
-        app.clock.as_ref(),
-        app.entropy.as_ref(),
-        &scope,
-        None,
-        body,
-    )
-    .await
-    .unwrap();
-    create_api_key(
-        app.store.as_ref(),
-        app.entropy.as_ref(),
-        &Secret::new("ses-key-1234567890"),
-        "k",
-        None,
-        None,
-    )
-    .await
-    .unwrap();
-
-    let call = |path: &str, key: Option<&str>, body: Value| {
-        let mut headers = http::HeaderMap::new();
-        if let Some(key) = key {
-            headers.insert("authorization", key.parse().unwrap());
-        }
-        passwordless::http::HttpRequest {
-            method: http::Method::POST,
-            path: path.to_owned(),
-            query: None,
-            headers,
-            body: bytes::Bytes::from(body.to_string()),
-            source_ip: None,
-            request_id: "ses-test".into(),
-        }
-    };
-    let started = passwordless::http::handle(
-        &app,
-        call(
-            "/api/passwordless/start",
-            Some("ses-key-1234567890"),
-            json!({"applicationId": application.id, "loginId": reader}),
-        ),
-    )
-    .await;
-    let code: Value = serde_json::from_slice(started.body()).unwrap();
-    let code = code["code"].as_str().unwrap().to_owned();
+    let code = support::start(&app, application, &reader).await;
 
     // The sender is not verified yet: SES refuses, the caller sees a clean 500, nothing is sent.
-    let refused = passwordless::http::handle(
+    let (status, body) = support::call(
         &app,
-        call("/api/passwordless/send", None, json!({"code": code})),
+        support::post("/api/passwordless/send", false, json!({"code": code})),
     )
     .await;
-    assert_eq!(refused.status(), 500);
-    let body: Value = serde_json::from_slice(refused.body()).unwrap();
+    assert_eq!(status, 500);
     assert_eq!(body["generalErrors"][0]["code"], "[Exception]");
     assert!(
         !body.to_string().contains("MessageRejected"),
@@ -221,17 +151,17 @@ async fn s23_a_code_whose_send_failed_can_be_sent_again_and_still_logs_in() {
     assert!(sent_to(&reader).await.is_empty());
 
     verify(&client, &from).await;
-    let sent = passwordless::http::handle(
+    let (status, _) = support::call(
         &app,
-        call("/api/passwordless/send", None, json!({"code": code})),
+        support::post("/api/passwordless/send", false, json!({"code": code})),
     )
     .await;
-    assert_eq!(sent.status(), 200);
+    assert_eq!(status, 200);
     assert_eq!(sent_to(&reader).await.len(), 1);
-    let login = passwordless::http::handle(
+    let (status, _) = support::call(
         &app,
-        call("/api/passwordless/login", None, json!({"code": code})),
+        support::post("/api/passwordless/login", false, json!({"code": code})),
     )
     .await;
-    assert_eq!(login.status(), 200);
+    assert_eq!(status, 200);
 }

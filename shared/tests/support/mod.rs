@@ -1,0 +1,107 @@
+//! Set-up shared by the adapter tests that drive whole flows: an `App` on a given store and
+//! mailer, one passwordless application with one registered user, and requests to the handler.
+#![allow(dead_code)]
+
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+use passwordless::adapters::clock::SystemClock;
+use passwordless::adapters::entropy::OsEntropy;
+use passwordless::adapters::keys::AwsLcKeyMaker;
+use passwordless::app::{App, AppParts};
+use passwordless::domain::{ApplicationId, Secret};
+use passwordless::flows::management::{create_api_key, create_application, register};
+use passwordless::flows::tenancy::TenantScope;
+use passwordless::http::{handle, HttpRequest};
+use passwordless::ports::{Mailer, Store};
+
+pub const KEY: &str = "adapter-test-key-1234567890";
+
+pub async fn app_on(store: Arc<dyn Store>, mailer: Arc<dyn Mailer>) -> App {
+    App::from_parts(AppParts {
+        store,
+        mailer,
+        clock: Arc::new(SystemClock),
+        entropy: Arc::new(OsEntropy),
+        key_maker: Arc::new(AwsLcKeyMaker),
+        public_url: "https://login.example".into(),
+    })
+    .await
+    .unwrap()
+}
+
+fn object(value: Value) -> serde_json::Map<String, Value> {
+    value.as_object().cloned().unwrap()
+}
+
+/// An application with passwordless enabled, `email` registered for it, and the key [`KEY`].
+pub async fn seed(app: &App, email: &str) -> ApplicationId {
+    let scope = TenantScope::default();
+    let (store, clock, entropy) = (app.store.as_ref(), app.clock.as_ref(), app.entropy.as_ref());
+    let application = object(
+        json!({"name": "Adapter test", "passwordlessConfiguration": {"enabled": true}, "roles": [{"name": "user"}]}),
+    );
+    let application = create_application(store, clock, entropy, &scope, None, application)
+        .await
+        .unwrap();
+    let body = object(
+        json!({"user": {"email": email}, "registration": {"applicationId": application.id, "roles": ["user"]}}),
+    );
+    register(store, clock, entropy, &scope, None, body)
+        .await
+        .unwrap();
+    create_api_key(
+        store,
+        entropy,
+        &Secret::new(KEY),
+        "adapter tests",
+        None,
+        None,
+    )
+    .await
+    .unwrap();
+    application.id
+}
+
+/// A JSON POST, with the key when `with_key`.
+pub fn post(path: &str, with_key: bool, body: Value) -> HttpRequest {
+    let mut headers = http::HeaderMap::new();
+    if with_key {
+        headers.insert("authorization", http::HeaderValue::from_static(KEY));
+    }
+    HttpRequest {
+        method: http::Method::POST,
+        path: path.to_owned(),
+        query: None,
+        headers,
+        body: bytes::Bytes::from(body.to_string()),
+        source_ip: None,
+        request_id: "adapter-test".into(),
+    }
+}
+
+/// Answers a request and returns the status and the JSON body (null when empty).
+pub async fn call(app: &App, request: HttpRequest) -> (u16, Value) {
+    let response = handle(app, request).await;
+    let body = if response.body().is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(response.body()).unwrap()
+    };
+    (response.status().as_u16(), body)
+}
+
+/// Starts a login for `email` and returns the code.
+pub async fn start(app: &App, application: ApplicationId, email: &str) -> String {
+    let (status, body) = call(
+        app,
+        post(
+            "/api/passwordless/start",
+            true,
+            json!({"applicationId": application, "loginId": email}),
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    body["code"].as_str().unwrap().to_owned()
+}
