@@ -1042,21 +1042,15 @@ impl RefreshTokenStore for DynamoStore {
 #[async_trait]
 impl RateLimiter for DynamoStore {
     async fn hit(&self, key: &str, window_seconds: i64, now: Instant) -> StoreResult<u32> {
-        let window_millis = window_seconds.max(1) * 1000;
-        let window_start = now.as_millis().div_euclid(window_millis) * window_millis;
+        let (window_start, window_end) = now.window(window_seconds);
         let out = self
             .client
             .update_item()
             .table_name(&self.tables.codes)
-            .key("pk", s(format!("RATE#{key}#{window_start}")))
+            .key("pk", s(format!("RATE#{key}#{}", window_start.as_millis())))
             .update_expression("ADD hits :one SET expiresAt = :expires")
             .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(
-                ":expires",
-                n(ttl_seconds(Instant::from_millis(
-                    window_start + window_millis,
-                ))),
-            )
+            .expression_attribute_values(":expires", n(ttl_seconds(window_end)))
             .return_values(ReturnValue::UpdatedNew)
             .send()
             .await

@@ -602,8 +602,7 @@ impl RefreshTokenStore for SqliteStore {
 #[async_trait]
 impl RateLimiter for SqliteStore {
     async fn hit(&self, key: &str, window_seconds: i64, now: Instant) -> StoreResult<u32> {
-        let window_millis = window_seconds.max(1) * 1000;
-        let window_start = now.as_millis().div_euclid(window_millis) * window_millis;
+        let window_start = now.window(window_seconds).0.as_millis();
         let key = key.to_owned();
         self.run(move |conn| {
             let tx = conn

@@ -32,6 +32,18 @@ impl Instant {
     pub const fn plus_millis(self, millis: i64) -> Self {
         Self(self.0.saturating_add(millis))
     }
+
+    /// The start of the fixed window of `seconds` (at least one) that this instant falls in,
+    /// and the window's end: the unit rate limits count in.
+    pub const fn window(self, seconds: i64) -> (Instant, Instant) {
+        let length = if seconds < 1 {
+            1000
+        } else {
+            seconds.saturating_mul(1000)
+        };
+        let start = self.0.div_euclid(length) * length;
+        (Instant(start), Instant(start.saturating_add(length)))
+    }
 }
 
 #[cfg(test)]
@@ -46,5 +58,12 @@ mod tests {
             Instant::from_millis(i64::MAX).plus_secs(10).as_millis(),
             i64::MAX
         );
+    }
+
+    #[test]
+    fn windows_are_fixed_and_aligned() {
+        let (start, end) = Instant::from_millis(125_500).window(60);
+        assert_eq!((start.as_millis(), end.as_millis()), (120_000, 180_000));
+        assert_eq!(Instant::from_millis(1_500).window(0).0.as_millis(), 1_000);
     }
 }
