@@ -13,29 +13,10 @@ fn store(dir: &tempfile::TempDir) -> Arc<dyn Store> {
     Arc::new(SqliteStore::open(&dir.path().join("store.db")).unwrap())
 }
 
-macro_rules! conformance {
-    ($($check:ident),* $(,)?) => {$(
-        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-        async fn $check() {
-            let dir = tempfile::tempdir().unwrap();
-            conformance::$check(store(&dir)).await;
-        }
-    )*};
-}
-
-conformance!(
-    a_code_is_consumed_exactly_once_under_fifty_way_concurrency,
-    a_finished_login_clears_the_current_code_once,
-    a_new_code_supersedes_the_previous_one,
-    a_superseded_code_reads_as_absent,
-    an_expired_code_reads_as_absent_whatever_the_sweeper_did,
-    a_wrong_one_time_code_counts_and_the_fifth_burns_the_code,
-    an_inactive_user_is_refused_but_the_code_is_spent,
-    emails_are_unique_per_tenant_and_case_insensitive,
-    an_update_cannot_take_another_users_email,
-    rate_counts_are_per_key_and_per_window,
-    a_marked_code_remembers_it_was_emailed,
-);
+conformance::conformance_suite!({
+    let dir = tempfile::tempdir().unwrap();
+    (store(&dir), dir)
+});
 
 #[tokio::test]
 async fn the_whole_suite_passes_on_one_in_memory_store() {
