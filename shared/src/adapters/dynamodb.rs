@@ -136,8 +136,9 @@ fn user_key(id: UserId) -> AttributeValue {
     s(format!("{USER}{id}"))
 }
 
-fn email_key(tenant: TenantId, email: &str) -> String {
-    format!("{tenant}#{}", normalize_login_id(email))
+/// `tenant#login-id`, normalized: the key of the email and username indexes and guards.
+fn login_key(tenant: TenantId, login_id: &str) -> String {
+    format!("{tenant}#{}", normalize_login_id(login_id))
 }
 
 fn code_key(hash: &SecretHash) -> AttributeValue {
@@ -403,10 +404,10 @@ impl DynamoStore {
         item.insert("body".into(), s(to_json(user)?));
         item.insert("tenantId".into(), s(user.tenant_id.to_string()));
         if let Some(email) = &user.email {
-            item.insert("emailKey".into(), s(email_key(user.tenant_id, email)));
+            item.insert("emailKey".into(), s(login_key(user.tenant_id, email)));
         }
         if let Some(username) = &user.username {
-            item.insert("usernameKey".into(), s(email_key(user.tenant_id, username)));
+            item.insert("usernameKey".into(), s(login_key(user.tenant_id, username)));
         }
         if let Some(code) = current_code {
             item.insert("currentCode".into(), s(code));
@@ -626,7 +627,7 @@ impl UserStore for DynamoStore {
     }
 
     async fn user_by_email(&self, tenant: TenantId, email: &str) -> StoreResult<Option<User>> {
-        self.user_by_index("byEmail", "emailKey", email_key(tenant, email))
+        self.user_by_index("byEmail", "emailKey", login_key(tenant, email))
             .await
     }
 
@@ -635,7 +636,7 @@ impl UserStore for DynamoStore {
         tenant: TenantId,
         username: &str,
     ) -> StoreResult<Option<User>> {
-        self.user_by_index("byUsername", "usernameKey", email_key(tenant, username))
+        self.user_by_index("byUsername", "usernameKey", login_key(tenant, username))
             .await
     }
 
@@ -651,14 +652,14 @@ impl UserStore for DynamoStore {
         let mut fields = vec!["user.id"];
         if let Some(email) = &user.email {
             items.push(self.guard(
-                format!("EMAIL#{}", email_key(user.tenant_id, email)),
+                format!("EMAIL#{}", login_key(user.tenant_id, email)),
                 user.id,
             )?);
             fields.push("user.email");
         }
         if let Some(username) = &user.username {
             items.push(self.guard(
-                format!("USERNAME#{}", email_key(user.tenant_id, username)),
+                format!("USERNAME#{}", login_key(user.tenant_id, username)),
                 user.id,
             )?);
             fields.push("user.username");
@@ -719,8 +720,8 @@ impl UserStore for DynamoStore {
                 user.username.as_deref(),
             ),
         ] {
-            let before = before.map(|v| format!("{prefix}{}", email_key(user.tenant_id, v)));
-            let after = after.map(|v| format!("{prefix}{}", email_key(user.tenant_id, v)));
+            let before = before.map(|v| format!("{prefix}{}", login_key(user.tenant_id, v)));
+            let after = after.map(|v| format!("{prefix}{}", login_key(user.tenant_id, v)));
             if before != after {
                 if let Some(key) = before {
                     items.push(self.unguard(key, user.id)?);

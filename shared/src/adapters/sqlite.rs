@@ -155,6 +155,27 @@ impl SqliteStore {
         .await
     }
 
+    /// The user of a tenant whose normalized login id (email or username, by `sql`) matches.
+    async fn user_by_login(
+        &self,
+        sql: &'static str,
+        tenant: TenantId,
+        login_id: &str,
+    ) -> StoreResult<Option<User>> {
+        let (tenant, login_id) = (
+            tenant.to_string(),
+            crate::domain::user::normalize_login_id(login_id),
+        );
+        self.run(move |conn| {
+            let body: Option<String> = conn
+                .query_row(sql, params![tenant, login_id], |r| r.get(0))
+                .optional()
+                .map_err(unavailable)?;
+            body.as_deref().map(from_json).transpose()
+        })
+        .await
+    }
+
     async fn insert(
         &self,
         sql: &'static str,
@@ -247,21 +268,11 @@ impl UserStore for SqliteStore {
     }
 
     async fn user_by_email(&self, tenant: TenantId, email: &str) -> StoreResult<Option<User>> {
-        let (tenant, email) = (
-            tenant.to_string(),
-            crate::domain::user::normalize_login_id(email),
-        );
-        self.run(move |conn| {
-            let body: Option<String> = conn
-                .query_row(
-                    "SELECT body FROM users WHERE tenant_id = ?1 AND email = ?2",
-                    params![tenant, email],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(unavailable)?;
-            body.as_deref().map(from_json).transpose()
-        })
+        self.user_by_login(
+            "SELECT body FROM users WHERE tenant_id = ?1 AND email = ?2",
+            tenant,
+            email,
+        )
         .await
     }
 
@@ -270,21 +281,11 @@ impl UserStore for SqliteStore {
         tenant: TenantId,
         username: &str,
     ) -> StoreResult<Option<User>> {
-        let (tenant, username) = (
-            tenant.to_string(),
-            crate::domain::user::normalize_login_id(username),
-        );
-        self.run(move |conn| {
-            let body: Option<String> = conn
-                .query_row(
-                    "SELECT body FROM users WHERE tenant_id = ?1 AND username = ?2",
-                    params![tenant, username],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(unavailable)?;
-            body.as_deref().map(from_json).transpose()
-        })
+        self.user_by_login(
+            "SELECT body FROM users WHERE tenant_id = ?1 AND username = ?2",
+            tenant,
+            username,
+        )
         .await
     }
 
