@@ -6,14 +6,9 @@ use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion};
 use http::{HeaderMap, HeaderValue, Method};
 use serde_json::{json, Value};
-use std::sync::Arc;
 
-use passwordless::adapters::clock::SystemClock;
-use passwordless::adapters::entropy::OsEntropy;
-use passwordless::adapters::keys::AwsLcKeyMaker;
-use passwordless::adapters::outbox::OutboxMailer;
-use passwordless::adapters::sqlite::SqliteStore;
-use passwordless::app::{App, AppParts};
+use passwordless::app::App;
+use passwordless::config::{Config, MailerConfig, StoreConfig};
 use passwordless::domain::Secret;
 use passwordless::flows::management::{create_api_key, create_application, register};
 use passwordless::flows::tenancy::TenantScope;
@@ -45,17 +40,13 @@ fn request(path: &str, key: Option<&str>, body: Value) -> HttpRequest {
 }
 
 async fn app(dir: &tempfile::TempDir) -> (App, String) {
-    let clock = Arc::new(SystemClock);
-    let app = App::from_parts(AppParts {
-        store: Arc::new(SqliteStore::open(&dir.path().join("store.db")).unwrap()),
-        mailer: Arc::new(OutboxMailer::new(dir.path().join("outbox"), clock.clone())),
-        clock,
-        entropy: Arc::new(OsEntropy),
-        key_maker: Arc::new(AwsLcKeyMaker),
+    // The local wiring: an SQLite file and an outbox folder in `dir`, the system clock.
+    let config = Config {
+        store: StoreConfig::Sqlite(dir.path().join("store.db")),
+        mailer: MailerConfig::Outbox(dir.path().join("outbox")),
         public_url: "http://localhost:9011".into(),
-    })
-    .await
-    .unwrap();
+    };
+    let app = App::from_config(&config).await.unwrap();
     let scope = TenantScope::default();
     let application = object(
         json!({"name": "Bench", "passwordlessConfiguration": {"enabled": true}, "roles": [{"name": "user"}],

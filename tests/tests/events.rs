@@ -3,14 +3,8 @@
 //! (`NAME.STATUS.json`). `${CODE}` in a body stands for a freshly started code.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed step is a failed test
 
-use std::sync::Arc;
-
-use passwordless::adapters::clock::SystemClock;
-use passwordless::adapters::entropy::OsEntropy;
-use passwordless::adapters::keys::AwsLcKeyMaker;
-use passwordless::adapters::outbox::OutboxMailer;
-use passwordless::adapters::sqlite::SqliteStore;
-use passwordless::app::{App, AppParts};
+use passwordless::app::App;
+use passwordless::config::{Config, MailerConfig, StoreConfig};
 use passwordless::domain::Secret;
 use passwordless::flows::management::create_api_key;
 use passwordless::http::lambda::handle_event;
@@ -19,17 +13,13 @@ use passwordless::http::routes::{routes_of, ROUTES};
 const EVENTS_KEY: &str = "events-api-key-0123456789abcdef";
 
 async fn app(dir: &tempfile::TempDir) -> App {
-    let clock = Arc::new(SystemClock);
-    let app = App::from_parts(AppParts {
-        store: Arc::new(SqliteStore::open(&dir.path().join("store.db")).unwrap()),
-        mailer: Arc::new(OutboxMailer::new(dir.path().join("outbox"), clock.clone())),
-        clock,
-        entropy: Arc::new(OsEntropy),
-        key_maker: Arc::new(AwsLcKeyMaker),
+    // The local wiring: an SQLite file and an outbox folder in `dir`, the system clock.
+    let config = Config {
+        store: StoreConfig::Sqlite(dir.path().join("store.db")),
+        mailer: MailerConfig::Outbox(dir.path().join("outbox")),
         public_url: "https://login.example".into(),
-    })
-    .await
-    .unwrap();
+    };
+    let app = App::from_config(&config).await.unwrap();
     passwordless_cli::demo::seed(&app).await.unwrap();
     create_api_key(
         app.store.as_ref(),
