@@ -209,9 +209,16 @@ pub enum MailError {
     Unavailable(String),
 }
 
+/// What a mailer took: the provider's id of the message (SES's `MessageId`, the outbox's file
+/// name), logged with the send so an operator can follow one message into bounce reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentEmail {
+    pub message_id: String,
+}
+
 #[async_trait]
 pub trait Mailer: Send + Sync {
-    async fn send(&self, email: &OutgoingEmail) -> Result<(), MailError>;
+    async fn send(&self, email: &OutgoingEmail) -> Result<SentEmail, MailError>;
 }
 
 #[derive(Debug, thiserror::Error)]

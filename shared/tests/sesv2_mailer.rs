@@ -67,7 +67,7 @@ async fn a_message_goes_out_with_sender_recipient_subject_and_body() {
     let (from, to) = (unique("sender"), unique("reader"));
     verify(&client, &from).await;
     let mailer = SesMailer::new(client, None);
-    mailer
+    let receipt = mailer
         .send(&OutgoingEmail {
             from_email: from.clone(),
             from_name: Some("Pied Piper".into()),
@@ -82,6 +82,9 @@ async fn a_message_goes_out_with_sender_recipient_subject_and_body() {
         .unwrap();
     let sent = sent_to(&to).await;
     assert_eq!(sent.len(), 1, "{sent:?}");
+    // The id SES answered is the one it keeps: the send event logs it for bounce tracing.
+    assert!(!receipt.message_id.is_empty());
+    assert_eq!(sent[0]["id"], receipt.message_id.as_str());
     assert!(sent[0]["source"].as_str().unwrap().contains(&from));
     assert_eq!(sent[0]["subject"], "Your login link");
     assert!(sent[0]["body"]

@@ -1,20 +1,40 @@
 """Drives a running server with FusionAuth's official Python client, unchanged.
 
-Usage: python fusionauth_client_compat.py BASE_URL API_KEY OUTBOX_DIR TENANT_ID
+Usage: python fusionauth_client_compat.py BASE_URL API_KEY MAILBOX TENANT_ID
+MAILBOX is the server's outbox folder, or the URL of the SES emulator it sends through.
 Exits non-zero on the first broken expectation.
 """
+import email
+import email.policy
 import glob
+import json
 import os
-import quopri
 import re
 import sys
+import urllib.request
 import uuid
 
 import jwt
 from fusionauth.fusionauth_client import FusionAuthClient
 
-base_url, api_key, outbox, tenant_id = sys.argv[1:5]
+base_url, api_key, mailbox, tenant_id = sys.argv[1:5]
 client = FusionAuthClient(api_key, base_url)
+
+
+def last_mail_to(recipient):
+    """(subject, HTML body) of the newest message to recipient."""
+    if mailbox.startswith("http"):
+        with urllib.request.urlopen(mailbox + "/moto-api/data.json") as response:
+            kept = json.load(response).get("ses", {}).get("Message", [])
+        mine = [m for m in kept if any(recipient in a for a in m["destinations"]["ToAddresses"])]
+        assert mine, "send gave SES no message"
+        return mine[-1]["subject"], mine[-1]["body"]
+    messages = sorted(glob.glob(os.path.join(mailbox, "*.eml")))
+    assert messages, "send wrote no message"
+    with open(messages[-1], "rb") as f:
+        message = email.message_from_binary_file(f, policy=email.policy.default)
+    assert recipient in message["To"], message["To"]
+    return message["Subject"], message.get_body(preferencelist=("html",)).get_content()
 
 
 def check(response, status=200):
@@ -65,11 +85,9 @@ code = started["code"]
 
 sent = client.send_passwordless_code({"code": code})
 check(sent)
-messages = sorted(glob.glob(os.path.join(outbox, "*.eml")))
-assert messages, "send wrote no message"
-mail = quopri.decodestring(open(messages[-1], "rb").read()).decode()
-assert "Subject: Log in to Compat" in mail, mail
-linked = re.search(r"/oauth2/passwordless/([A-Za-z0-9_-]+)", mail).group(1)
+subject, html = last_mail_to("monica@raviga.example")
+assert subject == "Log in to Compat", subject
+linked = re.search(r"/oauth2/passwordless/([A-Za-z0-9_-]+)", html).group(1)
 assert linked == code
 
 login = client.passwordless_login({"code": linked, "ipAddress": "198.51.100.7"})

@@ -36,7 +36,7 @@ async fn the_official_python_client_works_unchanged() {
         .arg(script)
         .arg(&server.base)
         .arg(ADMIN_KEY)
-        .arg(server.outbox())
+        .arg(server.mailbox())
         .arg(server.default_tenant())
         .output()
         .await

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::domain::email::OutgoingEmail;
-use crate::ports::{Clock, MailError, Mailer};
+use crate::ports::{Clock, MailError, Mailer, SentEmail};
 use std::sync::Arc;
 
 pub struct OutboxMailer {
@@ -50,14 +50,15 @@ pub fn build_message(email: &OutgoingEmail) -> Result<Vec<u8>, MailError> {
 
 #[async_trait]
 impl Mailer for OutboxMailer {
-    async fn send(&self, email: &OutgoingEmail) -> Result<(), MailError> {
+    async fn send(&self, email: &OutgoingEmail) -> Result<SentEmail, MailError> {
         let bytes = build_message(email)?;
-        let name = format!(
-            "{:013}-{:06}-{}.eml",
+        let message_id = format!(
+            "{:013}-{:06}-{}",
             self.clock.now().as_millis(),
             self.sequence.fetch_add(1, Ordering::Relaxed),
             std::process::id()
         );
+        let name = format!("{message_id}.eml");
         let dir = self.dir.clone();
         tokio::task::spawn_blocking(move || {
             std::fs::create_dir_all(&dir)?;
@@ -68,6 +69,7 @@ impl Mailer for OutboxMailer {
         })
         .await
         .map_err(|e| MailError::Unavailable(e.to_string()))?
-        .map_err(|e| MailError::Unavailable(format!("cannot write to the outbox: {e}")))
+        .map_err(|e| MailError::Unavailable(format!("cannot write to the outbox: {e}")))?;
+        Ok(SentEmail { message_id })
     }
 }

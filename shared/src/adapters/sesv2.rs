@@ -7,7 +7,7 @@ use aws_sdk_sesv2::Client;
 use lettre::message::Mailbox;
 
 use crate::domain::email::OutgoingEmail;
-use crate::ports::{MailError, Mailer};
+use crate::ports::{MailError, Mailer, SentEmail};
 
 pub struct SesMailer {
     client: Client,
@@ -41,7 +41,7 @@ fn content(text: &str) -> Result<Content, MailError> {
 
 #[async_trait]
 impl Mailer for SesMailer {
-    async fn send(&self, email: &OutgoingEmail) -> Result<(), MailError> {
+    async fn send(&self, email: &OutgoingEmail) -> Result<SentEmail, MailError> {
         let message = Message::builder()
             .subject(content(&email.subject)?)
             .body(
@@ -65,7 +65,9 @@ impl Mailer for SesMailer {
             .send()
             .await;
         match result {
-            Ok(_) => Ok(()),
+            Ok(sent) => Ok(SentEmail {
+                message_id: sent.message_id.unwrap_or_default(),
+            }),
             Err(e) => {
                 let rejected = e.as_service_error().is_some_and(|s| {
                     s.is_message_rejected()

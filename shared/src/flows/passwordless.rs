@@ -237,7 +237,7 @@ where
     });
     // The code is stored before it is sent, and marked as emailed only after the mailer took
     // it: a failed send leaves a code that can be sent again (S23).
-    mailer
+    let sent = mailer
         .send(&OutgoingEmail {
             from_email,
             from_name,
@@ -249,7 +249,7 @@ where
         })
         .await?;
     store.mark_code_emailed(&hash).await?;
-    info!(user_id = %user.id, tenant_id = %tenant.id, application_id = %application.id, "user.passwordless.code.sent");
+    info!(user_id = %user.id, tenant_id = %tenant.id, application_id = %application.id, message_id = %sent.message_id, "user.passwordless.code.sent");
     Ok(SendOutcome::Sent)
 }
 

@@ -1,10 +1,11 @@
 //! Starts the real server in-process on port 0 with an injected clock, and speaks HTTP to it.
 #![allow(dead_code)]
 
+use async_trait::async_trait;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use tempfile::TempDir;
 use tokio::sync::oneshot;
 
@@ -13,26 +14,105 @@ use passwordless::adapters::dynamodb::{DynamoStore, Tables};
 use passwordless::adapters::entropy::OsEntropy;
 use passwordless::adapters::keys::AwsLcKeyMaker;
 use passwordless::adapters::outbox::OutboxMailer;
+use passwordless::adapters::sesv2::SesMailer;
 use passwordless::adapters::sqlite::SqliteStore;
 use passwordless::app::{App, AppParts};
+use passwordless::domain::email::OutgoingEmail;
 use passwordless::domain::tenant::DEFAULT_TENANT_ID;
 use passwordless::domain::{Instant, Secret};
 use passwordless::flows::management::create_api_key;
-use passwordless::ports::Store;
+use passwordless::ports::{MailError, Mailer, SentEmail, Store};
 
 /// 2026-01-01T00:00:00Z: tests start every clock here and move it by hand.
 pub const T0: Instant = Instant::from_secs(1_767_225_600);
 pub const ADMIN_KEY: &str = "test-admin-key-0123456789abcdef";
 pub const PUBLIC_URL: &str = "https://login.example.test";
 
-/// Which store the server runs on: SQLite by default, DynamoDB (moto) when
-/// `PASSWORDLESS_TEST_STORE=dynamodb`, so the whole suite runs against both.
+/// What the server runs on: SQLite and the outbox folder by default; DynamoDB and SES on the
+/// loopback emulator when `PASSWORDLESS_TEST_BACKEND=aws`, so the whole suite runs against both
+/// store/mailer pairs.
 pub enum Backend {
-    Sqlite,
-    DynamoDb {
+    Local,
+    Aws {
         client: aws_sdk_dynamodb::Client,
         tables: Tables,
+        endpoint: String,
     },
+}
+
+/// Sender domains the tests use, verified in SES so that it accepts their mail.
+const SENDER_DOMAINS: [&str; 3] = ["localhost", "piedpiper.example", "compat.example"];
+
+/// A mail as its reader sees it. SES on the emulator keeps only the HTML part of a message
+/// that has both, so `text` is `None` there; the outbox keeps both.
+#[derive(Debug, Clone)]
+pub struct Email {
+    pub from: Address,
+    pub to: Address,
+    pub subject: String,
+    pub html: String,
+    pub text: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Address {
+    pub name: Option<String>,
+    pub email: String,
+}
+
+impl Address {
+    pub fn new(name: &str, email: &str) -> Address {
+        Address {
+            name: Some(name.to_owned()),
+            email: email.to_owned(),
+        }
+    }
+
+    fn parse(mailbox: &str) -> Address {
+        let mailbox: lettre::message::Mailbox =
+            mailbox.parse().unwrap_or_else(|e| panic!("{mailbox}: {e}"));
+        Address {
+            name: mailbox.name,
+            email: mailbox.email.to_string(),
+        }
+    }
+}
+
+impl Email {
+    /// The code inside the magic link of the HTML part (and of the text part where it is kept).
+    pub fn link_code(&self) -> String {
+        let code = link_code_in(&self.html);
+        if let Some(text) = &self.text {
+            assert_eq!(link_code_in(text), code, "both parts carry the same link");
+        }
+        code
+    }
+}
+
+fn link_code_in(body: &str) -> String {
+    let start =
+        body.find("/oauth2/passwordless/").expect("a magic link") + "/oauth2/passwordless/".len();
+    body[start..]
+        .split(['?', '"', '\r', '\n', '&', '<', ' '])
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+/// Wraps the server's mailer and keeps the id of every message it took, in order, so that a
+/// test reads back exactly its own server's mail even from an emulator that tests share.
+struct RecordingMailer {
+    inner: Arc<dyn Mailer>,
+    sent: Arc<Mutex<Vec<String>>>,
+}
+
+#[async_trait]
+impl Mailer for RecordingMailer {
+    async fn send(&self, email: &OutgoingEmail) -> Result<SentEmail, MailError> {
+        let sent = self.inner.send(email).await?;
+        self.sent.lock().unwrap().push(sent.message_id.clone());
+        Ok(sent)
+    }
 }
 
 pub struct TestServer {
@@ -42,6 +122,7 @@ pub struct TestServer {
     pub clock: Arc<ManualClock>,
     pub dir: TempDir,
     pub client: reqwest::Client,
+    sent: Arc<Mutex<Vec<String>>>,
     shutdown: Option<oneshot::Sender<()>>,
 }
 
@@ -82,25 +163,49 @@ impl TestServer {
     pub async fn start() -> TestServer {
         let dir = tempfile::tempdir().unwrap();
         let clock = Arc::new(ManualClock::starting_at(T0));
-        let (store, backend): (Arc<dyn Store>, Backend) =
-            match std::env::var("PASSWORDLESS_TEST_STORE").as_deref() {
-                Ok("dynamodb") => {
+        let (store, mailer, backend): (Arc<dyn Store>, Arc<dyn Mailer>, Backend) =
+            match std::env::var("PASSWORDLESS_TEST_BACKEND").as_deref() {
+                Ok("aws") => {
+                    let endpoint = std::env::var("AWS_ENDPOINT_URL").expect(
+                        "AWS_ENDPOINT_URL must point at the emulator: run `bash scripts/test.sh`",
+                    );
                     let aws = aws_config::load_from_env().await;
                     let client = aws_sdk_dynamodb::Client::new(&aws);
                     let tables =
                         Tables::with_prefix(&format!("bb{}", uuid::Uuid::new_v4().simple()));
                     let store = DynamoStore::new(client.clone(), tables.clone());
                     store.create_tables().await.unwrap();
-                    (Arc::new(store), Backend::DynamoDb { client, tables })
+                    let ses = aws_sdk_sesv2::Client::new(&aws);
+                    for domain in SENDER_DOMAINS {
+                        ses.create_email_identity()
+                            .email_identity(domain)
+                            .send()
+                            .await
+                            .unwrap();
+                    }
+                    (
+                        Arc::new(store),
+                        Arc::new(SesMailer::new(ses, None)),
+                        Backend::Aws {
+                            client,
+                            tables,
+                            endpoint,
+                        },
+                    )
                 }
                 _ => (
                     Arc::new(SqliteStore::open(&dir.path().join("store.db")).unwrap()),
-                    Backend::Sqlite,
+                    Arc::new(OutboxMailer::new(dir.path().join("outbox"), clock.clone())),
+                    Backend::Local,
                 ),
             };
+        let sent = Arc::new(Mutex::new(Vec::new()));
         let app = App::from_parts(AppParts {
             store,
-            mailer: Arc::new(OutboxMailer::new(dir.path().join("outbox"), clock.clone())),
+            mailer: Arc::new(RecordingMailer {
+                inner: mailer,
+                sent: sent.clone(),
+            }),
             clock: clock.clone(),
             entropy: Arc::new(OsEntropy),
             key_maker: Arc::new(AwsLcKeyMaker),
@@ -136,6 +241,7 @@ impl TestServer {
             clock,
             dir,
             client: reqwest::Client::new(),
+            sent,
             shutdown: Some(tx),
         }
     }
@@ -152,8 +258,18 @@ impl TestServer {
         self.dir.path().join("store.db")
     }
 
-    pub fn outbox(&self) -> PathBuf {
-        self.dir.path().join("outbox")
+    /// Where a reader outside this process finds the mail: the outbox folder, or the
+    /// emulator's endpoint.
+    pub fn mailbox(&self) -> String {
+        match &self.backend {
+            Backend::Local => self.dir.path().join("outbox").display().to_string(),
+            Backend::Aws { endpoint, .. } => endpoint.clone(),
+        }
+    }
+
+    /// Whether the mail this server sends can be read back with its text part.
+    pub fn keeps_text_parts(&self) -> bool {
+        matches!(self.backend, Backend::Local)
     }
 
     pub async fn request(
@@ -280,26 +396,53 @@ impl TestServer {
         self.post("/api/passwordless/send", None, body).await
     }
 
-    /// Every message in the outbox, oldest first, as raw RFC 5322 text.
-    pub fn emails(&self) -> Vec<String> {
-        let Ok(entries) = std::fs::read_dir(self.outbox()) else {
-            return Vec::new();
-        };
-        let mut names: Vec<PathBuf> = entries
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|e| e == "eml"))
-            .collect();
-        names.sort();
-        names
-            .iter()
-            .map(|p| std::fs::read_to_string(p).unwrap())
-            .collect()
+    /// Every message this server sent, oldest first, read back from where it went.
+    pub async fn emails(&self) -> Vec<Email> {
+        let ids = self.sent.lock().unwrap().clone();
+        match &self.backend {
+            Backend::Local => ids
+                .iter()
+                .map(|id| {
+                    let path = self.dir.path().join("outbox").join(format!("{id}.eml"));
+                    parse_eml(&std::fs::read(path).unwrap())
+                })
+                .collect(),
+            Backend::Aws { endpoint, .. } => {
+                let data: Value = reqwest::get(format!("{endpoint}/moto-api/data.json"))
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                let kept = data["ses"]["Message"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+                ids.iter()
+                    .map(|id| {
+                        let message = kept
+                            .iter()
+                            .find(|m| m["id"] == id.as_str())
+                            .unwrap_or_else(|| panic!("SES kept no message {id}"));
+                        Email {
+                            from: Address::parse(message["source"].as_str().unwrap()),
+                            to: Address::parse(
+                                message["destinations"]["ToAddresses"][0].as_str().unwrap(),
+                            ),
+                            subject: message["subject"].as_str().unwrap().to_owned(),
+                            html: message["body"].as_str().unwrap().to_owned(),
+                            text: None,
+                        }
+                    })
+                    .collect()
+            }
+        }
     }
 
     /// Every stored item but the rate counters: equal fingerprints mean nothing changed.
     pub async fn store_fingerprint(&self) -> String {
         match &self.backend {
-            Backend::Sqlite => {
+            Backend::Local => {
                 let conn = rusqlite::Connection::open(self.store_path()).unwrap();
                 let mut out = String::new();
                 for table in [
@@ -332,7 +475,7 @@ impl TestServer {
                 }
                 out
             }
-            Backend::DynamoDb { client, tables } => {
+            Backend::Aws { client, tables, .. } => {
                 let mut lines = Vec::new();
                 for table in [&tables.config, &tables.users, &tables.codes] {
                     let items = client.scan().table_name(table).send().await.unwrap();
@@ -355,25 +498,25 @@ impl TestServer {
     /// Everything the store keeps, as bytes: the database files, or every item.
     pub async fn raw_store(&self) -> Vec<u8> {
         match &self.backend {
-            Backend::Sqlite => {
+            Backend::Local => {
                 let mut bytes = std::fs::read(self.store_path()).unwrap();
                 bytes.extend(
                     std::fs::read(self.store_path().with_extension("db-wal")).unwrap_or_default(),
                 );
                 bytes
             }
-            Backend::DynamoDb { .. } => self.store_fingerprint().await.into_bytes(),
+            Backend::Aws { .. } => self.store_fingerprint().await.into_bytes(),
         }
     }
 
     /// Removes every API key, so the store counts as empty for kickstart.
     pub async fn forget_api_keys(&self) {
         match &self.backend {
-            Backend::Sqlite => {
+            Backend::Local => {
                 let conn = rusqlite::Connection::open(self.store_path()).unwrap();
                 conn.execute("DELETE FROM api_keys", []).unwrap();
             }
-            Backend::DynamoDb { client, tables } => {
+            Backend::Aws { client, tables, .. } => {
                 use aws_sdk_dynamodb::types::AttributeValue;
                 let keys = client
                     .query()
@@ -421,23 +564,27 @@ pub fn merge(target: &mut Value, patch: Value) {
     }
 }
 
-/// Decodes quoted-printable soft line breaks and `=3D`, enough to read links out of the outbox.
-pub fn unfold_quoted_printable(text: &str) -> String {
-    text.replace("=\r\n", "")
-        .replace("=\n", "")
-        .replace("=3D", "=")
-}
-
-/// The code inside the first magic link of an email.
-pub fn link_code(email: &str) -> String {
-    let text = unfold_quoted_printable(email);
-    let start =
-        text.find("/oauth2/passwordless/").expect("a magic link") + "/oauth2/passwordless/".len();
-    text[start..]
-        .split(['?', '"', '\r', '\n', '&'])
-        .next()
-        .unwrap()
-        .to_owned()
+/// An outbox `.eml` file, MIME-decoded.
+fn parse_eml(bytes: &[u8]) -> Email {
+    let message = mail_parser::MessageParser::default()
+        .parse(bytes)
+        .expect("an RFC 5322 message");
+    let address = |header: Option<&mail_parser::Address>| {
+        let addr = header.and_then(|a| a.first()).expect("an address");
+        Address {
+            name: addr.name().map(str::to_owned),
+            email: addr.address().unwrap().to_owned(),
+        }
+    };
+    assert_eq!(message.html_body_count(), 1, "one HTML part");
+    assert_eq!(message.text_body_count(), 1, "one text part");
+    Email {
+        from: address(message.from()),
+        to: address(message.to()),
+        subject: message.subject().unwrap().to_owned(),
+        html: message.body_html(0).unwrap().into_owned(),
+        text: Some(message.body_text(0).unwrap().into_owned()),
+    }
 }
 
 /// The claims of a JWT, verified against the server's JWKS.
