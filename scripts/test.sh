@@ -9,6 +9,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Each step announces itself with the seconds since the start, so a slow step shows in the log.
+step() { printf '\n== %s (%ds)\n' "$1" "$SECONDS"; }
+
+step "Python tools"
+
 venv="${PASSWORDLESS_VENV:-.venv}"
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
@@ -19,6 +24,7 @@ export PASSWORDLESS_TEST_PYTHON="$venv/bin/python"
 
 # The AWS APIs on loopback: the real SDK clients talk to moto through AWS_ENDPOINT_URL, with
 # dummy credentials; nothing leaves this machine.
+step "moto"
 port="$("$venv/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 moto_log="$(mktemp)"
 "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$moto_log" 2>&1 &
@@ -34,31 +40,40 @@ done
 export AWS_ENDPOINT_URL="http://127.0.0.1:$port" AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1
 unset AWS_PROFILE AWS_SESSION_TOKEN
 
+step "fmt and clippy"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+step "template checks"
 "$venv/bin/cfn-lint" template.yaml
 SAM_CLI_TELEMETRY=0 "$venv/bin/sam" validate --lint --region us-east-1 --template-file template.yaml
 
+step "Lambda build"
 # The Lambda functions as AWS runs them: arm64, cross-linked by the zig that cargo-lambda brings.
-# All four in one build share their dependencies; `sam build` then finds them built and only
-# packages them (its per-function builds resolve the same features).
+# The four in one build share their dependencies. `sam build` runs cargo-lambda again in each
+# function's folder (its CodeUri), which selects that one package: the same features as here,
+# so it finds every binary built and only packages it.
 rustup target add aarch64-unknown-linux-gnu
 PATH="$venv/bin:$PATH" cargo lambda build --release --arm64 --locked \
   -p passwordless-start -p passwordless-send -p passwordless-login -p management
 PATH="$venv/bin:$PATH" SAM_CLI_TELEMETRY=0 "$venv/bin/sam" build --beta-features --region us-east-1
 wc -c .aws-sam/build/*/bootstrap
 
+step "tests"
 status=0
-cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$log" || status=$?
+# --show-output: the only test that prints is the DynamoDB round-trip budget, and its counts
+# belong in the log.
+cargo test --workspace --locked --no-fail-fast -- --show-output 2>&1 | tee "$log" || status=$?
 # The black-box HTTP suite once more, on DynamoDB and SES (moto) instead of the embedded store
 # and the outbox.
 # Its test targets are named one by one with `--workspace`, so that cargo resolves the same
 # features as above and reuses that build (`-p passwordless-tests` would rebuild much of it).
+step "black-box tests on DynamoDB and SES"
 black_box=()
 for file in tests/tests/*.rs; do
   black_box+=(--test "$(basename "$file" .rs)")
 done
 PASSWORDLESS_TEST_BACKEND=aws cargo test --workspace --locked --no-fail-fast "${black_box[@]}" 2>&1 | tee -a "$log" || status=$?
+step "done"
 # One closing line for the whole run: cargo prints a result line per test binary.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed;/) p += $i; if ($(i+1) ~ /^failed;/) f += $i } }
      END { printf "all tests: %d passed, %d failed\n", p, f }' "$log"

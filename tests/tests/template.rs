@@ -77,6 +77,13 @@ fn every_function_is_an_arm64_custom_runtime_built_by_cargo_lambda_from_a_worksp
             members.contains(&format!("\"functions/{binary}\"")),
             "{name}: {binary} is a workspace member"
         );
+        // Built from its own crate's folder, cargo-lambda selects that one package, with the
+        // features of the test command's Lambda build, which `sam build` then reuses.
+        assert_eq!(
+            function["Properties"]["CodeUri"].as_str(),
+            Some(format!("functions/{binary}").as_str()),
+            "{name}"
+        );
     }
 }
 
