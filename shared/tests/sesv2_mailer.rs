@@ -31,12 +31,20 @@ async fn verify(client: &aws_sdk_sesv2::Client, identity: &str) {
 
 /// The messages moto accepted for `recipient` (moto keeps the HTML part when both are sent).
 async fn sent_to(recipient: &str) -> Vec<Value> {
-    let data: Value = reqwest::get(format!("{}/moto-api/data.json", endpoint()))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    // moto dumps its whole state for this and answers 500 when a parallel test changes it
+    // mid-dump: try again.
+    let mut data = Value::Null;
+    for attempt in 1..=20u64 {
+        let response = reqwest::get(format!("{}/moto-api/data.json", endpoint()))
+            .await
+            .unwrap();
+        if response.status().is_success() {
+            data = response.json().await.unwrap();
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20 * attempt)).await;
+    }
+    assert!(!data.is_null(), "moto's data.json kept failing");
     let mut found = Vec::new();
     for message in data["ses"]["Message"].as_array().into_iter().flatten() {
         let to = message["destinations"]["ToAddresses"]

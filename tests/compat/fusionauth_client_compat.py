@@ -11,6 +11,8 @@ import json
 import os
 import re
 import sys
+import time
+import urllib.error
 import urllib.request
 import uuid
 
@@ -24,8 +26,17 @@ client = FusionAuthClient(api_key, base_url)
 def last_mail_to(recipient):
     """(subject, HTML body) of the newest message to recipient."""
     if mailbox.startswith("http"):
-        with urllib.request.urlopen(mailbox + "/moto-api/data.json") as response:
-            kept = json.load(response).get("ses", {}).get("Message", [])
+        # moto dumps its whole state for this and answers 500 when another client changes it
+        # mid-dump: try again.
+        for attempt in range(1, 21):
+            try:
+                with urllib.request.urlopen(mailbox + "/moto-api/data.json") as response:
+                    kept = json.load(response).get("ses", {}).get("Message", [])
+                break
+            except urllib.error.HTTPError:
+                if attempt == 20:
+                    raise
+                time.sleep(0.02 * attempt)
         mine = [m for m in kept if any(recipient in a for a in m["destinations"]["ToAddresses"])]
         assert mine, "send gave SES no message"
         return mine[-1]["subject"], mine[-1]["body"]

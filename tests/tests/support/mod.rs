@@ -408,16 +408,7 @@ impl TestServer {
                 })
                 .collect(),
             Backend::Aws { endpoint, .. } => {
-                let data: Value = reqwest::get(format!("{endpoint}/moto-api/data.json"))
-                    .await
-                    .unwrap()
-                    .json()
-                    .await
-                    .unwrap();
-                let kept = data["ses"]["Message"]
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default();
+                let kept = ses_messages(endpoint).await;
                 ids.iter()
                     .map(|id| {
                         let message = kept
@@ -562,6 +553,31 @@ pub fn merge(target: &mut Value, patch: Value) {
         }
         (target, patch) => *target = patch,
     }
+}
+
+/// Every message the SES emulator kept. moto dumps its whole state for this, and answers 500
+/// when a parallel test changes that state mid-dump, so a failed read is tried again.
+pub async fn ses_messages(endpoint: &str) -> Vec<Value> {
+    let mut failure = String::new();
+    for attempt in 1..=20u64 {
+        match reqwest::get(format!("{endpoint}/moto-api/data.json")).await {
+            Ok(response) if response.status().is_success() => {
+                match response.json::<Value>().await {
+                    Ok(data) => {
+                        return data["ses"]["Message"]
+                            .as_array()
+                            .cloned()
+                            .unwrap_or_default()
+                    }
+                    Err(e) => failure = e.to_string(),
+                }
+            }
+            Ok(response) => failure = format!("status {}", response.status()),
+            Err(e) => failure = e.to_string(),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20 * attempt)).await;
+    }
+    panic!("moto's data.json kept failing: {failure}");
 }
 
 /// An outbox `.eml` file, MIME-decoded.
