@@ -258,11 +258,15 @@ impl TestServer {
         self.dir.path().join("store.db")
     }
 
+    fn outbox(&self) -> PathBuf {
+        self.dir.path().join("outbox")
+    }
+
     /// Where a reader outside this process finds the mail: the outbox folder, or the
     /// emulator's endpoint.
     pub fn mailbox(&self) -> String {
         match &self.backend {
-            Backend::Local => self.dir.path().join("outbox").display().to_string(),
+            Backend::Local => self.outbox().display().to_string(),
             Backend::Aws { endpoint, .. } => endpoint.clone(),
         }
     }
@@ -403,8 +407,7 @@ impl TestServer {
             Backend::Local => ids
                 .iter()
                 .map(|id| {
-                    let path = self.dir.path().join("outbox").join(format!("{id}.eml"));
-                    parse_eml(&std::fs::read(path).unwrap())
+                    parse_eml(&std::fs::read(self.outbox().join(format!("{id}.eml"))).unwrap())
                 })
                 .collect(),
             Backend::Aws { endpoint, .. } => {
@@ -557,7 +560,7 @@ pub fn merge(target: &mut Value, patch: Value) {
 
 /// Every message the SES emulator kept. moto dumps its whole state for this, and answers 500
 /// when a parallel test changes that state mid-dump, so a failed read is tried again.
-pub async fn ses_messages(endpoint: &str) -> Vec<Value> {
+async fn ses_messages(endpoint: &str) -> Vec<Value> {
     let mut failure = String::new();
     for attempt in 1..=20u64 {
         match reqwest::get(format!("{endpoint}/moto-api/data.json")).await {
