@@ -29,7 +29,7 @@ fn object(value: Value) -> serde_json::Map<String, Value> {
 
 /// Seeds the demo and returns what a user needs to try it.
 pub async fn seed(app: &App) -> Result<Demo, FlowError> {
-    let scope = TenantScope::default();
+    let scope = TenantScope::operator();
     let store = app.store.as_ref();
     let mut body = object(json!({"application": {
         "name": "Demo",
@@ -76,6 +76,7 @@ pub async fn seed(app: &App) -> Result<Demo, FlowError> {
         "Demo key (no limits)",
         None,
         None,
+        passwordless::http::routes::is_permissible,
     )
     .await?;
     Ok(Demo {

@@ -54,6 +54,13 @@ enum Command {
         /// Kickstart file applied once to an empty store.
         #[arg(long, env = "PASSWORDLESS_KICKSTART")]
         kickstart: Option<PathBuf>,
+        /// A proxy (address or CIDR) whose X-Forwarded-For hop is believed; repeat for each.
+        /// Without one, the client is the socket peer whatever the headers say.
+        #[arg(long = "trusted-proxy", value_name = "CIDR", value_parser = parse_proxy)]
+        trusted_proxies: Vec<ipnet::IpNet>,
+        /// Connections served at once.
+        #[arg(long, default_value_t = 512)]
+        max_connections: usize,
     },
     /// Create the DynamoDB tables (with TTL) on the configured endpoint, for a dev account or an emulator.
     CreateTables {
@@ -80,6 +87,13 @@ enum Command {
         )]
         public_url: String,
     },
+}
+
+/// `10.0.0.0/8`, or one address (`10.0.0.7`) as a /32 or /128.
+fn parse_proxy(text: &str) -> Result<ipnet::IpNet, String> {
+    text.parse::<ipnet::IpNet>()
+        .or_else(|_| text.parse::<IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("not an address or CIDR: {text}"))
 }
 
 /// The configuration the environment gives, with the command line's choices on top.
@@ -136,6 +150,7 @@ async fn serve(
     store: StoreArgs,
     public_url: Option<String>,
     kickstart: Option<PathBuf>,
+    options: server::ServerOptions,
 ) -> Result<(), String> {
     let listener = tokio::net::TcpListener::bind(SocketAddr::new(bind, port))
         .await
@@ -175,7 +190,7 @@ async fn serve(
     };
     info!(address = %SocketAddr::new(bind, port), mail = %mail, "serving");
     println!("Listening on http://{bind}:{port} ({mail})");
-    server::serve(Arc::new(app), listener, shutdown_signal())
+    server::serve(Arc::new(app), listener, options, shutdown_signal())
         .await
         .map_err(|e| e.to_string())
 }
@@ -185,7 +200,10 @@ async fn main() -> ExitCode {
     passwordless::telemetry::init(false);
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve { port, bind, store, public_url, kickstart } => serve(port, bind, store, public_url, kickstart).await,
+        Command::Serve { port, bind, store, public_url, kickstart, trusted_proxies, max_connections } => {
+            let options = server::ServerOptions { trusted_proxies, max_connections, ..Default::default() };
+            serve(port, bind, store, public_url, kickstart, options).await
+        }
         Command::CreateTables { store, public_url } => async {
             let args = StoreArgs { store, mailer: "outbox".into(), outbox: PathBuf::from(DEFAULT_OUTBOX) };
             let config = config(&args, &public_url)?;

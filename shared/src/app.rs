@@ -12,9 +12,9 @@ use crate::adapters::sqlite::SqliteStore;
 use crate::config::{Config, MailerConfig, StoreConfig};
 use crate::flows::bootstrap::ensure_default_tenant;
 use crate::flows::management::TenantMaking;
-use crate::flows::passwordless::LinkBase;
+use crate::flows::passwordless::{LinkBase, SendPacer};
 use crate::flows::FlowError;
-use crate::ports::{Clock, Entropy, KeyMaker, Mailer, Store, StoreError};
+use crate::ports::{Clock, Entropy, KeyMaker, KickstartMark, Mailer, Store, StoreError};
 
 pub struct App {
     pub store: Arc<dyn Store>,
@@ -23,6 +23,7 @@ pub struct App {
     pub entropy: Arc<dyn Entropy>,
     pub key_maker: Arc<dyn KeyMaker>,
     pub links: LinkBase,
+    pub send_pacer: SendPacer,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +34,8 @@ pub enum AppError {
     Store(#[from] StoreError),
     #[error("cannot prepare the default tenant: {0}")]
     Bootstrap(#[from] FlowError),
+    #[error("the store was half-seeded by a kickstart that stopped before its end; it is not served (seed an empty store again)")]
+    IncompleteKickstart,
 }
 
 /// The parts an `App` is made of, for tests and tools that swap one.
@@ -107,8 +110,12 @@ impl App {
             entropy: parts.entropy,
             key_maker: parts.key_maker,
             links: LinkBase(parts.public_url),
+            send_pacer: SendPacer::default(),
         };
         ensure_default_tenant(app.store.as_ref(), &app.tenant_making()).await?;
+        if app.store.kickstart_mark().await? == Some(KickstartMark::Started) {
+            return Err(AppError::IncompleteKickstart);
+        }
         Ok(app)
     }
 

@@ -12,6 +12,7 @@ use crate::domain::tenant::DEFAULT_TENANT_ID;
 use crate::domain::{ApiKeyPermissions, Secret, TenantId};
 use crate::flows::management::create_api_key;
 use crate::http::{handle_as, Caller, HttpRequest};
+use crate::ports::KickstartMark;
 
 #[derive(Debug, thiserror::Error)]
 pub enum KickstartError {
@@ -33,7 +34,13 @@ pub enum KickstartError {
     },
     #[error("the store could not be read: {0}")]
     Store(String),
+    #[error("an earlier kickstart stopped half way: the store is incomplete; start again from an empty store")]
+    Incomplete,
 }
+
+/// The shortest API key a kickstart file may define (S30): a short key written into a file is
+/// guessable, and one copied from an example is public.
+pub const MIN_KICKSTART_KEY_LEN: usize = 32;
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -46,8 +53,10 @@ struct KickstartFile {
     requests: Vec<Value>,
 }
 
+/// Unknown fields are refused (S28): a misspelt `permissions` must stop kickstart, not make a
+/// key with no limits.
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct ApiKeyEntry {
     key: String,
     #[serde(default)]
@@ -146,15 +155,27 @@ pub async fn apply_if_pristine(
     text: &str,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<KickstartOutcome, KickstartError> {
-    if !app
-        .store
-        .is_pristine()
-        .await
-        .map_err(|e| KickstartError::Store(e.to_string()))?
-    {
+    let store_error = |e: crate::ports::StoreError| KickstartError::Store(e.to_string());
+    match app.store.kickstart_mark().await.map_err(store_error)? {
+        Some(KickstartMark::Started) => return Err(KickstartError::Incomplete),
+        Some(KickstartMark::Completed) => return Ok(KickstartOutcome::Skipped),
+        None => {}
+    }
+    if !app.store.is_pristine().await.map_err(store_error)? {
         return Ok(KickstartOutcome::Skipped);
     }
-    apply(app, text, env).await
+    // Marked before the first write and completed after the last: a kickstart that stops half
+    // way leaves a mark every later start sees, and the store is not served (L5).
+    app.store
+        .set_kickstart_mark(KickstartMark::Started)
+        .await
+        .map_err(store_error)?;
+    let outcome = apply(app, text, env).await?;
+    app.store
+        .set_kickstart_mark(KickstartMark::Completed)
+        .await
+        .map_err(store_error)?;
+    Ok(outcome)
 }
 
 /// Applies a kickstart file: variables first, then API keys, then each request in order. The
@@ -191,6 +212,14 @@ pub async fn apply(
                     message: e.to_string(),
                 }
             })?;
+        if entry.key.chars().count() < MIN_KICKSTART_KEY_LEN {
+            return Err(KickstartError::ApiKey {
+                index,
+                message: format!(
+                    "the key is shorter than {MIN_KICKSTART_KEY_LEN} characters; take it from the environment (#{{ENV.NAME}}) and make it with `openssl rand -hex 24`"
+                ),
+            });
+        }
         let tenant = entry
             .tenant_id
             .map(|t| {
@@ -207,6 +236,7 @@ pub async fn apply(
             &entry.description,
             entry.permissions,
             tenant,
+            crate::http::routes::is_permissible,
         )
         .await
         .map_err(|e| KickstartError::ApiKey {

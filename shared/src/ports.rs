@@ -71,8 +71,9 @@ pub enum Consumed {
     /// The code existed, was live and is now gone.
     Code(Box<PasswordlessCode>),
     /// The code exists but the short one-time code presented with it was wrong or missing.
-    /// The attempt was counted; the code was deleted if this was the last allowed try (S7).
-    WrongOneTimeCode,
+    /// The attempt was counted before the comparison, so concurrent guesses cannot outrun the
+    /// limit; the code was deleted if this was the last allowed try (S7).
+    WrongOneTimeCode { user: UserId },
     /// Unknown, expired or already used: all one answer (S10).
     Nothing,
 }
@@ -98,10 +99,12 @@ pub trait CodeStore: Send + Sync {
     /// Notes that the code went out by email, so its login will prove the address.
     async fn mark_code_emailed(&self, hash: &SecretHash) -> StoreResult<()>;
     /// Takes a code exactly once (S5): of any number of concurrent calls, one gets `Code`.
+    /// With `tenant`, a code of another tenant is left as it was and reads as `Nothing` (X7).
     async fn consume_code(
         &self,
         hash: &SecretHash,
         one_time_code: Option<&SecretHash>,
+        tenant: Option<TenantId>,
         now: Instant,
     ) -> StoreResult<Consumed>;
     /// Completes a login on the user's record: only if `code` is still the user's current code,
@@ -163,12 +166,43 @@ pub trait RateLimiter: Send + Sync {
     /// Counts one hit on `key` in the fixed window of `window_seconds` that `now` falls in and
     /// returns the hits so far, this one included. Shared across processes (S8).
     async fn hit(&self, key: &str, window_seconds: i64, now: Instant) -> StoreResult<u32>;
+    /// The hits on `key` so far in the window `now` falls in, without counting one.
+    async fn count(&self, key: &str, window_seconds: i64, now: Instant) -> StoreResult<u32>;
+}
+
+/// How far a kickstart file got on this store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KickstartMark {
+    /// Begun and not finished: the store is half-seeded and must not be served (L5).
+    Started,
+    Completed,
+}
+
+impl KickstartMark {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KickstartMark::Started => "started",
+            KickstartMark::Completed => "completed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "started" => Some(KickstartMark::Started),
+            "completed" => Some(KickstartMark::Completed),
+            _ => None,
+        }
+    }
 }
 
 #[async_trait]
 pub trait StoreAdmin: Send + Sync {
     /// True while the store holds nothing but the default tenant: kickstart applies only then.
     async fn is_pristine(&self) -> StoreResult<bool>;
+    async fn kickstart_mark(&self) -> StoreResult<Option<KickstartMark>>;
+    /// `Started` only on a store without a mark (`Duplicate("kickstart")` otherwise, so two
+    /// processes never seed one store at once); `Completed` replaces `Started`.
+    async fn set_kickstart_mark(&self, mark: KickstartMark) -> StoreResult<()>;
 }
 
 /// Every port a store provides, for wiring an `App` with one object.

@@ -12,10 +12,23 @@ pub fn init(json: bool) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false);
+    log_panics_without_their_messages();
     // A second initialisation (tests, embedding) keeps the first subscriber.
     let _ = if json {
         builder.json().flatten_event(true).try_init()
     } else {
         builder.try_init()
     };
+}
+
+/// Logs a panic's location as an event and leaves out its message: a message may quote the
+/// data that caused it (an address, a name), which never reaches the logs (S12).
+fn log_panics_without_their_messages() {
+    std::panic::set_hook(Box::new(|info| {
+        let location = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        tracing::error!(location = %location, "panic");
+    }));
 }

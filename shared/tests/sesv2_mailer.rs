@@ -102,13 +102,14 @@ async fn a_message_goes_out_with_sender_recipient_subject_and_body() {
 }
 
 #[tokio::test]
-async fn an_unverified_sender_is_a_clear_rejection() {
+async fn an_unverified_sender_is_a_clear_rejection_that_names_no_address() {
     let mailer = SesMailer::new(client().await, Some("no-such-set".into()));
+    let (from, to) = (unique("unverified"), unique("reader"));
     let err = mailer
         .send(&OutgoingEmail {
-            from_email: unique("unverified"),
+            from_email: from.clone(),
             from_name: None,
-            to_email: unique("reader"),
+            to_email: to.clone(),
             to_name: None,
             subject: "s".into(),
             html: "<p>h</p>".into(),
@@ -117,6 +118,13 @@ async fn an_unverified_sender_is_a_clear_rejection() {
         .await
         .unwrap_err();
     assert!(matches!(err, MailError::Rejected(_)), "{err}");
+    // L2 (S12): the error, which is logged, carries SES's code and request id, not its text.
+    let logged = err.to_string();
+    assert!(logged.contains("MessageRejected"), "{logged}");
+    assert!(
+        !logged.contains('@') && !logged.contains(&from) && !logged.contains(&to),
+        "{logged}"
+    );
 }
 
 #[tokio::test]
@@ -134,7 +142,7 @@ async fn s23_a_code_whose_send_failed_can_be_sent_again_and_still_logs_in() {
         .as_object()
         .cloned()
         .unwrap();
-    let scope = passwordless::flows::tenancy::TenantScope::default();
+    let scope = passwordless::flows::tenancy::TenantScope::operator();
     let tenant = passwordless::domain::tenant::DEFAULT_TENANT_ID;
     passwordless::flows::management::patch_tenant(
         app.store.as_ref(),

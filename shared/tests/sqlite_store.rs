@@ -42,7 +42,7 @@ async fn s5_fifty_connections_to_one_file_consume_a_code_once() {
         let hash = code.code_hash;
         tokio::spawn(async move {
             store
-                .consume_code(&hash, None, conformance::NOW)
+                .consume_code(&hash, None, None, conformance::NOW)
                 .await
                 .unwrap()
         })

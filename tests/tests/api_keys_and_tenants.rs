@@ -6,35 +6,12 @@ mod support;
 use serde_json::json;
 use support::*;
 
-use passwordless::domain::{ApiKeyPermissions, Secret, TenantId};
-use passwordless::flows::management::create_api_key;
-
 async fn key(server: &TestServer, key: &str, endpoints: &[(&str, &[&str])], tenant: Option<&str>) {
-    let permissions = (!endpoints.is_empty()).then(|| ApiKeyPermissions {
-        endpoints: endpoints
-            .iter()
-            .map(|(e, m)| (e.to_string(), m.iter().map(|m| m.to_string()).collect()))
-            .collect(),
-    });
-    let tenant = tenant.map(|t| TenantId::parse(t).unwrap());
-    create_api_key(
-        server.app.store.as_ref(),
-        server.app.entropy.as_ref(),
-        &Secret::new(key),
-        "test",
-        permissions,
-        tenant,
-    )
-    .await
-    .unwrap();
+    server.api_key(key, endpoints, tenant).await;
 }
 
 async fn other_tenant(server: &TestServer) -> String {
-    let response = server
-        .admin("POST", "/api/tenant", json!({"tenant": {"name": "Hooli"}}))
-        .await;
-    response.assert_status(200);
-    response.json()["tenant"]["id"].as_str().unwrap().to_owned()
+    server.tenant("Hooli").await
 }
 
 #[tokio::test]

@@ -28,6 +28,7 @@ async fn app(dir: &tempfile::TempDir) -> App {
         "events",
         None,
         None,
+        passwordless::http::routes::is_permissible,
     )
     .await
     .unwrap();

@@ -10,9 +10,14 @@ use passwordless::kickstart::{apply, apply_if_pristine, KickstartError, Kickstar
 
 const SAMPLE: &str = include_str!("../../examples/kickstart.json");
 const SAMPLE_KEY: &str = "sample-kickstart-key-00000000000000";
+const START_KEY: &str = "sample-start-only-key-000000000000";
 
 fn env(name: &str) -> Option<String> {
-    (name == "PASSWORDLESS_API_KEY").then(|| SAMPLE_KEY.to_owned())
+    match name {
+        "PASSWORDLESS_API_KEY" => Some(SAMPLE_KEY.to_owned()),
+        "PASSWORDLESS_START_KEY" => Some(START_KEY.to_owned()),
+        _ => None,
+    }
 }
 
 /// A server whose store holds only what the kickstart file puts there.
@@ -43,18 +48,11 @@ async fn the_sample_kickstart_file_applies_cleanly_and_its_users_can_log_in() {
     started.assert_status(200);
     // The start-only key may start, and nothing else.
     server
-        .post(
-            "/api/passwordless/start",
-            Some("start-only-4c5d6e7f8a9b0c1d2e3f"),
-            body,
-        )
+        .post("/api/passwordless/start", Some(START_KEY), body)
         .await
         .assert_status(200);
     server
-        .get(
-            "/api/user?email=erlich%40aviato.example",
-            Some("start-only-4c5d6e7f8a9b0c1d2e3f"),
-        )
+        .get("/api/user?email=erlich%40aviato.example", Some(START_KEY))
         .await
         .assert_status(401);
 

@@ -4,7 +4,8 @@
 use async_trait::async_trait;
 use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
 use aws_sdk_sesv2::Client;
-use lettre::message::Mailbox;
+
+use super::outbox::encoded_mailbox;
 
 use crate::domain::email::OutgoingEmail;
 use crate::ports::{MailError, Mailer, SentEmail};
@@ -23,12 +24,9 @@ impl SesMailer {
     }
 }
 
-/// `"Name" <address>`, with the name encoded for headers when it is not plain ASCII.
+/// `Name <address>`, the name RFC 2047-encoded when it is not plain ASCII, as SES wants it.
 fn address(name: Option<&str>, email: &str) -> Result<String, MailError> {
-    let address = email
-        .parse()
-        .map_err(|e| MailError::Rejected(format!("bad address: {e}")))?;
-    Ok(Mailbox::new(name.map(str::to_owned), address).to_string())
+    encoded_mailbox(name, email)
 }
 
 fn content(text: &str) -> Result<Content, MailError> {
@@ -75,7 +73,9 @@ impl Mailer for SesMailer {
                         || s.is_account_suspended_exception()
                         || s.is_sending_paused_exception()
                 });
-                let detail = aws_sdk_sesv2::error::DisplayErrorContext(e).to_string();
+                // SES's messages name the sender and recipient: only the error code and the
+                // request id reach the logs (S12, L2).
+                let detail = ses_error_summary(&e);
                 Err(if rejected {
                     MailError::Rejected(detail)
                 } else {
@@ -83,5 +83,30 @@ impl Mailer for SesMailer {
                 })
             }
         }
+    }
+}
+
+/// What an SES failure says that is safe to log: the service's error code and request id, or
+/// the kind of transport failure.
+fn ses_error_summary<E, R>(e: &aws_sdk_sesv2::error::SdkError<E, R>) -> String
+where
+    E: aws_sdk_sesv2::error::ProvideErrorMetadata + aws_sdk_sesv2::operation::RequestId,
+    R: std::fmt::Debug,
+{
+    use aws_sdk_sesv2::error::SdkError;
+    match e {
+        SdkError::ServiceError(service) => {
+            let err = service.err();
+            format!(
+                "SES {} (request id {})",
+                err.code().unwrap_or("error"),
+                aws_sdk_sesv2::operation::RequestId::request_id(err).unwrap_or("unknown")
+            )
+        }
+        SdkError::TimeoutError(_) => "SES timed out".to_owned(),
+        SdkError::DispatchFailure(_) => "SES could not be reached".to_owned(),
+        SdkError::ResponseError(_) => "SES sent a response that could not be read".to_owned(),
+        SdkError::ConstructionFailure(_) => "the SES request could not be built".to_owned(),
+        _ => "SES failed".to_owned(),
     }
 }

@@ -42,6 +42,7 @@ CREATE TABLE IF NOT EXISTS email_templates (id TEXT PRIMARY KEY, body TEXT NOT N
 CREATE TABLE IF NOT EXISTS api_keys (hash TEXT PRIMARY KEY, body TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS signing_keys (id TEXT PRIMARY KEY, body TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS refresh_tokens (hash TEXT PRIMARY KEY, user_id TEXT NOT NULL, expires_at INTEGER NOT NULL, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS rate_counters (key TEXT NOT NULL, window_start INTEGER NOT NULL, hits INTEGER NOT NULL, PRIMARY KEY (key, window_start));
 ";
 
@@ -115,9 +116,14 @@ impl SqliteStore {
     {
         let conn = self.conn.clone();
         tokio::task::spawn_blocking(move || {
+            // A panic in an earlier request poisons the lock, but leaves the connection sound:
+            // its open transaction rolled back as the panic unwound. The next request goes on (S25).
             let mut guard = conn
                 .lock()
-                .map_err(|_| unavailable("the connection lock is poisoned"))?;
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if !guard.is_autocommit() {
+                guard.execute_batch("ROLLBACK").map_err(unavailable)?;
+            }
             work(&mut guard)
         })
         .await
@@ -404,6 +410,7 @@ impl CodeStore for SqliteStore {
         &self,
         hash: &SecretHash,
         one_time_code: Option<&SecretHash>,
+        tenant: Option<TenantId>,
         now: Instant,
     ) -> StoreResult<Consumed> {
         let (key, one_time_code) = (hash.to_hex(), one_time_code.copied());
@@ -421,6 +428,9 @@ impl CodeStore for SqliteStore {
                 return Ok(Consumed::Nothing);
             };
             let mut code: PasswordlessCode = from_json(&body)?;
+            if tenant.is_some_and(|t| t != code.tenant_id) {
+                return Ok(Consumed::Nothing);
+            }
             if !code.is_live(now) {
                 tx.execute("DELETE FROM codes WHERE hash = ?1", [&key])
                     .map_err(unavailable)?;
@@ -441,7 +451,7 @@ impl CodeStore for SqliteStore {
                         .map_err(unavailable)?;
                     }
                     tx.commit().map_err(unavailable)?;
-                    return Ok(Consumed::WrongOneTimeCode);
+                    return Ok(Consumed::WrongOneTimeCode { user: code.user_id });
                 }
             }
             tx.execute("DELETE FROM codes WHERE hash = ?1", [&key])
@@ -627,6 +637,23 @@ impl RateLimiter for SqliteStore {
         })
         .await
     }
+
+    async fn count(&self, key: &str, window_seconds: i64, now: Instant) -> StoreResult<u32> {
+        let window_start = now.window(window_seconds).0.as_millis();
+        let key = key.to_owned();
+        self.run(move |conn| {
+            let hits: Option<u32> = conn
+                .query_row(
+                    "SELECT hits FROM rate_counters WHERE key = ?1 AND window_start = ?2",
+                    params![key, window_start],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(unavailable)?;
+            Ok(hits.unwrap_or(0))
+        })
+        .await
+    }
 }
 
 #[async_trait]
@@ -637,12 +664,48 @@ impl StoreAdmin for SqliteStore {
             let count: i64 = conn
                 .query_row(
                     "SELECT (SELECT COUNT(*) FROM tenants WHERE id != ?1) + (SELECT COUNT(*) FROM applications)
-                          + (SELECT COUNT(*) FROM users) + (SELECT COUNT(*) FROM api_keys)",
+                          + (SELECT COUNT(*) FROM users) + (SELECT COUNT(*) FROM api_keys)
+                          + (SELECT COUNT(*) FROM meta WHERE key = 'kickstart')",
                     [default],
                     |r| r.get(0),
                 )
                 .map_err(unavailable)?;
             Ok(count == 0)
+        })
+        .await
+    }
+
+    async fn kickstart_mark(&self) -> StoreResult<Option<KickstartMark>> {
+        self.run(|conn| {
+            let value: Option<String> = conn
+                .query_row("SELECT value FROM meta WHERE key = 'kickstart'", [], |r| {
+                    r.get(0)
+                })
+                .optional()
+                .map_err(unavailable)?;
+            value
+                .map(|v| {
+                    KickstartMark::parse(&v)
+                        .ok_or_else(|| StoreError::Corrupt(format!("kickstart mark {v:?}")))
+                })
+                .transpose()
+        })
+        .await
+    }
+
+    async fn set_kickstart_mark(&self, mark: KickstartMark) -> StoreResult<()> {
+        let sql = match mark {
+            KickstartMark::Started => "INSERT INTO meta (key, value) VALUES ('kickstart', ?1)",
+            KickstartMark::Completed => "UPDATE meta SET value = ?1 WHERE key = 'kickstart'",
+        };
+        self.run(move |conn| {
+            match conn
+                .execute(sql, [mark.as_str()])
+                .map_err(|e| insert_error(e, "kickstart"))?
+            {
+                0 => Err(StoreError::Missing),
+                _ => Ok(()),
+            }
         })
         .await
     }

@@ -3,6 +3,7 @@ use std::collections::BTreeMap;
 
 use super::ids::{ApiKeyId, TenantId};
 use super::secret::SecretHash;
+use super::validation::{FieldError, ValidationErrors};
 
 /// An API key as stored: only the hash of the key itself (S2).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -18,19 +19,54 @@ pub struct ApiKey {
     pub tenant_id: Option<TenantId>,
 }
 
+/// What a limited key may call. Unknown fields are refused when the key is made (S28): a typo
+/// such as `endpoint` must never read as "no limits".
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ApiKeyPermissions {
     pub endpoints: BTreeMap<String, Vec<String>>,
 }
 
+impl ApiKeyPermissions {
+    /// Every endpoint and method must be one that `permissible` knows, and there must be at
+    /// least one: an empty set is refused rather than read as "everything" (ours; FusionAuth
+    /// reads it as no limits). A key meant to have no limits carries no `permissions` at all.
+    pub fn validate(
+        &self,
+        field: &str,
+        permissible: impl Fn(&str, &str) -> bool,
+    ) -> Result<(), ValidationErrors> {
+        let mut errors = ValidationErrors::new();
+        if self.endpoints.is_empty() {
+            errors.push(FieldError::blank(&format!("{field}.endpoints")));
+        }
+        for (endpoint, methods) in &self.endpoints {
+            let path = format!("{field}.endpoints[{endpoint}]");
+            if methods.is_empty() {
+                errors.push(FieldError::blank(&path));
+            }
+            for method in methods {
+                if !permissible(endpoint, method) {
+                    errors.push(FieldError::invalid(
+                        &path,
+                        format!(
+                            "[{method} {endpoint}] is not an endpoint an API key can be permitted."
+                        ),
+                    ));
+                }
+            }
+        }
+        errors.into_result()
+    }
+}
+
 impl ApiKey {
-    /// A key with no endpoint permissions may call every API, as in FusionAuth; one with
-    /// permissions may call only the listed endpoint and method pairs (S21).
+    /// A key with no permissions may call every API, as in FusionAuth; one with permissions
+    /// may call only the listed endpoint and method pairs (S21), and an empty list permits
+    /// nothing (S28).
     pub fn permits(&self, endpoint: &str, method: &str) -> bool {
         match &self.permissions {
             None => true,
-            Some(p) if p.endpoints.is_empty() => true,
             Some(p) => p
                 .endpoints
                 .get(endpoint)
@@ -69,5 +105,34 @@ mod tests {
         assert!(k.permits("/api/passwordless/start", "POST"));
         assert!(!k.permits("/api/passwordless/start", "GET"));
         assert!(!k.permits("/api/user", "GET"));
+    }
+
+    #[test]
+    fn s28_an_empty_permission_list_permits_nothing() {
+        let k = key(Some(ApiKeyPermissions::default()));
+        assert!(!k.permits("/api/passwordless/start", "POST"));
+    }
+
+    #[test]
+    fn m5_unknown_permission_fields_endpoints_and_methods_are_refused() {
+        let typo: Result<ApiKeyPermissions, _> = serde_json::from_value(
+            serde_json::json!({"endpoint": {"/api/passwordless/start": ["POST"]}}),
+        );
+        assert!(typo.is_err());
+        let known = |e: &str, m: &str| e == "/api/passwordless/start" && m == "POST";
+        let mut endpoints = BTreeMap::new();
+        endpoints.insert(
+            "/api/passwordless/strat".to_owned(),
+            vec!["POST".to_owned()],
+        );
+        endpoints.insert("/api/passwordless/start".to_owned(), vec!["PUT".to_owned()]);
+        let errors = ApiKeyPermissions { endpoints }
+            .validate("apiKey.permissions", known)
+            .unwrap_err();
+        assert_eq!(errors.field_errors.len(), 2);
+        assert!(ApiKeyPermissions::default()
+            .validate("apiKey.permissions", known)
+            .unwrap_err()
+            .has_code("[blank]apiKey.permissions.endpoints"));
     }
 }

@@ -21,6 +21,33 @@ pub struct OutgoingEmail {
 #[error("the email template failed to render: {0}")]
 pub struct RenderError(String);
 
+/// How many template instructions one part may run (S29): ample for any real email (a few
+/// hundred), far short of a loop that would burn seconds of CPU.
+pub const TEMPLATE_FUEL: u64 = 100_000;
+
+/// The largest rendered part (S29).
+pub const MAX_RENDERED_PART_BYTES: usize = 256 * 1024;
+
+/// A writer that refuses to grow past a limit, so a template cannot fill memory with output.
+struct BoundedOutput {
+    text: Vec<u8>,
+    limit: usize,
+}
+
+impl std::io::Write for BoundedOutput {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        if self.text.len() + bytes.len() > self.limit {
+            return Err(std::io::Error::other("the rendered part is too large"));
+        }
+        self.text.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Renders subject, HTML and text with the same context. Only the HTML part is HTML-escaped,
 /// so a user named `<script>` stays text in the HTML and reads naturally in the text part.
 pub fn render_email<C: Serialize>(
@@ -38,13 +65,22 @@ pub fn render_email<C: Serialize>(
         }
     });
     env.set_formatter(html_formatter);
+    env.set_fuel(Some(TEMPLATE_FUEL));
     let render = |name: &str, source: &str| -> Result<String, RenderError> {
         let mut env = env.clone();
         env.add_template_owned(name.to_owned(), source.to_owned())
             .map_err(|e| RenderError(e.to_string()))?;
-        env.get_template(name)
-            .and_then(|t| t.render(context))
-            .map_err(|e| RenderError(e.to_string()))
+        let mut out = BoundedOutput {
+            text: Vec::new(),
+            limit: MAX_RENDERED_PART_BYTES,
+        };
+        let template = env
+            .get_template(name)
+            .map_err(|e| RenderError(e.to_string()))?;
+        template
+            .render_captured_to(context, &mut out)
+            .map_err(|e| RenderError(e.to_string()))?;
+        String::from_utf8(out.text).map_err(|e| RenderError(e.to_string()))
     };
     let subject = render("subject", localized.subject)?;
     // Header injection: a subject is one line whatever the template or data say.
@@ -117,6 +153,24 @@ mod tests {
         assert!(!html.contains("<script>"));
         assert!(text.contains("Hi <script>,"), "{text}");
         assert!(subject.starts_with("Hi <script>"));
+    }
+
+    #[test]
+    fn m3_a_runaway_loop_runs_out_of_fuel() {
+        let mut t = template();
+        t.default_text_template =
+            "{% for a in range(3000) %}{% for b in range(3000) %}{% endfor %}{% endfor %}".into();
+        let ctx = json!({"user": {"firstName": "A"}, "url": "u"});
+        let err = render_email(&t, &[], &ctx).unwrap_err();
+        assert!(err.to_string().contains("fuel"), "{err}");
+    }
+
+    #[test]
+    fn m3_a_rendered_part_is_bounded() {
+        let mut t = template();
+        t.default_text_template = "{{ 'x' * 1000000 }}".into();
+        let ctx = json!({"user": {"firstName": "A"}, "url": "u"});
+        assert!(render_email(&t, &[], &ctx).is_err());
     }
 
     #[test]

@@ -1,7 +1,7 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-use super::ids::TemplateId;
+use super::ids::{TemplateId, TenantId};
 use super::time::Instant;
 use super::validation::{FieldError, ValidationErrors};
 
@@ -9,6 +9,10 @@ use super::validation::{FieldError, ValidationErrors};
 #[serde(rename_all = "camelCase")]
 pub struct EmailTemplate {
     pub id: TemplateId,
+    /// The tenant the template belongs to (S29); `None` for a global template, which only an
+    /// unrestricted key makes and every tenant may use (the built-in one is global).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<TenantId>,
     pub name: String,
     pub default_subject: String,
     #[serde(default)]
@@ -39,7 +43,15 @@ pub struct LocalizedTemplate<'a> {
     pub text: &'a str,
 }
 
+/// The largest source of one template part (S29).
+pub const MAX_TEMPLATE_SOURCE_BYTES: usize = 48 * 1024;
+
 impl EmailTemplate {
+    /// Whether objects of `tenant` may use this template (S22, S29).
+    pub fn usable_by(&self, tenant: TenantId) -> bool {
+        self.tenant_id.is_none_or(|owner| owner == tenant)
+    }
+
     pub fn validate(&self) -> Result<(), ValidationErrors> {
         let mut errors = ValidationErrors::new();
         if self.name.trim().is_empty() {
@@ -53,11 +65,33 @@ impl EmailTemplate {
         {
             errors.push(FieldError::blank("emailTemplate.defaultTextTemplate"));
         }
+        errors.require_single_line(
+            "emailTemplate.defaultFromName",
+            self.default_from_name.as_deref(),
+        );
+        errors.require_email("emailTemplate.fromEmail", self.from_email.as_deref());
+        // Compiled when saved, so a syntax error is the author's 400 with its line, not a 500
+        // at send time that someone else pays for (S29).
         for (field, source) in self.sources() {
-            if let Err(e) = minijinja::Environment::new().template_from_str(source) {
+            let field = format!("emailTemplate.{field}");
+            if source.len() > MAX_TEMPLATE_SOURCE_BYTES {
+                errors.push(FieldError::new(
+                    "tooLarge",
+                    &field,
+                    format!("A template may hold at most {MAX_TEMPLATE_SOURCE_BYTES} bytes."),
+                ));
+            } else if let Err(e) = minijinja::Environment::new().template_from_str(source) {
+                let line = e
+                    .line()
+                    .map(|l| format!(" on line {l}"))
+                    .unwrap_or_default();
                 errors.push(FieldError::invalid(
-                    &format!("emailTemplate.{field}"),
-                    format!("The template does not parse: {e}"),
+                    &field,
+                    format!(
+                        "The template does not compile{line}: {}",
+                        e.detail()
+                            .map_or_else(|| e.kind().to_string(), str::to_owned)
+                    ),
                 ));
             }
         }
@@ -164,5 +198,28 @@ mod tests {
             .validate()
             .unwrap_err()
             .has_code("[invalid]emailTemplate.defaultSubject"));
+    }
+
+    #[test]
+    fn m3_a_compile_error_names_its_line() {
+        let mut t = template();
+        t.default_html_template = "<p>one</p>\n<p>two</p>\n{% for x in %}".into();
+        let errors = t.validate().unwrap_err();
+        let error = errors
+            .field_errors
+            .iter()
+            .find(|e| e.field == "emailTemplate.defaultHtmlTemplate")
+            .unwrap();
+        assert!(error.message.contains("line 3"), "{}", error.message);
+    }
+
+    #[test]
+    fn m3_oversized_sources_and_header_breaking_senders_are_refused() {
+        let mut t = template();
+        t.default_text_template = "x".repeat(MAX_TEMPLATE_SOURCE_BYTES + 1);
+        t.default_from_name = Some("Pied\r\nPiper".into());
+        let errors = t.validate().unwrap_err();
+        assert!(errors.has_code("[tooLarge]emailTemplate.defaultTextTemplate"));
+        assert!(errors.has_code("[invalid]emailTemplate.defaultFromName"));
     }
 }

@@ -142,6 +142,17 @@ impl Tenant {
         if self.issuer.trim().is_empty() {
             errors.push(FieldError::blank("tenant.issuer"));
         }
+        errors.require_single_line("tenant.name", Some(&self.name));
+        errors.require_single_line("tenant.issuer", Some(&self.issuer));
+        let email = &self.email_configuration;
+        errors.require_single_line(
+            "tenant.emailConfiguration.defaultFromName",
+            email.default_from_name.as_deref(),
+        );
+        errors.require_email(
+            "tenant.emailConfiguration.defaultFromEmail",
+            email.default_from_email.as_deref(),
+        );
         let ext = &self.external_identifier_configuration;
         let prefix = "tenant.externalIdentifierConfiguration";
         errors.require_positive(

@@ -202,6 +202,15 @@ impl User {
                 ));
             }
         }
+        for (field, value) in [
+            ("user.firstName", &self.first_name),
+            ("user.middleName", &self.middle_name),
+            ("user.lastName", &self.last_name),
+            ("user.fullName", &self.full_name),
+            ("user.username", &self.username),
+        ] {
+            errors.require_single_line(field, value.as_deref());
+        }
         let mut seen = std::collections::HashSet::new();
         for registration in &self.registrations {
             if !seen.insert(registration.application_id) {
@@ -274,6 +283,19 @@ mod tests {
             u.registrations[0].last_login_instant,
             Some(Instant::from_secs(5))
         );
+    }
+
+    #[test]
+    fn m1_names_with_line_breaks_or_control_characters_are_refused() {
+        let mut u = user();
+        u.first_name = Some("Eve\r\nBcc: victim@example.com".into());
+        u.last_name = Some("Tab\there".into());
+        let errors = u.validate().unwrap_err();
+        assert!(errors.has_code("[invalid]user.firstName"));
+        assert!(errors.has_code("[invalid]user.lastName"));
+        u.first_name = Some("Zoë".into());
+        u.last_name = Some("Müller-Lüdenscheidt".into());
+        assert!(u.validate().is_ok());
     }
 
     #[test]

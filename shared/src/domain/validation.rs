@@ -71,6 +71,36 @@ impl ValidationErrors {
         }
     }
 
+    /// `[invalid]field` when a text that will stand in a mail header or a log line holds a
+    /// control character (CR and LF above all): refused at write, not found at send (M1).
+    pub fn require_single_line(&mut self, field: &str, value: Option<&str>) {
+        if value.is_some_and(|v| v.chars().any(char::is_control)) {
+            self.push(FieldError::invalid(
+                field,
+                "The value may not contain control characters such as line breaks.",
+            ));
+        }
+    }
+
+    /// `[invalid]field` unless `value` is absent or looks like a sender address: text on both
+    /// sides of an `@`, nothing a header could break on (`no-reply@localhost` is fine).
+    pub fn require_email(&mut self, field: &str, value: Option<&str>) {
+        let is_address = |v: &str| {
+            v.len() <= super::user::MAX_LOGIN_ID_LEN
+                && v.rsplit_once('@')
+                    .is_some_and(|(local, domain)| !local.is_empty() && !domain.is_empty())
+                && !v
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_control() || "<>,;\"".contains(c))
+        };
+        if value.is_some_and(|v| !is_address(v)) {
+            self.push(FieldError::invalid(
+                field,
+                "The email address is not valid.",
+            ));
+        }
+    }
+
     pub fn extend(&mut self, other: ValidationErrors) {
         self.field_errors.extend(other.field_errors);
         self.general_errors.extend(other.general_errors);

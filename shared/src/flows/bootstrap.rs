@@ -15,6 +15,7 @@ pub const BUILT_IN_TEMPLATE_ID: TemplateId =
 fn built_in_template(now: crate::domain::Instant) -> EmailTemplate {
     EmailTemplate {
         id: BUILT_IN_TEMPLATE_ID,
+        tenant_id: None,
         name: "Passwordless login".into(),
         default_subject: "Your login link".into(),
         default_text_template: "Hi {{ user.firstName or user.username or user.email }},\n\n\
@@ -58,7 +59,15 @@ where
     let serde_json::Value::Object(object) = object else {
         return Err(FlowError::Internal("unreachable".into()));
     };
-    match create_tenant(store, making, Some(DEFAULT_TENANT_ID), object).await {
+    match create_tenant(
+        store,
+        making,
+        &super::tenancy::TenantScope::operator(),
+        Some(DEFAULT_TENANT_ID),
+        object,
+    )
+    .await
+    {
         Ok(tenant) => Ok(tenant),
         Err(FlowError::Invalid(_)) => store
             .tenant(DEFAULT_TENANT_ID)

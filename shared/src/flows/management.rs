@@ -68,7 +68,7 @@ pub struct TenantMaking<'a> {
     pub key_maker: &'a dyn KeyMaker,
     pub clock: &'a dyn Clock,
     pub entropy: &'a dyn Entropy,
-    /// The issuer a tenant gets when its body names none: the public URL.
+    /// The public URL: the default tenant's issuer, and the base of every other tenant's.
     pub default_issuer: &'a str,
 }
 
@@ -77,6 +77,7 @@ pub struct TenantMaking<'a> {
 pub async fn create_tenant<S>(
     store: &S,
     making: &TenantMaking<'_>,
+    scope: &TenantScope,
     id: Option<TenantId>,
     mut object: Map<String, Value>,
 ) -> FlowResult<Tenant>
@@ -89,9 +90,19 @@ where
         None => TenantId::from_random_bytes(random_id_bytes(making.entropy)?),
     };
     stamp(&mut object, id, now);
-    object
-        .entry("issuer")
-        .or_insert_with(|| json!(making.default_issuer));
+    // The default tenant's tokens carry the public URL; every other tenant gets an issuer of its
+    // own under it (ours), so that no verifier trusting one tenant's issuer accepts another's
+    // tokens (S22), and so that issuer + `/.well-known/…` is the tenant's own discovery path.
+    object.entry("issuer").or_insert_with(|| {
+        if id == crate::domain::tenant::DEFAULT_TENANT_ID {
+            json!(making.default_issuer)
+        } else {
+            json!(format!(
+                "{}/{id}",
+                making.default_issuer.trim_end_matches('/')
+            ))
+        }
+    });
     let mut tenant: Tenant = decode(Value::Object(object), "tenant")?;
     tenant.validate()?;
     if store.tenant(id).await?.is_some() {
@@ -99,13 +110,14 @@ where
     }
     match tenant.jwt_configuration.access_token_key_id {
         Some(key_id) => {
-            if store.signing_key(key_id).await?.is_none() {
-                return Err(ValidationErrors::field(FieldError::invalid(
-                    "tenant.jwtConfiguration.accessTokenKeyId",
-                    "The key does not exist.",
-                ))
-                .into());
-            }
+            require_usable_key(
+                store,
+                scope,
+                id,
+                key_id,
+                "tenant.jwtConfiguration.accessTokenKeyId",
+            )
+            .await?;
         }
         None => {
             let key_id = KeyId::from_random_bytes(random_id_bytes(making.entropy)?);
@@ -135,7 +147,7 @@ pub async fn patch_tenant<S>(
     patch: Map<String, Value>,
 ) -> FlowResult<Tenant>
 where
-    S: TenantStore + SigningKeyStore + ?Sized,
+    S: TenantStore + SigningKeyStore + TemplateStore + ?Sized,
 {
     let current = match store.tenant(id).await? {
         Some(t) if scope.allows(t.id) => t,
@@ -151,17 +163,99 @@ where
     }
     let tenant: Tenant = decode(merged, "tenant")?;
     tenant.validate()?;
-    if let Some(key_id) = tenant.jwt_configuration.access_token_key_id {
-        if store.signing_key(key_id).await?.is_none() {
-            return Err(ValidationErrors::field(FieldError::invalid(
-                "tenant.jwtConfiguration.accessTokenKeyId",
-                "The key does not exist.",
-            ))
-            .into());
+    for (field, now, before) in [
+        (
+            "tenant.jwtConfiguration.accessTokenKeyId",
+            tenant.jwt_configuration.access_token_key_id,
+            current.jwt_configuration.access_token_key_id,
+        ),
+        (
+            "tenant.jwtConfiguration.idTokenKeyId",
+            tenant.jwt_configuration.id_token_key_id,
+            current.jwt_configuration.id_token_key_id,
+        ),
+    ] {
+        if let Some(key_id) = now.filter(|k| Some(*k) != before) {
+            require_usable_key(store, scope, tenant.id, key_id, field).await?;
         }
+    }
+    if let Some(template) = tenant
+        .email_configuration
+        .passwordless_email_template_id
+        .filter(|t| Some(*t) != current.email_configuration.passwordless_email_template_id)
+    {
+        require_usable_template(
+            store,
+            tenant.id,
+            template,
+            "tenant.emailConfiguration.passwordlessEmailTemplateId",
+        )
+        .await?;
+    }
+    if tenant.issuer != current.issuer && !scope.is_unrestricted() {
+        require_own_issuer(store, &tenant).await?;
     }
     store.update_tenant(&tenant).await?;
     Ok(tenant)
+}
+
+/// A signing key objects of `tenant` may name (S22): the tenant's own, or a global key that only
+/// an unrestricted caller may assign. Anything else reads as a key that does not exist.
+async fn require_usable_key<S: SigningKeyStore + ?Sized>(
+    store: &S,
+    scope: &TenantScope,
+    tenant: TenantId,
+    key_id: KeyId,
+    field: &str,
+) -> FlowResult<()> {
+    let usable = store
+        .signing_key(key_id)
+        .await?
+        .is_some_and(|key| match key.tenant_id {
+            Some(owner) => owner == tenant,
+            None => scope.is_unrestricted(),
+        });
+    if usable {
+        Ok(())
+    } else {
+        Err(ValidationErrors::field(FieldError::invalid(field, "The key does not exist.")).into())
+    }
+}
+
+/// A template objects of `tenant` may name: the tenant's own or a global one (S29).
+async fn require_usable_template<S: TemplateStore + ?Sized>(
+    store: &S,
+    tenant: TenantId,
+    template: TemplateId,
+    field: &str,
+) -> FlowResult<()> {
+    match store.template(template).await? {
+        Some(found) if found.usable_by(tenant) => Ok(()),
+        _ => Err(ValidationErrors::field(FieldError::invalid(
+            field,
+            "The email template does not exist.",
+        ))
+        .into()),
+    }
+}
+
+/// A caller scoped to one tenant may not give it an issuer another tenant's tokens carry: a
+/// verifier that trusts an issuer would accept the other tenant's tokens as its own (S22).
+async fn require_own_issuer<S: TenantStore + ?Sized>(store: &S, tenant: &Tenant) -> FlowResult<()> {
+    let taken = store
+        .tenants()
+        .await?
+        .iter()
+        .any(|other| other.id != tenant.id && other.issuer == tenant.issuer);
+    if taken {
+        return Err(ValidationErrors::field(FieldError::new(
+            "duplicate",
+            "tenant.issuer",
+            "Another tenant uses this issuer.",
+        ))
+        .into());
+    }
+    Ok(())
 }
 
 /// RFC 7396 JSON merge patch.
@@ -221,27 +315,26 @@ where
         .email_configuration
         .passwordless_email_template_id
     {
-        if store.template(template).await?.is_none() {
-            return Err(ValidationErrors::field(FieldError::invalid(
-                "application.emailConfiguration.passwordlessEmailTemplateId",
-                "The email template does not exist.",
-            ))
-            .into());
-        }
+        require_usable_template(
+            store,
+            tenant_id,
+            template,
+            "application.emailConfiguration.passwordlessEmailTemplateId",
+        )
+        .await?;
     }
-    for key in [
-        application.jwt_configuration.access_token_key_id,
-        application.jwt_configuration.id_token_key_id,
-    ]
-    .into_iter()
-    .flatten()
-    {
-        if store.signing_key(key).await?.is_none() {
-            return Err(ValidationErrors::field(FieldError::invalid(
-                "application.jwtConfiguration.accessTokenKeyId",
-                "The key does not exist.",
-            ))
-            .into());
+    for (field, key) in [
+        (
+            "application.jwtConfiguration.accessTokenKeyId",
+            application.jwt_configuration.access_token_key_id,
+        ),
+        (
+            "application.jwtConfiguration.idTokenKeyId",
+            application.jwt_configuration.id_token_key_id,
+        ),
+    ] {
+        if let Some(key) = key {
+            require_usable_key(store, scope, tenant_id, key, field).await?;
         }
     }
     match store.insert_application(&application).await {
@@ -445,21 +538,38 @@ where
     }
 }
 
+/// Creates an email template. A caller scoped to a tenant makes one of that tenant's templates;
+/// an unrestricted caller makes a global one, or one of the tenant its body names (S29).
 pub async fn create_email_template<S>(
     store: &S,
     clock: &dyn Clock,
     entropy: &dyn Entropy,
+    scope: &TenantScope,
     id: Option<TemplateId>,
     mut object: Map<String, Value>,
 ) -> FlowResult<EmailTemplate>
 where
-    S: TemplateStore + ?Sized,
+    S: TemplateStore + TenantStore + ?Sized,
 {
     let id = match id {
         Some(id) => id,
         None => TemplateId::from_random_bytes(random_id_bytes(entropy)?),
     };
+    let owner = body_tenant(&object, "emailTemplate.tenantId", scope)?.or(scope.explicit);
+    if let Some(owner) = owner {
+        if store.tenant(owner).await?.is_none() {
+            return Err(ValidationErrors::field(FieldError::invalid(
+                "emailTemplate.tenantId",
+                "The tenant does not exist.",
+            ))
+            .into());
+        }
+    }
     stamp(&mut object, id, clock.now());
+    match owner {
+        Some(owner) => object.insert("tenantId".into(), json!(owner)),
+        None => object.remove("tenantId"),
+    };
     let template: EmailTemplate = decode(Value::Object(object), "emailTemplate")?;
     template.validate()?;
     if store.template(id).await?.is_some() {
@@ -495,7 +605,11 @@ pub async fn user_by_email<S: TenantStore + UserStore + ?Sized>(
         .ok_or(FlowError::NotFound)
 }
 
+/// Whether API-key permissions may name an endpoint and method: the route table knows.
+pub type Permissible = fn(&str, &str) -> bool;
+
 /// Stores a new API key (hashed, S2) with optional endpoint permissions and tenant lock.
+/// Permissions fail closed (S28): every endpoint and method must be `permissible`.
 pub async fn create_api_key<S>(
     store: &S,
     entropy: &dyn Entropy,
@@ -503,10 +617,14 @@ pub async fn create_api_key<S>(
     description: &str,
     permissions: Option<ApiKeyPermissions>,
     tenant: Option<TenantId>,
+    permissible: Permissible,
 ) -> FlowResult<ApiKey>
 where
     S: ApiKeyStore + TenantStore + ?Sized,
 {
+    if let Some(permissions) = &permissions {
+        permissions.validate("apiKey.permissions", permissible)?;
+    }
     if key.expose().trim().is_empty() {
         return Err(ValidationErrors::field(FieldError::blank("apiKey.key")).into());
     }
@@ -546,6 +664,29 @@ pub async fn public_keys<S: SigningKeyStore + ?Sized>(store: &S) -> FlowResult<V
         .signing_keys()
         .await?
         .iter()
+        .filter_map(SigningKey::jwk)
+        .collect())
+}
+
+/// One tenant's public keys: those it owns and the global keys it signs with (S22), so a
+/// verifier of this tenant's tokens trusts no other tenant's key.
+pub async fn tenant_public_keys<S: TenantStore + SigningKeyStore + ?Sized>(
+    store: &S,
+    tenant: TenantId,
+) -> FlowResult<Vec<Value>> {
+    let tenant = store.tenant(tenant).await?.ok_or(FlowError::NotFound)?;
+    let configured = [
+        tenant.jwt_configuration.access_token_key_id,
+        tenant.jwt_configuration.id_token_key_id,
+    ];
+    Ok(store
+        .signing_keys()
+        .await?
+        .iter()
+        .filter(|key| match key.tenant_id {
+            Some(owner) => owner == tenant.id,
+            None => configured.contains(&Some(key.id)),
+        })
         .filter_map(SigningKey::jwk)
         .collect())
 }

@@ -6,13 +6,15 @@ use tracing::{info, instrument, warn};
 use crate::domain::code::{LoginStrategy, PasswordlessCode};
 use crate::domain::email::{render_email, OutgoingEmail};
 use crate::domain::ids::{ApplicationId, RefreshTokenId};
-use crate::domain::user::{LoginIdType, LoginRefusal};
+use crate::domain::user::{normalize_login_id, LoginIdType, LoginRefusal};
 use crate::domain::validation::{FieldError, ValidationErrors};
-use crate::domain::{Application, Instant, Secret, Tenant, User};
+use crate::domain::{Application, Instant, Secret, SecretHash, Tenant, User};
 use crate::ports::{
     ApplicationStore, Clock, CodeStore, Consumed, Entropy, LoginFinish, Mailer, RateLimiter,
     RefreshTokenStore, SigningKeyStore, TemplateStore, TenantStore, UserStore,
 };
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use super::tenancy::TenantScope;
 use super::tokens::{issue_access_token, issue_refresh_token};
@@ -75,6 +77,32 @@ async fn find_user<S: UserStore + ?Sized>(
     Ok(None)
 }
 
+/// An application a login may be started for or finished in (M2): in the caller's scope,
+/// active, with passwordless enabled; FusionAuth's field errors otherwise.
+pub async fn passwordless_application<S: ApplicationStore + ?Sized>(
+    store: &S,
+    scope: &TenantScope,
+    id: ApplicationId,
+) -> FlowResult<Application> {
+    let application = application_in_scope(store, scope, id).await?;
+    if !application.active {
+        return Err(ValidationErrors::field(FieldError::invalid(
+            "applicationId",
+            "The application is not active.",
+        ))
+        .into());
+    }
+    if !application.passwordless_configuration.enabled {
+        return Err(ValidationErrors::field(FieldError::new(
+            "disabled",
+            "applicationId",
+            "Passwordless login is not enabled for this application.",
+        ))
+        .into());
+    }
+    Ok(application)
+}
+
 /// Creates a code for a user. A new start supersedes every earlier code of the user (S6).
 #[instrument(skip_all, fields(application_id = %request.application_id))]
 pub async fn start<S>(
@@ -87,23 +115,40 @@ pub async fn start<S>(
 where
     S: TenantStore + ApplicationStore + UserStore + CodeStore + ?Sized,
 {
-    let application = application_in_scope(store, scope, request.application_id).await?;
-    if !application.passwordless_configuration.enabled {
-        return Err(ValidationErrors::field(FieldError::new(
-            "disabled",
-            "applicationId",
-            "Passwordless login is not enabled for this application.",
-        ))
-        .into());
-    }
+    let application = passwordless_application(store, scope, request.application_id).await?;
     let tenant = tenant_of(store, application.tenant_id).await?;
     let user = find_user(store, tenant.id, &request.login_id, &request.login_id_types)
         .await?
         .ok_or(FlowError::NotFound)?;
-    let now = clock.now();
+    let (started, _) = create_code(
+        store,
+        clock.now(),
+        entropy,
+        &tenant,
+        &application,
+        &user,
+        request.strategy,
+        request.state,
+    )
+    .await?;
+    Ok(started)
+}
+
+/// Stores a new code for `user`, superseding the earlier ones, and returns it with its record.
+#[allow(clippy::too_many_arguments)]
+async fn create_code<S: CodeStore + ?Sized>(
+    store: &S,
+    now: Instant,
+    entropy: &dyn Entropy,
+    tenant: &Tenant,
+    application: &Application,
+    user: &User,
+    strategy: LoginStrategy,
+    state: Option<Map<String, Value>>,
+) -> FlowResult<(Started, PasswordlessCode)> {
     let ext = &tenant.external_identifier_configuration;
     let code = ext.passwordless_login_generator.generate(entropy)?;
-    let (one_time_code, ttl) = match request.strategy {
+    let (one_time_code, ttl) = match strategy {
         LoginStrategy::ClickableLink => (None, tenant.code_ttl_seconds()),
         LoginStrategy::FormField => (
             Some(
@@ -113,26 +158,28 @@ where
             tenant.one_time_code_ttl_seconds(),
         ),
     };
-    store
-        .insert_code(&PasswordlessCode {
-            code_hash: code.hash(),
-            one_time_code_hash: one_time_code.as_ref().map(Secret::hash),
-            tenant_id: tenant.id,
-            user_id: user.id,
-            application_id: application.id,
-            state: request.state,
-            login_strategy: request.strategy,
-            insert_instant: now,
-            expires_at: now.plus_secs(ttl),
-            emailed: false,
-            failed_attempts: 0,
-        })
-        .await?;
+    let record = PasswordlessCode {
+        code_hash: code.hash(),
+        one_time_code_hash: one_time_code.as_ref().map(Secret::hash),
+        tenant_id: tenant.id,
+        user_id: user.id,
+        application_id: application.id,
+        state,
+        login_strategy: strategy,
+        insert_instant: now,
+        expires_at: now.plus_secs(ttl),
+        emailed: false,
+        failed_attempts: 0,
+    };
+    store.insert_code(&record).await?;
     info!(user_id = %user.id, tenant_id = %tenant.id, "passwordless code started");
-    Ok(Started {
-        code,
-        one_time_code,
-    })
+    Ok((
+        Started {
+            code,
+            one_time_code,
+        },
+        record,
+    ))
 }
 
 /// Where the links in emails point (S13: the configured URL, never the request's Host).
@@ -177,8 +224,7 @@ where
         + ?Sized,
 {
     let now = clock.now();
-    let hash = code.hash();
-    let Some(stored) = store.code(&hash, now).await? else {
+    let Some(stored) = store.code(&code.hash(), now).await? else {
         return Ok(SendOutcome::NothingToSend);
     };
     let (Some(user), Some(application)) = (
@@ -188,7 +234,53 @@ where
         return Ok(SendOutcome::NothingToSend);
     };
     let tenant = tenant_of(store, stored.tenant_id).await?;
-    enforce_send_limits(store, &tenant, &user, source_address, now).await?;
+    let login = user
+        .normalized_email()
+        .or_else(|| user.normalized_username())
+        .unwrap_or_else(|| user.id.to_string());
+    enforce_send_limits(store, &tenant, &login, source_address, now).await?;
+    deliver(
+        store,
+        mailer,
+        links,
+        &Delivery {
+            tenant: &tenant,
+            application: &application,
+            user: &user,
+            stored: &stored,
+            code,
+        },
+        now,
+    )
+    .await
+}
+
+/// What one passwordless email is about.
+struct Delivery<'a> {
+    tenant: &'a Tenant,
+    application: &'a Application,
+    user: &'a User,
+    stored: &'a PasswordlessCode,
+    code: &'a Secret,
+}
+
+/// Renders the application's (else the tenant's) template for the code and hands it to the
+/// mailer. The code is stored before it is sent, and marked as emailed only after the mailer
+/// took it: a failed send leaves a code that can be sent again (S23).
+async fn deliver<S: TemplateStore + CodeStore + ?Sized>(
+    store: &S,
+    mailer: &dyn Mailer,
+    links: &LinkBase,
+    delivery: &Delivery<'_>,
+    now: Instant,
+) -> FlowResult<SendOutcome> {
+    let Delivery {
+        tenant,
+        application,
+        user,
+        stored,
+        code,
+    } = *delivery;
     let Some(to_email) = user.email.clone() else {
         warn!(user_id = %user.id, "passwordless send skipped: the user has no email address");
         return Ok(SendOutcome::NothingToSend);
@@ -203,12 +295,18 @@ where
                 "No passwordless email template is configured.",
             ))
         })?;
-    let template = store.template(template_id).await?.ok_or_else(|| {
-        ValidationErrors::field(FieldError::invalid(
-            "applicationId",
-            "The passwordless email template does not exist.",
-        ))
-    })?;
+    // Management refuses another tenant's template; a store written before that rule still
+    // never renders one tenant's template for another's user (S29).
+    let template = store
+        .template(template_id)
+        .await?
+        .filter(|t| t.usable_by(tenant.id))
+        .ok_or_else(|| {
+            ValidationErrors::field(FieldError::invalid(
+                "applicationId",
+                "The passwordless email template does not exist.",
+            ))
+        })?;
     let context = json!({
         "code": code.expose(),
         "user": user,
@@ -216,7 +314,7 @@ where
         "tenant": tenant,
         "state": stored.state,
         "timeToLive": stored.time_to_live_seconds(now),
-        "url": links.magic_link(code, &tenant),
+        "url": links.magic_link(code, tenant),
     });
     let (subject, html, text) = render_email(&template, &user.preferred_languages, &context)?;
     let from_email = template
@@ -235,8 +333,6 @@ where
             .collect();
         (!parts.is_empty()).then(|| parts.join(" "))
     });
-    // The code is stored before it is sent, and marked as emailed only after the mailer took
-    // it: a failed send leaves a code that can be sent again (S23).
     let sent = mailer
         .send(&OutgoingEmail {
             from_email,
@@ -248,17 +344,129 @@ where
             text,
         })
         .await?;
-    store.mark_code_emailed(&hash).await?;
+    store.mark_code_emailed(&stored.code_hash).await?;
     info!(user_id = %user.id, tenant_id = %tenant.id, application_id = %application.id, message_id = %sent.message_id, "user.passwordless.code.sent");
     Ok(SendOutcome::Sent)
 }
 
-/// Per user and per source address, counted in the shared store so the limit holds across
-/// every instance (S8). The address limit is ten times the user limit: offices share addresses.
+/// Paces the answers that found no user so they take as long as the ones that made and sent a
+/// code (S9): a running mean of how long that work takes in this process.
+pub struct SendPacer {
+    mean_micros: AtomicU64,
+}
+
+impl Default for SendPacer {
+    fn default() -> Self {
+        Self {
+            mean_micros: AtomicU64::new(Self::FIRST_GUESS.as_micros() as u64),
+        }
+    }
+}
+
+impl SendPacer {
+    /// Before the first real send is measured: about one SES call and one DynamoDB write.
+    const FIRST_GUESS: Duration = Duration::from_millis(40);
+
+    /// Folds one measured duration into the mean (weight 1/8: a slow send moves it, an outlier
+    /// does not own it).
+    pub fn record(&self, took: Duration) {
+        let took = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        let _ = self
+            .mean_micros
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |mean| {
+                Some(mean - mean / 8 + took / 8)
+            });
+    }
+
+    pub fn mean(&self) -> Duration {
+        Duration::from_micros(self.mean_micros.load(Ordering::Relaxed))
+    }
+
+    /// Waits until `since` is as long ago as the mean.
+    pub async fn pad(&self, since: std::time::Instant) {
+        if let Some(rest) = self.mean().checked_sub(since.elapsed()) {
+            tokio::time::sleep(rest).await;
+        }
+    }
+}
+
+/// The deprecated send form `{applicationId, loginId, state}`: starts and sends in one call.
+/// It needs an API key (ours, S31), counts the rate limits before anything is written, and
+/// answers alike, in the same time, for known and unknown addresses (S9).
+#[instrument(skip_all, fields(application_id = %request.application_id))]
+#[allow(clippy::too_many_arguments)]
+pub async fn start_and_send<S>(
+    store: &S,
+    mailer: &dyn Mailer,
+    clock: &dyn Clock,
+    entropy: &dyn Entropy,
+    links: &LinkBase,
+    pacer: &SendPacer,
+    scope: &TenantScope,
+    request: StartRequest,
+    source_address: Option<&str>,
+) -> FlowResult<SendOutcome>
+where
+    S: TenantStore
+        + ApplicationStore
+        + UserStore
+        + CodeStore
+        + TemplateStore
+        + RateLimiter
+        + ?Sized,
+{
+    if !scope.authenticated {
+        return Err(FlowError::Unauthorized);
+    }
+    let application = passwordless_application(store, scope, request.application_id).await?;
+    let tenant = tenant_of(store, application.tenant_id).await?;
+    let now = clock.now();
+    enforce_send_limits(
+        store,
+        &tenant,
+        &normalize_login_id(&request.login_id),
+        source_address,
+        now,
+    )
+    .await?;
+    let began = std::time::Instant::now();
+    let Some(user) =
+        find_user(store, tenant.id, &request.login_id, &request.login_id_types).await?
+    else {
+        pacer.pad(began).await;
+        return Ok(SendOutcome::NothingToSend);
+    };
+    let (started, stored) = create_code(
+        store,
+        now,
+        entropy,
+        &tenant,
+        &application,
+        &user,
+        LoginStrategy::ClickableLink,
+        request.state,
+    )
+    .await?;
+    let delivery = Delivery {
+        tenant: &tenant,
+        application: &application,
+        user: &user,
+        stored: &stored,
+        code: &started.code,
+    };
+    let outcome = deliver(store, mailer, links, &delivery, now).await?;
+    pacer.record(began.elapsed());
+    Ok(outcome)
+}
+
+/// Per login (the address, hashed) and per source address, counted in the shared store before
+/// anything is written, so the limit holds across every instance (S8, S31) and answers alike
+/// whether or not the address is a user's. The source limit is ten times the login limit:
+/// offices share addresses.
 async fn enforce_send_limits<S: RateLimiter + ?Sized>(
     store: &S,
     tenant: &Tenant,
-    user: &User,
+    normalized_login: &str,
     source: Option<&str>,
     now: Instant,
 ) -> FlowResult<()> {
@@ -266,15 +474,16 @@ async fn enforce_send_limits<S: RateLimiter + ?Sized>(
     if !limit.enabled {
         return Ok(());
     }
-    let user_hits = store
+    let login = SecretHash::of(normalized_login).to_hex();
+    let login_hits = store
         .hit(
-            &format!("send:user:{}", user.id),
+            &format!("send:login:{}:{}", tenant.id, &login[..32]),
             limit.time_period_in_seconds,
             now,
         )
         .await?;
-    if user_hits > limit.limit {
-        warn!(user_id = %user.id, "passwordless send refused: per-user rate limit");
+    if login_hits > limit.limit {
+        warn!(tenant_id = %tenant.id, "passwordless send refused: per-address rate limit");
         return Err(FlowError::RateLimited);
     }
     if let Some(source) = source {
@@ -286,11 +495,20 @@ async fn enforce_send_limits<S: RateLimiter + ?Sized>(
             )
             .await?;
         if hits > limit.limit.saturating_mul(10) {
-            warn!(tenant_id = %tenant.id, "passwordless send refused: per-address rate limit");
+            warn!(tenant_id = %tenant.id, "passwordless send refused: per-source rate limit");
             return Err(FlowError::RateLimited);
         }
     }
     Ok(())
+}
+
+/// An account sees at most this many wrong one-time codes per window; beyond, every login with
+/// a one-time code is refused until the window ends (S7, ASVS 2.2.1).
+pub const MAX_ACCOUNT_FAILURES_PER_HOUR: u32 = 100;
+const ACCOUNT_FAILURE_WINDOW_SECONDS: i64 = 3600;
+
+fn account_failures_key(user: crate::domain::UserId) -> String {
+    format!("login-failed:user:{user}")
 }
 
 pub struct LoginRequest {
@@ -323,21 +541,46 @@ pub async fn login<S>(
     request: LoginRequest,
 ) -> FlowResult<LoggedIn>
 where
-    S: TenantStore + ApplicationStore + CodeStore + SigningKeyStore + RefreshTokenStore + ?Sized,
+    S: TenantStore
+        + ApplicationStore
+        + CodeStore
+        + SigningKeyStore
+        + RefreshTokenStore
+        + RateLimiter
+        + ?Sized,
 {
+    // The application a login names must be one a login may finish in (M2), checked before the
+    // code is touched.
     let named_application = match request.application_id {
-        Some(id) => Some(application_in_scope(store, scope, id).await?),
+        Some(id) => Some(passwordless_application(store, scope, id).await?),
         None => None,
     };
     let now = clock.now();
     let one_time_hash = request.one_time_code.as_ref().map(Secret::hash);
+    // Only a code of the tenant in scope is consumed: a mismatch leaves it usable (X7).
+    let tenant_in_scope = named_application
+        .as_ref()
+        .map(|app| app.tenant_id)
+        .or(scope.explicit);
     let code = match store
-        .consume_code(&request.code.hash(), one_time_hash.as_ref(), now)
+        .consume_code(
+            &request.code.hash(),
+            one_time_hash.as_ref(),
+            tenant_in_scope,
+            now,
+        )
         .await?
     {
         Consumed::Code(code) => *code,
-        Consumed::WrongOneTimeCode => {
-            warn!(ip_address = ?request.ip_address, "user.login.failed: wrong one-time code");
+        Consumed::WrongOneTimeCode { user } => {
+            let failures = store
+                .hit(
+                    &account_failures_key(user),
+                    ACCOUNT_FAILURE_WINDOW_SECONDS,
+                    now,
+                )
+                .await?;
+            warn!(user_id = %user, failures, ip_address = ?request.ip_address, "user.login.failed: wrong one-time code");
             return Err(FlowError::NotFound);
         }
         Consumed::Nothing => {
@@ -345,12 +588,32 @@ where
             return Err(FlowError::NotFound);
         }
     };
+    if code.one_time_code_hash.is_some() {
+        let failures = store
+            .count(
+                &account_failures_key(code.user_id),
+                ACCOUNT_FAILURE_WINDOW_SECONDS,
+                now,
+            )
+            .await?;
+        if failures >= MAX_ACCOUNT_FAILURES_PER_HOUR {
+            warn!(user_id = %code.user_id, failures, "user.login.failed: the account's failed-attempt limit holds");
+            return Err(FlowError::NotFound);
+        }
+    }
     let application = match named_application {
         Some(app) => app,
-        None => store
-            .application(code.application_id)
-            .await?
-            .ok_or(FlowError::NotFound)?,
+        None => {
+            let own = store
+                .application(code.application_id)
+                .await?
+                .ok_or(FlowError::NotFound)?;
+            if !own.active || !own.passwordless_configuration.enabled {
+                info!(application_id = %own.id, "user.login.failed: the application no longer takes passwordless logins");
+                return Err(FlowError::NotFound);
+            }
+            own
+        }
     };
     // A code logs in only its own user, into its own tenant (S6, S22).
     if application.tenant_id != code.tenant_id || !scope.allows(code.tenant_id) {

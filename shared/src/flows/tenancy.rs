@@ -11,12 +11,29 @@ use super::{FlowError, FlowResult};
 pub struct TenantScope {
     /// The `X-FusionAuth-TenantId` header, or the API key's tenant lock.
     pub explicit: Option<TenantId>,
+    /// An API key permitted for the endpoint made the request (or a kickstart file, which acts
+    /// as a key with no limits). Public endpoints with a key-only form check it (S31).
+    pub authenticated: bool,
 }
 
 impl TenantScope {
     /// Whether an object of `tenant` may be touched under this scope (S22).
     pub fn allows(&self, tenant: TenantId) -> bool {
         self.explicit.is_none_or(|t| t == tenant)
+    }
+
+    /// A caller with a key and no tenant: the only one that may make or assign global things
+    /// (signing keys and email templates that belong to no tenant).
+    pub fn is_unrestricted(&self) -> bool {
+        self.authenticated && self.explicit.is_none()
+    }
+
+    /// The scope of the operator's own tools (demo seed, benchmarks): a key with no limits.
+    pub fn operator() -> Self {
+        Self {
+            explicit: None,
+            authenticated: true,
+        }
     }
 
     /// The header's (or the key's) tenant, else the tenant of the object the body names, else

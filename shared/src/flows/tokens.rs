@@ -74,6 +74,13 @@ pub async fn issue_access_token<S: SigningKeyStore + ?Sized>(
         .signing_key(key_id)
         .await?
         .ok_or_else(|| FlowError::Internal(format!("signing key {key_id} is missing")))?;
+    // Management refuses such a reference (S22); a store written before that rule, or by hand,
+    // still never signs a token with another tenant's key.
+    if key.tenant_id.is_some_and(|owner| owner != tenant.id) {
+        return Err(FlowError::Internal(format!(
+            "signing key {key_id} belongs to another tenant"
+        )));
+    }
     let ttl = application.token_ttl_seconds(tenant.jwt_configuration.time_to_live_in_seconds);
     let expiration = now.plus_secs(ttl);
     let registration = user.registration(application.id);

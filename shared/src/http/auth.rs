@@ -39,19 +39,38 @@ pub async fn authorize(
     caller: Caller,
 ) -> Result<TenantScope, ApiError> {
     let header = header_tenant(&request.headers)?;
-    let endpoint = match (spec.access, caller) {
-        (Access::Public, _) | (_, Caller::Kickstart) => {
-            return Ok(TenantScope { explicit: header })
+    let (endpoint, required) = match (spec.access, caller) {
+        (_, Caller::Kickstart) => {
+            return Ok(TenantScope {
+                explicit: header,
+                authenticated: true,
+            })
         }
-        (Access::ApiKey { endpoint }, Caller::Client) => endpoint,
+        (Access::Public, Caller::Client) => {
+            return Ok(TenantScope {
+                explicit: header,
+                authenticated: false,
+            })
+        }
+        (Access::ApiKey { endpoint }, Caller::Client) => (endpoint, true),
+        (Access::PublicWithKeyForm { endpoint }, Caller::Client) => (endpoint, false),
     };
     let presented = request
         .headers
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|k| !k.is_empty() && k.len() <= MAX_SECRET_LEN)
-        .ok_or(ApiError::Unauthorized)?;
+        .map(str::trim);
+    let presented = match presented {
+        None | Some("") if !required => {
+            return Ok(TenantScope {
+                explicit: header,
+                authenticated: false,
+            })
+        }
+        other => other
+            .filter(|k| !k.is_empty() && k.len() <= MAX_SECRET_LEN)
+            .ok_or(ApiError::Unauthorized)?,
+    };
     let hash = Secret::new(presented).hash();
     let key = app
         .store
@@ -73,6 +92,7 @@ pub async fn authorize(
         }
         (locked, asked) => Ok(TenantScope {
             explicit: asked.or(locked),
+            authenticated: true,
         }),
     }
 }

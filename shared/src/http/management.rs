@@ -41,7 +41,7 @@ pub async fn create_tenant(
         entropy: app.entropy.as_ref(),
         default_issuer: &app.links.0,
     };
-    let tenant = flows::create_tenant(app.store.as_ref(), &making, id, object).await?;
+    let tenant = flows::create_tenant(app.store.as_ref(), &making, scope, id, object).await?;
     Ok(json_response(StatusCode::OK, &json!({"tenant": tenant})))
 }
 
@@ -111,6 +111,7 @@ pub async fn register(
 pub async fn create_email_template(
     app: &App,
     request: &HttpRequest,
+    scope: &TenantScope,
     id: Option<&str>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id
@@ -121,6 +122,7 @@ pub async fn create_email_template(
         app.store.as_ref(),
         app.clock.as_ref(),
         app.entropy.as_ref(),
+        scope,
         id,
         object,
     )
@@ -181,8 +183,14 @@ pub async fn search_user(
     Ok(json_response(StatusCode::OK, &json!({"user": user})))
 }
 
-pub async fn jwks(app: &App) -> Result<HttpResponse, ApiError> {
-    let keys = flows::public_keys(app.store.as_ref()).await?;
+pub async fn jwks(app: &App, tenant: Option<&str>) -> Result<HttpResponse, ApiError> {
+    let keys = match tenant {
+        None => flows::public_keys(app.store.as_ref()).await?,
+        Some(id) => {
+            let id = TenantId::parse(id).ok_or(ApiError::NotFound)?;
+            flows::tenant_public_keys(app.store.as_ref(), id).await?
+        }
+    };
     let mut response = json_response(StatusCode::OK, &json!({"keys": Value::Array(keys)}));
     // Verifiers cache the key set; rotation keeps old keys published (S24), so an hour is safe.
     response.headers_mut().insert(

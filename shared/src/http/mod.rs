@@ -10,8 +10,10 @@ pub mod passwordless;
 pub mod routes;
 
 use bytes::Bytes;
+use futures_util::FutureExt;
 use http::{HeaderMap, Method, StatusCode};
 use std::net::IpAddr;
+use std::panic::AssertUnwindSafe;
 use tracing::{error, info, Instrument};
 
 use crate::app::App;
@@ -58,13 +60,23 @@ pub async fn handle_as(
 ) -> HttpResponse {
     let span = tracing::info_span!("request", request_id = %request.request_id, method = %request.method, path = %routes::loggable_path(&request.path));
     async move {
-        let response = match dispatch(app, &request, only, caller).await {
-            Ok(response) => response,
-            Err(e) => {
+        // A panic in one request answers 500 with the request id and leaves the process, its
+        // caches and its store connection serving the next request (S25).
+        let outcome = AssertUnwindSafe(dispatch(app, &request, only, caller))
+            .catch_unwind()
+            .await;
+        let response = match outcome {
+            Ok(Ok(response)) => response,
+            Ok(Err(e)) => {
                 if let ApiError::Internal(detail) = &e {
                     error!(detail = %detail, "request failed");
                 }
                 e.into_response(&request.request_id)
+            }
+            Err(_) => {
+                // The panic hook logged where it happened; its message may quote request data.
+                error!("request panicked");
+                ApiError::Internal("panic".into()).into_response(&request.request_id)
             }
         };
         info!(status = response.status().as_u16(), "request done");
@@ -108,13 +120,16 @@ async fn dispatch(
         Route::UserRegistrationWithId => {
             management::register(app, request, &scope, Some(&params[0])).await
         }
-        Route::EmailTemplateCreate => management::create_email_template(app, request, None).await,
+        Route::EmailTemplateCreate => {
+            management::create_email_template(app, request, &scope, None).await
+        }
         Route::EmailTemplateCreateWithId => {
-            management::create_email_template(app, request, Some(&params[0])).await
+            management::create_email_template(app, request, &scope, Some(&params[0])).await
         }
         Route::UserRetrieve => management::retrieve_user(app, &scope, &params[0]).await,
         Route::UserSearch => management::search_user(app, request, &scope).await,
-        Route::Jwks => management::jwks(app).await,
+        Route::Jwks => management::jwks(app, None).await,
+        Route::TenantJwks => management::jwks(app, Some(&params[0])).await,
     }
 }
 

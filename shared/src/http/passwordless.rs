@@ -92,67 +92,60 @@ pub async fn start(
 }
 
 /// Both forms: `{code}`, or the deprecated `{applicationId, loginId, state}` that starts and
-/// sends in one call. Either way 200 whether or not anything was sent (S9).
+/// sends in one call and needs an API key (ours, S31). Either way 200 whether or not anything
+/// was sent (S9).
 pub async fn send(
     app: &App,
     request: &HttpRequest,
     scope: &TenantScope,
 ) -> Result<HttpResponse, ApiError> {
     let body = parse_object(&request.body)?;
-    let source = client_address(request, None);
-    let code = if !body.contains_key("code")
+    let source = source_address(request);
+    let outcome = if !body.contains_key("code")
         && (body.contains_key("applicationId") || body.contains_key("loginId"))
     {
+        if !scope.authenticated {
+            return Err(ApiError::Unauthorized);
+        }
         let mut start = start_request(&body)?;
         start.strategy = LoginStrategy::ClickableLink;
-        match passwordless::start(
+        passwordless::start_and_send(
             app.store.as_ref(),
+            app.mailer.as_ref(),
             app.clock.as_ref(),
             app.entropy.as_ref(),
+            &app.links,
+            &app.send_pacer,
             scope,
             start,
+            source.as_deref(),
         )
-        .await
-        {
-            Ok(started) => started.code,
-            Err(crate::flows::FlowError::NotFound) => return Ok(empty_response(StatusCode::OK)),
-            Err(e) => return Err(e.into()),
-        }
+        .await?
     } else {
         let mut fields = Fields::new(&body);
         let code = fields.required_string("code", MAX_SECRET_LEN);
         fields.finish()?;
-        Secret::new(code.unwrap_or_default())
+        passwordless::send_code(
+            app.store.as_ref(),
+            app.mailer.as_ref(),
+            app.clock.as_ref(),
+            &app.links,
+            &Secret::new(code.unwrap_or_default()),
+            source.as_deref(),
+        )
+        .await?
     };
-    let outcome = passwordless::send_code(
-        app.store.as_ref(),
-        app.mailer.as_ref(),
-        app.clock.as_ref(),
-        &app.links,
-        &code,
-        source.as_deref(),
-    )
-    .await?;
     if outcome == SendOutcome::NothingToSend {
         tracing::info!("passwordless send: nothing to send");
     }
     Ok(empty_response(StatusCode::OK))
 }
 
-/// The caller's address: the body's `ipAddress`, else the first `X-Forwarded-For` hop, else
-/// the connection's peer.
-fn client_address(request: &HttpRequest, body_ip: Option<String>) -> Option<String> {
-    body_ip
-        .or_else(|| {
-            request
-                .headers
-                .get("x-forwarded-for")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.split(',').next())
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty() && v.len() <= 64)
-        })
-        .or_else(|| request.source_ip.map(|ip| ip.to_string()))
+/// The address rate limits count (S27): the one the platform vouches for (API Gateway's source
+/// IP, the socket peer, or the nearest hop a trusted proxy added), never a header or body field
+/// the client writes.
+fn source_address(request: &HttpRequest) -> Option<String> {
+    request.source_ip.map(|ip| ip.to_string())
 }
 
 pub async fn login(
@@ -174,7 +167,8 @@ pub async fn login(
         code: Secret::new(code.unwrap_or_default()),
         one_time_code: one_time_code.map(Secret::new),
         application_id,
-        ip_address: client_address(request, ip_address),
+        // The body's address is recorded in events, as FusionAuth does; limits never read it.
+        ip_address: ip_address.or_else(|| source_address(request)),
         no_jwt,
     };
     let done = passwordless::login(

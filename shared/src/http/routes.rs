@@ -19,6 +19,7 @@ pub enum Route {
     UserRetrieve,
     UserSearch,
     Jwks,
+    TenantJwks,
 }
 
 /// Who may call a route.
@@ -28,6 +29,29 @@ pub enum Access {
     Public,
     /// An API key whose permissions cover this endpoint (S21).
     ApiKey { endpoint: &'static str },
+    /// Public, but a key presented is checked, and forms that act on an address rather than a
+    /// code need one permitted for `endpoint` (send's `{applicationId, loginId}` form, S31).
+    PublicWithKeyForm { endpoint: &'static str },
+}
+
+impl Access {
+    /// The endpoint name API-key permissions use for this route, if a key can matter here.
+    pub fn endpoint(self) -> Option<&'static str> {
+        match self {
+            Access::Public => None,
+            Access::ApiKey { endpoint } | Access::PublicWithKeyForm { endpoint } => Some(endpoint),
+        }
+    }
+}
+
+/// Whether API-key permissions may name `endpoint` with `method`: only pairs the route table
+/// serves (S28: a typo must not become a permission that means something else, or nothing).
+pub fn is_permissible(endpoint: &str, method: &str) -> bool {
+    ROUTES.iter().any(|spec| {
+        spec.access.endpoint() == Some(endpoint)
+            && (spec.method.eq_ignore_ascii_case(method)
+                || (spec.method == "GET" && method.eq_ignore_ascii_case("HEAD")))
+    })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,7 +98,9 @@ pub const ROUTES: &[RouteSpec] = &[
         "POST",
         "/api/passwordless/send",
         "passwordless-send",
-        Access::Public,
+        Access::PublicWithKeyForm {
+            endpoint: "/api/passwordless/send",
+        },
     ),
     spec(
         Route::PasswordlessLogin,
@@ -164,6 +190,13 @@ pub const ROUTES: &[RouteSpec] = &[
         Route::Jwks,
         "GET",
         "/.well-known/jwks.json",
+        "management",
+        Access::Public,
+    ),
+    spec(
+        Route::TenantJwks,
+        "GET",
+        "/{tenantId}/.well-known/jwks.json",
         "management",
         Access::Public,
     ),
@@ -285,6 +318,17 @@ mod tests {
                 assert_ne!(a.route, b.route);
             }
         }
+    }
+
+    #[test]
+    fn s28_only_endpoints_and_methods_the_table_serves_are_permissible() {
+        assert!(is_permissible("/api/passwordless/start", "POST"));
+        assert!(is_permissible("/api/passwordless/send", "POST"));
+        assert!(is_permissible("/api/user", "get"));
+        assert!(!is_permissible("/api/passwordless/start", "GET"));
+        assert!(!is_permissible("/api/passwordless/login", "POST"));
+        assert!(!is_permissible("/api/passwordless/strat", "POST"));
+        assert!(!is_permissible("/.well-known/jwks.json", "GET"));
     }
 
     #[test]

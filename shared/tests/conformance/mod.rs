@@ -7,7 +7,7 @@ use std::sync::Arc;
 use passwordless::domain::code::{LoginStrategy, PasswordlessCode};
 use passwordless::domain::tenant::DEFAULT_TENANT_ID;
 use passwordless::domain::{ApplicationId, Instant, SecretHash, Tenant, TenantId, User, UserId};
-use passwordless::ports::{Consumed, LoginFinish, Store, StoreError};
+use passwordless::ports::{Consumed, KickstartMark, LoginFinish, Store, StoreError};
 
 pub const NOW: Instant = Instant::from_secs(1_767_225_600);
 
@@ -64,7 +64,7 @@ pub async fn a_code_is_consumed_exactly_once_under_fifty_way_concurrency(store: 
         let store = store.clone();
         tokio::spawn(async move {
             store
-                .consume_code(&SecretHash::of("race-code"), None, NOW)
+                .consume_code(&SecretHash::of("race-code"), None, None, NOW)
                 .await
                 .unwrap()
         })
@@ -77,7 +77,7 @@ pub async fn a_code_is_consumed_exactly_once_under_fifty_way_concurrency(store: 
                 wins += 1;
             }
             Consumed::Nothing => {}
-            Consumed::WrongOneTimeCode => panic!("no one-time code was involved"),
+            Consumed::WrongOneTimeCode { .. } => panic!("no one-time code was involved"),
         }
     }
     assert_eq!(wins, 1);
@@ -106,7 +106,11 @@ pub async fn a_new_code_supersedes_the_previous_one(store: Arc<dyn Store>) {
     store.insert_code(&old).await.unwrap();
     store.insert_code(&new).await.unwrap();
     // Whether or not the old code's item lingers, it no longer finishes a login.
-    if let Consumed::Code(taken) = store.consume_code(&old.code_hash, None, NOW).await.unwrap() {
+    if let Consumed::Code(taken) = store
+        .consume_code(&old.code_hash, None, None, NOW)
+        .await
+        .unwrap()
+    {
         assert_eq!(
             store
                 .finish_login(user.id, &taken, taken.application_id, NOW)
@@ -115,7 +119,11 @@ pub async fn a_new_code_supersedes_the_previous_one(store: Arc<dyn Store>) {
             LoginFinish::Superseded
         );
     }
-    let Consumed::Code(taken) = store.consume_code(&new.code_hash, None, NOW).await.unwrap() else {
+    let Consumed::Code(taken) = store
+        .consume_code(&new.code_hash, None, None, NOW)
+        .await
+        .unwrap()
+    else {
         panic!("the new code is live")
     };
     assert!(matches!(
@@ -158,7 +166,7 @@ pub async fn an_expired_code_reads_as_absent_whatever_the_sweeper_did(store: Arc
         .is_none());
     assert_eq!(
         store
-            .consume_code(&code.code_hash, None, NOW.plus_secs(180))
+            .consume_code(&code.code_hash, None, None, NOW.plus_secs(180))
             .await
             .unwrap(),
         Consumed::Nothing
@@ -174,16 +182,16 @@ pub async fn a_wrong_one_time_code_counts_and_the_fifth_burns_the_code(store: Ar
     for _ in 0..4 {
         assert_eq!(
             store
-                .consume_code(&form.code_hash, Some(&wrong), NOW)
+                .consume_code(&form.code_hash, Some(&wrong), None, NOW)
                 .await
                 .unwrap(),
-            Consumed::WrongOneTimeCode
+            Consumed::WrongOneTimeCode { user: user.id }
         );
     }
     let right = SecretHash::of("123456");
     assert!(matches!(
         store
-            .consume_code(&form.code_hash, Some(&right), NOW)
+            .consume_code(&form.code_hash, Some(&right), None, NOW)
             .await
             .unwrap(),
         Consumed::Code(_)
@@ -193,15 +201,15 @@ pub async fn a_wrong_one_time_code_counts_and_the_fifth_burns_the_code(store: Ar
     for _ in 0..5 {
         assert_eq!(
             store
-                .consume_code(&form.code_hash, None, NOW)
+                .consume_code(&form.code_hash, None, None, NOW)
                 .await
                 .unwrap(),
-            Consumed::WrongOneTimeCode
+            Consumed::WrongOneTimeCode { user: user.id }
         );
     }
     assert_eq!(
         store
-            .consume_code(&form.code_hash, Some(&right), NOW)
+            .consume_code(&form.code_hash, Some(&right), None, NOW)
             .await
             .unwrap(),
         Consumed::Nothing
@@ -297,6 +305,104 @@ pub async fn a_marked_code_remembers_it_was_emailed(store: Arc<dyn Store>) {
     );
 }
 
+/// L1 (S7 under concurrency): every guess is counted before it is compared, so a burst of
+/// guesses sent at once gets no more comparisons than guesses sent one by one. The right guess,
+/// sent right after 29 wrong ones, finds the code already burned.
+pub async fn l1_concurrent_guesses_cannot_outrun_the_one_time_code_limit(store: Arc<dyn Store>) {
+    let mut accepted = 0;
+    for round in 0..8 {
+        let user = fresh_user(store.as_ref(), &format!("burst{round}@example.com")).await;
+        let mut form = code(&user, &format!("burst-code-{round}"), NOW.plus_secs(180));
+        form.one_time_code_hash = Some(SecretHash::of("123456"));
+        store.insert_code(&form).await.unwrap();
+        let mut guesses = Vec::new();
+        for guess in 0..30u32 {
+            let store = store.clone();
+            let hash = form.code_hash;
+            let one_time = SecretHash::of(&if guess == 29 {
+                "123456".to_owned()
+            } else {
+                format!("{guess:06}")
+            });
+            guesses.push(tokio::spawn(async move {
+                store
+                    .consume_code(&hash, Some(&one_time), None, NOW)
+                    .await
+                    .unwrap()
+            }));
+        }
+        for guess in guesses {
+            if matches!(guess.await.unwrap(), Consumed::Code(_)) {
+                accepted += 1;
+            }
+        }
+    }
+    // Counted first, the right guess wins only where it overtook 25 of the wrong ones.
+    assert!(accepted <= 1, "the right guess won {accepted} of 8 bursts");
+}
+
+/// X7: a login scoped to another tenant leaves the code as it was.
+pub async fn x7_a_code_is_not_consumed_outside_its_tenant(store: Arc<dyn Store>) {
+    let user = fresh_user(store.as_ref(), "scoped@example.com").await;
+    let code = code(&user, "scoped-code", NOW.plus_secs(180));
+    store.insert_code(&code).await.unwrap();
+    let other = TenantId::from_random_bytes([9; 16]);
+    assert_eq!(
+        store
+            .consume_code(&code.code_hash, None, Some(other), NOW)
+            .await
+            .unwrap(),
+        Consumed::Nothing
+    );
+    assert!(matches!(
+        store
+            .consume_code(&code.code_hash, None, Some(DEFAULT_TENANT_ID), NOW)
+            .await
+            .unwrap(),
+        Consumed::Code(_)
+    ));
+}
+
+/// S7's account-wide counter is read without being counted.
+pub async fn a_rate_count_reads_without_counting(store: Arc<dyn Store>) {
+    let key = format!("count-{}", rand_byte());
+    assert_eq!(store.count(&key, 3600, NOW).await.unwrap(), 0);
+    store.hit(&key, 3600, NOW).await.unwrap();
+    store.hit(&key, 3600, NOW).await.unwrap();
+    assert_eq!(store.count(&key, 3600, NOW).await.unwrap(), 2);
+    assert_eq!(store.count(&key, 3600, NOW).await.unwrap(), 2);
+    assert_eq!(
+        store.count(&key, 3600, NOW.plus_secs(3600)).await.unwrap(),
+        0
+    );
+}
+
+/// L5: a kickstart is marked when it begins and when it ends; two cannot begin on one store.
+pub async fn l5_a_kickstart_mark_is_set_once_and_completed(store: Arc<dyn Store>) {
+    assert_eq!(store.kickstart_mark().await.unwrap(), None);
+    store
+        .set_kickstart_mark(KickstartMark::Started)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.set_kickstart_mark(KickstartMark::Started).await,
+        Err(StoreError::Duplicate(_))
+    ));
+    assert_eq!(
+        store.kickstart_mark().await.unwrap(),
+        Some(KickstartMark::Started)
+    );
+    assert!(!store.is_pristine().await.unwrap());
+    store
+        .set_kickstart_mark(KickstartMark::Completed)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.kickstart_mark().await.unwrap(),
+        Some(KickstartMark::Completed)
+    );
+}
+
 /// Declares one test per check. `$make` is evaluated inside each (async) test and gives the
 /// store and a guard that must live as long as the test (a temporary folder, a request log).
 macro_rules! conformance_suite {
@@ -312,7 +418,11 @@ macro_rules! conformance_suite {
             emails_are_unique_per_tenant_and_case_insensitive,
             an_update_cannot_take_another_users_email,
             rate_counts_are_per_key_and_per_window,
-            a_marked_code_remembers_it_was_emailed
+            a_marked_code_remembers_it_was_emailed,
+            l1_concurrent_guesses_cannot_outrun_the_one_time_code_limit,
+            x7_a_code_is_not_consumed_outside_its_tenant,
+            a_rate_count_reads_without_counting,
+            l5_a_kickstart_mark_is_set_once_and_completed
         );
     };
     (@each $make:expr; $($check:ident),*) => {$(
@@ -338,5 +448,9 @@ pub async fn run_all(store: Arc<dyn Store>) {
     emails_are_unique_per_tenant_and_case_insensitive(store.clone()).await;
     an_update_cannot_take_another_users_email(store.clone()).await;
     rate_counts_are_per_key_and_per_window(store.clone()).await;
-    a_marked_code_remembers_it_was_emailed(store).await;
+    a_marked_code_remembers_it_was_emailed(store.clone()).await;
+    l1_concurrent_guesses_cannot_outrun_the_one_time_code_limit(store.clone()).await;
+    x7_a_code_is_not_consumed_outside_its_tenant(store.clone()).await;
+    a_rate_count_reads_without_counting(store.clone()).await;
+    l5_a_kickstart_mark_is_set_once_and_completed(store).await;
 }

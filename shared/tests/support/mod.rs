@@ -36,7 +36,7 @@ fn object(value: Value) -> serde_json::Map<String, Value> {
 
 /// An application with passwordless enabled, `email` registered for it, and the key [`KEY`].
 pub async fn seed(app: &App, email: &str) -> ApplicationId {
-    let scope = TenantScope::default();
+    let scope = TenantScope::operator();
     let (store, clock, entropy) = (app.store.as_ref(), app.clock.as_ref(), app.entropy.as_ref());
     let application = object(
         json!({"name": "Adapter test", "passwordlessConfiguration": {"enabled": true}, "roles": [{"name": "user"}]}),
@@ -57,6 +57,7 @@ pub async fn seed(app: &App, email: &str) -> ApplicationId {
         "adapter tests",
         None,
         None,
+        passwordless::http::routes::is_permissible,
     )
     .await
     .unwrap();

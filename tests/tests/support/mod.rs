@@ -19,7 +19,7 @@ use passwordless::adapters::sqlite::SqliteStore;
 use passwordless::app::{App, AppParts};
 use passwordless::domain::email::OutgoingEmail;
 use passwordless::domain::tenant::DEFAULT_TENANT_ID;
-use passwordless::domain::{Instant, Secret};
+use passwordless::domain::{ApiKeyPermissions, Instant, Secret, TenantId};
 use passwordless::flows::management::create_api_key;
 use passwordless::ports::{MailError, Mailer, SentEmail, Store};
 
@@ -68,12 +68,19 @@ impl Address {
         }
     }
 
+    /// A header's mailbox as a reader shows it: RFC 2047 names decoded.
     fn parse(mailbox: &str) -> Address {
-        let mailbox: lettre::message::Mailbox =
-            mailbox.parse().unwrap_or_else(|e| panic!("{mailbox}: {e}"));
+        let header = format!("To: {mailbox}\r\n\r\n");
+        let message = mail_parser::MessageParser::default()
+            .parse(header.as_bytes())
+            .unwrap_or_else(|| panic!("not a mailbox: {mailbox}"));
+        let addr = message
+            .to()
+            .and_then(|a| a.first())
+            .unwrap_or_else(|| panic!("not a mailbox: {mailbox}"));
         Address {
-            name: mailbox.name,
-            email: mailbox.email.to_string(),
+            name: addr.name().map(str::to_owned),
+            email: addr.address().unwrap().to_owned(),
         }
     }
 }
@@ -159,8 +166,27 @@ impl Response {
     }
 }
 
+/// A mailer that panics on every send: a stand-in for a fault deep in a request (S25).
+pub struct PanickingMailer;
+
+#[async_trait]
+impl Mailer for PanickingMailer {
+    async fn send(&self, _: &OutgoingEmail) -> Result<SentEmail, MailError> {
+        panic!("the mailer broke");
+    }
+}
+
 impl TestServer {
     pub async fn start() -> TestServer {
+        TestServer::start_with(None).await
+    }
+
+    /// A server on the usual store whose mail goes to `mailer` instead.
+    pub async fn start_with_mailer(mailer: Arc<dyn Mailer>) -> TestServer {
+        TestServer::start_with(Some(mailer)).await
+    }
+
+    async fn start_with(replacement: Option<Arc<dyn Mailer>>) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
         let clock = Arc::new(ManualClock::starting_at(T0));
         let (store, mailer, backend): (Arc<dyn Store>, Arc<dyn Mailer>, Backend) =
@@ -199,6 +225,7 @@ impl TestServer {
                     Backend::Local,
                 ),
             };
+        let mailer = replacement.unwrap_or(mailer);
         let sent = Arc::new(Mutex::new(Vec::new()));
         let app = App::from_parts(AppParts {
             store,
@@ -220,6 +247,7 @@ impl TestServer {
             "admin",
             None,
             None,
+            passwordless::http::routes::is_permissible,
         )
         .await
         .unwrap();
@@ -230,6 +258,7 @@ impl TestServer {
         tokio::spawn(passwordless_cli::server::serve(
             app.clone(),
             listener,
+            passwordless_cli::server::ServerOptions::default(),
             async {
                 let _ = rx.await;
             },
@@ -252,6 +281,34 @@ impl TestServer {
         let app = server.application(json!({})).await;
         server.user(&app, email, json!({})).await;
         (server, app)
+    }
+
+    /// A second `App` on this server's store, as a restarted process would build it.
+    pub async fn reopen(&self) -> Result<App, passwordless::app::AppError> {
+        let store: Arc<dyn Store> = match &self.backend {
+            Backend::Local => Arc::new(SqliteStore::open(&self.store_path()).unwrap()),
+            Backend::Aws { client, tables, .. } => {
+                Arc::new(DynamoStore::new(client.clone(), tables.clone()))
+            }
+        };
+        App::from_parts(AppParts {
+            store,
+            mailer: Arc::new(PanickingMailer),
+            clock: self.clock.clone(),
+            entropy: Arc::new(OsEntropy),
+            key_maker: Arc::new(AwsLcKeyMaker),
+            public_url: PUBLIC_URL.to_owned(),
+        })
+        .await
+    }
+
+    /// A tenant as the management API shows it (an empty PATCH answers it whole).
+    pub async fn get_tenant(&self, id: &str) -> Value {
+        let response = self
+            .admin("PATCH", &format!("/api/tenant/{id}"), json!({"tenant": {}}))
+            .await;
+        response.assert_status(200);
+        response.json()["tenant"].clone()
     }
 
     pub fn store_path(&self) -> PathBuf {
@@ -370,6 +427,36 @@ impl TestServer {
         let response = self.admin("POST", "/api/user/registration", body).await;
         response.assert_status(200);
         response.json()["user"]["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Stores an API key limited to `endpoints` (none: no limits) and locked to `tenant`.
+    pub async fn api_key(&self, key: &str, endpoints: &[(&str, &[&str])], tenant: Option<&str>) {
+        let permissions = (!endpoints.is_empty()).then(|| ApiKeyPermissions {
+            endpoints: endpoints
+                .iter()
+                .map(|(e, m)| (e.to_string(), m.iter().map(|m| m.to_string()).collect()))
+                .collect(),
+        });
+        create_api_key(
+            self.app.store.as_ref(),
+            self.app.entropy.as_ref(),
+            &Secret::new(key),
+            "test",
+            permissions,
+            tenant.map(|t| TenantId::parse(t).unwrap()),
+            passwordless::http::routes::is_permissible,
+        )
+        .await
+        .unwrap();
+    }
+
+    /// Creates a tenant and returns its id.
+    pub async fn tenant(&self, name: &str) -> String {
+        let response = self
+            .admin("POST", "/api/tenant", json!({"tenant": {"name": name}}))
+            .await;
+        response.assert_status(200);
+        response.json()["tenant"]["id"].as_str().unwrap().to_owned()
     }
 
     /// A user with no registration for `application` (registered elsewhere).

@@ -21,7 +21,6 @@ use aws_sdk_dynamodb::Client;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::domain::code::{PasswordlessCode, MAX_ONE_TIME_CODE_ATTEMPTS};
@@ -57,13 +56,16 @@ impl Tables {
 /// keys). Writes through this instance invalidate at once; other instances see changes after it.
 const CONFIG_CACHE_TTL: Duration = Duration::from_secs(10);
 
-/// A config item's kind and id.
-type ConfigKey = (&'static str, String);
+/// At most this many configuration reads are remembered per instance (L4).
+const CONFIG_CACHE_CAPACITY: usize = 1024;
+
+mod cache;
+use cache::ConfigCache;
 
 pub struct DynamoStore {
     client: Client,
     tables: Tables,
-    cache: Mutex<HashMap<ConfigKey, (std::time::Instant, Option<String>)>>,
+    cache: ConfigCache,
 }
 
 fn s(value: impl Into<String>) -> AttributeValue {
@@ -155,7 +157,7 @@ impl DynamoStore {
         Self {
             client,
             tables,
-            cache: Mutex::new(HashMap::new()),
+            cache: ConfigCache::new(CONFIG_CACHE_TTL, CONFIG_CACHE_CAPACITY),
         }
     }
 
@@ -288,21 +290,15 @@ impl DynamoStore {
     }
 
     fn cached(&self, kind: &'static str, id: &str) -> Option<Option<String>> {
-        let cache = self.cache.lock().ok()?;
-        let (at, value) = cache.get(&(kind, id.to_owned()))?;
-        (at.elapsed() < CONFIG_CACHE_TTL).then(|| value.clone())
+        self.cache.get(kind, id, std::time::Instant::now())
     }
 
     fn remember(&self, kind: &'static str, id: &str, value: Option<String>) {
-        if let Ok(mut cache) = self.cache.lock() {
-            cache.insert((kind, id.to_owned()), (std::time::Instant::now(), value));
-        }
+        self.cache.put(kind, id, value, std::time::Instant::now());
     }
 
     fn forget(&self, kind: &'static str, id: &str) {
-        if let Ok(mut cache) = self.cache.lock() {
-            cache.remove(&(kind, id.to_owned()));
-        }
+        self.cache.forget(kind, id);
     }
 
     /// A config item's body, through the per-instance cache.
@@ -496,6 +492,174 @@ impl DynamoStore {
             .and_then(|v| u32::try_from(v).ok())
             .unwrap_or(code.failed_attempts);
         Ok(code)
+    }
+
+    /// The `tenantId = :tenant` part of a code's condition, when the caller is scoped (X7).
+    fn tenant_condition(tenant: Option<TenantId>) -> (&'static str, Option<AttributeValue>) {
+        match tenant {
+            Some(t) => (" AND tenantId = :tenant", Some(s(t.to_string()))),
+            None => ("", None),
+        }
+    }
+
+    /// A code presented without a one-time code: one conditional delete takes it, so exactly
+    /// one of any number of racers wins (S5). A code that wants a one-time code stays, and the
+    /// try counts against it.
+    async fn consume_link_code(
+        &self,
+        hash: &SecretHash,
+        tenant: Option<TenantId>,
+        now: Instant,
+    ) -> StoreResult<Consumed> {
+        let (tenant_condition, tenant_value) = Self::tenant_condition(tenant);
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.tables.codes)
+            .key("pk", code_key(hash))
+            .condition_expression(format!(
+                "attribute_exists(pk) AND expiresAtMillis > :now AND attribute_not_exists(oneTimeCode){tenant_condition}"
+            ))
+            .set_expression_attribute_values(Some(Self::values(now, tenant_value)))
+            .return_values(ReturnValue::AllOld)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        let old = match result {
+            Ok(out) => {
+                return out
+                    .attributes()
+                    .map(|item| Self::code_from_item(item).map(|c| Consumed::Code(Box::new(c))))
+                    .unwrap_or(Ok(Consumed::Nothing))
+            }
+            Err(e) => match e.as_service_error() {
+                Some(aws_sdk_dynamodb::operation::delete_item::DeleteItemError::ConditionalCheckFailedException(c)) => c.item().cloned(),
+                _ => return Err(sdk("DeleteItem", e)),
+            },
+        };
+        let Some(old) = old else {
+            return Ok(Consumed::Nothing);
+        };
+        let live = get_n(&old, "expiresAtMillis").is_some_and(|at| at > now.as_millis());
+        let in_tenant =
+            tenant.is_none_or(|t| get_s(&old, "tenantId") == Some(t.to_string().as_str()));
+        if !live || !in_tenant || !old.contains_key("oneTimeCode") {
+            return Ok(Consumed::Nothing);
+        }
+        // A missing one-time code is a wrong one: it counts (S7).
+        match self.count_one_time_try(hash, tenant, now).await? {
+            Some(code) => {
+                self.burn_if_spent(&code).await?;
+                Ok(Consumed::WrongOneTimeCode { user: code.user_id })
+            }
+            None => Ok(Consumed::Nothing),
+        }
+    }
+
+    /// A code presented with a one-time code. The try is counted first, in one conditional
+    /// update that also refuses a code out of tries, and compared after: concurrent guesses
+    /// cannot outrun the limit (S7, L1). A right guess then takes the code with a conditional
+    /// delete, so one racer wins (S5).
+    async fn consume_with_one_time_code(
+        &self,
+        hash: &SecretHash,
+        given: &SecretHash,
+        tenant: Option<TenantId>,
+        now: Instant,
+    ) -> StoreResult<Consumed> {
+        let Some(code) = self.count_one_time_try(hash, tenant, now).await? else {
+            return Ok(Consumed::Nothing);
+        };
+        let Some(expected) = code.one_time_code_hash else {
+            // A link-only code presented with a one-time code: the code alone proves nothing
+            // more, and FusionAuth ignores the extra field, so it is taken as a link login.
+            return self.consume_link_code(hash, tenant, now).await;
+        };
+        if !given.matches(&expected) {
+            self.burn_if_spent(&code).await?;
+            return Ok(Consumed::WrongOneTimeCode { user: code.user_id });
+        }
+        let taken = self
+            .client
+            .delete_item()
+            .table_name(&self.tables.codes)
+            .key("pk", code_key(hash))
+            .condition_expression("attribute_exists(pk)")
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await;
+        match taken {
+            Ok(out) if out.attributes().is_some() => Ok(Consumed::Code(Box::new(code))),
+            Ok(_) => Ok(Consumed::Nothing),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(Consumed::Nothing)
+            }
+            Err(e) => Err(sdk("DeleteItem", e)),
+        }
+    }
+
+    /// Counts one try with a one-time code on a live code that has tries left (and is of the
+    /// tenant in scope), returning the code as counted; `None` when there is no such code.
+    async fn count_one_time_try(
+        &self,
+        hash: &SecretHash,
+        tenant: Option<TenantId>,
+        now: Instant,
+    ) -> StoreResult<Option<PasswordlessCode>> {
+        let (tenant_condition, tenant_value) = Self::tenant_condition(tenant);
+        let mut values = Self::values(now, tenant_value);
+        values.insert(":one".into(), n(1));
+        values.insert(":max".into(), n(i64::from(MAX_ONE_TIME_CODE_ATTEMPTS)));
+        let counted = self
+            .client
+            .update_item()
+            .table_name(&self.tables.codes)
+            .key("pk", code_key(hash))
+            .update_expression("ADD failedAttempts :one")
+            .condition_expression(format!(
+                "attribute_exists(pk) AND expiresAtMillis > :now AND failedAttempts < :max{tenant_condition}"
+            ))
+            .set_expression_attribute_values(Some(values))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match counted {
+            Ok(out) => out.attributes().map(Self::code_from_item).transpose(),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(sdk("UpdateItem", e)),
+        }
+    }
+
+    /// Deletes a code whose last allowed try was just spent (S7).
+    async fn burn_if_spent(&self, code: &PasswordlessCode) -> StoreResult<()> {
+        if code.failed_attempts < MAX_ONE_TIME_CODE_ATTEMPTS {
+            return Ok(());
+        }
+        self.client
+            .delete_item()
+            .table_name(&self.tables.codes)
+            .key("pk", code_key(&code.code_hash))
+            .send()
+            .await
+            .map_err(|e| sdk("DeleteItem", e))?;
+        Ok(())
+    }
+
+    /// `:now`, and `:tenant` when given: the values the code conditions share.
+    fn values(now: Instant, tenant: Option<AttributeValue>) -> HashMap<String, AttributeValue> {
+        let mut values = HashMap::from([(":now".to_owned(), n(now.as_millis()))]);
+        if let Some(tenant) = tenant {
+            values.insert(":tenant".into(), tenant);
+        }
+        values
     }
 
     fn guard(&self, key: String, user: UserId) -> StoreResult<TransactWriteItem> {
@@ -766,6 +930,7 @@ impl CodeStore for DynamoStore {
             .item("pk", code_key(&code.code_hash))
             .item("body", s(to_json(code)?))
             .item("userId", s(code.user_id.to_string()))
+            .item("tenantId", s(code.tenant_id.to_string()))
             .item("expiresAt", n(ttl_seconds(code.expires_at)))
             .item("expiresAtMillis", n(code.expires_at.as_millis()))
             .item("failedAttempts", n(0))
@@ -867,73 +1032,16 @@ impl CodeStore for DynamoStore {
         &self,
         hash: &SecretHash,
         one_time_code: Option<&SecretHash>,
+        tenant: Option<TenantId>,
         now: Instant,
     ) -> StoreResult<Consumed> {
-        // One conditional delete takes the code: exactly one of any number of racers wins (S5).
-        // A missing one-time code compares against a value no hash can have.
-        let given = one_time_code
-            .map(SecretHash::to_hex)
-            .unwrap_or_else(|| "-".to_owned());
-        let result = self
-            .client
-            .delete_item()
-            .table_name(&self.tables.codes)
-            .key("pk", code_key(hash))
-            .condition_expression("attribute_exists(pk) AND expiresAtMillis > :now AND (attribute_not_exists(oneTimeCode) OR oneTimeCode = :otc)")
-            .expression_attribute_values(":now", n(now.as_millis()))
-            .expression_attribute_values(":otc", s(given))
-            .return_values(ReturnValue::AllOld)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        let old = match result {
-            Ok(out) => return out.attributes().map(|item| Self::code_from_item(item).map(|c| Consumed::Code(Box::new(c)))).unwrap_or(Ok(Consumed::Nothing)),
-            Err(e) => match e.as_service_error() {
-                Some(aws_sdk_dynamodb::operation::delete_item::DeleteItemError::ConditionalCheckFailedException(c)) => c.item().cloned(),
-                _ => return Err(sdk("DeleteItem", e)),
-            },
-        };
-        let Some(old) = old else {
-            return Ok(Consumed::Nothing);
-        };
-        if get_n(&old, "expiresAtMillis").is_none_or(|at| at <= now.as_millis()) {
-            return Ok(Consumed::Nothing);
-        }
-        // The code is live but the one-time code was wrong: count the try, burn at the limit (S7).
-        let counted = self
-            .client
-            .update_item()
-            .table_name(&self.tables.codes)
-            .key("pk", code_key(hash))
-            .update_expression("ADD failedAttempts :one")
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":one", n(1))
-            .return_values(ReturnValue::UpdatedNew)
-            .send()
-            .await;
-        let attempts = match counted {
-            Ok(out) => out
-                .attributes()
-                .and_then(|a| get_n(a, "failedAttempts"))
-                .unwrap_or(0),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                return Ok(Consumed::WrongOneTimeCode)
+        match one_time_code {
+            None => self.consume_link_code(hash, tenant, now).await,
+            Some(given) => {
+                self.consume_with_one_time_code(hash, given, tenant, now)
+                    .await
             }
-            Err(e) => return Err(sdk("UpdateItem", e)),
-        };
-        if attempts >= i64::from(MAX_ONE_TIME_CODE_ATTEMPTS) {
-            self.client
-                .delete_item()
-                .table_name(&self.tables.codes)
-                .key("pk", code_key(hash))
-                .send()
-                .await
-                .map_err(|e| sdk("DeleteItem", e))?;
         }
-        Ok(Consumed::WrongOneTimeCode)
     }
 
     async fn finish_login(
@@ -1059,6 +1167,21 @@ impl RateLimiter for DynamoStore {
         let hits = out.attributes().and_then(|a| get_n(a, "hits")).unwrap_or(1);
         Ok(u32::try_from(hits).unwrap_or(u32::MAX))
     }
+
+    async fn count(&self, key: &str, window_seconds: i64, now: Instant) -> StoreResult<u32> {
+        let (window_start, _) = now.window(window_seconds);
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.tables.codes)
+            .key("pk", s(format!("RATE#{key}#{}", window_start.as_millis())))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk("GetItem", e))?;
+        let hits = out.item().and_then(|a| get_n(a, "hits")).unwrap_or(0);
+        Ok(u32::try_from(hits).unwrap_or(u32::MAX))
+    }
 }
 
 #[async_trait]
@@ -1068,7 +1191,7 @@ impl StoreAdmin for DynamoStore {
         if tenants.iter().any(|t| t.id != DEFAULT_TENANT_ID) {
             return Ok(false);
         }
-        for kind in ["APPLICATION", "APIKEY"] {
+        for kind in ["APPLICATION", "APIKEY", "META"] {
             let out = self
                 .client
                 .query()
@@ -1092,5 +1215,26 @@ impl StoreAdmin for DynamoStore {
             .await
             .map_err(|e| sdk("Scan", e))?;
         Ok(users.count() == 0)
+    }
+
+    async fn kickstart_mark(&self) -> StoreResult<Option<KickstartMark>> {
+        let value = self.config_body("META", "kickstart".into()).await?;
+        value
+            .map(|v| {
+                KickstartMark::parse(&v)
+                    .ok_or_else(|| StoreError::Corrupt(format!("kickstart mark {v:?}")))
+            })
+            .transpose()
+    }
+
+    async fn set_kickstart_mark(&self, mark: KickstartMark) -> StoreResult<()> {
+        let only_new = (mark == KickstartMark::Started).then_some("kickstart");
+        self.config_put(
+            "META",
+            "kickstart".into(),
+            mark.as_str().to_owned(),
+            only_new,
+        )
+        .await
     }
 }
