@@ -349,8 +349,10 @@ async fn deliver<S: TemplateStore + CodeStore + ?Sized>(
     Ok(SendOutcome::Sent)
 }
 
-/// Paces the answers that found no user so they take as long as the ones that made and sent a
-/// code (S9): a running mean of how long that work takes in this process.
+/// Paces the send-by-address answers so that a known and an unknown address take the same time
+/// (S9): both end at the same deadline after the lookup, a little past the running mean of what
+/// making and sending a code takes in this process. Both sides wait on the same timer, so its
+/// granularity cannot tell them apart; a send slower than the deadline shows only as noise.
 pub struct SendPacer {
     mean_micros: AtomicU64,
 }
@@ -378,13 +380,16 @@ impl SendPacer {
             });
     }
 
-    pub fn mean(&self) -> Duration {
-        Duration::from_micros(self.mean_micros.load(Ordering::Relaxed))
+    /// How long after the lookup every answer ends: the mean and a quarter, so that most real
+    /// sends finish before it.
+    pub fn deadline(&self) -> Duration {
+        let mean = self.mean_micros.load(Ordering::Relaxed);
+        Duration::from_micros(mean + mean / 4)
     }
 
-    /// Waits until `since` is as long ago as the mean.
+    /// Waits until the deadline after `since`.
     pub async fn pad(&self, since: std::time::Instant) {
-        if let Some(rest) = self.mean().checked_sub(since.elapsed()) {
+        if let Some(rest) = self.deadline().checked_sub(since.elapsed()) {
             tokio::time::sleep(rest).await;
         }
     }
@@ -456,6 +461,7 @@ where
     };
     let outcome = deliver(store, mailer, links, &delivery, now).await?;
     pacer.record(began.elapsed());
+    pacer.pad(began).await;
     Ok(outcome)
 }
 
