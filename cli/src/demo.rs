@@ -95,14 +95,9 @@ pub fn write_env_file(path: &Path, demo: &Demo, base_url: &str) -> std::io::Resu
         demo.application_id,
         demo.login_id
     );
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        passwordless::adapters::files::create_private_dir(parent)?;
     }
-    std::fs::write(path, text)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
-    }
-    Ok(())
+    // Owner-only from its first byte: the key is in it (S26).
+    passwordless::adapters::files::write_private(path, text.as_bytes())
 }

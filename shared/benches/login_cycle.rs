@@ -10,7 +10,7 @@ use http::{HeaderMap, HeaderValue, Method};
 use serde_json::{json, Value};
 
 use passwordless::app::App;
-use passwordless::config::{Config, MailerConfig, StoreConfig};
+use passwordless::config::{Config, MailerConfig, StoreConfig, VaultConfig};
 use passwordless::domain::Secret;
 use passwordless::flows::management::{create_api_key, create_application, register};
 use passwordless::flows::tenancy::TenantScope;
@@ -46,6 +46,7 @@ async fn app(dir: &tempfile::TempDir) -> (App, String) {
     let config = Config {
         store: StoreConfig::Sqlite(dir.path().join("store.db")),
         mailer: MailerConfig::Outbox(dir.path().join("outbox")),
+        vault: VaultConfig::File(dir.path().join("store.key")),
         public_url: "http://localhost:9011".into(),
     };
     let app = App::from_config(&config).await.unwrap();

@@ -9,15 +9,20 @@ use crate::adapters::keys::AwsLcKeyMaker;
 use crate::adapters::outbox::OutboxMailer;
 use crate::adapters::sesv2::SesMailer;
 use crate::adapters::sqlite::SqliteStore;
-use crate::config::{Config, MailerConfig, StoreConfig};
+use crate::adapters::vault::{KmsKeyVault, LocalKeyVault, NoKeyVault};
+use crate::config::{Config, MailerConfig, StoreConfig, VaultConfig};
 use crate::flows::bootstrap::ensure_default_tenant;
 use crate::flows::management::TenantMaking;
 use crate::flows::passwordless::{LinkBase, SendPacer};
 use crate::flows::FlowError;
-use crate::ports::{Clock, Entropy, KeyMaker, KickstartMark, Mailer, Store, StoreError};
+use crate::ports::{
+    Clock, Entropy, KeyMaker, KeyVault, KickstartMark, Mailer, Store, StoreError, VaultError,
+    WrappedDataKeyStore,
+};
 
 pub struct App {
     pub store: Arc<dyn Store>,
+    pub key_vault: Arc<dyn KeyVault>,
     pub mailer: Arc<dyn Mailer>,
     pub clock: Arc<dyn Clock>,
     pub entropy: Arc<dyn Entropy>,
@@ -32,6 +37,8 @@ pub enum AppError {
     Config(#[from] crate::config::ConfigError),
     #[error("cannot open the store: {0}")]
     Store(#[from] StoreError),
+    #[error("cannot open the key vault: {0}")]
+    Vault(#[from] VaultError),
     #[error("cannot prepare the default tenant: {0}")]
     Bootstrap(#[from] FlowError),
     #[error("the store was half-seeded by a kickstart that stopped before its end; it is not served (seed an empty store again)")]
@@ -41,6 +48,7 @@ pub enum AppError {
 /// The parts an `App` is made of, for tests and tools that swap one.
 pub struct AppParts {
     pub store: Arc<dyn Store>,
+    pub key_vault: Arc<dyn KeyVault>,
     pub mailer: Arc<dyn Mailer>,
     pub clock: Arc<dyn Clock>,
     pub entropy: Arc<dyn Entropy>,
@@ -54,25 +62,41 @@ impl App {
     pub async fn from_config(config: &Config) -> Result<App, AppError> {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let needs_aws = matches!(config.store, StoreConfig::DynamoDb(_))
-            || matches!(config.mailer, MailerConfig::Ses { .. });
+            || matches!(config.mailer, MailerConfig::Ses { .. })
+            || matches!(config.vault, VaultConfig::Kms(_));
         let aws = if needs_aws {
             Some(aws_config::load_from_env().await)
         } else {
             None
         };
-        let store: Arc<dyn Store> = match (&config.store, &aws) {
-            (StoreConfig::Sqlite(path), _) => Arc::new(SqliteStore::open(path)?),
-            (StoreConfig::DynamoDb(tables), Some(aws)) => {
-                let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(aws), tables.clone());
-                // The first TLS handshake happens here, during init, not on a user's request.
-                store.warm_up().await?;
-                Arc::new(store)
-            }
-            (StoreConfig::DynamoDb(_), None) => {
-                return Err(AppError::Store(StoreError::Unavailable(
-                    "no AWS configuration".into(),
-                )))
-            }
+        let no_aws = || AppError::Store(StoreError::Unavailable("no AWS configuration".into()));
+        // The store also keeps the vault's wrapped data key, when KMS seals the signing keys.
+        let (store, wrapped): (Arc<dyn Store>, Arc<dyn WrappedDataKeyStore>) =
+            match (&config.store, &aws) {
+                (StoreConfig::Sqlite(path), _) => {
+                    let store = Arc::new(SqliteStore::open(path)?);
+                    (store.clone(), store)
+                }
+                (StoreConfig::DynamoDb(tables), Some(aws)) => {
+                    let store =
+                        DynamoStore::new(aws_sdk_dynamodb::Client::new(aws), tables.clone());
+                    // The first TLS handshake happens here, during init, not on a user's request.
+                    store.warm_up().await?;
+                    let store = Arc::new(store);
+                    (store.clone(), store)
+                }
+                (StoreConfig::DynamoDb(_), None) => return Err(no_aws()),
+            };
+        let key_vault: Arc<dyn KeyVault> = match (&config.vault, &aws) {
+            (VaultConfig::File(path), _) => Arc::new(LocalKeyVault::open_or_create(path)?),
+            (VaultConfig::Inline(key), _) => Arc::new(LocalKeyVault::from_base64(key.expose())?),
+            (VaultConfig::Kms(key_id), Some(aws)) => Arc::new(KmsKeyVault::new(
+                aws_sdk_kms::Client::new(aws),
+                key_id.clone(),
+                wrapped,
+            )),
+            (VaultConfig::None, _) => Arc::new(NoKeyVault),
+            (VaultConfig::Kms(_), None) => return Err(no_aws()),
         };
         let mailer: Arc<dyn Mailer> = match (&config.mailer, &aws) {
             (MailerConfig::Outbox(dir), _) => Arc::new(OutboxMailer::new(dir, clock.clone())),
@@ -80,14 +104,11 @@ impl App {
                 aws_sdk_sesv2::Client::new(aws),
                 configuration_set.clone(),
             )),
-            (MailerConfig::Ses { .. }, None) => {
-                return Err(AppError::Store(StoreError::Unavailable(
-                    "no AWS configuration".into(),
-                )))
-            }
+            (MailerConfig::Ses { .. }, None) => return Err(no_aws()),
         };
         App::from_parts(AppParts {
             store,
+            key_vault,
             mailer,
             clock,
             entropy: Arc::new(OsEntropy),
@@ -105,6 +126,7 @@ impl App {
     pub async fn from_parts(parts: AppParts) -> Result<App, AppError> {
         let app = App {
             store: parts.store,
+            key_vault: parts.key_vault,
             mailer: parts.mailer,
             clock: parts.clock,
             entropy: parts.entropy,
@@ -122,6 +144,7 @@ impl App {
     pub fn tenant_making(&self) -> TenantMaking<'_> {
         TenantMaking {
             key_maker: self.key_maker.as_ref(),
+            vault: self.key_vault.as_ref(),
             clock: self.clock.as_ref(),
             entropy: self.entropy.as_ref(),
             default_issuer: &self.links.0,

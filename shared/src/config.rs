@@ -57,10 +57,24 @@ pub enum MailerConfig {
     Ses { configuration_set: Option<String> },
 }
 
+/// Where the key that seals private signing keys comes from (S26).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VaultConfig {
+    /// A key-encryption key in an owner-only file, created when missing.
+    File(PathBuf),
+    /// A key-encryption key given by the environment: base64 of 32 bytes.
+    Inline(crate::domain::Secret),
+    /// Envelope encryption under this KMS key (id, ARN or alias).
+    Kms(String),
+    /// No vault: the process cannot sign or make keys (the start and send functions).
+    None,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     pub store: StoreConfig,
     pub mailer: MailerConfig,
+    pub vault: VaultConfig,
     /// The base of every link the product builds (S13) and the default tenant's issuer.
     pub public_url: String,
 }
@@ -73,7 +87,9 @@ impl Config {
     /// `PASSWORDLESS_STORE` (with `PASSWORDLESS_CONFIG_TABLE`, `PASSWORDLESS_USERS_TABLE` and
     /// `PASSWORDLESS_CODES_TABLE` naming DynamoDB tables one by one), `PASSWORDLESS_MAILER`
     /// (`outbox` or `ses`), `PASSWORDLESS_OUTBOX`, `PASSWORDLESS_SES_CONFIGURATION_SET`,
-    /// `PASSWORDLESS_PUBLIC_URL`.
+    /// `PASSWORDLESS_PUBLIC_URL`, and the key vault: `PASSWORDLESS_KMS_KEY_ID`, else
+    /// `PASSWORDLESS_KEY_ENCRYPTION_KEY`, else `PASSWORDLESS_KEY_FILE`, else a `store.key` file
+    /// beside an SQLite store.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
@@ -117,9 +133,23 @@ impl Config {
         let public_url = parse_public_url(
             &lookup("PASSWORDLESS_PUBLIC_URL").unwrap_or_else(|| DEFAULT_PUBLIC_URL.to_owned()),
         )?;
+        let present = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let vault = if let Some(key) = present("PASSWORDLESS_KMS_KEY_ID") {
+            VaultConfig::Kms(key)
+        } else if let Some(key) = present("PASSWORDLESS_KEY_ENCRYPTION_KEY") {
+            VaultConfig::Inline(crate::domain::Secret::new(key))
+        } else if let Some(path) = present("PASSWORDLESS_KEY_FILE") {
+            VaultConfig::File(PathBuf::from(path))
+        } else {
+            match &store {
+                StoreConfig::Sqlite(db) => VaultConfig::File(db.with_file_name("store.key")),
+                StoreConfig::DynamoDb(_) => VaultConfig::None,
+            }
+        };
         Ok(Self {
             store,
             mailer,
+            vault,
             public_url,
         })
     }
@@ -162,6 +192,47 @@ mod tests {
             MailerConfig::Outbox(PathBuf::from("./.passwordless/outbox"))
         );
         assert_eq!(config.public_url, "http://localhost:9011");
+        assert_eq!(
+            config.vault,
+            VaultConfig::File(PathBuf::from("./.passwordless/store.key"))
+        );
+    }
+
+    #[test]
+    fn s26_the_vault_is_kms_an_inline_key_or_a_key_file() {
+        let with = |pairs: &'static [(&'static str, &'static str)]| {
+            Config::from_lookup(|n| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == n)
+                    .map(|(_, v)| (*v).to_owned())
+            })
+            .unwrap()
+            .vault
+        };
+        assert_eq!(
+            with(&[
+                ("PASSWORDLESS_STORE", "dynamodb"),
+                ("PASSWORDLESS_KMS_KEY_ID", "alias/x")
+            ]),
+            VaultConfig::Kms("alias/x".into())
+        );
+        assert_eq!(
+            with(&[("PASSWORDLESS_STORE", "dynamodb")]),
+            VaultConfig::None
+        );
+        assert_eq!(
+            with(&[("PASSWORDLESS_KEY_FILE", "/run/secrets/kek")]),
+            VaultConfig::File(PathBuf::from("/run/secrets/kek"))
+        );
+        let inline = format!(
+            "{:?}",
+            with(&[("PASSWORDLESS_KEY_ENCRYPTION_KEY", "c2VjcmV0")])
+        );
+        assert!(
+            !inline.contains("c2VjcmV0"),
+            "the key never prints: {inline}"
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use crate::domain::code::PasswordlessCode;
 use crate::domain::email::OutgoingEmail;
 use crate::domain::ids::{ApplicationId, RefreshTokenId, TemplateId, TenantId, UserId};
+use crate::domain::signing::GeneratedKey;
 use crate::domain::{
     ApiKey, Application, EmailTemplate, Instant, KeyId, SecretHash, SigningAlgorithm, SigningKey,
     Tenant, User,
@@ -259,12 +260,32 @@ pub trait Mailer: Send + Sync {
 #[error("key generation failed: {0}")]
 pub struct KeyGenError(pub String);
 
-/// Makes new signing keys.
+/// Makes new signing keys; their private halves are sealed by a [`KeyVault`] before storing.
 pub trait KeyMaker: Send + Sync {
-    fn generate(
-        &self,
-        id: KeyId,
-        algorithm: SigningAlgorithm,
-        now: Instant,
-    ) -> Result<SigningKey, KeyGenError>;
+    fn generate(&self, id: KeyId, algorithm: SigningAlgorithm)
+        -> Result<GeneratedKey, KeyGenError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum VaultError {
+    #[error("the key vault failed: {0}")]
+    Unavailable(String),
+    /// Sealed under another data key or for another context: a copied or tampered store.
+    #[error("a sealed key does not open: {0}")]
+    Unopenable(String),
+}
+
+/// Seals and opens private key material (S26). `context` is bound to the ciphertext.
+#[async_trait]
+pub trait KeyVault: Send + Sync {
+    async fn seal(&self, plaintext: &[u8], context: &str) -> Result<String, VaultError>;
+    async fn open(&self, sealed: &str, context: &str) -> Result<Vec<u8>, VaultError>;
+}
+
+/// Where envelope encryption keeps its data key, wrapped by KMS.
+#[async_trait]
+pub trait WrappedDataKeyStore: Send + Sync {
+    async fn wrapped_data_key(&self) -> StoreResult<Option<Vec<u8>>>;
+    /// Fails with `Duplicate("dataKey")` when one is stored already.
+    async fn insert_wrapped_data_key(&self, wrapped: &[u8]) -> StoreResult<()>;
 }

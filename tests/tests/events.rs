@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed step is a failed test
 
 use passwordless::app::App;
-use passwordless::config::{Config, MailerConfig, StoreConfig};
+use passwordless::config::{Config, MailerConfig, StoreConfig, VaultConfig};
 use passwordless::domain::Secret;
 use passwordless::flows::management::create_api_key;
 use passwordless::http::lambda::handle_event;
@@ -17,6 +17,7 @@ async fn app(dir: &tempfile::TempDir) -> App {
     let config = Config {
         store: StoreConfig::Sqlite(dir.path().join("store.db")),
         mailer: MailerConfig::Outbox(dir.path().join("outbox")),
+        vault: VaultConfig::File(dir.path().join("store.key")),
         public_url: "https://login.example".into(),
     };
     let app = App::from_config(&config).await.unwrap();

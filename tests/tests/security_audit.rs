@@ -590,3 +590,101 @@ async fn l5_a_kickstart_that_stops_half_way_leaves_a_store_that_is_not_served() 
         "a half-seeded store must not be served"
     );
 }
+
+// M4, S26 -------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn m4_s26_private_keys_are_sealed_and_a_copy_of_the_store_mints_no_token() {
+    use passwordless::domain::SigningKey;
+    let (server, app) = TestServer::with_user("a@example.com").await;
+    let raw = server.raw_store().await;
+    let keys = server.app.store.signing_keys().await.unwrap();
+    assert!(!keys.is_empty());
+    for key in &keys {
+        let private = server
+            .app
+            .key_vault
+            .open(&key.sealed_private_key, &SigningKey::seal_context(key.id))
+            .await
+            .unwrap();
+        let encoded = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &private);
+        for secret in [private.as_slice(), encoded.as_bytes()] {
+            assert!(
+                !raw.windows(secret.len()).any(|w| w == secret),
+                "a private key is in the store's bytes"
+            );
+        }
+    }
+
+    // The same store without the vault's key: the whole login flow works up to the signature,
+    // which fails closed.
+    let thief = server.stolen_copy().await;
+    let start = passwordless::http::handle(
+        &thief,
+        json_request(
+            "/api/passwordless/start",
+            Some(ADMIN_KEY),
+            json!({"applicationId": app, "loginId": "a@example.com"}),
+        ),
+    )
+    .await;
+    assert_eq!(start.status(), 200);
+    let code: Value = serde_json::from_slice(start.body()).unwrap();
+    let login = passwordless::http::handle(
+        &thief,
+        json_request(
+            "/api/passwordless/login",
+            None,
+            json!({"code": code["code"]}),
+        ),
+    )
+    .await;
+    assert_eq!(login.status(), 500, "no token without the vault's key");
+    assert!(!String::from_utf8_lossy(login.body()).contains("token"));
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn s26_the_store_its_key_file_the_outbox_and_the_demo_settings_are_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let (server, app) = TestServer::with_user("a@example.com").await;
+    let code = server.code(&app, "a@example.com").await;
+    server.send(json!({"code": code})).await.assert_status(200);
+    let mode =
+        |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    if matches!(server.backend, Backend::Local) {
+        let dir = server.dir.path();
+        assert_eq!(mode(&server.store_path()), 0o600);
+        assert_eq!(mode(&server.store_path().with_extension("db-wal")), 0o600);
+        assert_eq!(mode(&dir.join("store.key")), 0o600);
+        assert_eq!(mode(&dir.join("outbox")), 0o700);
+        for mail in std::fs::read_dir(dir.join("outbox")).unwrap() {
+            assert_eq!(mode(&mail.unwrap().path()), 0o600);
+        }
+    }
+    let demo = server.dir.path().join("settings").join("demo.env");
+    let settings = passwordless_cli::demo::Demo {
+        application_id: passwordless::domain::ApplicationId::parse(&app).unwrap(),
+        login_id: "a@example.com",
+        api_key: passwordless::domain::Secret::new("k"),
+    };
+    passwordless_cli::demo::write_env_file(&demo, &settings, PUBLIC_URL).unwrap();
+    assert_eq!(mode(&demo), 0o600);
+    assert_eq!(mode(demo.parent().unwrap()), 0o700);
+}
+
+fn json_request(path: &str, key: Option<&str>, body: Value) -> passwordless::http::HttpRequest {
+    let mut headers = http::HeaderMap::new();
+    if let Some(key) = key {
+        headers.insert("authorization", http::HeaderValue::from_str(key).unwrap());
+    }
+    passwordless::http::HttpRequest {
+        method: http::Method::POST,
+        path: path.to_owned(),
+        query: None,
+        headers,
+        body: bytes::Bytes::from(body.to_string()),
+        source_ip: None,
+        request_id: "stolen-copy".into(),
+    }
+}

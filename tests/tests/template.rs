@@ -121,6 +121,32 @@ fn only_the_send_function_may_send_mail_and_only_login_may_delete_codes() {
 }
 
 #[test]
+fn m4_only_the_functions_that_sign_or_make_keys_may_decrypt_with_the_signing_keys_kms_key() {
+    let template = template();
+    let key = &template["Resources"]["SigningKeysKmsKey"];
+    assert_eq!(key["Type"], "AWS::KMS::Key");
+    assert_eq!(key["Properties"]["EnableKeyRotation"], true);
+    for (name, function) in functions(&template) {
+        let policies = serde_norway::to_string(&function["Properties"]["Policies"]).unwrap();
+        let signs = matches!(
+            name.as_str(),
+            "PasswordlessLoginFunction" | "ManagementFunction"
+        );
+        assert_eq!(policies.contains("kms:Decrypt"), signs, "{name}");
+        assert!(
+            !policies.contains("kms:GenerateDataKey"),
+            "{name}: the data key is made once, by create-tables"
+        );
+        let environment = serde_norway::to_string(&function["Properties"]["Environment"]).unwrap();
+        assert_eq!(
+            environment.contains("PASSWORDLESS_KMS_KEY_ID"),
+            signs,
+            "{name}"
+        );
+    }
+}
+
+#[test]
 fn every_table_has_on_demand_billing_recovery_and_encryption_and_codes_expire_by_ttl() {
     let template = template();
     let tables: Vec<(&Value, &Value)> = template["Resources"]

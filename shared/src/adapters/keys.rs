@@ -1,14 +1,11 @@
 //! Signing-key generation with aws-lc-rs (fast even in debug builds, unlike pure-Rust RSA).
 
+use crate::domain::signing::{b64url, GeneratedKey, PrivateKeyDer, PublicJwk};
+use crate::domain::{KeyId, SigningAlgorithm};
+use crate::ports::{KeyGenError, KeyMaker};
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rsa::{KeyPair as RsaKeyPair, KeySize};
 use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
-
-use crate::domain::signing::{b64url, PublicJwk};
-use crate::domain::{Instant, KeyId, SigningAlgorithm, SigningKey};
-use crate::ports::{KeyGenError, KeyMaker};
 
 pub struct AwsLcKeyMaker;
 
@@ -17,8 +14,7 @@ impl KeyMaker for AwsLcKeyMaker {
         &self,
         id: KeyId,
         algorithm: SigningAlgorithm,
-        now: Instant,
-    ) -> Result<SigningKey, KeyGenError> {
+    ) -> Result<GeneratedKey, KeyGenError> {
         let fail = |what: &str| KeyGenError(what.to_owned());
         let (private_der, public_jwk) = match algorithm {
             SigningAlgorithm::Rs256 => {
@@ -33,7 +29,7 @@ impl KeyMaker for AwsLcKeyMaker {
                     n: b64url(public.modulus().big_endian_without_leading_zero()),
                     e: b64url(public.exponent().big_endian_without_leading_zero()),
                 };
-                (STANDARD.encode(pkcs1), Some(jwk))
+                (pkcs1.to_vec(), Some(jwk))
             }
             SigningAlgorithm::Es256 => {
                 let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING)
@@ -49,21 +45,19 @@ impl KeyMaker for AwsLcKeyMaker {
                     x: b64url(&point[1..33]),
                     y: b64url(&point[33..]),
                 };
-                (STANDARD.encode(pkcs8.as_ref()), Some(jwk))
+                (pkcs8.as_ref().to_vec(), Some(jwk))
             }
             SigningAlgorithm::Hs256 => {
                 let mut secret = [0u8; 32];
                 getrandom::fill(&mut secret).map_err(|e| fail(&e.to_string()))?;
-                (STANDARD.encode(secret), None)
+                (secret.to_vec(), None)
             }
         };
-        Ok(SigningKey {
+        Ok(GeneratedKey {
             id,
-            tenant_id: None,
             algorithm,
-            private_der,
+            private: PrivateKeyDer(private_der),
             public_jwk,
-            insert_instant: now,
         })
     }
 }
@@ -118,14 +112,13 @@ mod tests {
             SigningAlgorithm::Es256,
             SigningAlgorithm::Hs256,
         ] {
-            let key = AwsLcKeyMaker
-                .generate(
-                    KeyId::from_random_bytes([9; 16]),
-                    algorithm,
-                    Instant::from_secs(0),
-                )
+            let made = AwsLcKeyMaker
+                .generate(KeyId::from_random_bytes([9; 16]), algorithm)
                 .unwrap();
-            let token = key.sign(&serde_json::json!({"sub": "x"})).unwrap();
+            let key = made.sealed("sealed".into(), None, crate::domain::Instant::from_secs(0));
+            let token = key
+                .sign(&made.private, &serde_json::json!({"sub": "x"}))
+                .unwrap();
             assert_eq!(token.split('.').count(), 3, "{algorithm:?}");
             assert_eq!(key.jwk().is_some(), algorithm != SigningAlgorithm::Hs256);
         }
@@ -133,13 +126,11 @@ mod tests {
 
     #[test]
     fn s24_a_key_never_prints_its_private_part() {
-        let key = AwsLcKeyMaker
-            .generate(
-                KeyId::from_random_bytes([9; 16]),
-                SigningAlgorithm::Hs256,
-                Instant::from_secs(0),
-            )
+        let made = AwsLcKeyMaker
+            .generate(KeyId::from_random_bytes([9; 16]), SigningAlgorithm::Hs256)
             .unwrap();
-        assert!(!format!("{key:?}").contains(&key.private_der));
+        let printed = format!("{made:?}");
+        assert!(printed.contains("redacted"), "{printed}");
+        assert!(!printed.contains(&format!("{:?}", made.private.0)));
     }
 }

@@ -82,9 +82,10 @@ impl Mailer for OutboxMailer {
         let name = format!("{message_id}.eml");
         let dir = self.dir.clone();
         tokio::task::spawn_blocking(move || {
-            std::fs::create_dir_all(&dir)?;
+            // A message holds a live link: owner-only, like the store (S26).
+            super::files::create_private_dir(&dir)?;
             let tmp = dir.join(format!(".{name}.tmp"));
-            std::fs::write(&tmp, bytes)?;
+            super::files::write_private(&tmp, &bytes)?;
             // Readers never see a half-written message.
             std::fs::rename(&tmp, dir.join(name))
         })

@@ -3,6 +3,8 @@
 //! single-use and supersede guarantees as DynamoDB's conditional writes.
 
 use async_trait::async_trait;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -82,9 +84,12 @@ fn insert_error(e: rusqlite::Error, primary: &'static str) -> StoreError {
 impl SqliteStore {
     pub fn open(path: &Path) -> StoreResult<Self> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)
+            super::files::create_private_dir(parent)
                 .map_err(|e| unavailable(format!("cannot create {}: {e}", parent.display())))?;
         }
+        // Owner-only before SQLite opens it; its -wal and -shm files take the same mode (S26).
+        super::files::touch_private(path)
+            .map_err(|e| unavailable(format!("cannot create {}: {e}", path.display())))?;
         let conn = Connection::open(path).map_err(unavailable)?;
         Self::prepare(conn)
     }
@@ -706,6 +711,41 @@ impl StoreAdmin for SqliteStore {
                 0 => Err(StoreError::Missing),
                 _ => Ok(()),
             }
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl WrappedDataKeyStore for SqliteStore {
+    async fn wrapped_data_key(&self) -> StoreResult<Option<Vec<u8>>> {
+        self.run(|conn| {
+            let value: Option<String> = conn
+                .query_row("SELECT value FROM meta WHERE key = 'dataKey'", [], |r| {
+                    r.get(0)
+                })
+                .optional()
+                .map_err(unavailable)?;
+            value
+                .map(|v| {
+                    STANDARD
+                        .decode(v)
+                        .map_err(|e| StoreError::Corrupt(format!("the wrapped data key: {e}")))
+                })
+                .transpose()
+        })
+        .await
+    }
+
+    async fn insert_wrapped_data_key(&self, wrapped: &[u8]) -> StoreResult<()> {
+        let value = STANDARD.encode(wrapped);
+        self.run(move |conn| {
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('dataKey', ?1)",
+                [value],
+            )
+            .map(|_| ())
+            .map_err(|e| insert_error(e, "dataKey"))
         })
         .await
     }

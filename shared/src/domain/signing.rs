@@ -1,4 +1,4 @@
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::{Deserialize, Serialize};
@@ -49,8 +49,8 @@ pub enum PublicJwk {
     Ec { crv: String, x: String, y: String },
 }
 
-/// A tenant's signing key. `private_der` is PKCS#1 for RSA, PKCS#8 for EC, the raw secret for
-/// HMAC, base64 encoded; it never leaves the store in a response or a log (S24).
+/// A tenant's signing key as stored. Its private half is sealed by the key vault (S26): the
+/// store holds only ciphertext, and responses and logs never see either form (S24).
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SigningKey {
@@ -58,7 +58,7 @@ pub struct SigningKey {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant_id: Option<TenantId>,
     pub algorithm: SigningAlgorithm,
-    pub private_der: String,
+    pub sealed_private_key: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public_jwk: Option<PublicJwk>,
     pub insert_instant: Instant,
@@ -73,36 +73,74 @@ impl fmt::Debug for SigningKey {
     }
 }
 
+/// A private key in clear, only ever in memory: PKCS#1 DER for RSA, PKCS#8 for EC, the raw
+/// secret for HMAC. It never prints.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PrivateKeyDer(pub Vec<u8>);
+
+impl fmt::Debug for PrivateKeyDer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PrivateKeyDer(<redacted>)")
+    }
+}
+
+/// A key just made: its private half is sealed before anything stores it.
+#[derive(Debug)]
+pub struct GeneratedKey {
+    pub id: KeyId,
+    pub algorithm: SigningAlgorithm,
+    pub private: PrivateKeyDer,
+    pub public_jwk: Option<PublicJwk>,
+}
+
+impl GeneratedKey {
+    /// The stored form, with the private half as the vault sealed it.
+    pub fn sealed(
+        &self,
+        sealed_private_key: String,
+        tenant: Option<TenantId>,
+        now: Instant,
+    ) -> SigningKey {
+        SigningKey {
+            id: self.id,
+            tenant_id: tenant,
+            algorithm: self.algorithm,
+            sealed_private_key,
+            public_jwk: self.public_jwk.clone(),
+            insert_instant: now,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum SigningError {
-    #[error("the signing key {0} is malformed")]
-    MalformedKey(KeyId),
     #[error("signing failed: {0}")]
     Sign(#[from] jsonwebtoken::errors::Error),
 }
 
 impl SigningKey {
-    fn encoding_key(&self) -> Result<EncodingKey, SigningError> {
-        let der = STANDARD
-            .decode(&self.private_der)
-            .map_err(|_| SigningError::MalformedKey(self.id))?;
-        Ok(match self.algorithm {
-            SigningAlgorithm::Rs256 => EncodingKey::from_rsa_der(&der),
-            SigningAlgorithm::Es256 => EncodingKey::from_ec_der(&der),
-            SigningAlgorithm::Hs256 => EncodingKey::from_secret(&der),
-        })
+    /// What the vault binds a sealed private key to: its key id, so a sealed value copied onto
+    /// another key's record does not open.
+    pub fn seal_context(id: KeyId) -> String {
+        format!("signing-key:{id}")
     }
 
-    /// Signs claims into a compact JWT whose header names this key (`kid`) and `typ: JWT`.
-    pub fn sign<C: Serialize>(&self, claims: &C) -> Result<String, SigningError> {
+    /// Signs claims into a compact JWT whose header names this key (`kid`) and `typ: JWT`,
+    /// with the private half the vault opened.
+    pub fn sign<C: Serialize>(
+        &self,
+        private: &PrivateKeyDer,
+        claims: &C,
+    ) -> Result<String, SigningError> {
         let mut header = Header::new(self.algorithm.jwt_algorithm());
         header.kid = Some(self.id.to_string());
         header.typ = Some("JWT".to_owned());
-        Ok(jsonwebtoken::encode(
-            &header,
-            claims,
-            &self.encoding_key()?,
-        )?)
+        let key = match self.algorithm {
+            SigningAlgorithm::Rs256 => EncodingKey::from_rsa_der(&private.0),
+            SigningAlgorithm::Es256 => EncodingKey::from_ec_der(&private.0),
+            SigningAlgorithm::Hs256 => EncodingKey::from_secret(&private.0),
+        };
+        Ok(jsonwebtoken::encode(&header, claims, &key)?)
     }
 
     /// The JWKS entry for this key; HMAC secrets are never published.

@@ -11,7 +11,7 @@ use crate::domain::{
     Registration, Secret, SigningKey, TemplateId, Tenant, TenantId, User, UserId,
 };
 use crate::ports::{
-    ApiKeyStore, ApplicationStore, Clock, Entropy, KeyMaker, SigningKeyStore, StoreError,
+    ApiKeyStore, ApplicationStore, Clock, Entropy, KeyMaker, KeyVault, SigningKeyStore, StoreError,
     TemplateStore, TenantStore, UserStore,
 };
 
@@ -66,6 +66,7 @@ fn duplicate(field: &str, what: &str) -> FlowError {
 /// Everything tenant creation needs besides the store.
 pub struct TenantMaking<'a> {
     pub key_maker: &'a dyn KeyMaker,
+    pub vault: &'a dyn KeyVault,
     pub clock: &'a dyn Clock,
     pub entropy: &'a dyn Entropy,
     /// The public URL: the default tenant's issuer, and the base of every other tenant's.
@@ -121,12 +122,14 @@ where
         }
         None => {
             let key_id = KeyId::from_random_bytes(random_id_bytes(making.entropy)?);
-            let mut key = making.key_maker.generate(
-                key_id,
-                tenant.jwt_configuration.signing_algorithm,
-                now,
-            )?;
-            key.tenant_id = Some(id);
+            let made = making
+                .key_maker
+                .generate(key_id, tenant.jwt_configuration.signing_algorithm)?;
+            let sealed = making
+                .vault
+                .seal(&made.private.0, &SigningKey::seal_context(key_id))
+                .await?;
+            let key = made.sealed(sealed, Some(id), now);
             store.insert_signing_key(&key).await?;
             tenant.jwt_configuration.access_token_key_id = Some(key_id);
         }

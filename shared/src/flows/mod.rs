@@ -9,7 +9,7 @@ pub mod tokens;
 use crate::domain::email::RenderError;
 use crate::domain::signing::SigningError;
 use crate::domain::validation::ValidationErrors;
-use crate::ports::{EntropyError, KeyGenError, MailError, StoreError};
+use crate::ports::{EntropyError, KeyGenError, MailError, StoreError, VaultError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum FlowError {
@@ -37,6 +37,8 @@ pub enum FlowError {
     Signing(#[from] SigningError),
     #[error(transparent)]
     KeyGen(#[from] KeyGenError),
+    #[error(transparent)]
+    Vault(#[from] VaultError),
     #[error(transparent)]
     Render(#[from] RenderError),
     #[error("{0}")]

@@ -10,8 +10,8 @@ use crate::domain::user::{normalize_login_id, LoginIdType, LoginRefusal};
 use crate::domain::validation::{FieldError, ValidationErrors};
 use crate::domain::{Application, Instant, Secret, SecretHash, Tenant, User};
 use crate::ports::{
-    ApplicationStore, Clock, CodeStore, Consumed, Entropy, LoginFinish, Mailer, RateLimiter,
-    RefreshTokenStore, SigningKeyStore, TemplateStore, TenantStore, UserStore,
+    ApplicationStore, Clock, CodeStore, Consumed, Entropy, KeyVault, LoginFinish, Mailer,
+    RateLimiter, RefreshTokenStore, SigningKeyStore, TemplateStore, TenantStore, UserStore,
 };
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -541,6 +541,7 @@ pub struct LoggedIn {
 #[instrument(skip_all, fields(application_id = ?request.application_id))]
 pub async fn login<S>(
     store: &S,
+    vault: &dyn KeyVault,
     clock: &dyn Clock,
     entropy: &dyn Entropy,
     scope: &TenantScope,
@@ -655,6 +656,7 @@ where
         }
         let access = issue_access_token(
             store,
+            vault,
             entropy,
             &tenant,
             &application,

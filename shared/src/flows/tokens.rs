@@ -3,8 +3,10 @@
 use crate::domain::claims::AccessTokenClaims;
 use crate::domain::generator::CodeGenerator;
 use crate::domain::ids::RefreshTokenId;
+use crate::domain::signing::PrivateKeyDer;
+use crate::domain::SigningKey;
 use crate::domain::{Application, Instant, Secret, Tenant, User};
-use crate::ports::{Entropy, RefreshTokenStore, SigningKeyStore, StoredRefreshToken};
+use crate::ports::{Entropy, KeyVault, RefreshTokenStore, SigningKeyStore, StoredRefreshToken};
 
 use super::{random_id_bytes, FlowError, FlowResult};
 
@@ -58,6 +60,7 @@ pub async fn issue_refresh_token<S: RefreshTokenStore + ?Sized>(
 #[allow(clippy::too_many_arguments)]
 pub async fn issue_access_token<S: SigningKeyStore + ?Sized>(
     store: &S,
+    vault: &dyn KeyVault,
     entropy: &dyn Entropy,
     tenant: &Tenant,
     application: &Application,
@@ -103,8 +106,11 @@ pub async fn issue_access_token<S: SigningKeyStore + ?Sized>(
         tid: tenant.id,
         sid: session,
     };
+    let private = vault
+        .open(&key.sealed_private_key, &SigningKey::seal_context(key.id))
+        .await?;
     Ok(AccessToken {
-        token: key.sign(&claims)?,
+        token: key.sign(&PrivateKeyDer(private), &claims)?,
         expiration,
     })
 }

@@ -9,7 +9,7 @@ use super::{json_response, HttpRequest, HttpResponse};
 use crate::app::App;
 use crate::domain::validation::FieldError;
 use crate::domain::{ApplicationId, TemplateId, TenantId, UserId};
-use crate::flows::management::{self as flows, take_object, TenantMaking};
+use crate::flows::management::{self as flows, take_object};
 use crate::flows::tenancy::TenantScope;
 
 fn path_id<T>(text: &str, field: &str, parse: fn(&str) -> Option<T>) -> Result<T, ApiError> {
@@ -35,12 +35,7 @@ pub async fn create_tenant(
         return Err(ApiError::Unauthorized);
     }
     let object = take_object(&mut parse_object(&request.body)?, "tenant")?;
-    let making = TenantMaking {
-        key_maker: app.key_maker.as_ref(),
-        clock: app.clock.as_ref(),
-        entropy: app.entropy.as_ref(),
-        default_issuer: &app.links.0,
-    };
+    let making = app.tenant_making();
     let tenant = flows::create_tenant(app.store.as_ref(), &making, scope, id, object).await?;
     Ok(json_response(StatusCode::OK, &json!({"tenant": tenant})))
 }

@@ -173,6 +173,7 @@ pub async fn login(
     };
     let done = passwordless::login(
         app.store.as_ref(),
+        app.key_vault.as_ref(),
         app.clock.as_ref(),
         app.entropy.as_ref(),
         scope,

@@ -17,9 +17,18 @@ use passwordless::ports::{Mailer, Store};
 
 pub const KEY: &str = "adapter-test-key-1234567890";
 
+/// A vault with a fixed key: what it seals is opaque to the store and opens only here.
+pub fn test_vault() -> passwordless::adapters::vault::LocalKeyVault {
+    passwordless::adapters::vault::LocalKeyVault::from_base64(
+        "dGVzdC1rZXktZW5jcnlwdGlvbi1rZXktMzItYnl0ZXM=",
+    )
+    .unwrap()
+}
+
 pub async fn app_on(store: Arc<dyn Store>, mailer: Arc<dyn Mailer>) -> App {
     App::from_parts(AppParts {
         store,
+        key_vault: Arc::new(test_vault()),
         mailer,
         clock: Arc::new(SystemClock),
         entropy: Arc::new(OsEntropy),

@@ -16,12 +16,13 @@ use passwordless::adapters::keys::AwsLcKeyMaker;
 use passwordless::adapters::outbox::OutboxMailer;
 use passwordless::adapters::sesv2::SesMailer;
 use passwordless::adapters::sqlite::SqliteStore;
+use passwordless::adapters::vault::{KmsKeyVault, LocalKeyVault};
 use passwordless::app::{App, AppParts};
 use passwordless::domain::email::OutgoingEmail;
 use passwordless::domain::tenant::DEFAULT_TENANT_ID;
 use passwordless::domain::{ApiKeyPermissions, Instant, Secret, TenantId};
 use passwordless::flows::management::create_api_key;
-use passwordless::ports::{MailError, Mailer, SentEmail, Store};
+use passwordless::ports::{KeyVault, MailError, Mailer, SentEmail, Store};
 
 /// 2026-01-01T00:00:00Z: tests start every clock here and move it by hand.
 pub const T0: Instant = Instant::from_secs(1_767_225_600);
@@ -37,6 +38,9 @@ pub enum Backend {
         client: aws_sdk_dynamodb::Client,
         tables: Tables,
         endpoint: String,
+        /// The KMS key that wraps this server's data key.
+        kms: aws_sdk_kms::Client,
+        kms_key: String,
     },
 }
 
@@ -209,6 +213,16 @@ impl TestServer {
                             .await
                             .unwrap();
                     }
+                    let kms = aws_sdk_kms::Client::new(&aws);
+                    let kms_key = kms
+                        .create_key()
+                        .send()
+                        .await
+                        .unwrap()
+                        .key_metadata()
+                        .unwrap()
+                        .key_id()
+                        .to_owned();
                     (
                         Arc::new(store),
                         Arc::new(SesMailer::new(ses, None)),
@@ -216,6 +230,8 @@ impl TestServer {
                             client,
                             tables,
                             endpoint,
+                            kms,
+                            kms_key,
                         },
                     )
                 }
@@ -227,8 +243,10 @@ impl TestServer {
             };
         let mailer = replacement.unwrap_or(mailer);
         let sent = Arc::new(Mutex::new(Vec::new()));
+        let key_vault = vault(&backend, dir.path(), None);
         let app = App::from_parts(AppParts {
             store,
+            key_vault,
             mailer: Arc::new(RecordingMailer {
                 inner: mailer,
                 sent: sent.clone(),
@@ -285,6 +303,61 @@ impl TestServer {
 
     /// A second `App` on this server's store, as a restarted process would build it.
     pub async fn reopen(&self) -> Result<App, passwordless::app::AppError> {
+        self.reopen_with_vault(vault(&self.backend, self.dir.path(), None))
+            .await
+    }
+
+    /// A second `App` on a copy of this server's data whose thief lacks the vault's key: a
+    /// key file of its own, or a KMS key of its own (S26).
+    pub async fn stolen_copy(&self) -> App {
+        let elsewhere = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = match &self.backend {
+            Backend::Local => {
+                let copy = elsewhere.path().join("store.db");
+                std::fs::copy(self.store_path(), &copy).unwrap();
+                let wal = self.store_path().with_extension("db-wal");
+                if wal.exists() {
+                    std::fs::copy(wal, copy.with_extension("db-wal")).unwrap();
+                }
+                Arc::new(SqliteStore::open(&copy).unwrap())
+            }
+            Backend::Aws { client, tables, .. } => {
+                Arc::new(DynamoStore::new(client.clone(), tables.clone()))
+            }
+        };
+        let thief_key = match &self.backend {
+            Backend::Local => None,
+            Backend::Aws { kms, .. } => Some(
+                kms.create_key()
+                    .send()
+                    .await
+                    .unwrap()
+                    .key_metadata()
+                    .unwrap()
+                    .key_id()
+                    .to_owned(),
+            ),
+        };
+        let app = App::from_parts(AppParts {
+            store,
+            key_vault: vault(&self.backend, elsewhere.path(), thief_key),
+            mailer: Arc::new(PanickingMailer),
+            clock: self.clock.clone(),
+            entropy: Arc::new(OsEntropy),
+            key_maker: Arc::new(AwsLcKeyMaker),
+            public_url: PUBLIC_URL.to_owned(),
+        })
+        .await
+        .unwrap();
+        // The folder goes with the function; the copied store stays open in `app`.
+        std::mem::forget(elsewhere);
+        app
+    }
+
+    async fn reopen_with_vault(
+        &self,
+        key_vault: Arc<dyn KeyVault>,
+    ) -> Result<App, passwordless::app::AppError> {
         let store: Arc<dyn Store> = match &self.backend {
             Backend::Local => Arc::new(SqliteStore::open(&self.store_path()).unwrap()),
             Backend::Aws { client, tables, .. } => {
@@ -293,6 +366,7 @@ impl TestServer {
         };
         App::from_parts(AppParts {
             store,
+            key_vault,
             mailer: Arc::new(PanickingMailer),
             clock: self.clock.clone(),
             entropy: Arc::new(OsEntropy),
@@ -631,6 +705,29 @@ impl Drop for TestServer {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
+    }
+}
+
+/// The server's key vault: a key file in its folder, or envelope encryption under its KMS key
+/// with the data key wrapped in its tables. `other_kms_key` swaps in another KMS key.
+fn vault(
+    backend: &Backend,
+    dir: &std::path::Path,
+    other_kms_key: Option<String>,
+) -> Arc<dyn KeyVault> {
+    match backend {
+        Backend::Local => Arc::new(LocalKeyVault::open_or_create(&dir.join("store.key")).unwrap()),
+        Backend::Aws {
+            client,
+            tables,
+            kms,
+            kms_key,
+            ..
+        } => Arc::new(KmsKeyVault::new(
+            kms.clone(),
+            other_kms_key.unwrap_or_else(|| kms_key.clone()),
+            Arc::new(DynamoStore::new(client.clone(), tables.clone())),
+        )),
     }
 }
 

@@ -18,6 +18,8 @@ use aws_sdk_dynamodb::types::{
     ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem, Update,
 };
 use aws_sdk_dynamodb::Client;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -1191,7 +1193,10 @@ impl StoreAdmin for DynamoStore {
         if tenants.iter().any(|t| t.id != DEFAULT_TENANT_ID) {
             return Ok(false);
         }
-        for kind in ["APPLICATION", "APIKEY", "META"] {
+        if self.kickstart_mark().await?.is_some() {
+            return Ok(false);
+        }
+        for kind in ["APPLICATION", "APIKEY"] {
             let out = self
                 .client
                 .query()
@@ -1234,6 +1239,30 @@ impl StoreAdmin for DynamoStore {
             "kickstart".into(),
             mark.as_str().to_owned(),
             only_new,
+        )
+        .await
+    }
+}
+
+#[async_trait]
+impl WrappedDataKeyStore for DynamoStore {
+    async fn wrapped_data_key(&self) -> StoreResult<Option<Vec<u8>>> {
+        self.config_body("META", "dataKey".into())
+            .await?
+            .map(|v| {
+                STANDARD
+                    .decode(v)
+                    .map_err(|e| StoreError::Corrupt(format!("the wrapped data key: {e}")))
+            })
+            .transpose()
+    }
+
+    async fn insert_wrapped_data_key(&self, wrapped: &[u8]) -> StoreResult<()> {
+        self.config_put(
+            "META",
+            "dataKey".into(),
+            STANDARD.encode(wrapped),
+            Some("dataKey"),
         )
         .await
     }
