@@ -113,6 +113,15 @@ impl SqliteStore {
         })
     }
 
+    /// How many rows this store has inserted, changed or deleted since it was opened: equal
+    /// counts before and after a request mean the request wrote nothing (tests use it).
+    pub fn changes(&self) -> u64 {
+        self.conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .total_changes()
+    }
+
     /// Runs blocking SQLite work off the async executor.
     async fn run<T, F>(&self, work: F) -> StoreResult<T>
     where
