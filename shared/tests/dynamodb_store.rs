@@ -6,46 +6,11 @@ mod conformance;
 mod support;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
-use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use passwordless::adapters::dynamodb::{DynamoStore, Tables};
 use passwordless::ports::Store;
-
-/// Every DynamoDB request the SDK sends, by operation.
-#[derive(Debug, Default, Clone)]
-pub struct RequestLog(Arc<Mutex<Vec<String>>>);
-
-impl RequestLog {
-    pub fn take(&self) -> Vec<String> {
-        std::mem::take(&mut self.0.lock().unwrap())
-    }
-}
-
-impl Intercept for RequestLog {
-    fn name(&self) -> &'static str {
-        "RequestLog"
-    }
-
-    fn read_before_transmit(
-        &self,
-        context: &BeforeTransmitInterceptorContextRef<'_>,
-        _: &RuntimeComponents,
-        _: &mut ConfigBag,
-    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-        let target = context
-            .request()
-            .headers()
-            .get("x-amz-target")
-            .unwrap_or("?");
-        self.0
-            .lock()
-            .unwrap()
-            .push(target.rsplit('.').next().unwrap_or(target).to_owned());
-        Ok(())
-    }
-}
+use support::RequestLog;
 
 fn endpoint() -> String {
     std::env::var("AWS_ENDPOINT_URL").expect("AWS_ENDPOINT_URL must point at the DynamoDB emulator: run `bash scripts/test.sh`, which starts one")

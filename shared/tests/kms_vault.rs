@@ -2,51 +2,18 @@
 //! moto's KMS on loopback, with the wrapped data key kept in DynamoDB (also moto).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed step is a failed test
 
-use std::sync::{Arc, Mutex};
+mod support;
 
-use aws_sdk_kms::config::interceptors::BeforeTransmitInterceptorContextRef;
-use aws_sdk_kms::config::{ConfigBag, Intercept, RuntimeComponents};
+use std::sync::Arc;
+
 use passwordless::adapters::dynamodb::{DynamoStore, Tables};
 use passwordless::adapters::vault::KmsKeyVault;
 use passwordless::ports::{KeyVault, VaultError, WrappedDataKeyStore};
-
-/// Every KMS request the SDK sends, by operation.
-#[derive(Debug, Default, Clone)]
-struct KmsCalls(Arc<Mutex<Vec<String>>>);
-
-impl KmsCalls {
-    fn take(&self) -> Vec<String> {
-        std::mem::take(&mut self.0.lock().unwrap())
-    }
-}
-
-impl Intercept for KmsCalls {
-    fn name(&self) -> &'static str {
-        "KmsCalls"
-    }
-
-    fn read_before_transmit(
-        &self,
-        context: &BeforeTransmitInterceptorContextRef<'_>,
-        _: &RuntimeComponents,
-        _: &mut ConfigBag,
-    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-        let target = context
-            .request()
-            .headers()
-            .get("x-amz-target")
-            .unwrap_or("?");
-        self.0
-            .lock()
-            .unwrap()
-            .push(target.rsplit('.').next().unwrap_or(target).to_owned());
-        Ok(())
-    }
-}
+use support::RequestLog;
 
 struct Deployment {
     kms: aws_sdk_kms::Client,
-    calls: KmsCalls,
+    calls: RequestLog,
     key_id: String,
     store: Arc<DynamoStore>,
 }
@@ -55,7 +22,7 @@ async fn deployment() -> Deployment {
     std::env::var("AWS_ENDPOINT_URL")
         .expect("AWS_ENDPOINT_URL must point at the emulator: run `bash scripts/test.sh`");
     let aws = aws_config::load_from_env().await;
-    let calls = KmsCalls::default();
+    let calls = RequestLog::default();
     let kms = aws_sdk_kms::Client::from_conf(
         aws_sdk_kms::config::Builder::from(&aws)
             .interceptor(calls.clone())

@@ -204,6 +204,24 @@ pub enum SendOutcome {
     NothingToSend,
 }
 
+/// The ports a send needs: the code, its user, application, tenant and template, and the
+/// shared rate counters.
+pub trait SendStore:
+    TenantStore + ApplicationStore + UserStore + CodeStore + TemplateStore + RateLimiter
+{
+}
+
+impl<T> SendStore for T where
+    T: TenantStore
+        + ApplicationStore
+        + UserStore
+        + CodeStore
+        + TemplateStore
+        + RateLimiter
+        + ?Sized
+{
+}
+
 /// Emails a started code to its user with the application's (else the tenant's) template.
 #[instrument(skip_all)]
 pub async fn send_code<S>(
@@ -215,13 +233,7 @@ pub async fn send_code<S>(
     source_address: Option<&str>,
 ) -> FlowResult<SendOutcome>
 where
-    S: TenantStore
-        + ApplicationStore
-        + UserStore
-        + CodeStore
-        + TemplateStore
-        + RateLimiter
-        + ?Sized,
+    S: SendStore + ?Sized,
 {
     let now = clock.now();
     let Some(stored) = store.code(&code.hash(), now).await? else {
@@ -412,13 +424,7 @@ pub async fn start_and_send<S>(
     source_address: Option<&str>,
 ) -> FlowResult<SendOutcome>
 where
-    S: TenantStore
-        + ApplicationStore
-        + UserStore
-        + CodeStore
-        + TemplateStore
-        + RateLimiter
-        + ?Sized,
+    S: SendStore + ?Sized,
 {
     if !scope.authenticated {
         return Err(FlowError::Unauthorized);

@@ -115,3 +115,38 @@ pub async fn start(app: &App, application: ApplicationId, email: &str) -> String
     assert_eq!(status, 200, "{body}");
     body["code"].as_str().unwrap().to_owned()
 }
+
+/// Every request an AWS SDK client sends, by operation (`x-amz-target`), for counting round
+/// trips. The interceptor trait is the smithy runtime's, shared by every service's client.
+#[derive(Debug, Default, Clone)]
+pub struct RequestLog(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl RequestLog {
+    pub fn take(&self) -> Vec<String> {
+        std::mem::take(&mut self.0.lock().unwrap())
+    }
+}
+
+impl aws_sdk_dynamodb::config::Intercept for RequestLog {
+    fn name(&self) -> &'static str {
+        "RequestLog"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _: &aws_sdk_dynamodb::config::RuntimeComponents,
+        _: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        let target = context
+            .request()
+            .headers()
+            .get("x-amz-target")
+            .unwrap_or("?");
+        self.0
+            .lock()
+            .unwrap()
+            .push(target.rsplit('.').next().unwrap_or(target).to_owned());
+        Ok(())
+    }
+}
