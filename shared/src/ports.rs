@@ -187,11 +187,12 @@ impl KickstartMark {
         }
     }
 
-    pub fn parse(text: &str) -> Option<Self> {
+    /// A mark as a store keeps it; anything else is a corrupt store.
+    pub fn from_stored(text: &str) -> StoreResult<Self> {
         match text {
-            "started" => Some(KickstartMark::Started),
-            "completed" => Some(KickstartMark::Completed),
-            _ => None,
+            "started" => Ok(KickstartMark::Started),
+            "completed" => Ok(KickstartMark::Completed),
+            other => Err(StoreError::Corrupt(format!("kickstart mark {other:?}"))),
         }
     }
 }

@@ -28,15 +28,7 @@ async fn deployment() -> Deployment {
             .interceptor(calls.clone())
             .build(),
     );
-    let key_id = kms
-        .create_key()
-        .send()
-        .await
-        .unwrap()
-        .key_metadata()
-        .unwrap()
-        .key_id()
-        .to_owned();
+    let key_id = support::kms_key(&kms).await;
     let tables = Tables::with_prefix(&format!("kms{}", uuid::Uuid::new_v4().simple()));
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), tables);
     store.create_tables().await.unwrap();
@@ -87,16 +79,7 @@ async fn m4_s26_the_tables_without_the_kms_key_open_nothing() {
         .await
         .unwrap();
     // Someone with a copy of the tables and a KMS key of their own.
-    let theirs = deployment
-        .kms
-        .create_key()
-        .send()
-        .await
-        .unwrap()
-        .key_metadata()
-        .unwrap()
-        .key_id()
-        .to_owned();
+    let theirs = support::kms_key(&deployment.kms).await;
     let thief = KmsKeyVault::new(deployment.kms.clone(), theirs, deployment.store.clone());
     assert!(matches!(
         thief.open(&sealed, "key-1").await,

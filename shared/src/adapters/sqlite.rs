@@ -697,12 +697,7 @@ impl StoreAdmin for SqliteStore {
                 })
                 .optional()
                 .map_err(unavailable)?;
-            value
-                .map(|v| {
-                    KickstartMark::parse(&v)
-                        .ok_or_else(|| StoreError::Corrupt(format!("kickstart mark {v:?}")))
-                })
-                .transpose()
+            value.as_deref().map(KickstartMark::from_stored).transpose()
         })
         .await
     }

@@ -150,3 +150,15 @@ impl aws_sdk_dynamodb::config::Intercept for RequestLog {
         Ok(())
     }
 }
+
+/// A fresh KMS key on the emulator, by id.
+pub async fn kms_key(kms: &aws_sdk_kms::Client) -> String {
+    kms.create_key()
+        .send()
+        .await
+        .unwrap()
+        .key_metadata()
+        .unwrap()
+        .key_id()
+        .to_owned()
+}

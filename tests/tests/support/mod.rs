@@ -214,15 +214,7 @@ impl TestServer {
                             .unwrap();
                     }
                     let kms = aws_sdk_kms::Client::new(&aws);
-                    let kms_key = kms
-                        .create_key()
-                        .send()
-                        .await
-                        .unwrap()
-                        .key_metadata()
-                        .unwrap()
-                        .key_id()
-                        .to_owned();
+                    let kms_key = kms_key(&kms).await;
                     (
                         Arc::new(store),
                         Arc::new(SesMailer::new(ses, None)),
@@ -327,16 +319,7 @@ impl TestServer {
         };
         let thief_key = match &self.backend {
             Backend::Local => None,
-            Backend::Aws { kms, .. } => Some(
-                kms.create_key()
-                    .send()
-                    .await
-                    .unwrap()
-                    .key_metadata()
-                    .unwrap()
-                    .key_id()
-                    .to_owned(),
-            ),
+            Backend::Aws { kms, .. } => Some(kms_key(kms).await),
         };
         let app = App::from_parts(AppParts {
             store,
@@ -815,4 +798,16 @@ pub async fn verified_claims(server: &TestServer, token: &str, audience: &str) -
     jsonwebtoken::decode::<Value>(token, &decoding, &validation)
         .unwrap()
         .claims
+}
+
+/// A fresh KMS key on the emulator, by id.
+pub async fn kms_key(kms: &aws_sdk_kms::Client) -> String {
+    kms.create_key()
+        .send()
+        .await
+        .unwrap()
+        .key_metadata()
+        .unwrap()
+        .key_id()
+        .to_owned()
 }

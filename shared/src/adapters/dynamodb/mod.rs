@@ -1224,12 +1224,7 @@ impl StoreAdmin for DynamoStore {
 
     async fn kickstart_mark(&self) -> StoreResult<Option<KickstartMark>> {
         let value = self.config_body("META", "kickstart".into()).await?;
-        value
-            .map(|v| {
-                KickstartMark::parse(&v)
-                    .ok_or_else(|| StoreError::Corrupt(format!("kickstart mark {v:?}")))
-            })
-            .transpose()
+        value.as_deref().map(KickstartMark::from_stored).transpose()
     }
 
     async fn set_kickstart_mark(&self, mark: KickstartMark) -> StoreResult<()> {
