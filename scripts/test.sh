@@ -49,12 +49,13 @@ SAM_CLI_TELEMETRY=0 "$venv/bin/sam" validate --lint --region us-east-1 --templat
 
 step "Lambda build"
 # The Lambda functions as AWS runs them: arm64, cross-linked by the zig that cargo-lambda brings.
-# The four in one build share their dependencies. `sam build` runs cargo-lambda again in each
+# All of them in one build share their dependencies. `sam build` runs cargo-lambda again in each
 # function's folder (its CodeUri), which selects that one package: the same features as here,
 # so it finds every binary built and only packages it.
 rustup target add aarch64-unknown-linux-gnu
 PATH="$venv/bin:$PATH" cargo lambda build --release --arm64 --locked \
-  -p passwordless-start -p passwordless-send -p passwordless-login -p management
+  -p passwordless-start -p passwordless-send -p passwordless-login -p management \
+  -p oauth2-pages -p oauth2-token
 PATH="$venv/bin:$PATH" SAM_CLI_TELEMETRY=0 "$venv/bin/sam" build --beta-features --region us-east-1
 wc -c .aws-sam/build/*/bootstrap
 

@@ -10,6 +10,7 @@
 //! `PASSWORDLESS_TEST_PYTHON`, or `.venv`).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed step is a failed test
 
+use passwordless::http::routes::ROUTES;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::os::unix::process::CommandExt;
@@ -122,16 +123,12 @@ fn seed_with_serve(dir: &Path) -> BTreeMap<String, String> {
 
 /// The function an event is for: the longest function name its file name starts with.
 fn function_of(file: &str) -> &'static str {
-    [
-        "passwordless-start",
-        "passwordless-send",
-        "passwordless-login",
-        "management",
-    ]
-    .into_iter()
-    .filter(|f| file.starts_with(f))
-    .max_by_key(|f| f.len())
-    .expect("the file names a function")
+    ROUTES
+        .iter()
+        .map(|r| r.function)
+        .filter(|f| file.starts_with(f))
+        .max_by_key(|f| f.len())
+        .expect("the file names a function")
 }
 
 fn promised_status(file: &str) -> u16 {
@@ -184,9 +181,13 @@ impl Loop {
             Some(promised_status(file).into()),
             "{file}: {response}"
         );
+        let json = response["headers"]["content-type"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("application/json"));
         match response["body"].as_str() {
-            Some(body) if !body.is_empty() => serde_json::from_str(body).unwrap(),
-            _ => Value::Null,
+            Some(body) if json => serde_json::from_str(body).unwrap(),
+            Some(page) => Value::String(page.to_owned()),
+            None => Value::Null,
         }
     }
 }
@@ -281,12 +282,7 @@ async fn the_readme_lambda_loop_answers_every_sample_event() {
         replayed.push(file);
     }
     assert_eq!(replayed.len(), files.len());
-    for function in [
-        "passwordless-start",
-        "passwordless-send",
-        "passwordless-login",
-        "management",
-    ] {
+    for function in ROUTES.iter().map(|r| r.function) {
         assert!(
             replayed.iter().any(|f| function_of(f) == function),
             "no event for {function}"

@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use crate::domain::code::PasswordlessCode;
 use crate::domain::email::OutgoingEmail;
 use crate::domain::ids::{ApplicationId, RefreshTokenId, TemplateId, TenantId, UserId};
+use crate::domain::oauth::AuthorizationGrant;
 use crate::domain::signing::GeneratedKey;
 use crate::domain::{
     ApiKey, Application, EmailTemplate, Instant, KeyId, SecretHash, SigningAlgorithm, SigningKey,
@@ -162,6 +163,31 @@ pub trait RefreshTokenStore: Send + Sync {
     ) -> StoreResult<Option<StoredRefreshToken>>;
 }
 
+/// What redeeming a single-use grant found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Redeemed<T> {
+    /// Live and unused until now: this call used it.
+    Fresh(T),
+    /// Used before and not yet expired: a replay, which revokes what the grant produced (S18).
+    Replayed(T),
+    /// Unknown or expired.
+    Nothing,
+}
+
+/// Authorization codes: stored under their hash (S2), redeemed once (S5, S18). A used grant
+/// stays readable as used until it expires, so a replay is recognised.
+#[async_trait]
+pub trait GrantStore: Send + Sync {
+    /// Fails with `Duplicate("grant")` when the hash exists.
+    async fn insert_grant(&self, hash: &SecretHash, grant: &AuthorizationGrant) -> StoreResult<()>;
+    /// Of any number of concurrent calls on a live grant, exactly one gets `Fresh`.
+    async fn redeem_grant(
+        &self,
+        hash: &SecretHash,
+        now: Instant,
+    ) -> StoreResult<Redeemed<AuthorizationGrant>>;
+}
+
 #[async_trait]
 pub trait RateLimiter: Send + Sync {
     /// Counts one hit on `key` in the fixed window of `window_seconds` that `now` falls in and
@@ -217,6 +243,7 @@ pub trait Store:
     + ApiKeyStore
     + SigningKeyStore
     + RefreshTokenStore
+    + GrantStore
     + RateLimiter
     + StoreAdmin
 {
@@ -231,6 +258,7 @@ impl<T> Store for T where
         + ApiKeyStore
         + SigningKeyStore
         + RefreshTokenStore
+        + GrantStore
         + RateLimiter
         + StoreAdmin
 {

@@ -88,7 +88,8 @@ fn every_function_is_an_arm64_custom_runtime_built_by_cargo_lambda_from_a_worksp
 }
 
 #[test]
-fn only_the_send_function_may_send_mail_and_only_login_may_delete_codes() {
+fn only_the_send_function_may_send_mail_and_only_the_functions_that_consume_codes_may_delete_them()
+{
     let template = template();
     for (name, function) in functions(&template) {
         let policies = serde_norway::to_string(&function["Properties"]["Policies"]).unwrap();
@@ -116,7 +117,14 @@ fn only_the_send_function_may_send_mail_and_only_login_may_delete_codes() {
                 .unwrap()
                 .contains("DeleteItem")
         });
-        assert_eq!(deletes_codes, name == "PasswordlessLoginFunction", "{name}");
+        assert_eq!(
+            deletes_codes,
+            matches!(
+                name.as_str(),
+                "PasswordlessLoginFunction" | "OAuth2PagesFunction"
+            ),
+            "{name}"
+        );
     }
 }
 
@@ -130,7 +138,7 @@ fn m4_only_the_functions_that_sign_or_make_keys_may_decrypt_with_the_signing_key
         let policies = serde_norway::to_string(&function["Properties"]["Policies"]).unwrap();
         let signs = matches!(
             name.as_str(),
-            "PasswordlessLoginFunction" | "ManagementFunction"
+            "PasswordlessLoginFunction" | "ManagementFunction" | "OAuth2TokenFunction"
         );
         assert_eq!(policies.contains("kms:Decrypt"), signs, "{name}");
         assert!(

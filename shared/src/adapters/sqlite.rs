@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use crate::domain::code::{PasswordlessCode, MAX_ONE_TIME_CODE_ATTEMPTS};
 use crate::domain::ids::{ApplicationId, TemplateId, TenantId, UserId};
+use crate::domain::oauth::AuthorizationGrant;
 use crate::domain::tenant::DEFAULT_TENANT_ID;
 use crate::domain::{
     ApiKey, Application, EmailTemplate, Instant, KeyId, SecretHash, SigningKey, Tenant, User,
@@ -44,6 +45,8 @@ CREATE TABLE IF NOT EXISTS email_templates (id TEXT PRIMARY KEY, body TEXT NOT N
 CREATE TABLE IF NOT EXISTS api_keys (hash TEXT PRIMARY KEY, body TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS signing_keys (id TEXT PRIMARY KEY, body TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS refresh_tokens (hash TEXT PRIMARY KEY, user_id TEXT NOT NULL, expires_at INTEGER NOT NULL, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS grants (hash TEXT PRIMARY KEY, expires_at INTEGER NOT NULL, used INTEGER NOT NULL DEFAULT 0, body TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS grants_expiry ON grants (expires_at);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS rate_counters (key TEXT NOT NULL, window_start INTEGER NOT NULL, hits INTEGER NOT NULL, PRIMARY KEY (key, window_start));
 ";
@@ -621,6 +624,62 @@ impl RefreshTokenStore for SqliteStore {
             )
             .await?;
         Ok(found.filter(|t| now < t.expires_at))
+    }
+}
+
+#[async_trait]
+impl GrantStore for SqliteStore {
+    async fn insert_grant(&self, hash: &SecretHash, grant: &AuthorizationGrant) -> StoreResult<()> {
+        let row = (hash.to_hex(), grant.expires_at.as_millis(), to_json(grant)?);
+        self.run(move |conn| {
+            conn.execute(
+                "INSERT INTO grants (hash, expires_at, body) VALUES (?1, ?2, ?3)",
+                params![row.0, row.1, row.2],
+            )
+            .map(|_| ())
+            .map_err(|e| insert_error(e, "grant"))
+        })
+        .await
+    }
+
+    async fn redeem_grant(
+        &self,
+        hash: &SecretHash,
+        now: Instant,
+    ) -> StoreResult<Redeemed<AuthorizationGrant>> {
+        let hash = hash.to_hex();
+        let found: Option<(String, bool)> = self
+            .run(move |conn| {
+                let tx = conn
+                    .transaction_with_behavior(TransactionBehavior::Immediate)
+                    .map_err(unavailable)?;
+                // Expired grants go here, since nothing else sweeps this table.
+                tx.execute(
+                    "DELETE FROM grants WHERE expires_at <= ?1",
+                    params![now.as_millis()],
+                )
+                .map_err(unavailable)?;
+                let row: Option<(String, bool)> = tx
+                    .query_row(
+                        "SELECT body, used FROM grants WHERE hash = ?1",
+                        params![hash],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .optional()
+                    .map_err(unavailable)?;
+                if matches!(row, Some((_, false))) {
+                    tx.execute("UPDATE grants SET used = 1 WHERE hash = ?1", params![hash])
+                        .map_err(unavailable)?;
+                }
+                tx.commit().map_err(unavailable)?;
+                Ok(row)
+            })
+            .await?;
+        Ok(match found {
+            None => Redeemed::Nothing,
+            Some((body, false)) => Redeemed::Fresh(from_json(&body)?),
+            Some((body, true)) => Redeemed::Replayed(from_json(&body)?),
+        })
     }
 }
 

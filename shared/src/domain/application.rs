@@ -1,6 +1,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::ids::{ApplicationId, KeyId, RoleId, TemplateId, TenantId};
+use super::secret::{Secret, SecretHash};
 use super::time::Instant;
 use super::validation::{FieldError, ValidationErrors};
 
@@ -29,6 +30,10 @@ pub struct Application {
     #[serde(default)]
     pub last_update_instant: Instant,
 }
+
+/// A client secret named on create is at least this long: a guessable one would make the
+/// confidential client's codes redeemable by anyone who intercepts them.
+pub const MIN_CLIENT_SECRET_LEN: usize = 32;
 
 fn yes() -> bool {
     true
@@ -103,6 +108,13 @@ pub struct OAuthConfiguration {
     pub proof_key_for_code_exchange_policy: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_authentication_policy: Option<String>,
+    /// Write-only: a secret named on create (a kickstart file may bring its own) or generated
+    /// then, shown once in the create response and stored only as its hash (S2; FusionAuth
+    /// shows it again on every read, ours does not).
+    #[serde(default, skip_serializing)]
+    pub client_secret: Option<Secret>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret_hash: Option<SecretHash>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -127,6 +139,17 @@ impl Application {
             "application.jwtConfiguration.refreshTokenTimeToLiveInMinutes",
             jwt.refresh_token_time_to_live_in_minutes,
         );
+        if let Some(secret) = &self.oauth_configuration.client_secret {
+            let text = secret.expose();
+            if !(MIN_CLIENT_SECRET_LEN..=super::secret::MAX_SECRET_LEN).contains(&text.len())
+                || !text.bytes().all(|b| b.is_ascii_graphic())
+            {
+                errors.push(FieldError::invalid(
+                    "application.oauthConfiguration.clientSecret",
+                    format!("A client secret is {MIN_CLIENT_SECRET_LEN} to 256 printable ASCII characters."),
+                ));
+            }
+        }
         let mut seen = std::collections::HashSet::new();
         for role in &self.roles {
             if role.name.trim().is_empty() {
@@ -140,6 +163,36 @@ impl Application {
             }
         }
         errors.into_result()
+    }
+
+    /// FusionAuth's `proofKeyForCodeExchangePolicy: Required`: every authorization request
+    /// brings a challenge. The other policies are settled at the token endpoint.
+    pub fn requires_pkce(&self) -> bool {
+        self.oauth_configuration
+            .proof_key_for_code_exchange_policy
+            .as_deref()
+            == Some("Required")
+    }
+
+    /// Whether a token request must authenticate the client, given whether its grant was made
+    /// with a PKCE challenge. FusionAuth's default policy is `Required`; a client that
+    /// authenticates with nothing must have used PKCE whatever the policy says (S19, ours).
+    pub fn requires_client_authentication(&self, used_pkce: bool) -> bool {
+        match self
+            .oauth_configuration
+            .client_authentication_policy
+            .as_deref()
+        {
+            Some("NotRequired") | Some("NotRequiredWhenUsingPKCE") => !used_pkce,
+            _ => true,
+        }
+    }
+
+    /// Compares a presented client secret with the stored hash in constant time (S3).
+    pub fn client_secret_matches(&self, presented: &Secret) -> bool {
+        self.oauth_configuration
+            .client_secret_hash
+            .is_some_and(|hash| hash.matches(&presented.hash()))
     }
 
     pub fn has_role(&self, name: &str) -> bool {

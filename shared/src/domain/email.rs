@@ -48,6 +48,22 @@ impl std::io::Write for BoundedOutput {
     }
 }
 
+/// Renders one template into at most [`MAX_RENDERED_PART_BYTES`] (S29); the fuel limit is the
+/// environment's.
+pub fn render_bounded<C: Serialize>(
+    template: &minijinja::Template<'_, '_>,
+    context: &C,
+) -> Result<String, RenderError> {
+    let mut out = BoundedOutput {
+        text: Vec::new(),
+        limit: MAX_RENDERED_PART_BYTES,
+    };
+    template
+        .render_captured_to(context, &mut out)
+        .map_err(|e| RenderError(e.to_string()))?;
+    String::from_utf8(out.text).map_err(|e| RenderError(e.to_string()))
+}
+
 /// Renders subject, HTML and text with the same context. Only the HTML part is HTML-escaped,
 /// so a user named `<script>` stays text in the HTML and reads naturally in the text part.
 pub fn render_email<C: Serialize>(
@@ -70,17 +86,10 @@ pub fn render_email<C: Serialize>(
         let mut env = env.clone();
         env.add_template_owned(name.to_owned(), source.to_owned())
             .map_err(|e| RenderError(e.to_string()))?;
-        let mut out = BoundedOutput {
-            text: Vec::new(),
-            limit: MAX_RENDERED_PART_BYTES,
-        };
         let template = env
             .get_template(name)
             .map_err(|e| RenderError(e.to_string()))?;
-        template
-            .render_captured_to(context, &mut out)
-            .map_err(|e| RenderError(e.to_string()))?;
-        String::from_utf8(out.text).map_err(|e| RenderError(e.to_string()))
+        render_bounded(&template, context)
     };
     let subject = render("subject", localized.subject)?;
     // Header injection: a subject is one line whatever the template or data say.

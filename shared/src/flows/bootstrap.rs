@@ -12,20 +12,28 @@ use crate::ports::SigningKeyStore;
 pub const BUILT_IN_TEMPLATE_ID: TemplateId =
     TemplateId::from_uuid(uuid::uuid!("6e1b4bfa-5c1a-4c3f-9a2e-0d8f3b6c1e02"));
 
+/// FusionAuth's default template appends every `state` entry but `tenantId` to the link, so a
+/// start whose state holds an authorization request (`client_id`, `redirect_uri`, …) mails a
+/// link that finishes that grant. In the HTML part the separator is written `&amp;`.
+const STATE_IN_LINK: &str = "{% for key, value in (state or {})|items %}{% if key != 'tenantId' %}&{{ key|urlencode }}={{ value|urlencode }}{% endif %}{% endfor %}";
+
 fn built_in_template(now: crate::domain::Instant) -> EmailTemplate {
+    let html_state = STATE_IN_LINK.replace("%}&{{", "%}&amp;{{");
     EmailTemplate {
         id: BUILT_IN_TEMPLATE_ID,
         tenant_id: None,
         name: "Passwordless login".into(),
         default_subject: "Your login link".into(),
-        default_text_template: "Hi {{ user.firstName or user.username or user.email }},\n\n\
-            Log in with this link, valid for {{ timeToLive }} seconds:\n\n{{ url }}\n\n\
+        default_text_template: format!(
+            "Hi {{{{ user.firstName or user.username or user.email }}}},\n\n\
+            Log in with this link, valid for {{{{ timeToLive }}}} seconds:\n\n{{{{ url }}}}{STATE_IN_LINK}\n\n\
             If you did not ask to log in, ignore this email: nobody can log in without the link.\n"
-            .into(),
-        default_html_template: "<p>Hi {{ user.firstName or user.username or user.email }},</p>\
-            <p><a href=\"{{ url }}\">Log in</a> (the link is valid for {{ timeToLive }} seconds).</p>\
+        ),
+        default_html_template: format!(
+            "<p>Hi {{{{ user.firstName or user.username or user.email }}}},</p>\
+            <p><a href=\"{{{{ url }}}}{html_state}\">Log in</a> (the link is valid for {{{{ timeToLive }}}} seconds).</p>\
             <p>If you did not ask to log in, ignore this email: nobody can log in without the link.</p>"
-            .into(),
+        ),
         localized_subjects: Default::default(),
         localized_html_templates: Default::default(),
         localized_text_templates: Default::default(),
@@ -86,5 +94,25 @@ mod tests {
         assert!(built_in_template(crate::domain::Instant::from_secs(0))
             .validate()
             .is_ok());
+    }
+
+    #[test]
+    fn the_built_in_template_appends_the_state_to_the_link_but_the_tenant_id() {
+        let template = built_in_template(crate::domain::Instant::from_secs(0));
+        let context = serde_json::json!({
+            "user": {"email": "a@example.com"},
+            "timeToLive": 180,
+            "url": "https://login.example/oauth2/passwordless/CODE?tenantId=T",
+            "state": {"client_id": "c1", "redirect_uri": "https://app.example/cb?x=1", "tenantId": "other"},
+        });
+        let (_, html, text) = crate::domain::email::render_email(&template, &[], &context).unwrap();
+        let link = "https://login.example/oauth2/passwordless/CODE?tenantId=T&client_id=c1&redirect_uri=https%3A//app.example/cb%3Fx%3D1";
+        assert!(text.contains(link), "{text}");
+        assert!(html.contains(&link.replace('&', "&amp;")), "{html}");
+        assert!(!text.contains("other"));
+        let without_state = serde_json::json!({"user": {"email": "a@example.com"}, "timeToLive": 180, "url": "https://l/x"});
+        let (_, _, text) =
+            crate::domain::email::render_email(&template, &[], &without_state).unwrap();
+        assert!(text.contains("https://l/x\n"), "{text}");
     }
 }

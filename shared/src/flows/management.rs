@@ -277,6 +277,14 @@ fn merge(target: &mut Value, patch: Value) {
     }
 }
 
+/// Generated client secrets: 32 random bytes, 43 characters of base64url as FusionAuth's are.
+const CLIENT_SECRET: crate::domain::CodeGenerator = crate::domain::CodeGenerator {
+    length: 32,
+    kind: crate::domain::GeneratorType::RandomBytes,
+};
+
+/// Creates an application. Its OAuth client secret (named or generated) is kept in the returned
+/// value for the create response only; the store keeps its hash.
 pub async fn create_application<S>(
     store: &S,
     clock: &dyn Clock,
@@ -314,6 +322,12 @@ where
     if application.oauth_configuration.client_id.is_none() {
         application.oauth_configuration.client_id = Some(id.to_string());
     }
+    let client_secret = match application.oauth_configuration.client_secret.take() {
+        Some(named) => named,
+        None => CLIENT_SECRET.generate(entropy)?,
+    };
+    application.oauth_configuration.client_secret_hash = Some(client_secret.hash());
+    application.oauth_configuration.client_secret = Some(client_secret);
     if let Some(template) = application
         .email_configuration
         .passwordless_email_template_id

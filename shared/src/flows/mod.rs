@@ -2,6 +2,7 @@
 
 pub mod bootstrap;
 pub mod management;
+pub mod oauth;
 pub mod passwordless;
 pub mod tenancy;
 pub mod tokens;

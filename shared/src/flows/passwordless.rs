@@ -49,7 +49,7 @@ pub async fn application_in_scope<S: ApplicationStore + ?Sized>(
     }
 }
 
-async fn tenant_of<S: TenantStore + ?Sized>(
+pub(crate) async fn tenant_of<S: TenantStore + ?Sized>(
     store: &S,
     id: crate::domain::TenantId,
 ) -> FlowResult<Tenant> {

@@ -1,6 +1,6 @@
 //! Access and refresh tokens issued at the end of a login.
 
-use crate::domain::claims::AccessTokenClaims;
+use crate::domain::claims::{AccessTokenClaims, IdTokenClaims};
 use crate::domain::generator::CodeGenerator;
 use crate::domain::ids::RefreshTokenId;
 use crate::domain::signing::PrivateKeyDer;
@@ -73,17 +73,6 @@ pub async fn issue_access_token<S: SigningKeyStore + ?Sized>(
         .access_token_key_id
         .or(tenant.jwt_configuration.access_token_key_id)
         .ok_or_else(|| FlowError::Internal(format!("tenant {} has no signing key", tenant.id)))?;
-    let key = store
-        .signing_key(key_id)
-        .await?
-        .ok_or_else(|| FlowError::Internal(format!("signing key {key_id} is missing")))?;
-    // Management refuses such a reference (S22); a store written before that rule, or by hand,
-    // still never signs a token with another tenant's key.
-    if key.tenant_id.is_some_and(|owner| owner != tenant.id) {
-        return Err(FlowError::Internal(format!(
-            "signing key {key_id} belongs to another tenant"
-        )));
-    }
     let ttl = application.token_ttl_seconds(tenant.jwt_configuration.time_to_live_in_seconds);
     let expiration = now.plus_secs(ttl);
     let registration = user.registration(application.id);
@@ -106,11 +95,81 @@ pub async fn issue_access_token<S: SigningKeyStore + ?Sized>(
         tid: tenant.id,
         sid: session,
     };
+    Ok(AccessToken {
+        token: sign(store, vault, tenant, key_id, &claims).await?,
+        expiration,
+    })
+}
+
+/// Signs `claims` with a key of the tenant (or a global one). Management refuses another
+/// tenant's key (S22); a store written before that rule, or by hand, still never signs a
+/// token with one.
+async fn sign<S: SigningKeyStore + ?Sized, C: serde::Serialize>(
+    store: &S,
+    vault: &dyn KeyVault,
+    tenant: &Tenant,
+    key_id: crate::domain::KeyId,
+    claims: &C,
+) -> FlowResult<String> {
+    let key = store
+        .signing_key(key_id)
+        .await?
+        .ok_or_else(|| FlowError::Internal(format!("signing key {key_id} is missing")))?;
+    if key.tenant_id.is_some_and(|owner| owner != tenant.id) {
+        return Err(FlowError::Internal(format!(
+            "signing key {key_id} belongs to another tenant"
+        )));
+    }
     let private = vault
         .open(&key.sealed_private_key, &SigningKey::seal_context(key.id))
         .await?;
-    Ok(AccessToken {
-        token: key.sign(&PrivateKeyDer(private), &claims)?,
-        expiration,
-    })
+    Ok(key.sign(&PrivateKeyDer(private), claims)?)
+}
+
+/// What an OpenID Connect id token says beyond the user: who asked and when they signed in.
+pub struct IdTokenFacts<'a> {
+    pub nonce: Option<&'a str>,
+    pub auth_time: Instant,
+    pub access_token: &'a str,
+    pub expiration: Instant,
+}
+
+/// Signs an id token with the application's id-token key, else the tenant's, else the
+/// access-token key, as FusionAuth resolves it. `at_hash` binds it to its access token.
+#[allow(clippy::too_many_arguments)]
+pub async fn issue_id_token<S: SigningKeyStore + ?Sized>(
+    store: &S,
+    vault: &dyn KeyVault,
+    tenant: &Tenant,
+    application: &Application,
+    user: &User,
+    now: Instant,
+    facts: IdTokenFacts<'_>,
+) -> FlowResult<String> {
+    let jwt = &application.jwt_configuration;
+    let key_id = jwt
+        .id_token_key_id
+        .or(tenant.jwt_configuration.id_token_key_id)
+        .or(jwt.access_token_key_id)
+        .or(tenant.jwt_configuration.access_token_key_id)
+        .ok_or_else(|| FlowError::Internal(format!("tenant {} has no signing key", tenant.id)))?;
+    let registration = user.registration(application.id);
+    let claims = IdTokenClaims {
+        aud: application.id.to_string(),
+        exp: facts.expiration.as_secs(),
+        iat: now.as_secs(),
+        iss: tenant.issuer.clone(),
+        sub: user.id,
+        auth_time: facts.auth_time.as_secs(),
+        nonce: facts.nonce.map(str::to_owned),
+        at_hash: IdTokenClaims::at_hash(facts.access_token),
+        authentication_type: "PASSWORDLESS",
+        email: user.email.clone(),
+        email_verified: user.verified,
+        preferred_username: user.username.clone(),
+        application_id: registration.map(|_| application.id),
+        roles: registration.map(|r| r.roles.clone()),
+        tid: tenant.id,
+    };
+    sign(store, vault, tenant, key_id, &claims).await
 }

@@ -74,8 +74,24 @@ pub async fn create_application(
     .await?;
     Ok(json_response(
         StatusCode::OK,
-        &json!({"application": application}),
+        &json!({"application": application_view(&application)}),
     ))
+}
+
+/// An application as responses show it: never the client secret's hash; the secret itself
+/// only in the response that created it (it is not stored).
+fn application_view(application: &crate::domain::Application) -> Value {
+    let mut view = json!(application);
+    if let Some(oauth) = view
+        .get_mut("oauthConfiguration")
+        .and_then(Value::as_object_mut)
+    {
+        oauth.remove("clientSecretHash");
+        if let Some(secret) = &application.oauth_configuration.client_secret {
+            oauth.insert("clientSecret".into(), json!(secret.expose()));
+        }
+    }
+    view
 }
 
 pub async fn register(

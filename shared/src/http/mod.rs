@@ -6,6 +6,8 @@ pub mod auth;
 pub mod errors;
 pub mod json;
 pub mod management;
+pub mod oauth;
+pub mod pages;
 pub mod passwordless;
 pub mod routes;
 
@@ -130,6 +132,9 @@ async fn dispatch(
         Route::UserSearch => management::search_user(app, request, &scope).await,
         Route::Jwks => management::jwks(app, None).await,
         Route::TenantJwks => management::jwks(app, Some(&params[0])).await,
+        Route::PasswordlessLinkPage => oauth::link_page(app, request, &params[0]).await,
+        Route::PasswordlessLinkComplete => oauth::complete_link(app, request, &params[0]).await,
+        Route::OAuthToken => oauth::token(app, request).await,
     }
 }
 

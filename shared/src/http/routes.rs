@@ -20,6 +20,9 @@ pub enum Route {
     UserSearch,
     Jwks,
     TenantJwks,
+    PasswordlessLinkPage,
+    PasswordlessLinkComplete,
+    OAuthToken,
 }
 
 /// Who may call a route.
@@ -198,6 +201,27 @@ pub const ROUTES: &[RouteSpec] = &[
         "GET",
         "/{tenantId}/.well-known/jwks.json",
         "management",
+        Access::Public,
+    ),
+    spec(
+        Route::PasswordlessLinkPage,
+        "GET",
+        "/oauth2/passwordless/{code}",
+        "oauth2-pages",
+        Access::Public,
+    ),
+    spec(
+        Route::PasswordlessLinkComplete,
+        "POST",
+        "/oauth2/passwordless/{code}",
+        "oauth2-pages",
+        Access::Public,
+    ),
+    spec(
+        Route::OAuthToken,
+        "POST",
+        "/oauth2/token",
+        "oauth2-token",
         Access::Public,
     ),
 ];

@@ -5,9 +5,10 @@ use serde_json::json;
 use std::sync::Arc;
 
 use passwordless::domain::code::{LoginStrategy, PasswordlessCode};
+use passwordless::domain::oauth::AuthorizationGrant;
 use passwordless::domain::tenant::DEFAULT_TENANT_ID;
 use passwordless::domain::{ApplicationId, Instant, SecretHash, Tenant, TenantId, User, UserId};
-use passwordless::ports::{Consumed, KickstartMark, LoginFinish, Store, StoreError};
+use passwordless::ports::{Consumed, KickstartMark, LoginFinish, Redeemed, Store, StoreError};
 
 pub const NOW: Instant = Instant::from_secs(1_767_225_600);
 
@@ -403,6 +404,74 @@ pub async fn l5_a_kickstart_mark_is_set_once_and_completed(store: Arc<dyn Store>
     );
 }
 
+fn grant(expires_at: Instant) -> AuthorizationGrant {
+    serde_json::from_value(json!({
+        "tenantId": DEFAULT_TENANT_ID,
+        "userId": id(4, UserId::from_random_bytes),
+        "request": {"clientId": id(5, ApplicationId::from_random_bytes), "redirectUri": "https://app.example/cb", "scope": "openid"},
+        "userState": "Authenticated",
+        "authTime": NOW,
+        "expiresAt": expires_at,
+    }))
+    .unwrap()
+}
+
+/// S5, S18: of fifty concurrent redemptions of one authorization code exactly one is fresh;
+/// the others, and every later one, are told they replayed it.
+pub async fn s18_an_authorization_code_is_redeemed_once_and_replays_are_recognised(
+    store: Arc<dyn Store>,
+) {
+    let hash = SecretHash::of(&format!("grant-{}", rand_byte()));
+    let stored = grant(NOW.plus_secs(30));
+    store.insert_grant(&hash, &stored).await.unwrap();
+    assert!(matches!(
+        store.insert_grant(&hash, &stored).await,
+        Err(StoreError::Duplicate(_))
+    ));
+    let racers: Vec<_> = (0..50)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.redeem_grant(&hash, NOW.plus_secs(1)).await.unwrap() })
+        })
+        .collect();
+    let mut fresh = 0;
+    for racer in racers {
+        match racer.await.unwrap() {
+            Redeemed::Fresh(found) => {
+                assert_eq!(found, stored);
+                fresh += 1;
+            }
+            Redeemed::Replayed(found) => assert_eq!(found, stored),
+            Redeemed::Nothing => panic!("a live grant read as absent"),
+        }
+    }
+    assert_eq!(fresh, 1);
+    assert_eq!(
+        store.redeem_grant(&hash, NOW.plus_secs(2)).await.unwrap(),
+        Redeemed::Replayed(stored)
+    );
+}
+
+/// S4: an expired or unknown authorization code redeems nothing, whatever the sweeper did.
+pub async fn an_expired_authorization_code_redeems_nothing(store: Arc<dyn Store>) {
+    let hash = SecretHash::of(&format!("grant-{}", rand_byte()));
+    store
+        .insert_grant(&hash, &grant(NOW.plus_secs(30)))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.redeem_grant(&hash, NOW.plus_secs(30)).await.unwrap(),
+        Redeemed::Nothing
+    );
+    assert_eq!(
+        store
+            .redeem_grant(&SecretHash::of("never-issued"), NOW)
+            .await
+            .unwrap(),
+        Redeemed::Nothing
+    );
+}
+
 /// Declares one test per check. `$make` is evaluated inside each (async) test and gives the
 /// store and a guard that must live as long as the test (a temporary folder, a request log).
 macro_rules! conformance_suite {
@@ -422,7 +491,9 @@ macro_rules! conformance_suite {
             l1_concurrent_guesses_cannot_outrun_the_one_time_code_limit,
             x7_a_code_is_not_consumed_outside_its_tenant,
             a_rate_count_reads_without_counting,
-            l5_a_kickstart_mark_is_set_once_and_completed
+            l5_a_kickstart_mark_is_set_once_and_completed,
+            s18_an_authorization_code_is_redeemed_once_and_replays_are_recognised,
+            an_expired_authorization_code_redeems_nothing
         );
     };
     (@each $make:expr; $($check:ident),*) => {$(
@@ -452,5 +523,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     l1_concurrent_guesses_cannot_outrun_the_one_time_code_limit(store.clone()).await;
     x7_a_code_is_not_consumed_outside_its_tenant(store.clone()).await;
     a_rate_count_reads_without_counting(store.clone()).await;
-    l5_a_kickstart_mark_is_set_once_and_completed(store).await;
+    l5_a_kickstart_mark_is_set_once_and_completed(store.clone()).await;
+    s18_an_authorization_code_is_redeemed_once_and_replays_are_recognised(store.clone()).await;
+    an_expired_authorization_code_redeems_nothing(store).await;
 }

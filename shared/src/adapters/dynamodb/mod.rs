@@ -7,7 +7,8 @@
 //!   items that make uniqueness a transaction; GSIs `byEmail` and `byUsername` find a user in
 //!   one query. The user's current code and login state are top-level attributes, so that a
 //!   login is one conditional update.
-//! - `codes` (`pk`, TTL on `expiresAt`): `CODE#hash`, `REFRESH#hash` and `RATE#key#window`.
+//! - `codes` (`pk`, TTL on `expiresAt`): `CODE#hash`, `REFRESH#hash`, `GRANT#hash` (authorization
+//!   codes) and `RATE#key#window`.
 //!   TTL deletion lags, so every read checks expiry itself.
 
 use async_trait::async_trait;
@@ -62,6 +63,7 @@ const CONFIG_CACHE_TTL: Duration = Duration::from_secs(10);
 const CONFIG_CACHE_CAPACITY: usize = 1024;
 
 mod cache;
+mod grants;
 use cache::ConfigCache;
 
 pub struct DynamoStore {

@@ -1,0 +1,458 @@
+//! The magic link's page and the OAuth 2.0 authorization-code grant it ends in: a completed
+//! passwordless login leaves a single-use authorization code, and the token endpoint exchanges
+//! it for tokens (RFC 6749, RFC 7636, OpenID Connect Core).
+
+use tracing::{info, instrument, warn};
+
+use crate::domain::generator::CodeGenerator;
+use crate::domain::oauth::{
+    redirect_with, verifier_matches, AuthorizationError, AuthorizationGrant, AuthorizationRequest,
+    UserState, MAX_AUTHORIZATION_CODE_SECONDS,
+};
+use crate::domain::{Application, ApplicationId, PasswordlessCode, Secret};
+use crate::ports::{
+    ApplicationStore, Clock, CodeStore, Entropy, GrantStore, KeyVault, RateLimiter, Redeemed,
+    RefreshTokenStore, SigningKeyStore, TenantStore, UserStore,
+};
+
+use super::passwordless::{self, tenant_of, LoginRequest};
+use super::tenancy::TenantScope;
+use super::tokens::{issue_access_token, issue_id_token, issue_refresh_token, IdTokenFacts};
+use super::{FlowError, FlowResult};
+
+/// Authorization codes: 32 random bytes, like link codes (S1).
+const AUTHORIZATION_CODE: CodeGenerator = CodeGenerator {
+    length: 32,
+    kind: crate::domain::GeneratorType::RandomBytes,
+};
+
+/// What the page behind a magic link may offer. Looking never consumes anything (S14).
+#[derive(Debug, Clone, PartialEq)]
+pub enum LinkView {
+    /// A live code: the page offers a button whose POST completes the login.
+    Continue,
+    /// Unknown, expired, used or superseded: one answer for all (S10).
+    Expired,
+}
+
+/// Looks at a magic link's code without touching it.
+pub async fn view_link<S: CodeStore + ?Sized>(
+    store: &S,
+    clock: &dyn Clock,
+    code: &Secret,
+) -> FlowResult<LinkView> {
+    Ok(match store.code(&code.hash(), clock.now()).await? {
+        Some(_) => LinkView::Continue,
+        None => LinkView::Expired,
+    })
+}
+
+/// How completing a magic link ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Completion {
+    /// Signed in: send the browser here (the client's redirect URI with an authorization code
+    /// and no secret of ours in it, S16).
+    Redirect(String),
+    /// Unknown, expired, used or superseded (S10).
+    Expired,
+    /// The code carries no usable authorization request; nothing was consumed, and nothing may
+    /// redirect (S17).
+    Refused(AuthorizationError),
+}
+
+/// The ports completing a link needs: the passwordless login's, plus grants.
+pub trait LinkStore:
+    TenantStore
+    + ApplicationStore
+    + UserStore
+    + CodeStore
+    + SigningKeyStore
+    + RefreshTokenStore
+    + RateLimiter
+    + GrantStore
+{
+}
+
+impl<T> LinkStore for T where
+    T: TenantStore
+        + ApplicationStore
+        + UserStore
+        + CodeStore
+        + SigningKeyStore
+        + RefreshTokenStore
+        + RateLimiter
+        + GrantStore
+        + ?Sized
+{
+}
+
+/// The authorization request an API-started code carries in its `state` (FusionAuth's
+/// integration: `client_id`, `redirect_uri`, `response_type`, `scope`, `state`, and here also
+/// `nonce` and `code_challenge`).
+fn request_of(code: &PasswordlessCode) -> Result<AuthorizationRequest, AuthorizationError> {
+    let state = code.state.as_ref();
+    let lookup = |name: &str| state.and_then(|s| s.get(name)).and_then(|v| v.as_str());
+    AuthorizationRequest::from_parameters(lookup)?.ok_or(AuthorizationError::InvalidClient)
+}
+
+/// Completes the login behind a magic link from its page's POST: checks the authorization
+/// request the code carries (before anything is consumed), consumes the code through the
+/// passwordless login, and leaves an authorization code for the client.
+#[instrument(skip_all)]
+pub async fn complete_link<S: LinkStore + ?Sized>(
+    store: &S,
+    vault: &dyn KeyVault,
+    clock: &dyn Clock,
+    entropy: &dyn Entropy,
+    code: &Secret,
+    ip_address: Option<String>,
+) -> FlowResult<Completion> {
+    let Some(stored) = store.code(&code.hash(), clock.now()).await? else {
+        return Ok(Completion::Expired);
+    };
+    let request = match request_of(&stored) {
+        Ok(request) => request,
+        Err(refusal) => return Ok(Completion::Refused(refusal)),
+    };
+    let application = match store.application(request.client_id).await? {
+        Some(application) if application.tenant_id == stored.tenant_id => application,
+        _ => return Ok(Completion::Refused(AuthorizationError::InvalidClient)),
+    };
+    if let Err(refusal) = request.check_against(&application) {
+        return Ok(Completion::Refused(refusal));
+    }
+    let logged_in = match passwordless::login(
+        store,
+        vault,
+        clock,
+        entropy,
+        &TenantScope::default(),
+        LoginRequest {
+            code: code.clone(),
+            one_time_code: None,
+            application_id: Some(application.id),
+            ip_address,
+            no_jwt: true,
+        },
+    )
+    .await
+    {
+        Ok(logged_in) => logged_in,
+        Err(FlowError::NotFound) => return Ok(Completion::Expired),
+        Err(other) => return Err(other),
+    };
+    // The second factor (a later step) comes in here, between the login and the grant.
+    let user_state = match logged_in.registered {
+        true => UserState::Authenticated,
+        false => UserState::AuthenticatedNotRegistered,
+    };
+    let authorization_code = grant_authorization(
+        store,
+        clock,
+        entropy,
+        &application,
+        &logged_in.user,
+        request.clone(),
+        user_state,
+    )
+    .await?;
+    let mut parameters = vec![("code", authorization_code.expose())];
+    if let Some(state) = request.state.as_deref() {
+        parameters.push(("state", state));
+    }
+    parameters.push(("userState", user_state.as_str()));
+    Ok(Completion::Redirect(redirect_with(
+        &request.redirect_uri,
+        &parameters,
+    )))
+}
+
+/// Stores a grant for the token endpoint and returns its authorization code.
+async fn grant_authorization<S: TenantStore + GrantStore + ?Sized>(
+    store: &S,
+    clock: &dyn Clock,
+    entropy: &dyn Entropy,
+    application: &Application,
+    user: &crate::domain::User,
+    request: AuthorizationRequest,
+    user_state: UserState,
+) -> FlowResult<Secret> {
+    let tenant = tenant_of(store, application.tenant_id).await?;
+    let now = clock.now();
+    let ttl = tenant
+        .external_identifier_configuration
+        .authorization_grant_id_time_to_live_in_seconds
+        .clamp(1, MAX_AUTHORIZATION_CODE_SECONDS);
+    let code = AUTHORIZATION_CODE.generate(entropy)?;
+    store
+        .insert_grant(
+            &code.hash(),
+            &AuthorizationGrant {
+                tenant_id: tenant.id,
+                user_id: user.id,
+                request,
+                user_state,
+                auth_time: now,
+                expires_at: now.plus_secs(ttl),
+            },
+        )
+        .await?;
+    Ok(code)
+}
+
+/// A token request as RFC 6749 section 4.1.3 and RFC 7636 section 4.5 define it, with the
+/// client's credentials from HTTP Basic or the form.
+#[derive(Debug, Clone, Default)]
+pub struct TokenRequest {
+    pub grant_type: Option<String>,
+    pub code: Option<Secret>,
+    pub redirect_uri: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<Secret>,
+    pub code_verifier: Option<String>,
+}
+
+/// An RFC 6749 section 5.2 error, with FusionAuth's `error_reason`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthError {
+    /// `invalid_request`, `invalid_client`, `invalid_grant` or `unsupported_grant_type`.
+    pub error: &'static str,
+    pub reason: &'static str,
+    pub description: &'static str,
+}
+
+impl OAuthError {
+    fn new(error: &'static str, reason: &'static str, description: &'static str) -> Self {
+        Self {
+            error,
+            reason,
+            description,
+        }
+    }
+
+    fn invalid_grant(reason: &'static str, description: &'static str) -> Self {
+        Self::new("invalid_grant", reason, description)
+    }
+
+    fn invalid_client(reason: &'static str, description: &'static str) -> Self {
+        Self::new("invalid_client", reason, description)
+    }
+
+    /// 401 for a client that failed to authenticate, 400 otherwise (RFC 6749 5.2).
+    pub fn status(&self) -> u16 {
+        match self.error {
+            "invalid_client" => 401,
+            _ => 400,
+        }
+    }
+}
+
+/// What a successful token request answers.
+#[derive(Debug, Clone)]
+pub struct Tokens {
+    pub access_token: String,
+    pub expires_in: i64,
+    pub id_token: Option<String>,
+    pub refresh_token: Option<Secret>,
+    pub refresh_token_id: Option<crate::domain::ids::RefreshTokenId>,
+    pub scope: Option<String>,
+    pub user_id: crate::domain::UserId,
+}
+
+/// The ports the token endpoint needs.
+pub trait TokenStore:
+    TenantStore + ApplicationStore + UserStore + SigningKeyStore + RefreshTokenStore + GrantStore
+{
+}
+
+impl<T> TokenStore for T where
+    T: TenantStore
+        + ApplicationStore
+        + UserStore
+        + SigningKeyStore
+        + RefreshTokenStore
+        + GrantStore
+        + ?Sized
+{
+}
+
+/// Exchanges an authorization code for tokens. The code is redeemed before the checks, so a
+/// code presented with a wrong client, redirect URI or verifier is spent as well (S18).
+#[instrument(skip_all)]
+pub async fn exchange<S: TokenStore + ?Sized>(
+    store: &S,
+    vault: &dyn KeyVault,
+    clock: &dyn Clock,
+    entropy: &dyn Entropy,
+    request: TokenRequest,
+) -> FlowResult<Result<Tokens, OAuthError>> {
+    match request.grant_type.as_deref() {
+        Some("authorization_code") => {}
+        Some(_) => {
+            return Ok(Err(OAuthError::new(
+                "unsupported_grant_type",
+                "invalid_grant_type",
+                "Only the authorization_code grant is served.",
+            )))
+        }
+        None => {
+            return Ok(Err(OAuthError::new(
+                "invalid_request",
+                "missing_grant_type",
+                "grant_type is required.",
+            )))
+        }
+    }
+    let (Some(code), Some(redirect_uri)) = (&request.code, &request.redirect_uri) else {
+        return Ok(Err(OAuthError::new(
+            "invalid_request",
+            "missing_code",
+            "code and redirect_uri are required.",
+        )));
+    };
+    let Some(client_id) = request.client_id.as_deref().and_then(ApplicationId::parse) else {
+        return Ok(Err(OAuthError::invalid_client(
+            "invalid_client_id",
+            "The client is unknown.",
+        )));
+    };
+    let Some(application) = store.application(client_id).await?.filter(|a| a.active) else {
+        return Ok(Err(OAuthError::invalid_client(
+            "invalid_client_id",
+            "The client is unknown.",
+        )));
+    };
+    let now = clock.now();
+    let grant = match store.redeem_grant(&code.hash(), now).await? {
+        Redeemed::Fresh(grant) => grant,
+        Redeemed::Replayed(grant) => {
+            warn!(user_id = %grant.user_id, application_id = %grant.request.client_id, "authorization code replayed");
+            return Ok(Err(OAuthError::invalid_grant(
+                "auth_code_not_found",
+                "The authorization code is invalid.",
+            )));
+        }
+        Redeemed::Nothing => {
+            return Ok(Err(OAuthError::invalid_grant(
+                "auth_code_not_found",
+                "The authorization code is invalid.",
+            )))
+        }
+    };
+    if let Err(e) = check_redemption(&application, &grant, redirect_uri, &request) {
+        return Ok(Err(e));
+    }
+    let tenant = tenant_of(store, grant.tenant_id).await?;
+    let Some(user) = store.user(grant.user_id).await?.filter(|u| u.active) else {
+        return Ok(Err(OAuthError::invalid_grant(
+            "user_locked",
+            "The user can no longer sign in.",
+        )));
+    };
+    let registered = user.registration(application.id).is_some();
+    let refresh = match registered
+        && application.login_configuration.generate_refresh_tokens
+        && grant.request.has_scope("offline_access")
+    {
+        true => Some(issue_refresh_token(store, entropy, &tenant, &application, &user, now).await?),
+        false => None,
+    };
+    let access = issue_access_token(
+        store,
+        vault,
+        entropy,
+        &tenant,
+        &application,
+        &user,
+        now,
+        refresh.as_ref().map(|r| r.id),
+    )
+    .await?;
+    let id_token = match grant.request.has_scope("openid") {
+        true => Some(
+            issue_id_token(
+                store,
+                vault,
+                &tenant,
+                &application,
+                &user,
+                now,
+                IdTokenFacts {
+                    nonce: grant.request.nonce.as_deref(),
+                    auth_time: grant.auth_time,
+                    access_token: &access.token,
+                    expiration: access.expiration,
+                },
+            )
+            .await?,
+        ),
+        false => None,
+    };
+    info!(user_id = %user.id, tenant_id = %tenant.id, application_id = %application.id, "authorization code exchanged");
+    Ok(Ok(Tokens {
+        expires_in: (access.expiration.as_secs() - now.as_secs()).max(0),
+        access_token: access.token,
+        id_token,
+        refresh_token_id: refresh.as_ref().map(|r| r.id),
+        refresh_token: refresh.map(|r| r.token),
+        scope: grant.request.scope.clone(),
+        user_id: user.id,
+    }))
+}
+
+/// The bindings of a grant (S18, S19): the same client and redirect URI, the verifier of its
+/// challenge (and none without one, against PKCE downgrade), and the client's secret where its
+/// policy asks for one.
+fn check_redemption(
+    application: &Application,
+    grant: &AuthorizationGrant,
+    redirect_uri: &str,
+    request: &TokenRequest,
+) -> Result<(), OAuthError> {
+    if grant.request.client_id != application.id {
+        return Err(OAuthError::invalid_grant(
+            "invalid_client_id",
+            "The authorization code was issued to another client.",
+        ));
+    }
+    if grant.request.redirect_uri != redirect_uri {
+        return Err(OAuthError::invalid_grant(
+            "invalid_redirect_uri",
+            "The redirect_uri differs from the authorization request's.",
+        ));
+    }
+    match (
+        &grant.request.code_challenge,
+        request.code_verifier.as_deref(),
+    ) {
+        (Some(challenge), Some(verifier)) if verifier_matches(verifier, challenge) => {}
+        (Some(_), _) => {
+            return Err(OAuthError::invalid_grant(
+                "invalid_pkce_code_verifier",
+                "The code_verifier does not match the code_challenge.",
+            ))
+        }
+        (None, Some(_)) => {
+            return Err(OAuthError::invalid_grant(
+                "invalid_pkce_code_verifier",
+                "A code_verifier was sent for a code issued without a code_challenge.",
+            ))
+        }
+        (None, None) => {}
+    }
+    let used_pkce = grant.request.code_challenge.is_some();
+    match &request.client_secret {
+        Some(secret) if application.client_secret_matches(secret) => Ok(()),
+        Some(_) => Err(OAuthError::invalid_client(
+            "invalid_client_authentication",
+            "Client authentication failed.",
+        )),
+        None if application.requires_client_authentication(used_pkce) => {
+            Err(OAuthError::invalid_client(
+                "invalid_client_authentication",
+                "The client must authenticate.",
+            ))
+        }
+        None => Ok(()),
+    }
+}

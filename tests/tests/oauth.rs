@@ -1,0 +1,601 @@
+//! The magic link's hosted page and the OAuth 2.0 authorization-code grant it ends in, as the
+//! seed's API example uses them: a backend starts a login whose `state` holds an authorization
+//! request, the email's link leads to a page, the page's button completes the login and
+//! redirects to the client with an authorization code, and the token endpoint exchanges it.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed step is a failed test
+
+mod support;
+
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine;
+use serde_json::{json, Value};
+use support::*;
+
+const CALLBACK: &str = "https://app.example/callback";
+
+/// A browser-ish client that does not follow redirects and keeps cookies by hand.
+struct Browser {
+    client: reqwest::Client,
+    base: String,
+    cookies: Vec<String>,
+}
+
+struct Page {
+    status: u16,
+    headers: reqwest::header::HeaderMap,
+    html: String,
+}
+
+impl Page {
+    fn csrf(&self) -> String {
+        let start = self
+            .html
+            .find("name=\"csrf\" value=\"")
+            .expect("a CSRF field")
+            + "name=\"csrf\" value=\"".len();
+        self.html[start..].split('"').next().unwrap().to_owned()
+    }
+
+    fn location(&self) -> Option<String> {
+        self.headers
+            .get("location")
+            .map(|v| v.to_str().unwrap().to_owned())
+    }
+}
+
+impl Browser {
+    fn new(server: &TestServer) -> Browser {
+        Browser {
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            base: server.base.clone(),
+            cookies: Vec::new(),
+        }
+    }
+
+    async fn send(&mut self, request: reqwest::RequestBuilder) -> Page {
+        let mut request = request;
+        if !self.cookies.is_empty() {
+            request = request.header("Cookie", self.cookies.join("; "));
+        }
+        let response = request.send().await.unwrap();
+        for set in response.headers().get_all("set-cookie") {
+            let pair = set.to_str().unwrap().split(';').next().unwrap().to_owned();
+            let name = pair.split('=').next().unwrap().to_owned();
+            self.cookies.retain(|c| !c.starts_with(&format!("{name}=")));
+            self.cookies.push(pair);
+        }
+        Page {
+            status: response.status().as_u16(),
+            headers: response.headers().clone(),
+            html: response.text().await.unwrap(),
+        }
+    }
+
+    async fn get(&mut self, path_and_query: &str) -> Page {
+        let request = self.client.get(format!("{}{path_and_query}", self.base));
+        self.send(request).await
+    }
+
+    async fn head(&mut self, path_and_query: &str) -> Page {
+        let request = self.client.head(format!("{}{path_and_query}", self.base));
+        self.send(request).await
+    }
+
+    async fn post_form(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+        let body = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        let request = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(body);
+        self.send(request).await
+    }
+}
+
+/// An application with passwordless and an OAuth client; answers its id and client secret.
+async fn client_application(server: &TestServer, oauth: Value) -> (String, String) {
+    let mut configuration = json!({"authorizedRedirectURLs": [CALLBACK]});
+    merge(&mut configuration, oauth);
+    let response = server
+        .admin(
+            "POST",
+            "/api/application",
+            json!({"application": {
+                "name": "Relying party",
+                "passwordlessConfiguration": {"enabled": true},
+                "loginConfiguration": {"generateRefreshTokens": true},
+                "roles": [{"name": "user", "isDefault": true}],
+                "oauthConfiguration": configuration,
+            }}),
+        )
+        .await;
+    response.assert_status(200);
+    let application = &response.json()["application"];
+    assert!(
+        application["oauthConfiguration"]
+            .get("clientSecretHash")
+            .is_none(),
+        "no hash in responses"
+    );
+    (
+        application["id"].as_str().unwrap().to_owned(),
+        application["oauthConfiguration"]["clientSecret"]
+            .as_str()
+            .expect("the create response shows the secret once")
+            .to_owned(),
+    )
+}
+
+/// The seed's API example: a start whose state is an authorization request, then send. Answers
+/// the path and query of the emailed link.
+async fn emailed_link(server: &TestServer, application: &str, email: &str, state: Value) -> String {
+    // Past the send rate limit's window (5 per user per minute), so a test may ask many times.
+    server.clock.advance_secs(61);
+    let response = server
+        .start_login(application, email, json!({"state": state}))
+        .await;
+    response.assert_status(200);
+    let code = response.json()["code"].as_str().unwrap().to_owned();
+    server.send(json!({"code": code})).await.assert_status(200);
+    let mail = server.emails().await.pop().expect("one email");
+    let html = mail.html.replace("&amp;", "&");
+    let start = html.find(PUBLIC_URL).expect("a link to the public URL") + PUBLIC_URL.len();
+    let link = html[start..].split('"').next().unwrap().to_owned();
+    assert!(
+        link.starts_with(&format!("/oauth2/passwordless/{code}?")),
+        "{link}"
+    );
+    link
+}
+
+fn authorization_state(application: &str, extra: Value) -> Value {
+    let mut state = json!({
+        "client_id": application,
+        "redirect_uri": CALLBACK,
+        "response_type": "code",
+        "scope": "openid offline_access",
+        "state": "CSRF123",
+    });
+    merge(&mut state, extra);
+    state
+}
+
+fn query_of(location: &str) -> Vec<(String, String)> {
+    let query = location.split_once('?').map_or("", |(_, q)| q);
+    form_urlencoded::parse(query.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+fn parameter(location: &str, name: &str) -> Option<String> {
+    query_of(location)
+        .into_iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v)
+}
+
+async fn token_request(
+    server: &TestServer,
+    form: &[(&str, &str)],
+    basic: Option<(&str, &str)>,
+) -> (u16, Value) {
+    let body = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(form)
+        .finish();
+    let mut request = reqwest::Client::new()
+        .post(format!("{}/oauth2/token", server.base))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(body);
+    if let Some((id, secret)) = basic {
+        request = request.header(
+            "Authorization",
+            format!("Basic {}", STANDARD.encode(format!("{id}:{secret}"))),
+        );
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    assert_eq!(
+        response.headers().get("cache-control").unwrap(),
+        "no-store",
+        "token responses are not cached"
+    );
+    (status, response.json().await.unwrap())
+}
+
+/// Opens the link in `browser` and presses Continue; answers the final response.
+async fn continue_from(browser: &mut Browser, link: &str) -> Page {
+    let page = browser.get(link).await;
+    assert_eq!(page.status, 200, "{}", page.html);
+    let path = link.split('?').next().unwrap();
+    let csrf = page.csrf();
+    browser.post_form(path, &[("csrf", &csrf)]).await
+}
+
+/// An application with an OAuth client and one user registered for it.
+struct RelyingParty {
+    id: String,
+    secret: String,
+    email: &'static str,
+    user: String,
+}
+
+async fn relying_party(server: &TestServer, oauth: Value, email: &'static str) -> RelyingParty {
+    let (id, secret) = client_application(server, oauth).await;
+    let user = server.user(&id, email, json!({})).await;
+    RelyingParty {
+        id,
+        secret,
+        email,
+        user,
+    }
+}
+
+impl RelyingParty {
+    /// The emailed link of a login started the seed's way; `extra` is merged into the
+    /// authorization request the state carries.
+    async fn link(&self, server: &TestServer, extra: Value) -> String {
+        emailed_link(
+            server,
+            &self.id,
+            self.email,
+            authorization_state(&self.id, extra),
+        )
+        .await
+    }
+
+    /// An authorization code: the link opened in a fresh browser, Continue pressed.
+    async fn authorization_code(&self, server: &TestServer, extra: Value) -> String {
+        let link = self.link(server, extra).await;
+        let done = continue_from(&mut Browser::new(server), &link).await;
+        assert_eq!(done.status, 302, "{}", done.html);
+        parameter(&done.location().unwrap(), "code").unwrap()
+    }
+}
+
+#[tokio::test]
+async fn the_seeds_api_example_ends_in_a_code_the_token_endpoint_exchanges() {
+    let server = TestServer::start().await;
+    let client = relying_party(&server, json!({}), "ada@example.com").await;
+    let link = client.link(&server, json!({"nonce": "n-0S6"})).await;
+    // FusionAuth's default template appends the state's entries to the link.
+    assert!(
+        link.contains(&format!("&client_id={}", client.id)),
+        "{link}"
+    );
+    assert!(link.contains("&state=CSRF123"), "{link}");
+
+    let mut browser = Browser::new(&server);
+    let done = continue_from(&mut browser, &link).await;
+    assert_eq!(done.status, 302, "{}", done.html);
+    let location = done.location().unwrap();
+    assert!(location.starts_with(&format!("{CALLBACK}?")), "{location}");
+    assert_eq!(parameter(&location, "state").as_deref(), Some("CSRF123"));
+    assert_eq!(
+        parameter(&location, "userState").as_deref(),
+        Some("Authenticated")
+    );
+    let code = parameter(&location, "code").expect("an authorization code");
+    // S16: the final URL carries the authorization code, never the link's code.
+    let link_code = link.split('/').nth(3).unwrap().split('?').next().unwrap();
+    assert!(!location.contains(link_code));
+
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", CALLBACK),
+    ];
+    let redeem = || token_request(&server, &form, Some((&client.id, &client.secret)));
+    let (status, tokens) = redeem().await;
+    assert_eq!(status, 200, "{tokens}");
+    assert_eq!(tokens["token_type"], "Bearer");
+    assert_eq!(tokens["userId"], client.user.as_str());
+    assert_eq!(tokens["scope"], "openid offline_access");
+    assert!(tokens["expires_in"].as_i64().unwrap() > 0);
+    assert!(
+        tokens["refresh_token"].is_string(),
+        "offline_access asks for one"
+    );
+    let access = verified_claims(
+        &server,
+        tokens["access_token"].as_str().unwrap(),
+        &client.id,
+    )
+    .await;
+    assert_eq!(access["sub"], client.user.as_str());
+    assert_eq!(access["roles"], json!(["user"]));
+    let id_token = verified_claims(&server, tokens["id_token"].as_str().unwrap(), &client.id).await;
+    assert_eq!(id_token["sub"], client.user.as_str());
+    assert_eq!(id_token["nonce"], "n-0S6");
+    assert_eq!(id_token["email"], "ada@example.com");
+    assert!(id_token["auth_time"].is_i64());
+    let digest =
+        <sha2::Sha256 as sha2::Digest>::digest(tokens["access_token"].as_str().unwrap().as_bytes());
+    assert_eq!(id_token["at_hash"], URL_SAFE_NO_PAD.encode(&digest[..16]));
+
+    // S18: the code is single use.
+    let (status, replay) = redeem().await;
+    assert_eq!(status, 400);
+    assert_eq!(replay["error"], "invalid_grant");
+    // S10: the used link now shows the expired page.
+    let used = browser.get(&link).await;
+    assert_eq!(used.status, 404);
+    assert!(used.html.contains("expired"), "{}", used.html);
+}
+
+#[tokio::test]
+async fn s14_get_and_head_never_consume_a_link_and_the_form_needs_its_csrf_cookie() {
+    let server = TestServer::start().await;
+    let client = relying_party(&server, json!({}), "grace@example.com").await;
+    let link = client.link(&server, json!({})).await;
+    let mut scanner = Browser::new(&server);
+    for _ in 0..2 {
+        assert_eq!(scanner.get(&link).await.status, 200);
+        assert_eq!(scanner.head(&link).await.status, 200);
+    }
+    // A POST without the page's cookie and token does nothing but show the page again.
+    let path = link.split('?').next().unwrap();
+    let mut forger = Browser::new(&server);
+    let forged = forger.post_form(path, &[("csrf", &"x".repeat(43))]).await;
+    assert_eq!(forged.status, 403);
+    assert!(forged.location().is_none());
+    // Still live: the browser that presses Continue completes it, once.
+    let mut browser = Browser::new(&server);
+    assert_eq!(continue_from(&mut browser, &link).await.status, 302);
+    assert_eq!(browser.get(&link).await.status, 404);
+}
+
+#[tokio::test]
+async fn s15_pages_send_the_security_headers_and_a_host_only_csrf_cookie() {
+    let server = TestServer::start().await;
+    let client = relying_party(&server, json!({}), "hedy@example.com").await;
+    let link = client.link(&server, json!({})).await;
+    let mut browser = Browser::new(&server);
+    for page in [
+        browser.get(&link).await,
+        browser.get("/oauth2/passwordless/unknown").await,
+    ] {
+        let header = |name: &str| page.headers.get(name).unwrap().to_str().unwrap().to_owned();
+        assert_eq!(header("referrer-policy"), "no-referrer");
+        assert_eq!(header("cache-control"), "no-store");
+        assert_eq!(header("x-content-type-options"), "nosniff");
+        let csp = header("content-security-policy");
+        assert!(csp.contains("default-src 'none'"), "{csp}");
+        assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+        assert!(header("content-type").starts_with("text/html"));
+    }
+    let first = Browser::new(&server).get(&link).await;
+    let cookie = first.headers.get("set-cookie").unwrap().to_str().unwrap();
+    // The public URL is https: the cookie is __Host- prefixed, Secure, HttpOnly, SameSite=Lax.
+    assert!(cookie.starts_with("__Host-"), "{cookie}");
+    for attribute in ["Secure", "HttpOnly", "SameSite=Lax", "Path=/"] {
+        assert!(cookie.contains(attribute), "{cookie}");
+    }
+    assert!(!cookie.contains("Domain"), "{cookie}");
+}
+
+#[tokio::test]
+async fn s10_unknown_used_and_malformed_links_get_one_expired_page() {
+    let server = TestServer::start().await;
+    let mut browser = Browser::new(&server);
+    let unknown = browser.get("/oauth2/passwordless/no-such-code").await;
+    let malformed = browser.get("/oauth2/passwordless/%3Cscript%3E").await;
+    let huge = browser
+        .get(&format!("/oauth2/passwordless/{}", "a".repeat(300)))
+        .await;
+    // Equal but for the per-response style nonce.
+    let without_nonce = |html: &str| {
+        let start = html.find("nonce=\"").unwrap();
+        let end = start + html[start..].find('>').unwrap();
+        format!("{}{}", &html[..start], &html[end..])
+    };
+    for page in [&unknown, &malformed, &huge] {
+        assert_eq!(page.status, 404);
+        assert_eq!(without_nonce(&page.html), without_nonce(&unknown.html));
+    }
+    let german = browser
+        .get("/oauth2/passwordless/no-such-code?locale=de")
+        .await;
+    assert!(german.html.contains("lang=\"de\""));
+    assert!(german.html.contains("abgelaufen"), "{}", german.html);
+}
+
+#[tokio::test]
+async fn s17_a_near_miss_redirect_uri_gets_an_error_page_and_no_redirect() {
+    let server = TestServer::start().await;
+    let client = relying_party(&server, json!({}), "alan@example.com").await;
+    for near_miss in [
+        "https://app.example/callback/",
+        "https://app.example/callback?next=evil",
+        "https://app.example.evil.example/callback",
+        "http://app.example/callback",
+    ] {
+        let link = client
+            .link(&server, json!({"redirect_uri": near_miss}))
+            .await;
+        let mut browser = Browser::new(&server);
+        let refused = continue_from(&mut browser, &link).await;
+        assert_eq!(refused.status, 400, "{near_miss}");
+        assert!(refused.location().is_none());
+        assert!(
+            !refused.html.contains(near_miss),
+            "the page does not offer the bad URI"
+        );
+        // Nothing was consumed: the link still shows its page.
+        assert_eq!(browser.get(&link).await.status, 200);
+    }
+}
+
+fn pairs<'a>(form: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    form.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
+fn pkce_pair() -> (String, String) {
+    let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk".to_owned();
+    let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".to_owned();
+    (verifier, challenge)
+}
+
+#[tokio::test]
+async fn s19_pkce_a_public_client_redeems_only_with_the_right_verifier_and_plain_is_refused() {
+    let server = TestServer::start().await;
+    let client = relying_party(
+        &server,
+        json!({"clientAuthenticationPolicy": "NotRequiredWhenUsingPKCE", "proofKeyForCodeExchangePolicy": "Required"}),
+        "barbara@example.com",
+    )
+    .await;
+    let (verifier, challenge) = pkce_pair();
+    let fresh_code = || {
+        client.authorization_code(
+            &server,
+            json!({"code_challenge": challenge, "code_challenge_method": "S256"}),
+        )
+    };
+    let exchange = |code: String, verifier: Option<String>| {
+        let server = &server;
+        let application = client.id.clone();
+        async move {
+            let mut form = vec![
+                ("grant_type", "authorization_code".to_owned()),
+                ("code", code),
+                ("redirect_uri", CALLBACK.to_owned()),
+                ("client_id", application),
+            ];
+            form.extend(verifier.map(|v| ("code_verifier", v)));
+            token_request(server, &pairs(&form), None).await
+        }
+    };
+    let wrong_verifier = format!("{}x", &verifier[..42]);
+    for bad in [None, Some(wrong_verifier), Some(challenge.clone())] {
+        let (status, body) = exchange(fresh_code().await, bad.clone()).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("invalid_grant")),
+            "{bad:?}"
+        );
+    }
+    let (status, tokens) = exchange(fresh_code().await, Some(verifier)).await;
+    assert_eq!(status, 200, "{tokens}");
+
+    // The application requires PKCE: a request without a challenge, or with `plain`, is refused
+    // on the page before anything is consumed.
+    for extra in [
+        json!({}),
+        json!({"code_challenge": "abc", "code_challenge_method": "plain"}),
+    ] {
+        let link = client.link(&server, extra).await;
+        let refused = continue_from(&mut Browser::new(&server), &link).await;
+        assert_eq!(refused.status, 400, "{}", refused.html);
+    }
+}
+
+#[tokio::test]
+async fn a_confidential_client_must_authenticate_and_only_with_its_own_secret() {
+    let server = TestServer::start().await;
+    let client = relying_party(&server, json!({}), "edsger@example.com").await;
+    let secret = client.secret.clone();
+    let fresh_code = || client.authorization_code(&server, json!({}));
+    let form = |code: &str, secret: Option<String>| {
+        let mut form = vec![
+            ("grant_type", "authorization_code".to_owned()),
+            ("code", code.to_owned()),
+            ("redirect_uri", CALLBACK.to_owned()),
+            ("client_id", client.id.clone()),
+        ];
+        form.extend(secret.map(|s| ("client_secret", s)));
+        form
+    };
+    let (status, body) =
+        token_request(&server, &pairs(&form(&fresh_code().await, None)), None).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_client"))
+    );
+    let wrong = form(&fresh_code().await, Some(format!("{secret}x")));
+    let (status, body) = token_request(&server, &pairs(&wrong), None).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_client"))
+    );
+    let right = form(&fresh_code().await, Some(secret.clone()));
+    let (status, body) = token_request(&server, &pairs(&right), None).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.get("id_token").is_some());
+}
+
+#[tokio::test]
+async fn the_token_endpoint_answers_rfc_6749_errors_for_bad_requests() {
+    let server = TestServer::start().await;
+    let (application, secret) = client_application(&server, json!({})).await;
+    // (form, status, RFC 6749 error)
+    type Case<'a> = (Vec<(&'a str, &'a str)>, u16, &'a str);
+    let cases: Vec<Case> = vec![
+        (vec![], 400, "invalid_request"),
+        (
+            vec![("grant_type", "password")],
+            400,
+            "unsupported_grant_type",
+        ),
+        (
+            vec![
+                ("grant_type", "authorization_code"),
+                ("redirect_uri", CALLBACK),
+            ],
+            400,
+            "invalid_request",
+        ),
+        (
+            vec![
+                ("grant_type", "authorization_code"),
+                ("code", "nope"),
+                ("redirect_uri", CALLBACK),
+                ("client_id", "not-a-uuid"),
+            ],
+            401,
+            "invalid_client",
+        ),
+        (
+            vec![
+                ("grant_type", "authorization_code"),
+                ("code", "nope"),
+                ("redirect_uri", CALLBACK),
+                ("client_id", &application),
+                ("client_secret", &secret),
+            ],
+            400,
+            "invalid_grant",
+        ),
+        (
+            vec![
+                ("grant_type", "authorization_code"),
+                ("grant_type", "authorization_code"),
+                ("code", "x"),
+                ("redirect_uri", CALLBACK),
+            ],
+            400,
+            "invalid_request",
+        ),
+    ];
+    for (form, status, error) in cases {
+        let (got, body) = token_request(&server, &form, None).await;
+        assert_eq!(
+            (got, body["error"].as_str()),
+            (status, Some(error)),
+            "{form:?}: {body}"
+        );
+        assert!(body["error_description"].is_string());
+    }
+    let raw = reqwest::Client::new()
+        .post(format!("{}/oauth2/token", server.base))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(vec![0xff, 0xfe, b'=', 0x00])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(raw.status(), 400);
+}
