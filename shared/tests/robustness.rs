@@ -386,4 +386,6 @@ every_route! {
     s11_s25_passwordless_link_page_survives_anything: PasswordlessLinkPage,
     s11_s25_passwordless_link_complete_survives_anything: PasswordlessLinkComplete,
     s11_s25_oauth_token_survives_anything: OAuthToken,
+    s11_s25_oauth_authorize_survives_anything: OAuthAuthorize,
+    s11_s25_passwordless_link_request_survives_anything: PasswordlessLinkRequest,
 }

@@ -599,3 +599,260 @@ async fn the_token_endpoint_answers_rfc_6749_errors_for_bad_requests() {
         .unwrap();
     assert_eq!(raw.status(), 400);
 }
+
+/// The authorize page's URL for `client`, with `extra` parameters.
+fn authorize_path(client: &RelyingParty, extra: &[(&str, &str)]) -> String {
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    query.extend_pairs([
+        ("client_id", client.id.as_str()),
+        ("redirect_uri", CALLBACK),
+        ("response_type", "code"),
+        ("scope", "openid"),
+        ("state", "xyz"),
+    ]);
+    query.extend_pairs(extra);
+    format!("/oauth2/authorize?{}", query.finish())
+}
+
+/// The hidden fields and CSRF token of the authorize page's form, plus `email`.
+fn request_form(page: &Page, email: &str) -> Vec<(String, String)> {
+    let mut form: Vec<(String, String)> = page
+        .html
+        .match_indices("<input type=\"hidden\" name=\"")
+        .map(|(at, _)| {
+            let rest = &page.html[at + "<input type=\"hidden\" name=\"".len()..];
+            let name = rest.split('"').next().unwrap().to_owned();
+            let value = rest
+                .split("value=\"")
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap();
+            (
+                name,
+                value
+                    .replace("&amp;", "&")
+                    .replace("&#x2f;", "/")
+                    .replace("&#47;", "/"),
+            )
+        })
+        .collect();
+    form.push(("email".to_owned(), email.to_owned()));
+    form
+}
+
+/// Asks for a link on the hosted page in `browser`; answers the "check your email" page.
+async fn ask_for_link(
+    browser: &mut Browser,
+    client: &RelyingParty,
+    email: &str,
+    extra: &[(&str, &str)],
+) -> Page {
+    let authorize = browser.get(&authorize_path(client, extra)).await;
+    assert_eq!(authorize.status, 200, "{}", authorize.html);
+    assert!(authorize.html.contains("type=\"email\""));
+    let form = request_form(&authorize, email);
+    let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    browser.post_form("/oauth2/passwordless", &pairs).await
+}
+
+fn link_in(mail: &Email) -> String {
+    let html = mail.html.replace("&amp;", "&");
+    let start = html.find(PUBLIC_URL).expect("a link") + PUBLIC_URL.len();
+    html[start..].split('"').next().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn the_hosted_pages_end_in_a_code_a_public_client_redeems_with_pkce() {
+    let server = TestServer::start().await;
+    let client = relying_party(
+        &server,
+        json!({"clientAuthenticationPolicy": "NotRequiredWhenUsingPKCE"}),
+        "katherine@example.com",
+    )
+    .await;
+    let (verifier, challenge) = pkce_pair();
+    let mut browser = Browser::new(&server);
+    let asked = ask_for_link(
+        &mut browser,
+        &client,
+        "katherine@example.com",
+        &[
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+            ("nonce", "abc"),
+        ],
+    )
+    .await;
+    assert_eq!(asked.status, 200, "{}", asked.html);
+    assert!(asked.html.contains("Check your email"));
+    assert!(
+        browser
+            .cookies
+            .iter()
+            .any(|c| c.starts_with("__Host-passwordless-binding=")),
+        "{:?}",
+        browser.cookies
+    );
+    let mails = server.emails().await;
+    assert_eq!(mails.len(), 1);
+    let link = link_in(&mails[0]);
+
+    // In the browser that asked, the link's page completes the login.
+    let done = continue_from(&mut browser, &link).await;
+    assert_eq!(done.status, 302, "{}", done.html);
+    let location = done.location().unwrap();
+    assert_eq!(parameter(&location, "state").as_deref(), Some("xyz"));
+    let code = parameter(&location, "code").unwrap();
+    let (status, tokens) = token_request(
+        &server,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", CALLBACK),
+            ("client_id", &client.id),
+            ("code_verifier", &verifier),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{tokens}");
+    let id_token = verified_claims(&server, tokens["id_token"].as_str().unwrap(), &client.id).await;
+    assert_eq!(id_token["nonce"], "abc");
+    assert_eq!(id_token["sub"], client.user.as_str());
+}
+
+#[tokio::test]
+async fn s14_a_hosted_link_in_another_browser_signs_nobody_in() {
+    let server = TestServer::start().await;
+    let client = relying_party(&server, json!({}), "margaret@example.com").await;
+    let mut asking = Browser::new(&server);
+    ask_for_link(&mut asking, &client, "margaret@example.com", &[]).await;
+    let link = link_in(&server.emails().await[0]);
+    let path = link.split('?').next().unwrap().to_owned();
+
+    // A phone, a forwarded mail, a scanner that runs the page and presses what it finds:
+    // it has its own CSRF cookie (from the authorize page) but not the binding.
+    let mut other = Browser::new(&server);
+    let authorize = other.get(&authorize_path(&client, &[])).await;
+    let csrf = authorize.csrf();
+    let shown = other.get(&link).await;
+    assert_eq!(shown.status, 200);
+    assert!(
+        !shown.html.contains("<form"),
+        "no button to press: {}",
+        shown.html
+    );
+    assert!(
+        shown.html.contains("browser where you asked"),
+        "{}",
+        shown.html
+    );
+    let pressed = other.post_form(&path, &[("csrf", &csrf)]).await;
+    assert!(
+        pressed.location().is_none(),
+        "not signed in: {}",
+        pressed.html
+    );
+    assert_eq!(other.head(&link).await.status, 200);
+
+    // Nothing was consumed: the asking browser completes it, once.
+    let done = continue_from(&mut asking, &link).await;
+    assert_eq!(done.status, 302, "{}", done.html);
+    assert_eq!(asking.get(&link).await.status, 404);
+}
+
+#[tokio::test]
+async fn s9_an_unknown_address_gets_the_same_page_status_and_cookie_and_no_mail() {
+    let server = TestServer::start().await;
+    let client = relying_party(&server, json!({}), "known@example.com").await;
+    let mut first = Browser::new(&server);
+    let known = ask_for_link(&mut first, &client, "known@example.com", &[]).await;
+    let mut second = Browser::new(&server);
+    let unknown = ask_for_link(&mut second, &client, "nobody@example.com", &[]).await;
+    assert_eq!(known.status, unknown.status);
+    let strip = |html: &str| {
+        let start = html.find("nonce=\"").unwrap();
+        let end = start + html[start..].find('>').unwrap();
+        format!("{}{}", &html[..start], &html[end..])
+    };
+    assert_eq!(strip(&known.html), strip(&unknown.html));
+    let names = |b: &Browser| {
+        b.cookies
+            .iter()
+            .map(|c| c.split('=').next().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(names(&first), names(&second));
+    assert_eq!(
+        server.emails().await.len(),
+        1,
+        "mail only for the known address"
+    );
+}
+
+#[tokio::test]
+async fn s8_s31_hammering_the_form_is_limited_and_the_owner_still_signs_in_with_the_newest_link() {
+    let server = TestServer::start().await;
+    let client = relying_party(&server, json!({}), "owner@example.com").await;
+    let mut attacker = Browser::new(&server);
+    let mut statuses = Vec::new();
+    for _ in 0..8 {
+        statuses.push(
+            ask_for_link(&mut attacker, &client, "owner@example.com", &[])
+                .await
+                .status,
+        );
+    }
+    assert_eq!(&statuses[..5], &[200; 5], "{statuses:?}");
+    assert!(statuses[5..].iter().all(|s| *s == 429), "{statuses:?}");
+    let limited = ask_for_link(&mut attacker, &client, "owner@example.com", &[]).await;
+    assert!(limited.html.contains("Too many"), "{}", limited.html);
+    assert_eq!(
+        server.emails().await.len(),
+        5,
+        "nothing sent past the limit"
+    );
+    // The window passes; the owner asks once and signs in with the newest link.
+    server.clock.advance_secs(61);
+    let mut owner = Browser::new(&server);
+    assert_eq!(
+        ask_for_link(&mut owner, &client, "owner@example.com", &[])
+            .await
+            .status,
+        200
+    );
+    let newest = link_in(server.emails().await.last().unwrap());
+    assert_eq!(continue_from(&mut owner, &newest).await.status, 302);
+}
+
+#[tokio::test]
+async fn s17_the_authorize_page_refuses_unknown_clients_and_near_miss_redirects() {
+    let server = TestServer::start().await;
+    let client = relying_party(&server, json!({}), "ida@example.com").await;
+    let mut browser = Browser::new(&server);
+    for path in [
+        "/oauth2/authorize".to_owned(),
+        authorize_path(&client, &[]).replace(&client.id, "00000000-0000-4000-8000-000000000000"),
+        authorize_path(&client, &[]).replace("callback", "callback%2F"),
+        authorize_path(&client, &[]).replace("response_type=code", "response_type=token"),
+        authorize_path(
+            &client,
+            &[("code_challenge", "x"), ("code_challenge_method", "plain")],
+        ),
+    ] {
+        let page = browser.get(&path).await;
+        assert_eq!(page.status, 400, "{path}: {}", page.html);
+        assert!(page.location().is_none());
+        assert!(!page.html.contains("<form"), "{path}");
+    }
+    let french = browser
+        .get(&authorize_path(&client, &[("locale", "fr")]))
+        .await;
+    assert!(
+        french.html.contains("M’envoyer un lien de connexion"),
+        "{}",
+        french.html
+    );
+}

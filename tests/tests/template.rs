@@ -95,7 +95,10 @@ fn only_the_send_function_may_send_mail_and_only_the_functions_that_consume_code
         let policies = serde_norway::to_string(&function["Properties"]["Policies"]).unwrap();
         assert_eq!(
             policies.contains("ses:SendEmail"),
-            name == "PasswordlessSendFunction",
+            matches!(
+                name.as_str(),
+                "PasswordlessSendFunction" | "OAuth2PagesFunction"
+            ),
             "{name}"
         );
         assert!(

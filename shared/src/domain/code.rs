@@ -47,6 +47,10 @@ pub struct PasswordlessCode {
     pub emailed: bool,
     #[serde(default)]
     pub failed_attempts: u32,
+    /// For a login asked for on the hosted page: the hash of the cookie that page gave the
+    /// browser. Only that browser may complete the login by the link (S14).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub browser_binding: Option<SecretHash>,
 }
 
 impl PasswordlessCode {
@@ -79,6 +83,7 @@ mod tests {
             expires_at: Instant::from_secs(180),
             emailed: false,
             failed_attempts: 0,
+            browser_binding: None,
         };
         assert!(code.is_live(Instant::from_millis(179_999)));
         assert!(!code.is_live(Instant::from_secs(180)));

@@ -37,6 +37,8 @@ pub enum AuthorizationError {
     Pkce(&'static str),
     #[error("the parameter {0} is malformed")]
     Malformed(&'static str),
+    #[error("the application does not take passwordless logins")]
+    PasswordlessDisabled,
 }
 
 /// What an authorization request asks for, from the authorize page's query or from the `state`
@@ -139,6 +141,30 @@ impl AuthorizationRequest {
             ));
         }
         Ok(())
+    }
+
+    /// The request as OAuth parameters, to carry in a code's `state` (and, through the default
+    /// template, in its link) and in the hosted page's hidden fields.
+    pub fn parameters(&self) -> Vec<(&'static str, String)> {
+        let mut parameters = vec![
+            ("client_id", self.client_id.to_string()),
+            ("redirect_uri", self.redirect_uri.clone()),
+            ("response_type", "code".to_owned()),
+        ];
+        for (name, value) in [
+            ("scope", &self.scope),
+            ("state", &self.state),
+            ("nonce", &self.nonce),
+            ("code_challenge", &self.code_challenge),
+        ] {
+            if let Some(value) = value {
+                parameters.push((name, value.clone()));
+            }
+        }
+        if self.code_challenge.is_some() {
+            parameters.push(("code_challenge_method", "S256".to_owned()));
+        }
+        parameters
     }
 
     pub fn has_scope(&self, wanted: &str) -> bool {

@@ -9,13 +9,16 @@ use crate::domain::oauth::{
     redirect_with, verifier_matches, AuthorizationError, AuthorizationGrant, AuthorizationRequest,
     UserState, MAX_AUTHORIZATION_CODE_SECONDS,
 };
-use crate::domain::{Application, ApplicationId, PasswordlessCode, Secret};
+use crate::domain::user::LoginIdType;
+use crate::domain::{Application, ApplicationId, LoginStrategy, PasswordlessCode, Secret};
 use crate::ports::{
     ApplicationStore, Clock, CodeStore, Entropy, GrantStore, KeyVault, RateLimiter, Redeemed,
     RefreshTokenStore, SigningKeyStore, TenantStore, UserStore,
 };
 
-use super::passwordless::{self, tenant_of, LoginRequest};
+use super::passwordless::{
+    self, limited_start_and_send, tenant_of, CodeSpec, LoginRequest, SendPorts, SendStore,
+};
 use super::tenancy::TenantScope;
 use super::tokens::{issue_access_token, issue_id_token, issue_refresh_token, IdTokenFacts};
 use super::{FlowError, FlowResult};
@@ -31,8 +34,20 @@ const AUTHORIZATION_CODE: CodeGenerator = CodeGenerator {
 pub enum LinkView {
     /// A live code: the page offers a button whose POST completes the login.
     Continue,
+    /// A login asked for on the hosted page, opened in another browser: it completes only in
+    /// the browser that asked (S14).
+    OtherBrowser,
     /// Unknown, expired, used or superseded: one answer for all (S10).
     Expired,
+}
+
+/// Whether `binding` (the browser's cookie) may complete `code`: any browser for an
+/// API-started code, only the asking one for a hosted-started code (compared by hash, S3).
+fn bound_to(code: &PasswordlessCode, binding: Option<&Secret>) -> bool {
+    match &code.browser_binding {
+        None => true,
+        Some(expected) => binding.is_some_and(|b| expected.matches(&b.hash())),
+    }
 }
 
 /// Looks at a magic link's code without touching it.
@@ -40,11 +55,65 @@ pub async fn view_link<S: CodeStore + ?Sized>(
     store: &S,
     clock: &dyn Clock,
     code: &Secret,
+    binding: Option<&Secret>,
 ) -> FlowResult<LinkView> {
     Ok(match store.code(&code.hash(), clock.now()).await? {
-        Some(_) => LinkView::Continue,
+        Some(stored) if bound_to(&stored, binding) => LinkView::Continue,
+        Some(_) => LinkView::OtherBrowser,
         None => LinkView::Expired,
     })
+}
+
+/// The browser binding a hosted request hands out: 32 random bytes, kept by the browser in a
+/// cookie and by the code as a hash.
+const BROWSER_BINDING: CodeGenerator = CodeGenerator {
+    length: 32,
+    kind: crate::domain::GeneratorType::RandomBytes,
+};
+
+/// Asks for a magic link from the hosted page: checks the authorization request again (its
+/// fields came back from the browser), then starts and sends a code that carries the request
+/// and is bound to the asking browser. Unknown addresses get the same answer, binding and time,
+/// and no email (S9); the limits are counted first (S8, S31). Answers the binding for the
+/// browser's cookie.
+#[instrument(skip_all, fields(application_id = %authorization.client_id))]
+pub async fn request_link<S: SendStore + ?Sized>(
+    ports: &SendPorts<'_, S>,
+    authorization: &AuthorizationRequest,
+    email: &str,
+    source_address: Option<&str>,
+) -> FlowResult<Result<Secret, AuthorizationError>> {
+    let application = match ports.store.application(authorization.client_id).await? {
+        Some(application) => application,
+        None => return Ok(Err(AuthorizationError::InvalidClient)),
+    };
+    if let Err(refusal) = authorization.check_against(&application) {
+        return Ok(Err(refusal));
+    }
+    if !application.passwordless_configuration.enabled {
+        return Ok(Err(AuthorizationError::PasswordlessDisabled));
+    }
+    let binding = BROWSER_BINDING.generate(ports.entropy)?;
+    let state = authorization
+        .parameters()
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), serde_json::Value::String(value)))
+        .collect();
+    let spec = CodeSpec {
+        strategy: LoginStrategy::ClickableLink,
+        state: Some(state),
+        browser_binding: Some(binding.hash()),
+    };
+    limited_start_and_send(
+        ports,
+        &application,
+        email,
+        &[LoginIdType::Email],
+        spec,
+        source_address,
+    )
+    .await?;
+    Ok(Ok(binding))
 }
 
 /// How completing a magic link ended.
@@ -58,6 +127,8 @@ pub enum Completion {
     /// The code carries no usable authorization request; nothing was consumed, and nothing may
     /// redirect (S17).
     Refused(AuthorizationError),
+    /// A hosted-started login in a browser that did not ask for it: nothing was consumed (S14).
+    OtherBrowser,
 }
 
 /// The ports completing a link needs: the passwordless login's, plus grants.
@@ -105,11 +176,15 @@ pub async fn complete_link<S: LinkStore + ?Sized>(
     clock: &dyn Clock,
     entropy: &dyn Entropy,
     code: &Secret,
+    binding: Option<&Secret>,
     ip_address: Option<String>,
 ) -> FlowResult<Completion> {
     let Some(stored) = store.code(&code.hash(), clock.now()).await? else {
         return Ok(Completion::Expired);
     };
+    if !bound_to(&stored, binding) {
+        return Ok(Completion::OtherBrowser);
+    }
     let request = match request_of(&stored) {
         Ok(request) => request,
         Err(refusal) => return Ok(Completion::Refused(refusal)),

@@ -127,15 +127,26 @@ where
         &tenant,
         &application,
         &user,
-        request.strategy,
-        request.state,
+        CodeSpec {
+            strategy: request.strategy,
+            state: request.state,
+            browser_binding: None,
+        },
     )
     .await?;
     Ok(started)
 }
 
+/// What a new code carries besides its user.
+#[derive(Debug, Clone, Default)]
+pub struct CodeSpec {
+    pub strategy: LoginStrategy,
+    pub state: Option<Map<String, Value>>,
+    /// The hash of the cookie of the browser that asked on the hosted page (S14).
+    pub browser_binding: Option<SecretHash>,
+}
+
 /// Stores a new code for `user`, superseding the earlier ones, and returns it with its record.
-#[allow(clippy::too_many_arguments)]
 async fn create_code<S: CodeStore + ?Sized>(
     store: &S,
     now: Instant,
@@ -143,9 +154,13 @@ async fn create_code<S: CodeStore + ?Sized>(
     tenant: &Tenant,
     application: &Application,
     user: &User,
-    strategy: LoginStrategy,
-    state: Option<Map<String, Value>>,
+    spec: CodeSpec,
 ) -> FlowResult<(Started, PasswordlessCode)> {
+    let CodeSpec {
+        strategy,
+        state,
+        browser_binding,
+    } = spec;
     let ext = &tenant.external_identifier_configuration;
     let code = ext.passwordless_login_generator.generate(entropy)?;
     let (one_time_code, ttl) = match strategy {
@@ -170,6 +185,7 @@ async fn create_code<S: CodeStore + ?Sized>(
         expires_at: now.plus_secs(ttl),
         emailed: false,
         failed_attempts: 0,
+        browser_binding,
     };
     store.insert_code(&record).await?;
     info!(user_id = %user.id, tenant_id = %tenant.id, "passwordless code started");
@@ -430,44 +446,79 @@ where
         return Err(FlowError::Unauthorized);
     }
     let application = passwordless_application(store, scope, request.application_id).await?;
+    let ports = SendPorts {
+        store,
+        mailer,
+        clock,
+        entropy,
+        links,
+        pacer,
+    };
+    let spec = CodeSpec {
+        strategy: LoginStrategy::ClickableLink,
+        state: request.state,
+        browser_binding: None,
+    };
+    limited_start_and_send(
+        &ports,
+        &application,
+        &request.login_id,
+        &request.login_id_types,
+        spec,
+        source_address,
+    )
+    .await
+}
+
+/// The ports a start-and-send uses, in one place.
+pub struct SendPorts<'a, S: ?Sized> {
+    pub store: &'a S,
+    pub mailer: &'a dyn Mailer,
+    pub clock: &'a dyn Clock,
+    pub entropy: &'a dyn Entropy,
+    pub links: &'a LinkBase,
+    pub pacer: &'a SendPacer,
+}
+
+/// Starts and sends a code for whoever `login_id` names in the application's tenant. The limits
+/// are counted before anything is read or written (S8, S31), and a known and an unknown
+/// address answer alike, at the same deadline (S9).
+pub async fn limited_start_and_send<S: SendStore + ?Sized>(
+    ports: &SendPorts<'_, S>,
+    application: &Application,
+    login_id: &str,
+    login_id_types: &[LoginIdType],
+    spec: CodeSpec,
+    source_address: Option<&str>,
+) -> FlowResult<SendOutcome> {
+    let store = ports.store;
     let tenant = tenant_of(store, application.tenant_id).await?;
-    let now = clock.now();
+    let now = ports.clock.now();
     enforce_send_limits(
         store,
         &tenant,
-        &normalize_login_id(&request.login_id),
+        &normalize_login_id(login_id),
         source_address,
         now,
     )
     .await?;
     let began = std::time::Instant::now();
-    let Some(user) =
-        find_user(store, tenant.id, &request.login_id, &request.login_id_types).await?
-    else {
-        pacer.pad(began).await;
+    let Some(user) = find_user(store, tenant.id, login_id, login_id_types).await? else {
+        ports.pacer.pad(began).await;
         return Ok(SendOutcome::NothingToSend);
     };
-    let (started, stored) = create_code(
-        store,
-        now,
-        entropy,
-        &tenant,
-        &application,
-        &user,
-        LoginStrategy::ClickableLink,
-        request.state,
-    )
-    .await?;
+    let (started, stored) =
+        create_code(store, now, ports.entropy, &tenant, application, &user, spec).await?;
     let delivery = Delivery {
         tenant: &tenant,
-        application: &application,
+        application,
         user: &user,
         stored: &stored,
         code: &started.code,
     };
-    let outcome = deliver(store, mailer, links, &delivery, now).await?;
-    pacer.record(began.elapsed());
-    pacer.pad(began).await;
+    let outcome = deliver(store, ports.mailer, ports.links, &delivery, now).await?;
+    ports.pacer.record(began.elapsed());
+    ports.pacer.pad(began).await;
     Ok(outcome)
 }
 

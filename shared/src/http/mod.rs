@@ -135,6 +135,8 @@ async fn dispatch(
         Route::PasswordlessLinkPage => oauth::link_page(app, request, &params[0]).await,
         Route::PasswordlessLinkComplete => oauth::complete_link(app, request, &params[0]).await,
         Route::OAuthToken => oauth::token(app, request).await,
+        Route::OAuthAuthorize => oauth::authorize(app, request).await,
+        Route::PasswordlessLinkRequest => oauth::request_link(app, request).await,
     }
 }
 

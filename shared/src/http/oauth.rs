@@ -7,12 +7,16 @@ use http::{HeaderValue, Method, StatusCode};
 use serde_json::{json, Map, Value};
 
 use super::errors::ApiError;
-use super::pages::{self, form_pairs, form_value, Csrf, Language, Page};
+use super::pages::{self, form_pairs, form_value, Cookies, Csrf, Language, Page};
 use super::{json_response, HttpRequest, HttpResponse};
 use crate::app::App;
+use crate::domain::oauth::{AuthorizationError, AuthorizationRequest};
 use crate::domain::secret::MAX_SECRET_LEN;
+use crate::domain::user::MAX_LOGIN_ID_LEN;
 use crate::domain::Secret;
 use crate::flows::oauth::{self, Completion, LinkView, OAuthError, TokenRequest, Tokens};
+use crate::flows::passwordless::SendPorts;
+use crate::flows::FlowError;
 
 /// A link code as it may appear in a path: what the generators make (URL-safe base64,
 /// letters, digits), within the secret length limit. Anything else is an expired link (S10).
@@ -29,22 +33,103 @@ fn query_pairs(request: &HttpRequest) -> Vec<(String, String)> {
     form_pairs(request.query.as_deref().unwrap_or("").as_bytes())
 }
 
-fn language(request: &HttpRequest) -> Language {
-    let query = query_pairs(request);
-    Language::choose(form_value(&query, "locale"), request)
+/// The language of a page: `locale` from the form or query, else `Accept-Language`.
+fn language(request: &HttpRequest, pairs: &[(String, String)]) -> Language {
+    Language::choose(form_value(pairs, "locale"), request)
 }
 
-fn expired_page(app: &App, request: &HttpRequest) -> HttpResponse {
+fn page(
+    app: &App,
+    request: &HttpRequest,
+    pairs: &[(String, String)],
+    status: StatusCode,
+    name: &'static str,
+    context: Value,
+    cookies: Vec<String>,
+) -> HttpResponse {
     pages::render(
         Page {
-            status: StatusCode::NOT_FOUND,
-            name: "expired",
-            language: language(request),
-            context: json!({}),
-            cookies: Vec::new(),
+            status,
+            name,
+            language: language(request, pairs),
+            context,
+            cookies,
         },
         app.entropy.as_ref(),
     )
+}
+
+/// The authorize page's URL for an authorization request, to ask again from a dead end.
+fn authorize_url(authorization: &AuthorizationRequest, locale: Option<&str>) -> String {
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    for (name, value) in authorization.parameters() {
+        query.append_pair(name, &value);
+    }
+    if let Some(locale) = locale {
+        query.append_pair("locale", locale);
+    }
+    format!("/oauth2/authorize?{}", query.finish())
+}
+
+/// The authorization request among `pairs` (a query or a form), if they hold a valid one.
+fn authorization_in(
+    pairs: &[(String, String)],
+) -> Result<Option<AuthorizationRequest>, AuthorizationError> {
+    AuthorizationRequest::from_parameters(|name| form_value(pairs, name))
+}
+
+/// One page for every dead link (S10). The default template puts the authorization request in
+/// the link's query, so the page can offer to ask again.
+fn expired_page(app: &App, request: &HttpRequest) -> HttpResponse {
+    let query = query_pairs(request);
+    let retry = authorization_in(&query)
+        .ok()
+        .flatten()
+        .map(|authorization| authorize_url(&authorization, form_value(&query, "locale")));
+    page(
+        app,
+        request,
+        &query,
+        StatusCode::NOT_FOUND,
+        "expired",
+        json!({"retry": retry}),
+        Vec::new(),
+    )
+}
+
+fn error_page(
+    app: &App,
+    request: &HttpRequest,
+    pairs: &[(String, String)],
+    reason: &AuthorizationError,
+) -> HttpResponse {
+    page(
+        app,
+        request,
+        pairs,
+        StatusCode::BAD_REQUEST,
+        "error",
+        json!({"detail": reason.to_string()}),
+        Vec::new(),
+    )
+}
+
+fn binding(app: &App, request: &HttpRequest) -> Option<Secret> {
+    Cookies::for_public_url(&app.links.0)
+        .token(request, BINDING_COOKIE)
+        .map(Secret::new)
+}
+
+/// The cookie that binds a browser to the login it asked for on the hosted page (S14).
+const BINDING_COOKIE: &str = "binding";
+
+/// How long the binding cookie lives: as long as the longest code (one-time codes, 10 min).
+const BINDING_MAX_AGE_SECONDS: i64 = 600;
+
+fn csrf_token(app: &App, request: &HttpRequest) -> Result<(String, Option<String>), ApiError> {
+    Csrf::for_public_url(&app.links.0)
+        .token(request, app.entropy.as_ref())
+        .ok_or_else(|| ApiError::Internal("no randomness for a CSRF token".into()))
 }
 
 fn continue_page(
@@ -53,26 +138,47 @@ fn continue_page(
     code: &Secret,
     status: StatusCode,
 ) -> Result<HttpResponse, ApiError> {
-    let (token, cookie) = Csrf::for_public_url(&app.links.0)
-        .token(request, app.entropy.as_ref())
-        .ok_or_else(|| ApiError::Internal("no randomness for a CSRF token".into()))?;
-    Ok(pages::render(
-        Page {
-            status,
-            name: "link",
-            language: language(request),
-            context: json!({
-                "action": format!("/oauth2/passwordless/{}", code.expose()),
-                "csrf": token,
-            }),
-            cookies: cookie.into_iter().collect(),
-        },
-        app.entropy.as_ref(),
+    let (token, cookie) = csrf_token(app, request)?;
+    let context = json!({
+        "action": format!("/oauth2/passwordless/{}", code.expose()),
+        "csrf": token,
+    });
+    Ok(page(
+        app,
+        request,
+        &query_pairs(request),
+        status,
+        "link",
+        context,
+        cookie.into_iter().collect(),
     ))
 }
 
+fn link_view_page(
+    app: &App,
+    request: &HttpRequest,
+    code: &Secret,
+    view: LinkView,
+    status: StatusCode,
+) -> Result<HttpResponse, ApiError> {
+    match view {
+        LinkView::Continue => continue_page(app, request, code, status),
+        LinkView::OtherBrowser => Ok(page(
+            app,
+            request,
+            &query_pairs(request),
+            StatusCode::OK,
+            "other-browser",
+            json!({}),
+            Vec::new(),
+        )),
+        LinkView::Expired => Ok(expired_page(app, request)),
+    }
+}
+
 /// `GET` and `HEAD`: a page, never a login (S14). Mail scanners fetch links; only the button's
-/// POST completes one.
+/// POST completes one, and only in the browser that asked when the login began on the hosted
+/// page.
 pub async fn link_page(
     app: &App,
     request: &HttpRequest,
@@ -81,10 +187,14 @@ pub async fn link_page(
     let Some(code) = link_code(raw) else {
         return Ok(expired_page(app, request));
     };
-    match oauth::view_link(app.store.as_ref(), app.clock.as_ref(), &code).await? {
-        LinkView::Continue => continue_page(app, request, &code, StatusCode::OK),
-        LinkView::Expired => Ok(expired_page(app, request)),
-    }
+    let view = oauth::view_link(
+        app.store.as_ref(),
+        app.clock.as_ref(),
+        &code,
+        binding(app, request).as_ref(),
+    )
+    .await?;
+    link_view_page(app, request, &code, view, StatusCode::OK)
 }
 
 /// `POST` from the link's page: completes the login and redirects to the client with an
@@ -97,13 +207,18 @@ pub async fn complete_link(
     let Some(code) = link_code(raw) else {
         return Ok(expired_page(app, request));
     };
+    let binding = binding(app, request);
     let form = form_pairs(&request.body);
     if !Csrf::for_public_url(&app.links.0).holds(request, form_value(&form, "csrf")) {
         // A stale or missing cookie: the same page again, with a token that will hold.
-        return match oauth::view_link(app.store.as_ref(), app.clock.as_ref(), &code).await? {
-            LinkView::Continue => continue_page(app, request, &code, StatusCode::FORBIDDEN),
-            LinkView::Expired => Ok(expired_page(app, request)),
-        };
+        let view = oauth::view_link(
+            app.store.as_ref(),
+            app.clock.as_ref(),
+            &code,
+            binding.as_ref(),
+        )
+        .await?;
+        return link_view_page(app, request, &code, view, StatusCode::FORBIDDEN);
     }
     let completion = oauth::complete_link(
         app.store.as_ref(),
@@ -111,23 +226,185 @@ pub async fn complete_link(
         app.clock.as_ref(),
         app.entropy.as_ref(),
         &code,
+        binding.as_ref(),
         request.source_ip.map(|ip| ip.to_string()),
     )
     .await?;
+    let query = query_pairs(request);
     Ok(match completion {
         Completion::Redirect(location) => pages::redirect(&location),
         Completion::Expired => expired_page(app, request),
-        Completion::Refused(reason) => pages::render(
-            Page {
-                status: StatusCode::BAD_REQUEST,
-                name: "error",
-                language: language(request),
-                context: json!({"detail": reason.to_string()}),
-                cookies: Vec::new(),
-            },
-            app.entropy.as_ref(),
+        Completion::OtherBrowser => page(
+            app,
+            request,
+            &query,
+            StatusCode::OK,
+            "other-browser",
+            json!({}),
+            Vec::new(),
         ),
+        Completion::Refused(reason) => error_page(app, request, &query, &reason),
     })
+}
+
+/// The authorize page with its form: the authorization request rides along in hidden fields.
+fn authorize_page(
+    app: &App,
+    request: &HttpRequest,
+    pairs: &[(String, String)],
+    authorization: &AuthorizationRequest,
+    status: StatusCode,
+    problem: Option<&str>,
+) -> Result<HttpResponse, ApiError> {
+    let (token, cookie) = csrf_token(app, request)?;
+    let mut hidden: Vec<(String, String)> = authorization
+        .parameters()
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), value))
+        .collect();
+    if let Some(locale) = form_value(pairs, "locale") {
+        hidden.push(("locale".to_owned(), locale.to_owned()));
+    }
+    let context = json!({
+        "csrf": token,
+        "hidden": hidden,
+        "login_hint": form_value(pairs, "login_hint").or(form_value(pairs, "email")).unwrap_or(""),
+        "problem": problem,
+    });
+    Ok(page(
+        app,
+        request,
+        pairs,
+        status,
+        "authorize",
+        context,
+        cookie.into_iter().collect(),
+    ))
+}
+
+/// Checks an authorization request against its application before any page offers a form:
+/// an unknown client, a redirect URI it did not authorize or a PKCE policy it breaks gets an
+/// error page, never a redirect (S17).
+async fn checked_authorization(
+    app: &App,
+    pairs: &[(String, String)],
+) -> Result<Result<AuthorizationRequest, AuthorizationError>, ApiError> {
+    let authorization = match authorization_in(pairs) {
+        Ok(Some(authorization)) => authorization,
+        Ok(None) => return Ok(Err(AuthorizationError::InvalidClient)),
+        Err(refusal) => return Ok(Err(refusal)),
+    };
+    let Some(application) = app
+        .store
+        .application(authorization.client_id)
+        .await
+        .map_err(FlowError::from)?
+    else {
+        return Ok(Err(AuthorizationError::InvalidClient));
+    };
+    if let Err(refusal) = authorization.check_against(&application) {
+        return Ok(Err(refusal));
+    }
+    if !application.passwordless_configuration.enabled {
+        return Ok(Err(AuthorizationError::PasswordlessDisabled));
+    }
+    Ok(Ok(authorization))
+}
+
+/// `GET /oauth2/authorize`: one email field, "Email me a login link".
+pub async fn authorize(app: &App, request: &HttpRequest) -> Result<HttpResponse, ApiError> {
+    let query = query_pairs(request);
+    match checked_authorization(app, &query).await? {
+        Ok(authorization) => {
+            authorize_page(app, request, &query, &authorization, StatusCode::OK, None)
+        }
+        Err(refusal) => Ok(error_page(app, request, &query, &refusal)),
+    }
+}
+
+/// `POST /oauth2/passwordless`: asks for a link. Known and unknown addresses get the same page,
+/// status, binding cookie and time (S9); limits hold per address and source before anything is
+/// written (S8, S31).
+pub async fn request_link(app: &App, request: &HttpRequest) -> Result<HttpResponse, ApiError> {
+    let form = form_pairs(&request.body);
+    let authorization = match checked_authorization(app, &form).await? {
+        Ok(authorization) => authorization,
+        Err(refusal) => return Ok(error_page(app, request, &form, &refusal)),
+    };
+    if !Csrf::for_public_url(&app.links.0).holds(request, form_value(&form, "csrf")) {
+        return authorize_page(
+            app,
+            request,
+            &form,
+            &authorization,
+            StatusCode::FORBIDDEN,
+            None,
+        );
+    }
+    let email = form_value(&form, "email").map(str::trim).unwrap_or("");
+    if !plausible_email(email) {
+        let problem = language(request, &form).message("email_problem");
+        return authorize_page(
+            app,
+            request,
+            &form,
+            &authorization,
+            StatusCode::BAD_REQUEST,
+            Some(problem),
+        );
+    }
+    let ports = SendPorts {
+        store: app.store.as_ref(),
+        mailer: app.mailer.as_ref(),
+        clock: app.clock.as_ref(),
+        entropy: app.entropy.as_ref(),
+        links: &app.links,
+        pacer: &app.send_pacer,
+    };
+    let source = request.source_ip.map(|ip| ip.to_string());
+    match oauth::request_link(&ports, &authorization, email, source.as_deref()).await {
+        Ok(Ok(binding)) => {
+            let cookie = Cookies::for_public_url(&app.links.0).set(
+                BINDING_COOKIE,
+                binding.expose(),
+                Some(BINDING_MAX_AGE_SECONDS),
+            );
+            Ok(page(
+                app,
+                request,
+                &form,
+                StatusCode::OK,
+                "check-email",
+                json!({}),
+                vec![cookie],
+            ))
+        }
+        Ok(Err(refusal)) => Ok(error_page(app, request, &form, &refusal)),
+        Err(FlowError::RateLimited) => {
+            let retry = authorize_url(&authorization, form_value(&form, "locale"));
+            Ok(page(
+                app,
+                request,
+                &form,
+                StatusCode::TOO_MANY_REQUESTS,
+                "limited",
+                json!({"retry": retry}),
+                Vec::new(),
+            ))
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// An address worth looking up: one `@` with something on both sides, no spaces or controls,
+/// within the login id limit. Anything that passes and names no user is treated like any
+/// unknown address (S9).
+fn plausible_email(email: &str) -> bool {
+    email.len() <= MAX_LOGIN_ID_LEN
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && domain.contains('.') && !domain.contains('@')
+        })
 }
 
 /// The client's credentials from `Authorization: Basic` (RFC 6749 2.3.1: each part

@@ -18,6 +18,13 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("link.html", include_str!("pages/link.html")),
     ("expired.html", include_str!("pages/expired.html")),
     ("error.html", include_str!("pages/error.html")),
+    ("authorize.html", include_str!("pages/authorize.html")),
+    ("check-email.html", include_str!("pages/check-email.html")),
+    (
+        "other-browser.html",
+        include_str!("pages/other-browser.html"),
+    ),
+    ("limited.html", include_str!("pages/limited.html")),
 ];
 
 /// The page templates, parsed once per process.
@@ -92,6 +99,15 @@ impl Language {
         offers.first().map_or(Language::En, |o| o.2)
     }
 
+    /// One message in this language (English if a key were missing: a test keeps them equal).
+    pub fn message(self, key: &str) -> &'static str {
+        self.messages()
+            .iter()
+            .chain(EN)
+            .find(|(k, _)| *k == key)
+            .map_or("", |(_, v)| v)
+    }
+
     fn messages(self) -> &'static [(&'static str, &'static str)] {
         match self {
             Language::En => EN,
@@ -102,6 +118,23 @@ impl Language {
 }
 
 const EN: &[(&str, &str)] = &[
+    ("authorize_title", "Sign in"),
+    ("authorize_heading", "Sign in"),
+    ("authorize_text", "Enter your email address and we will send you a link to sign in. No password needed."),
+    ("email_label", "Email address"),
+    ("email_me_a_link", "Email me a login link"),
+    ("email_problem", "Enter a valid email address."),
+    ("check-email_title", "Check your email"),
+    ("check_email_heading", "Check your email"),
+    ("check_email_text", "If this address has an account, a sign-in link is on its way. Open it in this browser to finish signing in."),
+    ("check_email_note", "The link works once and for a few minutes. Nothing arrived? Check your spam folder, then ask again."),
+    ("other-browser_title", "Open the link where you asked"),
+    ("other_browser_heading", "Open this link in the browser where you asked for it"),
+    ("other_browser_text", "For your safety, a sign-in link only works in the browser where you asked for it. Go back to that browser and open the link there, or ask for a new link here."),
+    ("limited_title", "Too many requests"),
+    ("limited_heading", "Too many requests"),
+    ("limited_text", "Too many sign-in links were asked for. Wait a minute, then try again."),
+    ("try_again", "Try again"),
     ("link_title", "Sign in"),
     ("link_heading", "Sign in"),
     ("link_text", "You opened a sign-in link. Continue to finish signing in."),
@@ -117,6 +150,23 @@ const EN: &[(&str, &str)] = &[
 ];
 
 const FR: &[(&str, &str)] = &[
+    ("authorize_title", "Connexion"),
+    ("authorize_heading", "Connexion"),
+    ("authorize_text", "Saisissez votre adresse e-mail et nous vous enverrons un lien de connexion. Aucun mot de passe requis."),
+    ("email_label", "Adresse e-mail"),
+    ("email_me_a_link", "M’envoyer un lien de connexion"),
+    ("email_problem", "Saisissez une adresse e-mail valide."),
+    ("check-email_title", "Consultez vos e-mails"),
+    ("check_email_heading", "Consultez vos e-mails"),
+    ("check_email_text", "Si cette adresse a un compte, un lien de connexion est en route. Ouvrez-le dans ce navigateur pour terminer la connexion."),
+    ("check_email_note", "Le lien ne sert qu’une fois et pendant quelques minutes. Rien reçu ? Vérifiez vos indésirables, puis redemandez."),
+    ("other-browser_title", "Ouvrez le lien là où vous l’avez demandé"),
+    ("other_browser_heading", "Ouvrez ce lien dans le navigateur où vous l’avez demandé"),
+    ("other_browser_text", "Pour votre sécurité, un lien de connexion ne fonctionne que dans le navigateur où vous l’avez demandé. Retournez dans ce navigateur et ouvrez-y le lien, ou demandez un nouveau lien ici."),
+    ("limited_title", "Trop de demandes"),
+    ("limited_heading", "Trop de demandes"),
+    ("limited_text", "Trop de liens de connexion ont été demandés. Attendez une minute, puis réessayez."),
+    ("try_again", "Réessayer"),
     ("link_title", "Connexion"),
     ("link_heading", "Connexion"),
     ("link_text", "Vous avez ouvert un lien de connexion. Continuez pour terminer la connexion."),
@@ -132,6 +182,23 @@ const FR: &[(&str, &str)] = &[
 ];
 
 const DE: &[(&str, &str)] = &[
+    ("authorize_title", "Anmelden"),
+    ("authorize_heading", "Anmelden"),
+    ("authorize_text", "Geben Sie Ihre E-Mail-Adresse ein, und wir senden Ihnen einen Anmeldelink. Kein Passwort nötig."),
+    ("email_label", "E-Mail-Adresse"),
+    ("email_me_a_link", "Anmeldelink per E-Mail senden"),
+    ("email_problem", "Geben Sie eine gültige E-Mail-Adresse ein."),
+    ("check-email_title", "Prüfen Sie Ihre E-Mails"),
+    ("check_email_heading", "Prüfen Sie Ihre E-Mails"),
+    ("check_email_text", "Wenn zu dieser Adresse ein Konto gehört, ist ein Anmeldelink unterwegs. Öffnen Sie ihn in diesem Browser, um die Anmeldung abzuschließen."),
+    ("check_email_note", "Der Link gilt einmal und nur wenige Minuten. Nichts angekommen? Sehen Sie im Spam-Ordner nach und fordern Sie ihn erneut an."),
+    ("other-browser_title", "Link im anfragenden Browser öffnen"),
+    ("other_browser_heading", "Öffnen Sie diesen Link in dem Browser, in dem Sie ihn angefordert haben"),
+    ("other_browser_text", "Zu Ihrer Sicherheit funktioniert ein Anmeldelink nur in dem Browser, in dem Sie ihn angefordert haben. Öffnen Sie den Link dort, oder fordern Sie hier einen neuen an."),
+    ("limited_title", "Zu viele Anfragen"),
+    ("limited_heading", "Zu viele Anfragen"),
+    ("limited_text", "Es wurden zu viele Anmeldelinks angefordert. Warten Sie eine Minute und versuchen Sie es dann erneut."),
+    ("try_again", "Erneut versuchen"),
     ("link_title", "Anmelden"),
     ("link_heading", "Anmelden"),
     ("link_text", "Sie haben einen Anmeldelink geöffnet. Fahren Sie fort, um die Anmeldung abzuschließen."),
@@ -253,36 +320,69 @@ fn random_token(entropy: &dyn Entropy, bytes: usize) -> Option<String> {
     Some(crate::domain::signing::b64url(&buffer))
 }
 
-/// CSRF protection for page forms (S15): a random token in a cookie the page sets, repeated
-/// in a hidden field; a POST must bring both, equal. Cross-site forms cannot read the cookie
-/// nor (with `__Host-` on https) plant one.
-pub struct Csrf {
+/// The pages' cookies (S15): HttpOnly, SameSite=Lax, and `__Host-` prefixed and Secure when
+/// the public URL is https; on a plain-http public URL (local development only) the same
+/// without prefix and Secure, which clients drop over http.
+#[derive(Debug, Clone, Copy)]
+pub struct Cookies {
     https: bool,
 }
 
-const CSRF_TOKEN_LEN: usize = 43;
-
-impl Csrf {
+impl Cookies {
     pub fn for_public_url(public_url: &str) -> Self {
         Self {
             https: public_url.starts_with("https://"),
         }
     }
 
-    fn cookie_name(&self) -> &'static str {
+    fn name(&self, base: &str) -> String {
         match self.https {
-            true => "__Host-passwordless-csrf",
-            false => "passwordless-csrf",
+            true => format!("__Host-passwordless-{base}"),
+            false => format!("passwordless-{base}"),
         }
     }
 
-    fn cookie_token(&self, request: &HttpRequest) -> Option<String> {
-        cookie(request, self.cookie_name())
-            .filter(|v| v.len() == CSRF_TOKEN_LEN)
+    /// The cookie's value when it looks like a token this server makes (base64url, 43
+    /// characters). Over https only the `__Host-` name counts: a sibling domain cannot plant it.
+    pub fn token(&self, request: &HttpRequest, base: &str) -> Option<String> {
+        cookie(request, &self.name(base))
+            .filter(|v| v.len() == TOKEN_LEN)
             .filter(|v| {
                 v.bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
             })
+    }
+
+    /// A `Set-Cookie` value; `max_age` in seconds, none for a session cookie.
+    pub fn set(&self, base: &str, value: &str, max_age: Option<i64>) -> String {
+        let mut cookie = format!(
+            "{}={value}; Path=/; HttpOnly; SameSite=Lax",
+            self.name(base)
+        );
+        if self.https {
+            cookie.push_str("; Secure");
+        }
+        if let Some(seconds) = max_age {
+            cookie.push_str(&format!("; Max-Age={seconds}"));
+        }
+        cookie
+    }
+}
+
+/// Tokens in cookies: 32 random bytes as base64url.
+const TOKEN_LEN: usize = 43;
+
+/// CSRF protection for page forms (S15): a random token in a cookie the page sets, repeated
+/// in a hidden field; a POST must bring both, equal. Cross-site forms can read neither.
+pub struct Csrf {
+    cookies: Cookies,
+}
+
+impl Csrf {
+    pub fn for_public_url(public_url: &str) -> Self {
+        Self {
+            cookies: Cookies::for_public_url(public_url),
+        }
     }
 
     /// The token for a form, and the cookie to set when the browser has none yet.
@@ -291,21 +391,17 @@ impl Csrf {
         request: &HttpRequest,
         entropy: &dyn Entropy,
     ) -> Option<(String, Option<String>)> {
-        if let Some(existing) = self.cookie_token(request) {
+        if let Some(existing) = self.cookies.token(request, "csrf") {
             return Some((existing, None));
         }
         let token = random_token(entropy, 32)?;
-        let attributes = match self.https {
-            true => "; Path=/; Secure; HttpOnly; SameSite=Lax",
-            false => "; Path=/; HttpOnly; SameSite=Lax",
-        };
-        let set = format!("{}={token}{attributes}", self.cookie_name());
+        let set = self.cookies.set("csrf", &token, None);
         Some((token, Some(set)))
     }
 
     /// Whether a POST's form token matches its cookie (constant time, S3).
     pub fn holds(&self, request: &HttpRequest, form_token: Option<&str>) -> bool {
-        match (self.cookie_token(request), form_token) {
+        match (self.cookies.token(request, "csrf"), form_token) {
             (Some(cookie), Some(form)) => secrets_equal(cookie.as_bytes(), form.as_bytes()),
             _ => false,
         }
@@ -410,10 +506,10 @@ mod tests {
     #[test]
     fn s15_a_form_token_must_equal_its_cookie() {
         let csrf = Csrf::for_public_url("https://login.example");
-        let token = "a".repeat(CSRF_TOKEN_LEN);
+        let token = "a".repeat(TOKEN_LEN);
         let request = request_with("cookie", &format!("x=1; __Host-passwordless-csrf={token}"));
         assert!(csrf.holds(&request, Some(&token)));
-        assert!(!csrf.holds(&request, Some(&"b".repeat(CSRF_TOKEN_LEN))));
+        assert!(!csrf.holds(&request, Some(&"b".repeat(TOKEN_LEN))));
         assert!(!csrf.holds(&request, None));
         // Over https only the __Host- cookie counts: a sibling domain cannot plant it.
         let planted = request_with("cookie", &format!("passwordless-csrf={token}"));

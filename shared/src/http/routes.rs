@@ -23,6 +23,8 @@ pub enum Route {
     PasswordlessLinkPage,
     PasswordlessLinkComplete,
     OAuthToken,
+    OAuthAuthorize,
+    PasswordlessLinkRequest,
 }
 
 /// Who may call a route.
@@ -214,6 +216,20 @@ pub const ROUTES: &[RouteSpec] = &[
         Route::PasswordlessLinkComplete,
         "POST",
         "/oauth2/passwordless/{code}",
+        "oauth2-pages",
+        Access::Public,
+    ),
+    spec(
+        Route::OAuthAuthorize,
+        "GET",
+        "/oauth2/authorize",
+        "oauth2-pages",
+        Access::Public,
+    ),
+    spec(
+        Route::PasswordlessLinkRequest,
+        "POST",
+        "/oauth2/passwordless",
         "oauth2-pages",
         Access::Public,
     ),

@@ -48,6 +48,7 @@ pub fn code(user: &User, secret: &str, expires_at: Instant) -> PasswordlessCode 
         expires_at,
         emailed: false,
         failed_attempts: 0,
+        browser_binding: None,
     }
 }
 
