@@ -91,6 +91,21 @@ pub enum LoginFinish {
     Superseded,
 }
 
+/// What a login presents besides the code (or, for a typed short code, the code's hash that
+/// the asking browser holds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proof<'a> {
+    /// The link alone: takes a code that has no short one-time code; on one that has, it
+    /// counts as a wrong try (S7).
+    Link,
+    /// The short one-time code's hash, counted before it is compared (S7).
+    OneTimeCode(&'a SecretHash),
+    /// The link opened in the browser that asked for it on the hosted page: the hash of its
+    /// binding cookie. Takes only a code bound to exactly that browser; anything else reads as
+    /// `Nothing` and counts nothing (S14).
+    BoundBrowser(&'a SecretHash),
+}
+
 #[async_trait]
 pub trait CodeStore: Send + Sync {
     /// Stores a code and makes it the user's only current code, invalidating every earlier one
@@ -105,7 +120,7 @@ pub trait CodeStore: Send + Sync {
     async fn consume_code(
         &self,
         hash: &SecretHash,
-        one_time_code: Option<&SecretHash>,
+        proof: Proof<'_>,
         tenant: Option<TenantId>,
         now: Instant,
     ) -> StoreResult<Consumed>;

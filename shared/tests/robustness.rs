@@ -388,4 +388,5 @@ every_route! {
     s11_s25_oauth_token_survives_anything: OAuthToken,
     s11_s25_oauth_authorize_survives_anything: OAuthAuthorize,
     s11_s25_passwordless_link_request_survives_anything: PasswordlessLinkRequest,
+    s11_s25_one_time_code_complete_survives_anything: OneTimeCodeComplete,
 }

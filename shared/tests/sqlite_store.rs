@@ -7,7 +7,7 @@ mod conformance;
 use std::sync::Arc;
 
 use passwordless::adapters::sqlite::SqliteStore;
-use passwordless::ports::{Consumed, Store};
+use passwordless::ports::{Consumed, Proof, Store};
 
 fn store(dir: &tempfile::TempDir) -> Arc<dyn Store> {
     Arc::new(SqliteStore::open(&dir.path().join("store.db")).unwrap())
@@ -42,7 +42,7 @@ async fn s5_fifty_connections_to_one_file_consume_a_code_once() {
         let hash = code.code_hash;
         tokio::spawn(async move {
             store
-                .consume_code(&hash, None, None, conformance::NOW)
+                .consume_code(&hash, Proof::Link, None, conformance::NOW)
                 .await
                 .unwrap()
         })

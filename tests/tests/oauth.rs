@@ -772,10 +772,15 @@ async fn s9_an_unknown_address_gets_the_same_page_status_and_cookie_and_no_mail(
     let mut second = Browser::new(&server);
     let unknown = ask_for_link(&mut second, &client, "nobody@example.com", &[]).await;
     assert_eq!(known.status, unknown.status);
+    // Equal but for the per-response style nonce and the per-browser CSRF token.
     let strip = |html: &str| {
-        let start = html.find("nonce=\"").unwrap();
-        let end = start + html[start..].find('>').unwrap();
-        format!("{}{}", &html[..start], &html[end..])
+        let mut html = html.to_owned();
+        for marker in ["nonce=\"", "name=\"csrf\" value=\""] {
+            let start = html.find(marker).unwrap() + marker.len();
+            let end = start + html[start..].find('"').unwrap();
+            html.replace_range(start..end, "");
+        }
+        html
     };
     assert_eq!(strip(&known.html), strip(&unknown.html));
     let names = |b: &Browser| {
@@ -855,4 +860,89 @@ async fn s17_the_authorize_page_refuses_unknown_clients_and_near_miss_redirects(
         "{}",
         french.html
     );
+}
+
+/// The short code in an email.
+fn one_time_code_in(mail: &Email) -> String {
+    let start = mail.html.find("<strong>").expect("a short code") + "<strong>".len();
+    mail.html[start..].split('<').next().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn the_short_code_from_the_email_finishes_the_login_in_the_browser_that_asked() {
+    let server = TestServer::start().await;
+    let client = relying_party(&server, json!({}), "radia@example.com").await;
+    let mut desktop = Browser::new(&server);
+    let asked = ask_for_link(&mut desktop, &client, "radia@example.com", &[]).await;
+    let mail = server.emails().await.pop().unwrap();
+    let short = one_time_code_in(&mail);
+    assert_eq!(short.len(), 6, "the tenant's default: 6 digits");
+    assert!(short.bytes().all(|b| b.is_ascii_digit()));
+
+    // Someone else with the short code (read over a shoulder) and even the pending cookie's
+    // value, but not the browser binding: nothing happens.
+    let mut other = Browser::new(&server);
+    let authorize = other.get(&authorize_path(&client, &[])).await;
+    other.cookies.extend(
+        desktop
+            .cookies
+            .iter()
+            .filter(|c| c.starts_with("__Host-passwordless-pending="))
+            .cloned(),
+    );
+    let tried = other
+        .post_form(
+            "/oauth2/one-time-code",
+            &[("csrf", &authorize.csrf()), ("code", &short)],
+        )
+        .await;
+    assert!(tried.location().is_none(), "{}", tried.html);
+
+    let done = desktop
+        .post_form(
+            "/oauth2/one-time-code",
+            &[("csrf", &asked.csrf()), ("code", &short)],
+        )
+        .await;
+    assert_eq!(done.status, 302, "{}", done.html);
+    let location = done.location().unwrap();
+    assert!(location.starts_with(CALLBACK));
+    // One record: the link died with the short code.
+    assert_eq!(desktop.get(&link_in(&mail)).await.status, 404);
+}
+
+#[tokio::test]
+async fn s7_five_wrong_short_codes_burn_the_login_and_the_link_with_it() {
+    let server = TestServer::start().await;
+    let client = relying_party(&server, json!({}), "lise@example.com").await;
+    let mut browser = Browser::new(&server);
+    let asked = ask_for_link(&mut browser, &client, "lise@example.com", &[]).await;
+    let mail = server.emails().await.pop().unwrap();
+    let short = one_time_code_in(&mail);
+    let wrong = if short == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    for attempt in 1..=5 {
+        let page = browser
+            .post_form(
+                "/oauth2/one-time-code",
+                &[("csrf", &asked.csrf()), ("code", wrong)],
+            )
+            .await;
+        assert!(page.location().is_none());
+        if attempt < 5 {
+            assert_eq!(page.status, 400, "attempt {attempt}");
+            assert!(page.html.contains("not right"), "{}", page.html);
+        }
+    }
+    let right = browser
+        .post_form(
+            "/oauth2/one-time-code",
+            &[("csrf", &asked.csrf()), ("code", &short)],
+        )
+        .await;
+    assert_eq!(right.status, 404, "burned: {}", right.html);
+    assert_eq!(browser.get(&link_in(&mail)).await.status, 404);
 }

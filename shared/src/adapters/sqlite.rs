@@ -426,11 +426,16 @@ impl CodeStore for SqliteStore {
     async fn consume_code(
         &self,
         hash: &SecretHash,
-        one_time_code: Option<&SecretHash>,
+        proof: Proof<'_>,
         tenant: Option<TenantId>,
         now: Instant,
     ) -> StoreResult<Consumed> {
-        let (key, one_time_code) = (hash.to_hex(), one_time_code.copied());
+        let key = hash.to_hex();
+        let (one_time_code, binding) = match proof {
+            Proof::Link => (None, None),
+            Proof::OneTimeCode(given) => (Some(*given), None),
+            Proof::BoundBrowser(given) => (None, Some(*given)),
+        };
         self.run(move |conn| {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -454,7 +459,12 @@ impl CodeStore for SqliteStore {
                 tx.commit().map_err(unavailable)?;
                 return Ok(Consumed::Nothing);
             }
-            if let Some(expected) = code.one_time_code_hash {
+            if let Some(given) = binding {
+                // Only the browser the code is bound to; a mismatch counts nothing (S14).
+                if !code.browser_binding.is_some_and(|b| b.matches(&given)) {
+                    return Ok(Consumed::Nothing);
+                }
+            } else if let Some(expected) = code.one_time_code_hash {
                 if !one_time_code.is_some_and(|given| given.matches(&expected)) {
                     code.failed_attempts += 1;
                     if code.failed_attempts >= MAX_ONE_TIME_CODE_ATTEMPTS {

@@ -54,6 +54,11 @@ impl SecretHash {
         Self(Sha256::digest(secret.as_bytes()).into())
     }
 
+    /// A hash given as its bytes (a random stand-in of the same shape, for instance).
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
     pub fn to_hex(&self) -> String {
         self.0.iter().map(|b| format!("{b:02x}")).collect()
     }

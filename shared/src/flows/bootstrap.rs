@@ -27,11 +27,13 @@ fn built_in_template(now: crate::domain::Instant) -> EmailTemplate {
         default_text_template: format!(
             "Hi {{{{ user.firstName or user.username or user.email }}}},\n\n\
             Log in with this link, valid for {{{{ timeToLive }}}} seconds:\n\n{{{{ url }}}}{STATE_IN_LINK}\n\n\
+            {{% if oneTimeCode %}}Or type this code in the browser where you asked: {{{{ oneTimeCode }}}}\n\n{{% endif %}}\
             If you did not ask to log in, ignore this email: nobody can log in without the link.\n"
         ),
         default_html_template: format!(
             "<p>Hi {{{{ user.firstName or user.username or user.email }}}},</p>\
             <p><a href=\"{{{{ url }}}}{html_state}\">Log in</a> (the link is valid for {{{{ timeToLive }}}} seconds).</p>\
+            {{% if oneTimeCode %}}<p>Or type this code in the browser where you asked: <strong>{{{{ oneTimeCode }}}}</strong></p>{{% endif %}}\
             <p>If you did not ask to log in, ignore this email: nobody can log in without the link.</p>"
         ),
         localized_subjects: Default::default(),
@@ -111,6 +113,19 @@ mod tests {
         assert!(html.contains(&link.replace('&', "&amp;")), "{html}");
         assert!(!text.contains("other"));
         let without_state = serde_json::json!({"user": {"email": "a@example.com"}, "timeToLive": 180, "url": "https://l/x"});
+        let (_, html, _) =
+            crate::domain::email::render_email(&template, &[], &without_state).unwrap();
+        assert!(
+            !html.contains("type this code"),
+            "no short code, no sentence: {html}"
+        );
+        let with_code = serde_json::json!({"user": {"email": "a@example.com"}, "timeToLive": 180, "url": "https://l/x", "oneTimeCode": "123456"});
+        let (_, html, text) =
+            crate::domain::email::render_email(&template, &[], &with_code).unwrap();
+        assert!(
+            html.contains("<strong>123456</strong>") && text.contains(": 123456"),
+            "{text}"
+        );
         let (_, _, text) =
             crate::domain::email::render_email(&template, &[], &without_state).unwrap();
         assert!(text.contains("https://l/x\n"), "{text}");

@@ -10,14 +10,17 @@ use crate::domain::oauth::{
     UserState, MAX_AUTHORIZATION_CODE_SECONDS,
 };
 use crate::domain::user::LoginIdType;
-use crate::domain::{Application, ApplicationId, LoginStrategy, PasswordlessCode, Secret};
+use crate::domain::{
+    Application, ApplicationId, LoginStrategy, PasswordlessCode, Secret, SecretHash,
+};
 use crate::ports::{
     ApplicationStore, Clock, CodeStore, Entropy, GrantStore, KeyVault, RateLimiter, Redeemed,
     RefreshTokenStore, SigningKeyStore, TenantStore, UserStore,
 };
 
 use super::passwordless::{
-    self, limited_start_and_send, tenant_of, CodeSpec, LoginRequest, SendPorts, SendStore,
+    self, limited_start_and_send, tenant_of, CodeSpec, LoginRequest, Presented, SendPorts,
+    SendStore,
 };
 use super::tenancy::TenantScope;
 use super::tokens::{issue_access_token, issue_id_token, issue_refresh_token, IdTokenFacts};
@@ -74,15 +77,15 @@ const BROWSER_BINDING: CodeGenerator = CodeGenerator {
 /// Asks for a magic link from the hosted page: checks the authorization request again (its
 /// fields came back from the browser), then starts and sends a code that carries the request
 /// and is bound to the asking browser. Unknown addresses get the same answer, binding and time,
-/// and no email (S9); the limits are counted first (S8, S31). Answers the binding for the
-/// browser's cookie.
+/// and no email (S9); the limits are counted first (S8, S31). The login has a link and a short
+/// code, in one record and one email. Answers what the browser keeps in cookies.
 #[instrument(skip_all, fields(application_id = %authorization.client_id))]
 pub async fn request_link<S: SendStore + ?Sized>(
     ports: &SendPorts<'_, S>,
     authorization: &AuthorizationRequest,
     email: &str,
     source_address: Option<&str>,
-) -> FlowResult<Result<Secret, AuthorizationError>> {
+) -> FlowResult<Result<Pending, AuthorizationError>> {
     let application = match ports.store.application(authorization.client_id).await? {
         Some(application) => application,
         None => return Ok(Err(AuthorizationError::InvalidClient)),
@@ -100,11 +103,14 @@ pub async fn request_link<S: SendStore + ?Sized>(
         .map(|(name, value)| (name.to_owned(), serde_json::Value::String(value)))
         .collect();
     let spec = CodeSpec {
-        strategy: LoginStrategy::ClickableLink,
+        strategy: LoginStrategy::FormField,
         state: Some(state),
         browser_binding: Some(binding.hash()),
     };
-    limited_start_and_send(
+    // An unknown address gets a pending reference of the same shape, to nothing (S9).
+    let mut decoy = [0u8; 32];
+    ports.entropy.fill(&mut decoy)?;
+    let (_, code_hash) = limited_start_and_send(
         ports,
         &application,
         email,
@@ -113,7 +119,17 @@ pub async fn request_link<S: SendStore + ?Sized>(
         source_address,
     )
     .await?;
-    Ok(Ok(binding))
+    Ok(Ok(Pending {
+        binding,
+        code_hash: code_hash.unwrap_or_else(|| SecretHash::from_bytes(decoy)),
+    }))
+}
+
+/// What the asking browser keeps after a hosted request: the binding (a secret) and the hash
+/// of its code (no secret: it names the login the short code completes).
+pub struct Pending {
+    pub binding: Secret,
+    pub code_hash: SecretHash,
 }
 
 /// How completing a magic link ended.
@@ -129,6 +145,8 @@ pub enum Completion {
     Refused(AuthorizationError),
     /// A hosted-started login in a browser that did not ask for it: nothing was consumed (S14).
     OtherBrowser,
+    /// A short code that is not the login's: counted (S7); the login lives on until its fifth.
+    WrongOneTimeCode,
 }
 
 /// The ports completing a link needs: the passwordless login's, plus grants.
@@ -168,24 +186,77 @@ fn request_of(code: &PasswordlessCode) -> Result<AuthorizationRequest, Authoriza
 
 /// Completes the login behind a magic link from its page's POST: checks the authorization
 /// request the code carries (before anything is consumed), consumes the code through the
-/// passwordless login, and leaves an authorization code for the client.
+/// passwordless login, and leaves an authorization code for the client. A code asked for on
+/// the hosted page completes only in the browser bound to it (S14).
 #[instrument(skip_all)]
 pub async fn complete_link<S: LinkStore + ?Sized>(
-    store: &S,
-    vault: &dyn KeyVault,
-    clock: &dyn Clock,
-    entropy: &dyn Entropy,
+    ports: &CompletionPorts<'_, S>,
     code: &Secret,
     binding: Option<&Secret>,
     ip_address: Option<String>,
 ) -> FlowResult<Completion> {
-    let Some(stored) = store.code(&code.hash(), clock.now()).await? else {
+    let code_hash = code.hash();
+    let Some(stored) = ports.store.code(&code_hash, ports.clock.now()).await? else {
         return Ok(Completion::Expired);
     };
-    if !bound_to(&stored, binding) {
+    let presented = match (&stored.browser_binding, binding) {
+        (None, _) => Presented::Link,
+        (Some(_), Some(binding)) if bound_to(&stored, Some(binding)) => {
+            Presented::BoundBrowser(binding.hash())
+        }
+        (Some(_), _) => return Ok(Completion::OtherBrowser),
+    };
+    finish(ports, &stored, code_hash, presented, ip_address).await
+}
+
+/// Completes a login asked for on the hosted page with the short code from its email, typed
+/// into the browser that asked (which holds the code's hash in a cookie). Five wrong codes
+/// burn it (S7); the link and the short code share one record, so either ends both.
+#[instrument(skip_all)]
+pub async fn complete_with_one_time_code<S: LinkStore + ?Sized>(
+    ports: &CompletionPorts<'_, S>,
+    pending: &SecretHash,
+    binding: Option<&Secret>,
+    typed: &Secret,
+    ip_address: Option<String>,
+) -> FlowResult<Completion> {
+    let (store, clock) = (ports.store, ports.clock);
+    let Some(stored) = store.code(pending, clock.now()).await? else {
+        return Ok(Completion::Expired);
+    };
+    if stored.browser_binding.is_none() || !bound_to(&stored, binding) {
         return Ok(Completion::OtherBrowser);
     }
-    let request = match request_of(&stored) {
+    let presented = Presented::OneTimeCode(typed.hash());
+    match finish(ports, &stored, *pending, presented, ip_address).await? {
+        // A wrong code leaves the login alive (until its fifth wrong try): say so, not "expired".
+        Completion::Expired if store.code(pending, clock.now()).await?.is_some() => {
+            Ok(Completion::WrongOneTimeCode)
+        }
+        other => Ok(other),
+    }
+}
+
+/// The ports completing a login uses.
+pub struct CompletionPorts<'a, S: ?Sized> {
+    pub store: &'a S,
+    pub vault: &'a dyn KeyVault,
+    pub clock: &'a dyn Clock,
+    pub entropy: &'a dyn Entropy,
+}
+
+/// The end of every hosted completion: the authorization request the code carries is checked
+/// before anything is consumed; the code is consumed by the passwordless login; an
+/// authorization code is left for the client.
+async fn finish<S: LinkStore + ?Sized>(
+    ports: &CompletionPorts<'_, S>,
+    stored: &PasswordlessCode,
+    code_hash: SecretHash,
+    presented: Presented,
+    ip_address: Option<String>,
+) -> FlowResult<Completion> {
+    let store = ports.store;
+    let request = match request_of(stored) {
         Ok(request) => request,
         Err(refusal) => return Ok(Completion::Refused(refusal)),
     };
@@ -198,13 +269,13 @@ pub async fn complete_link<S: LinkStore + ?Sized>(
     }
     let logged_in = match passwordless::login(
         store,
-        vault,
-        clock,
-        entropy,
+        ports.vault,
+        ports.clock,
+        ports.entropy,
         &TenantScope::default(),
         LoginRequest {
-            code: code.clone(),
-            one_time_code: None,
+            code_hash,
+            presented,
             application_id: Some(application.id),
             ip_address,
             no_jwt: true,
@@ -223,8 +294,8 @@ pub async fn complete_link<S: LinkStore + ?Sized>(
     };
     let authorization_code = grant_authorization(
         store,
-        clock,
-        entropy,
+        ports.clock,
+        ports.entropy,
         &application,
         &logged_in.user,
         request.clone(),

@@ -10,7 +10,7 @@ use crate::domain::user::{normalize_login_id, LoginIdType, LoginRefusal};
 use crate::domain::validation::{FieldError, ValidationErrors};
 use crate::domain::{Application, Instant, Secret, SecretHash, Tenant, User};
 use crate::ports::{
-    ApplicationStore, Clock, CodeStore, Consumed, Entropy, KeyVault, LoginFinish, Mailer,
+    ApplicationStore, Clock, CodeStore, Consumed, Entropy, KeyVault, LoginFinish, Mailer, Proof,
     RateLimiter, RefreshTokenStore, SigningKeyStore, TemplateStore, TenantStore, UserStore,
 };
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -277,6 +277,7 @@ where
             user: &user,
             stored: &stored,
             code,
+            one_time_code: None,
         },
         now,
     )
@@ -290,6 +291,8 @@ struct Delivery<'a> {
     user: &'a User,
     stored: &'a PasswordlessCode,
     code: &'a Secret,
+    /// Known only right after the start that made it (the store keeps its hash).
+    one_time_code: Option<&'a Secret>,
 }
 
 /// Renders the application's (else the tenant's) template for the code and hands it to the
@@ -308,6 +311,7 @@ async fn deliver<S: TemplateStore + CodeStore + ?Sized>(
         user,
         stored,
         code,
+        one_time_code,
     } = *delivery;
     let Some(to_email) = user.email.clone() else {
         warn!(user_id = %user.id, "passwordless send skipped: the user has no email address");
@@ -337,6 +341,7 @@ async fn deliver<S: TemplateStore + CodeStore + ?Sized>(
         })?;
     let context = json!({
         "code": code.expose(),
+        "oneTimeCode": one_time_code.map(Secret::expose),
         "user": user,
         "application": application,
         "tenant": tenant,
@@ -468,6 +473,7 @@ where
         source_address,
     )
     .await
+    .map(|(outcome, _)| outcome)
 }
 
 /// The ports a start-and-send uses, in one place.
@@ -482,7 +488,8 @@ pub struct SendPorts<'a, S: ?Sized> {
 
 /// Starts and sends a code for whoever `login_id` names in the application's tenant. The limits
 /// are counted before anything is read or written (S8, S31), and a known and an unknown
-/// address answer alike, at the same deadline (S9).
+/// address answer alike, at the same deadline (S9). Answers the new code's hash when there was
+/// a user to send one to.
 pub async fn limited_start_and_send<S: SendStore + ?Sized>(
     ports: &SendPorts<'_, S>,
     application: &Application,
@@ -490,7 +497,7 @@ pub async fn limited_start_and_send<S: SendStore + ?Sized>(
     login_id_types: &[LoginIdType],
     spec: CodeSpec,
     source_address: Option<&str>,
-) -> FlowResult<SendOutcome> {
+) -> FlowResult<(SendOutcome, Option<SecretHash>)> {
     let store = ports.store;
     let tenant = tenant_of(store, application.tenant_id).await?;
     let now = ports.clock.now();
@@ -505,7 +512,7 @@ pub async fn limited_start_and_send<S: SendStore + ?Sized>(
     let began = std::time::Instant::now();
     let Some(user) = find_user(store, tenant.id, login_id, login_id_types).await? else {
         ports.pacer.pad(began).await;
-        return Ok(SendOutcome::NothingToSend);
+        return Ok((SendOutcome::NothingToSend, None));
     };
     let (started, stored) =
         create_code(store, now, ports.entropy, &tenant, application, &user, spec).await?;
@@ -515,11 +522,12 @@ pub async fn limited_start_and_send<S: SendStore + ?Sized>(
         user: &user,
         stored: &stored,
         code: &started.code,
+        one_time_code: started.one_time_code.as_ref(),
     };
     let outcome = deliver(store, ports.mailer, ports.links, &delivery, now).await?;
     ports.pacer.record(began.elapsed());
     ports.pacer.pad(began).await;
-    Ok(outcome)
+    Ok((outcome, Some(stored.code_hash)))
 }
 
 /// Per login (the address, hashed) and per source address, counted in the shared store before
@@ -574,9 +582,32 @@ fn account_failures_key(user: crate::domain::UserId) -> String {
     format!("login-failed:user:{user}")
 }
 
+/// How a login proves the user read the email, besides naming the code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presented {
+    /// The link alone (the API's `code`).
+    Link,
+    /// The short one-time code (the API's `oneTimeCode`, or typed on the hosted page).
+    OneTimeCode(SecretHash),
+    /// The link opened in the browser that asked on the hosted page: its binding's hash.
+    BoundBrowser(SecretHash),
+}
+
+impl Presented {
+    fn proof(&self) -> Proof<'_> {
+        match self {
+            Presented::Link => Proof::Link,
+            Presented::OneTimeCode(hash) => Proof::OneTimeCode(hash),
+            Presented::BoundBrowser(hash) => Proof::BoundBrowser(hash),
+        }
+    }
+}
+
 pub struct LoginRequest {
-    pub code: Secret,
-    pub one_time_code: Option<Secret>,
+    /// The hash of the code: the API hashes the code it was given; the hosted page's short-code
+    /// form uses the hash the asking browser holds.
+    pub code_hash: SecretHash,
+    pub presented: Presented,
     pub application_id: Option<ApplicationId>,
     pub ip_address: Option<String>,
     pub no_jwt: bool,
@@ -620,7 +651,6 @@ where
         None => None,
     };
     let now = clock.now();
-    let one_time_hash = request.one_time_code.as_ref().map(Secret::hash);
     // Only a code of the tenant in scope is consumed: a mismatch leaves it usable (X7).
     let tenant_in_scope = named_application
         .as_ref()
@@ -628,8 +658,8 @@ where
         .or(scope.explicit);
     let code = match store
         .consume_code(
-            &request.code.hash(),
-            one_time_hash.as_ref(),
+            &request.code_hash,
+            request.presented.proof(),
             tenant_in_scope,
             now,
         )
@@ -652,7 +682,7 @@ where
             return Err(FlowError::NotFound);
         }
     };
-    if code.one_time_code_hash.is_some() {
+    if matches!(request.presented, Presented::OneTimeCode(_)) {
         let failures = store
             .count(
                 &account_failures_key(code.user_id),

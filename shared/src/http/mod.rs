@@ -137,6 +137,7 @@ async fn dispatch(
         Route::OAuthToken => oauth::token(app, request).await,
         Route::OAuthAuthorize => oauth::authorize(app, request).await,
         Route::PasswordlessLinkRequest => oauth::request_link(app, request).await,
+        Route::OneTimeCodeComplete => oauth::complete_one_time_code(app, request).await,
     }
 }
 

@@ -13,8 +13,10 @@ use crate::app::App;
 use crate::domain::oauth::{AuthorizationError, AuthorizationRequest};
 use crate::domain::secret::MAX_SECRET_LEN;
 use crate::domain::user::MAX_LOGIN_ID_LEN;
-use crate::domain::Secret;
-use crate::flows::oauth::{self, Completion, LinkView, OAuthError, TokenRequest, Tokens};
+use crate::domain::{Secret, SecretHash};
+use crate::flows::oauth::{
+    self, Completion, CompletionPorts, LinkView, OAuthError, TokenRequest, Tokens,
+};
 use crate::flows::passwordless::SendPorts;
 use crate::flows::FlowError;
 
@@ -221,10 +223,7 @@ pub async fn complete_link(
         return link_view_page(app, request, &code, view, StatusCode::FORBIDDEN);
     }
     let completion = oauth::complete_link(
-        app.store.as_ref(),
-        app.key_vault.as_ref(),
-        app.clock.as_ref(),
-        app.entropy.as_ref(),
+        &completion_ports(app),
         &code,
         binding.as_ref(),
         request.source_ip.map(|ip| ip.to_string()),
@@ -244,7 +243,115 @@ pub async fn complete_link(
             Vec::new(),
         ),
         Completion::Refused(reason) => error_page(app, request, &query, &reason),
+        // Only the short-code form presents a one-time code.
+        Completion::WrongOneTimeCode => expired_page(app, request),
     })
+}
+
+fn completion_ports(app: &App) -> CompletionPorts<'_, dyn crate::ports::Store> {
+    CompletionPorts {
+        store: app.store.as_ref(),
+        vault: app.key_vault.as_ref(),
+        clock: app.clock.as_ref(),
+        entropy: app.entropy.as_ref(),
+    }
+}
+
+/// The cookie naming the pending login's code by its hash (hex), for the short-code form.
+const PENDING_COOKIE: &str = "pending";
+
+/// The "check your email" page, with the short-code form.
+fn check_email_page(
+    app: &App,
+    request: &HttpRequest,
+    pairs: &[(String, String)],
+    status: StatusCode,
+    problem: Option<&str>,
+    mut cookies: Vec<String>,
+) -> Result<HttpResponse, ApiError> {
+    let (token, csrf_cookie) = csrf_token(app, request)?;
+    cookies.extend(csrf_cookie);
+    let context = json!({
+        "csrf": token,
+        "locale": form_value(pairs, "locale"),
+        "problem": problem,
+    });
+    Ok(page(
+        app,
+        request,
+        pairs,
+        status,
+        "check-email",
+        context,
+        cookies,
+    ))
+}
+
+/// `POST /oauth2/one-time-code`: the short code typed into the browser that asked (ours).
+pub async fn complete_one_time_code(
+    app: &App,
+    request: &HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let form = form_pairs(&request.body);
+    if !Csrf::for_public_url(&app.links.0).holds(request, form_value(&form, "csrf")) {
+        return check_email_page(app, request, &form, StatusCode::FORBIDDEN, None, Vec::new());
+    }
+    let cookies = Cookies::for_public_url(&app.links.0);
+    let pending = cookies
+        .value(request, PENDING_COOKIE, 64)
+        .and_then(|hex| SecretHash::from_hex(&hex));
+    let typed = form_value(&form, "code")
+        .map(|c| c.trim().replace([' ', '-'], ""))
+        .filter(|c| !c.is_empty() && c.len() <= 32);
+    let problem = language(request, &form).message("code_problem");
+    let (Some(pending), Some(typed)) = (pending, typed) else {
+        return check_email_page(
+            app,
+            request,
+            &form,
+            StatusCode::BAD_REQUEST,
+            Some(problem),
+            Vec::new(),
+        );
+    };
+    let completion = oauth::complete_with_one_time_code(
+        &completion_ports(app),
+        &pending,
+        binding(app, request).as_ref(),
+        &Secret::new(typed),
+        request.source_ip.map(|ip| ip.to_string()),
+    )
+    .await?;
+    match completion {
+        Completion::Redirect(location) => Ok(pages::redirect(&location)),
+        Completion::WrongOneTimeCode => check_email_page(
+            app,
+            request,
+            &form,
+            StatusCode::BAD_REQUEST,
+            Some(problem),
+            Vec::new(),
+        ),
+        Completion::Expired => Ok(page(
+            app,
+            request,
+            &form,
+            StatusCode::NOT_FOUND,
+            "expired",
+            json!({}),
+            Vec::new(),
+        )),
+        Completion::OtherBrowser => Ok(page(
+            app,
+            request,
+            &form,
+            StatusCode::OK,
+            "other-browser",
+            json!({}),
+            Vec::new(),
+        )),
+        Completion::Refused(reason) => Ok(error_page(app, request, &form, &reason)),
+    }
 }
 
 /// The authorize page with its form: the authorization request rides along in hidden fields.
@@ -363,21 +470,21 @@ pub async fn request_link(app: &App, request: &HttpRequest) -> Result<HttpRespon
     };
     let source = request.source_ip.map(|ip| ip.to_string());
     match oauth::request_link(&ports, &authorization, email, source.as_deref()).await {
-        Ok(Ok(binding)) => {
-            let cookie = Cookies::for_public_url(&app.links.0).set(
-                BINDING_COOKIE,
-                binding.expose(),
-                Some(BINDING_MAX_AGE_SECONDS),
-            );
-            Ok(page(
-                app,
-                request,
-                &form,
-                StatusCode::OK,
-                "check-email",
-                json!({}),
-                vec![cookie],
-            ))
+        Ok(Ok(pending)) => {
+            let cookies = Cookies::for_public_url(&app.links.0);
+            let set = vec![
+                cookies.set(
+                    BINDING_COOKIE,
+                    pending.binding.expose(),
+                    Some(BINDING_MAX_AGE_SECONDS),
+                ),
+                cookies.set(
+                    PENDING_COOKIE,
+                    &pending.code_hash.to_hex(),
+                    Some(BINDING_MAX_AGE_SECONDS),
+                ),
+            ];
+            check_email_page(app, request, &form, StatusCode::OK, None, set)
         }
         Ok(Err(refusal)) => Ok(error_page(app, request, &form, &refusal)),
         Err(FlowError::RateLimited) => {

@@ -128,6 +128,9 @@ const EN: &[(&str, &str)] = &[
     ("check_email_heading", "Check your email"),
     ("check_email_text", "If this address has an account, a sign-in link is on its way. Open it in this browser to finish signing in."),
     ("check_email_note", "The link works once and for a few minutes. Nothing arrived? Check your spam folder, then ask again."),
+    ("code_label", "Or type the code from the email"),
+    ("sign_in", "Sign in"),
+    ("code_problem", "That code is not right. Check the email and try again."),
     ("other-browser_title", "Open the link where you asked"),
     ("other_browser_heading", "Open this link in the browser where you asked for it"),
     ("other_browser_text", "For your safety, a sign-in link only works in the browser where you asked for it. Go back to that browser and open the link there, or ask for a new link here."),
@@ -160,6 +163,9 @@ const FR: &[(&str, &str)] = &[
     ("check_email_heading", "Consultez vos e-mails"),
     ("check_email_text", "Si cette adresse a un compte, un lien de connexion est en route. Ouvrez-le dans ce navigateur pour terminer la connexion."),
     ("check_email_note", "Le lien ne sert qu’une fois et pendant quelques minutes. Rien reçu ? Vérifiez vos indésirables, puis redemandez."),
+    ("code_label", "Ou saisissez le code reçu par e-mail"),
+    ("sign_in", "Se connecter"),
+    ("code_problem", "Ce code n’est pas le bon. Vérifiez l’e-mail et réessayez."),
     ("other-browser_title", "Ouvrez le lien là où vous l’avez demandé"),
     ("other_browser_heading", "Ouvrez ce lien dans le navigateur où vous l’avez demandé"),
     ("other_browser_text", "Pour votre sécurité, un lien de connexion ne fonctionne que dans le navigateur où vous l’avez demandé. Retournez dans ce navigateur et ouvrez-y le lien, ou demandez un nouveau lien ici."),
@@ -192,6 +198,9 @@ const DE: &[(&str, &str)] = &[
     ("check_email_heading", "Prüfen Sie Ihre E-Mails"),
     ("check_email_text", "Wenn zu dieser Adresse ein Konto gehört, ist ein Anmeldelink unterwegs. Öffnen Sie ihn in diesem Browser, um die Anmeldung abzuschließen."),
     ("check_email_note", "Der Link gilt einmal und nur wenige Minuten. Nichts angekommen? Sehen Sie im Spam-Ordner nach und fordern Sie ihn erneut an."),
+    ("code_label", "Oder geben Sie den Code aus der E-Mail ein"),
+    ("sign_in", "Anmelden"),
+    ("code_problem", "Dieser Code stimmt nicht. Prüfen Sie die E-Mail und versuchen Sie es erneut."),
     ("other-browser_title", "Link im anfragenden Browser öffnen"),
     ("other_browser_heading", "Öffnen Sie diesen Link in dem Browser, in dem Sie ihn angefordert haben"),
     ("other_browser_text", "Zu Ihrer Sicherheit funktioniert ein Anmeldelink nur in dem Browser, in dem Sie ihn angefordert haben. Öffnen Sie den Link dort, oder fordern Sie hier einen neuen an."),
@@ -345,8 +354,13 @@ impl Cookies {
     /// The cookie's value when it looks like a token this server makes (base64url, 43
     /// characters). Over https only the `__Host-` name counts: a sibling domain cannot plant it.
     pub fn token(&self, request: &HttpRequest, base: &str) -> Option<String> {
+        self.value(request, base, TOKEN_LEN)
+    }
+
+    /// The cookie's value when it is `len` characters of base64url or hex.
+    pub fn value(&self, request: &HttpRequest, base: &str, len: usize) -> Option<String> {
         cookie(request, &self.name(base))
-            .filter(|v| v.len() == TOKEN_LEN)
+            .filter(|v| v.len() == len)
             .filter(|v| {
                 v.bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')

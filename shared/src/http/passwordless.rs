@@ -12,7 +12,7 @@ use crate::domain::secret::MAX_SECRET_LEN;
 use crate::domain::user::{LoginIdType, MAX_LOGIN_ID_LEN};
 use crate::domain::validation::FieldError;
 use crate::domain::{ApplicationId, Secret};
-use crate::flows::passwordless::{self, LoginRequest, SendOutcome, StartRequest};
+use crate::flows::passwordless::{self, LoginRequest, Presented, SendOutcome, StartRequest};
 use crate::flows::tenancy::TenantScope;
 
 /// The largest `state` a start may carry, serialized (S11).
@@ -164,8 +164,11 @@ pub async fn login(
     fields.optional_string("twoFactorTrustId", MAX_SECRET_LEN);
     fields.finish()?;
     let login = LoginRequest {
-        code: Secret::new(code.unwrap_or_default()),
-        one_time_code: one_time_code.map(Secret::new),
+        code_hash: Secret::new(code.unwrap_or_default()).hash(),
+        presented: match one_time_code {
+            Some(typed) => Presented::OneTimeCode(Secret::new(typed).hash()),
+            None => Presented::Link,
+        },
         application_id,
         // The body's address is recorded in events, as FusionAuth does; limits never read it.
         ip_address: ip_address.or_else(|| source_address(request)),

@@ -25,6 +25,7 @@ pub enum Route {
     OAuthToken,
     OAuthAuthorize,
     PasswordlessLinkRequest,
+    OneTimeCodeComplete,
 }
 
 /// Who may call a route.
@@ -230,6 +231,13 @@ pub const ROUTES: &[RouteSpec] = &[
         Route::PasswordlessLinkRequest,
         "POST",
         "/oauth2/passwordless",
+        "oauth2-pages",
+        Access::Public,
+    ),
+    spec(
+        Route::OneTimeCodeComplete,
+        "POST",
+        "/oauth2/one-time-code",
         "oauth2-pages",
         Access::Public,
     ),

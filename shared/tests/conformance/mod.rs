@@ -8,7 +8,9 @@ use passwordless::domain::code::{LoginStrategy, PasswordlessCode};
 use passwordless::domain::oauth::AuthorizationGrant;
 use passwordless::domain::tenant::DEFAULT_TENANT_ID;
 use passwordless::domain::{ApplicationId, Instant, SecretHash, Tenant, TenantId, User, UserId};
-use passwordless::ports::{Consumed, KickstartMark, LoginFinish, Redeemed, Store, StoreError};
+use passwordless::ports::{
+    Consumed, KickstartMark, LoginFinish, Proof, Redeemed, Store, StoreError,
+};
 
 pub const NOW: Instant = Instant::from_secs(1_767_225_600);
 
@@ -66,7 +68,7 @@ pub async fn a_code_is_consumed_exactly_once_under_fifty_way_concurrency(store: 
         let store = store.clone();
         tokio::spawn(async move {
             store
-                .consume_code(&SecretHash::of("race-code"), None, None, NOW)
+                .consume_code(&SecretHash::of("race-code"), Proof::Link, None, NOW)
                 .await
                 .unwrap()
         })
@@ -109,7 +111,7 @@ pub async fn a_new_code_supersedes_the_previous_one(store: Arc<dyn Store>) {
     store.insert_code(&new).await.unwrap();
     // Whether or not the old code's item lingers, it no longer finishes a login.
     if let Consumed::Code(taken) = store
-        .consume_code(&old.code_hash, None, None, NOW)
+        .consume_code(&old.code_hash, Proof::Link, None, NOW)
         .await
         .unwrap()
     {
@@ -122,7 +124,7 @@ pub async fn a_new_code_supersedes_the_previous_one(store: Arc<dyn Store>) {
         );
     }
     let Consumed::Code(taken) = store
-        .consume_code(&new.code_hash, None, None, NOW)
+        .consume_code(&new.code_hash, Proof::Link, None, NOW)
         .await
         .unwrap()
     else {
@@ -168,7 +170,7 @@ pub async fn an_expired_code_reads_as_absent_whatever_the_sweeper_did(store: Arc
         .is_none());
     assert_eq!(
         store
-            .consume_code(&code.code_hash, None, None, NOW.plus_secs(180))
+            .consume_code(&code.code_hash, Proof::Link, None, NOW.plus_secs(180))
             .await
             .unwrap(),
         Consumed::Nothing
@@ -184,7 +186,7 @@ pub async fn a_wrong_one_time_code_counts_and_the_fifth_burns_the_code(store: Ar
     for _ in 0..4 {
         assert_eq!(
             store
-                .consume_code(&form.code_hash, Some(&wrong), None, NOW)
+                .consume_code(&form.code_hash, Proof::OneTimeCode(&wrong), None, NOW)
                 .await
                 .unwrap(),
             Consumed::WrongOneTimeCode { user: user.id }
@@ -193,7 +195,7 @@ pub async fn a_wrong_one_time_code_counts_and_the_fifth_burns_the_code(store: Ar
     let right = SecretHash::of("123456");
     assert!(matches!(
         store
-            .consume_code(&form.code_hash, Some(&right), None, NOW)
+            .consume_code(&form.code_hash, Proof::OneTimeCode(&right), None, NOW)
             .await
             .unwrap(),
         Consumed::Code(_)
@@ -203,7 +205,7 @@ pub async fn a_wrong_one_time_code_counts_and_the_fifth_burns_the_code(store: Ar
     for _ in 0..5 {
         assert_eq!(
             store
-                .consume_code(&form.code_hash, None, None, NOW)
+                .consume_code(&form.code_hash, Proof::Link, None, NOW)
                 .await
                 .unwrap(),
             Consumed::WrongOneTimeCode { user: user.id }
@@ -211,7 +213,7 @@ pub async fn a_wrong_one_time_code_counts_and_the_fifth_burns_the_code(store: Ar
     }
     assert_eq!(
         store
-            .consume_code(&form.code_hash, Some(&right), None, NOW)
+            .consume_code(&form.code_hash, Proof::OneTimeCode(&right), None, NOW)
             .await
             .unwrap(),
         Consumed::Nothing
@@ -328,7 +330,7 @@ pub async fn l1_concurrent_guesses_cannot_outrun_the_one_time_code_limit(store: 
             });
             guesses.push(tokio::spawn(async move {
                 store
-                    .consume_code(&hash, Some(&one_time), None, NOW)
+                    .consume_code(&hash, Proof::OneTimeCode(&one_time), None, NOW)
                     .await
                     .unwrap()
             }));
@@ -351,14 +353,14 @@ pub async fn x7_a_code_is_not_consumed_outside_its_tenant(store: Arc<dyn Store>)
     let other = TenantId::from_random_bytes([9; 16]);
     assert_eq!(
         store
-            .consume_code(&code.code_hash, None, Some(other), NOW)
+            .consume_code(&code.code_hash, Proof::Link, Some(other), NOW)
             .await
             .unwrap(),
         Consumed::Nothing
     );
     assert!(matches!(
         store
-            .consume_code(&code.code_hash, None, Some(DEFAULT_TENANT_ID), NOW)
+            .consume_code(&code.code_hash, Proof::Link, Some(DEFAULT_TENANT_ID), NOW)
             .await
             .unwrap(),
         Consumed::Code(_)
@@ -473,6 +475,44 @@ pub async fn an_expired_authorization_code_redeems_nothing(store: Arc<dyn Store>
     );
 }
 
+/// S14: a code bound to a browser is taken with that browser's binding alone (no short code
+/// needed), never with another binding, and a wrong binding counts no try.
+pub async fn s14_a_bound_code_is_taken_only_with_its_binding(store: Arc<dyn Store>) {
+    let user = fresh_user(store.as_ref(), "bound@example.com").await;
+    let mut bound = code(&user, "bound-code", NOW.plus_secs(180));
+    bound.one_time_code_hash = Some(SecretHash::of("123456"));
+    bound.browser_binding = Some(SecretHash::of("binding-a"));
+    store.insert_code(&bound).await.unwrap();
+    let other = SecretHash::of("binding-b");
+    assert_eq!(
+        store
+            .consume_code(&bound.code_hash, Proof::BoundBrowser(&other), None, NOW)
+            .await
+            .unwrap(),
+        Consumed::Nothing
+    );
+    let mine = SecretHash::of("binding-a");
+    let Consumed::Code(taken) = store
+        .consume_code(&bound.code_hash, Proof::BoundBrowser(&mine), None, NOW)
+        .await
+        .unwrap()
+    else {
+        panic!("the bound browser takes its code")
+    };
+    assert_eq!(
+        taken.failed_attempts, 0,
+        "the other binding counted nothing"
+    );
+    assert_eq!(taken.browser_binding, Some(mine));
+    assert_eq!(
+        store
+            .consume_code(&bound.code_hash, Proof::BoundBrowser(&mine), None, NOW)
+            .await
+            .unwrap(),
+        Consumed::Nothing
+    );
+}
+
 /// Declares one test per check. `$make` is evaluated inside each (async) test and gives the
 /// store and a guard that must live as long as the test (a temporary folder, a request log).
 macro_rules! conformance_suite {
@@ -494,7 +534,8 @@ macro_rules! conformance_suite {
             a_rate_count_reads_without_counting,
             l5_a_kickstart_mark_is_set_once_and_completed,
             s18_an_authorization_code_is_redeemed_once_and_replays_are_recognised,
-            an_expired_authorization_code_redeems_nothing
+            an_expired_authorization_code_redeems_nothing,
+            s14_a_bound_code_is_taken_only_with_its_binding
         );
     };
     (@each $make:expr; $($check:ident),*) => {$(
@@ -526,5 +567,6 @@ pub async fn run_all(store: Arc<dyn Store>) {
     a_rate_count_reads_without_counting(store.clone()).await;
     l5_a_kickstart_mark_is_set_once_and_completed(store.clone()).await;
     s18_an_authorization_code_is_redeemed_once_and_replays_are_recognised(store.clone()).await;
-    an_expired_authorization_code_redeems_nothing(store).await;
+    an_expired_authorization_code_redeems_nothing(store.clone()).await;
+    s14_a_bound_code_is_taken_only_with_its_binding(store).await;
 }

@@ -560,6 +560,45 @@ impl DynamoStore {
         }
     }
 
+    /// A code opened in the browser bound to it: one conditional delete that names the binding,
+    /// so only that browser takes it, once (S5, S14); nothing is counted otherwise.
+    async fn consume_bound_code(
+        &self,
+        hash: &SecretHash,
+        binding: &SecretHash,
+        tenant: Option<TenantId>,
+        now: Instant,
+    ) -> StoreResult<Consumed> {
+        let (tenant_condition, tenant_value) = Self::tenant_condition(tenant);
+        let mut values = Self::values(now, tenant_value);
+        values.insert(":binding".into(), s(binding.to_hex()));
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.tables.codes)
+            .key("pk", code_key(hash))
+            .condition_expression(format!(
+                "attribute_exists(pk) AND expiresAtMillis > :now AND browserBinding = :binding{tenant_condition}"
+            ))
+            .set_expression_attribute_values(Some(values))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(out) => out
+                .attributes()
+                .map(|item| Self::code_from_item(item).map(|c| Consumed::Code(Box::new(c))))
+                .unwrap_or(Ok(Consumed::Nothing)),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(Consumed::Nothing)
+            }
+            Err(e) => Err(sdk("DeleteItem", e)),
+        }
+    }
+
     /// A code presented with a one-time code. The try is counted first, in one conditional
     /// update that also refuses a code out of tries, and compared after: concurrent guesses
     /// cannot outrun the limit (S7, L1). A right guess then takes the code with a conditional
@@ -943,6 +982,9 @@ impl CodeStore for DynamoStore {
         if let Some(one_time) = &code.one_time_code_hash {
             put = put.item("oneTimeCode", s(one_time.to_hex()));
         }
+        if let Some(binding) = &code.browser_binding {
+            put = put.item("browserBinding", s(binding.to_hex()));
+        }
         // Naming the code on the user makes every earlier code dead in the same write (S6).
         let point = Update::builder()
             .table_name(&self.tables.users)
@@ -1035,15 +1077,18 @@ impl CodeStore for DynamoStore {
     async fn consume_code(
         &self,
         hash: &SecretHash,
-        one_time_code: Option<&SecretHash>,
+        proof: Proof<'_>,
         tenant: Option<TenantId>,
         now: Instant,
     ) -> StoreResult<Consumed> {
-        match one_time_code {
-            None => self.consume_link_code(hash, tenant, now).await,
-            Some(given) => {
+        match proof {
+            Proof::Link => self.consume_link_code(hash, tenant, now).await,
+            Proof::OneTimeCode(given) => {
                 self.consume_with_one_time_code(hash, given, tenant, now)
                     .await
+            }
+            Proof::BoundBrowser(binding) => {
+                self.consume_bound_code(hash, binding, tenant, now).await
             }
         }
     }
