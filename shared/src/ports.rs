@@ -166,16 +166,51 @@ pub struct StoredRefreshToken {
     pub tenant_id: TenantId,
     pub start_instant: Instant,
     pub expires_at: Instant,
+    /// The tokens one sign-in led to, by rotation: the first token's id (its `sid`), or one
+    /// derived from the authorization code that made it. Revoked as a whole (S18, S20).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub family: Option<RefreshTokenId>,
+    /// Used once already: presented again, it is a replay (S20).
+    #[serde(default)]
+    pub rotated: bool,
+}
+
+impl StoredRefreshToken {
+    pub fn family_id(&self) -> RefreshTokenId {
+        self.family.unwrap_or(self.id)
+    }
+}
+
+/// What rotating a refresh token found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Rotation {
+    /// Live and unused: now rotated, and its successor stored. The old token.
+    Rotated(StoredRefreshToken),
+    /// Rotated before: a reuse. The caller revokes the family (S20).
+    Reused(StoredRefreshToken),
+    /// Unknown, expired, or of a revoked family.
+    Nothing,
 }
 
 #[async_trait]
 pub trait RefreshTokenStore: Send + Sync {
     async fn insert_refresh_token(&self, token: &StoredRefreshToken) -> StoreResult<()>;
+    /// An unexpired token of a family not revoked; `rotated` tells whether it was used.
     async fn refresh_token(
         &self,
         hash: &SecretHash,
         now: Instant,
     ) -> StoreResult<Option<StoredRefreshToken>>;
+    /// Uses `old` once: marks it rotated and stores `successor` (of the same family). Of any
+    /// number of concurrent rotations of one token exactly one gets `Rotated`.
+    async fn rotate_refresh_token(
+        &self,
+        old: &SecretHash,
+        successor: &StoredRefreshToken,
+        now: Instant,
+    ) -> StoreResult<Rotation>;
+    /// Ends every token of a family, now and for good (S18, S20).
+    async fn revoke_refresh_family(&self, family: RefreshTokenId) -> StoreResult<()>;
 }
 
 /// What redeeming a single-use grant found.

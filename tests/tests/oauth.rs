@@ -946,3 +946,109 @@ async fn s7_five_wrong_short_codes_burn_the_login_and_the_link_with_it() {
     assert_eq!(right.status, 404, "burned: {}", right.html);
     assert_eq!(browser.get(&link_in(&mail)).await.status, 404);
 }
+
+/// The seed's flow up to the token response (with `offline_access`, so a refresh token).
+async fn tokens_for(server: &TestServer, client: &RelyingParty) -> (String, Value) {
+    let code = client.authorization_code(server, json!({})).await;
+    let (status, tokens) = token_request(
+        server,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", CALLBACK),
+        ],
+        Some((&client.id, &client.secret)),
+    )
+    .await;
+    assert_eq!(status, 200, "{tokens}");
+    (code, tokens)
+}
+
+async fn refresh(server: &TestServer, client: &RelyingParty, token: &str) -> (u16, Value) {
+    token_request(
+        server,
+        &[("grant_type", "refresh_token"), ("refresh_token", token)],
+        Some((&client.id, &client.secret)),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn s20_refresh_tokens_rotate_and_a_reused_one_revokes_its_family() {
+    let server = TestServer::start().await;
+    let client = relying_party(&server, json!({}), "frances@example.com").await;
+    let (_, tokens) = tokens_for(&server, &client).await;
+    let first = tokens["refresh_token"].as_str().unwrap().to_owned();
+
+    let (status, rotated) = refresh(&server, &client, &first).await;
+    assert_eq!(status, 200, "{rotated}");
+    let second = rotated["refresh_token"].as_str().unwrap().to_owned();
+    assert_ne!(second, first);
+    let claims = verified_claims(
+        &server,
+        rotated["access_token"].as_str().unwrap(),
+        &client.id,
+    )
+    .await;
+    assert_eq!(claims["sub"], client.user.as_str());
+    assert_eq!(claims["sid"], rotated["refresh_token_id"]);
+
+    // The first token again: a thief or a replay. The whole family dies, the newest too.
+    let (status, reused) = refresh(&server, &client, &first).await;
+    assert_eq!(
+        (status, reused["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    let (status, after) = refresh(&server, &client, &second).await;
+    assert_eq!(
+        (status, after["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+}
+
+#[tokio::test]
+async fn s18_a_replayed_authorization_code_revokes_the_tokens_it_produced() {
+    let server = TestServer::start().await;
+    let client = relying_party(&server, json!({}), "shafi@example.com").await;
+    let (code, tokens) = tokens_for(&server, &client).await;
+    let refresh_token = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let (status, replay) = token_request(
+        &server,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", CALLBACK),
+        ],
+        Some((&client.id, &client.secret)),
+    )
+    .await;
+    assert_eq!(
+        (status, replay["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    let (status, revoked) = refresh(&server, &client, &refresh_token).await;
+    assert_eq!(
+        (status, revoked["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+}
+
+#[tokio::test]
+async fn a_passwordless_logins_refresh_token_works_at_the_token_endpoint() {
+    let server = TestServer::start().await;
+    let client = relying_party(&server, json!({}), "joan@example.com").await;
+    let code = server.code(&client.id, "joan@example.com").await;
+    let login = server.login(json!({"code": code})).await;
+    login.assert_status(200);
+    let refresh_token = login.json()["refreshToken"].as_str().unwrap().to_owned();
+    let (status, tokens) = refresh(&server, &client, &refresh_token).await;
+    assert_eq!(status, 200, "{tokens}");
+    assert_eq!(tokens["userId"], client.user.as_str());
+    // Another client cannot use it.
+    let other = relying_party(&server, json!({}), "other@example.com").await;
+    let (status, body) = refresh(&server, &other, tokens["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+}

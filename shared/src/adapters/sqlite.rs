@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::domain::code::{PasswordlessCode, MAX_ONE_TIME_CODE_ATTEMPTS};
-use crate::domain::ids::{ApplicationId, TemplateId, TenantId, UserId};
+use crate::domain::ids::{ApplicationId, RefreshTokenId, TemplateId, TenantId, UserId};
 use crate::domain::oauth::AuthorizationGrant;
 use crate::domain::tenant::DEFAULT_TENANT_ID;
 use crate::domain::{
@@ -45,6 +45,7 @@ CREATE TABLE IF NOT EXISTS email_templates (id TEXT PRIMARY KEY, body TEXT NOT N
 CREATE TABLE IF NOT EXISTS api_keys (hash TEXT PRIMARY KEY, body TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS signing_keys (id TEXT PRIMARY KEY, body TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS refresh_tokens (hash TEXT PRIMARY KEY, user_id TEXT NOT NULL, expires_at INTEGER NOT NULL, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS refresh_families (id TEXT PRIMARY KEY, revoked INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS grants (hash TEXT PRIMARY KEY, expires_at INTEGER NOT NULL, used INTEGER NOT NULL DEFAULT 0, body TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS grants_expiry ON grants (expires_at);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -627,14 +628,96 @@ impl RefreshTokenStore for SqliteStore {
         hash: &SecretHash,
         now: Instant,
     ) -> StoreResult<Option<StoredRefreshToken>> {
-        let found: Option<StoredRefreshToken> = self
-            .get_body(
-                "SELECT body FROM refresh_tokens WHERE hash = ?1",
-                hash.to_hex(),
-            )
-            .await?;
-        Ok(found.filter(|t| now < t.expires_at))
+        let key = hash.to_hex();
+        self.run(move |conn| live_refresh_token(conn, &key, now))
+            .await
     }
+
+    async fn rotate_refresh_token(
+        &self,
+        old: &SecretHash,
+        successor: &StoredRefreshToken,
+        now: Instant,
+    ) -> StoreResult<Rotation> {
+        let (key, successor) = (old.to_hex(), successor.clone());
+        let row = (
+            successor.token_hash.to_hex(),
+            successor.user_id.to_string(),
+            successor.expires_at.as_millis(),
+            to_json(&successor)?,
+        );
+        self.run(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(unavailable)?;
+            let Some(mut token) = live_refresh_token(&tx, &key, now)? else {
+                return Ok(Rotation::Nothing);
+            };
+            if token.rotated {
+                return Ok(Rotation::Reused(token));
+            }
+            token.rotated = true;
+            tx.execute(
+                "UPDATE refresh_tokens SET body = ?2 WHERE hash = ?1",
+                params![key, to_json(&token)?],
+            )
+            .map_err(unavailable)?;
+            tx.execute(
+                "INSERT INTO refresh_tokens (hash, user_id, expires_at, body) VALUES (?1, ?2, ?3, ?4)",
+                params![row.0, row.1, row.2, row.3],
+            )
+            .map_err(|e| insert_error(e, "refreshToken"))?;
+            tx.commit().map_err(unavailable)?;
+            token.rotated = false;
+            Ok(Rotation::Rotated(token))
+        })
+        .await
+    }
+
+    async fn revoke_refresh_family(&self, family: RefreshTokenId) -> StoreResult<()> {
+        let id = family.to_string();
+        self.run(move |conn| {
+            conn.execute(
+                "INSERT INTO refresh_families (id, revoked) VALUES (?1, 1) ON CONFLICT (id) DO UPDATE SET revoked = 1",
+                params![id],
+            )
+            .map(|_| ())
+            .map_err(unavailable)
+        })
+        .await
+    }
+}
+
+/// A refresh token that is unexpired and whose family is not revoked (rotated or not).
+fn live_refresh_token(
+    conn: &Connection,
+    key: &str,
+    now: Instant,
+) -> StoreResult<Option<StoredRefreshToken>> {
+    let body: Option<String> = conn
+        .query_row(
+            "SELECT body FROM refresh_tokens WHERE hash = ?1",
+            [key],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(unavailable)?;
+    let Some(token) = body
+        .map(|b| from_json::<StoredRefreshToken>(&b))
+        .transpose()?
+    else {
+        return Ok(None);
+    };
+    let revoked: bool = conn
+        .query_row(
+            "SELECT revoked FROM refresh_families WHERE id = ?1",
+            [token.family_id().to_string()],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(unavailable)?
+        .unwrap_or(false);
+    Ok((now < token.expires_at && !revoked).then_some(token))
 }
 
 #[async_trait]

@@ -15,7 +15,7 @@ use crate::domain::{
 };
 use crate::ports::{
     ApplicationStore, Clock, CodeStore, Entropy, GrantStore, KeyVault, RateLimiter, Redeemed,
-    RefreshTokenStore, SigningKeyStore, TenantStore, UserStore,
+    RefreshTokenStore, Rotation, SigningKeyStore, TenantStore, UserStore,
 };
 
 use super::passwordless::{
@@ -23,7 +23,9 @@ use super::passwordless::{
     SendStore,
 };
 use super::tenancy::TenantScope;
-use super::tokens::{issue_access_token, issue_id_token, issue_refresh_token, IdTokenFacts};
+use super::tokens::{
+    issue_access_token, issue_id_token, issue_refresh_token, new_refresh_token, IdTokenFacts,
+};
 use super::{FlowError, FlowResult};
 
 /// Authorization codes: 32 random bytes, like link codes (S1).
@@ -356,6 +358,7 @@ pub struct TokenRequest {
     pub client_id: Option<String>,
     pub client_secret: Option<Secret>,
     pub code_verifier: Option<String>,
+    pub refresh_token: Option<Secret>,
 }
 
 /// An RFC 6749 section 5.2 error, with FusionAuth's `error_reason`.
@@ -434,11 +437,12 @@ pub async fn exchange<S: TokenStore + ?Sized>(
 ) -> FlowResult<Result<Tokens, OAuthError>> {
     match request.grant_type.as_deref() {
         Some("authorization_code") => {}
+        Some("refresh_token") => return refresh(store, vault, clock, entropy, request).await,
         Some(_) => {
             return Ok(Err(OAuthError::new(
                 "unsupported_grant_type",
                 "invalid_grant_type",
-                "Only the authorization_code grant is served.",
+                "Only the authorization_code and refresh_token grants are served.",
             )))
         }
         None => {
@@ -472,7 +476,11 @@ pub async fn exchange<S: TokenStore + ?Sized>(
     let grant = match store.redeem_grant(&code.hash(), now).await? {
         Redeemed::Fresh(grant) => grant,
         Redeemed::Replayed(grant) => {
-            warn!(user_id = %grant.user_id, application_id = %grant.request.client_id, "authorization code replayed");
+            // S18: whatever the first redemption produced dies with the replay.
+            store
+                .revoke_refresh_family(family_of_grant(&code.hash()))
+                .await?;
+            warn!(user_id = %grant.user_id, application_id = %grant.request.client_id, "authorization code replayed: its tokens are revoked");
             return Ok(Err(OAuthError::invalid_grant(
                 "auth_code_not_found",
                 "The authorization code is invalid.",
@@ -500,7 +508,18 @@ pub async fn exchange<S: TokenStore + ?Sized>(
         && application.login_configuration.generate_refresh_tokens
         && grant.request.has_scope("offline_access")
     {
-        true => Some(issue_refresh_token(store, entropy, &tenant, &application, &user, now).await?),
+        true => Some(
+            issue_refresh_token(
+                store,
+                entropy,
+                &tenant,
+                &application,
+                &user,
+                now,
+                Some(family_of_grant(&code.hash())),
+            )
+            .await?,
+        ),
         false => None,
     };
     let access = issue_access_token(
@@ -544,6 +563,116 @@ pub async fn exchange<S: TokenStore + ?Sized>(
         scope: grant.request.scope.clone(),
         user_id: user.id,
     }))
+}
+
+/// The `refresh_token` grant: rotates the token (the old one is used up, a successor of the
+/// same family answers) and signs a new access token. A rotated token presented again revokes
+/// its whole family (S20).
+async fn refresh<S: TokenStore + ?Sized>(
+    store: &S,
+    vault: &dyn KeyVault,
+    clock: &dyn Clock,
+    entropy: &dyn Entropy,
+    request: TokenRequest,
+) -> FlowResult<Result<Tokens, OAuthError>> {
+    let invalid =
+        || OAuthError::invalid_grant("invalid_refresh_token", "The refresh token is invalid.");
+    let Some(presented) = &request.refresh_token else {
+        return Ok(Err(OAuthError::new(
+            "invalid_request",
+            "missing_refresh_token",
+            "refresh_token is required.",
+        )));
+    };
+    let unknown_client =
+        || OAuthError::invalid_client("invalid_client_id", "The client is unknown.");
+    let Some(client_id) = request.client_id.as_deref().and_then(ApplicationId::parse) else {
+        return Ok(Err(unknown_client()));
+    };
+    let Some(application) = store.application(client_id).await?.filter(|a| a.active) else {
+        return Ok(Err(unknown_client()));
+    };
+    // A public client (one that may skip authentication when it uses PKCE) refreshes without
+    // a secret; a confidential one authenticates as it did for the code.
+    match &request.client_secret {
+        Some(secret) if application.client_secret_matches(secret) => {}
+        Some(_) => {
+            return Ok(Err(OAuthError::invalid_client(
+                "invalid_client_authentication",
+                "Client authentication failed.",
+            )))
+        }
+        None if application.requires_client_authentication(true) => {
+            return Ok(Err(OAuthError::invalid_client(
+                "invalid_client_authentication",
+                "The client must authenticate.",
+            )))
+        }
+        None => {}
+    }
+    let now = clock.now();
+    let Some(old) = store.refresh_token(&presented.hash(), now).await? else {
+        return Ok(Err(invalid()));
+    };
+    if old.application_id != application.id {
+        return Ok(Err(invalid()));
+    }
+    let tenant = tenant_of(store, old.tenant_id).await?;
+    let user = store.user(old.user_id).await?.filter(|u| u.active);
+    let rotation = match (&user, old.rotated) {
+        (Some(user), false) => {
+            let family = Some(old.family_id());
+            let (token, successor) =
+                new_refresh_token(entropy, &tenant, &application, user, now, family)?;
+            match store
+                .rotate_refresh_token(&presented.hash(), &successor, now)
+                .await?
+            {
+                Rotation::Rotated(_) => Some((token, successor)),
+                Rotation::Reused(_) => None,
+                Rotation::Nothing => return Ok(Err(invalid())),
+            }
+        }
+        (None, false) => return Ok(Err(invalid())),
+        (_, true) => None,
+    };
+    let (Some(user), Some((token, successor))) = (user, rotation) else {
+        // A used token again: whoever holds the family's tokens may be a thief (S20).
+        store.revoke_refresh_family(old.family_id()).await?;
+        warn!(user_id = %old.user_id, application_id = %application.id, "refresh token reused: its family is revoked");
+        return Ok(Err(invalid()));
+    };
+    let access = issue_access_token(
+        store,
+        vault,
+        entropy,
+        &tenant,
+        &application,
+        &user,
+        now,
+        Some(successor.id),
+    )
+    .await?;
+    info!(user_id = %user.id, tenant_id = %tenant.id, application_id = %application.id, "refresh token rotated");
+    Ok(Ok(Tokens {
+        expires_in: (access.expiration.as_secs() - now.as_secs()).max(0),
+        access_token: access.token,
+        id_token: None,
+        refresh_token: Some(token),
+        refresh_token_id: Some(successor.id),
+        scope: None,
+        user_id: user.id,
+    }))
+}
+
+/// The refresh-token family an authorization code starts: derived from the code's hash, so a
+/// replay of the code names the family to revoke without any record of it (S18).
+fn family_of_grant(code_hash: &SecretHash) -> crate::domain::ids::RefreshTokenId {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("refresh-family:{}", code_hash.to_hex()).as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    crate::domain::ids::RefreshTokenId::from_random_bytes(bytes)
 }
 
 /// The bindings of a grant (S18, S19): the same client and redirect URI, the verifier of its

@@ -737,7 +737,8 @@ where
     if !request.no_jwt {
         if registered && application.login_configuration.generate_refresh_tokens {
             let refresh =
-                issue_refresh_token(store, entropy, &tenant, &application, &user, now).await?;
+                issue_refresh_token(store, entropy, &tenant, &application, &user, now, None)
+                    .await?;
             refresh_token_id = Some(refresh.id);
             refresh_token = Some(refresh.token);
         }

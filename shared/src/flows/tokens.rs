@@ -25,7 +25,9 @@ const REFRESH_TOKEN: CodeGenerator = CodeGenerator {
     kind: crate::domain::GeneratorType::RandomBytes,
 };
 
-/// Creates a refresh token and stores only its hash (S2).
+/// Creates a refresh token and stores only its hash (S2). `family` groups the tokens one
+/// sign-in leads to (none: the token starts its own).
+#[allow(clippy::too_many_arguments)]
 pub async fn issue_refresh_token<S: RefreshTokenStore + ?Sized>(
     store: &S,
     entropy: &dyn Entropy,
@@ -33,7 +35,25 @@ pub async fn issue_refresh_token<S: RefreshTokenStore + ?Sized>(
     application: &Application,
     user: &User,
     now: Instant,
+    family: Option<RefreshTokenId>,
 ) -> FlowResult<RefreshToken> {
+    let (token, stored) = new_refresh_token(entropy, tenant, application, user, now, family)?;
+    store.insert_refresh_token(&stored).await?;
+    Ok(RefreshToken {
+        token,
+        id: stored.id,
+    })
+}
+
+/// A fresh refresh token and its record, not stored yet.
+pub fn new_refresh_token(
+    entropy: &dyn Entropy,
+    tenant: &Tenant,
+    application: &Application,
+    user: &User,
+    now: Instant,
+    family: Option<RefreshTokenId>,
+) -> FlowResult<(Secret, StoredRefreshToken)> {
     let token = REFRESH_TOKEN.generate(entropy)?;
     let id = RefreshTokenId::from_random_bytes(random_id_bytes(entropy)?);
     let ttl_minutes = application.refresh_token_ttl_minutes(
@@ -41,18 +61,18 @@ pub async fn issue_refresh_token<S: RefreshTokenStore + ?Sized>(
             .jwt_configuration
             .refresh_token_time_to_live_in_minutes,
     );
-    store
-        .insert_refresh_token(&StoredRefreshToken {
-            id,
-            token_hash: token.hash(),
-            user_id: user.id,
-            application_id: application.id,
-            tenant_id: tenant.id,
-            start_instant: now,
-            expires_at: now.plus_secs(ttl_minutes.saturating_mul(60)),
-        })
-        .await?;
-    Ok(RefreshToken { token, id })
+    let stored = StoredRefreshToken {
+        id,
+        token_hash: token.hash(),
+        user_id: user.id,
+        application_id: application.id,
+        tenant_id: tenant.id,
+        start_instant: now,
+        expires_at: now.plus_secs(ttl_minutes.saturating_mul(60)),
+        family,
+        rotated: false,
+    };
+    Ok((token, stored))
 }
 
 /// Signs an access token with the application's key, else the tenant's. `applicationId` and

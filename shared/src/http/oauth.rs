@@ -558,6 +558,7 @@ fn token_request(request: &HttpRequest) -> Result<TokenRequest, OAuthError> {
         "client_id",
         "client_secret",
         "code_verifier",
+        "refresh_token",
     ] {
         if form.iter().filter(|(k, _)| k == name).count() > 1 {
             return Err(invalid("A parameter appears more than once."));
@@ -598,6 +599,9 @@ fn token_request(request: &HttpRequest) -> Result<TokenRequest, OAuthError> {
         client_id,
         client_secret,
         code_verifier: field("code_verifier"),
+        refresh_token: field("refresh_token")
+            .filter(|t| t.len() <= MAX_SECRET_LEN)
+            .map(Secret::new),
     })
 }
 

@@ -5,11 +5,13 @@ use serde_json::json;
 use std::sync::Arc;
 
 use passwordless::domain::code::{LoginStrategy, PasswordlessCode};
+use passwordless::domain::ids::RefreshTokenId;
 use passwordless::domain::oauth::AuthorizationGrant;
 use passwordless::domain::tenant::DEFAULT_TENANT_ID;
 use passwordless::domain::{ApplicationId, Instant, SecretHash, Tenant, TenantId, User, UserId};
 use passwordless::ports::{
-    Consumed, KickstartMark, LoginFinish, Proof, Redeemed, Store, StoreError,
+    Consumed, KickstartMark, LoginFinish, Proof, Redeemed, Rotation, Store, StoreError,
+    StoredRefreshToken,
 };
 
 pub const NOW: Instant = Instant::from_secs(1_767_225_600);
@@ -513,6 +515,88 @@ pub async fn s14_a_bound_code_is_taken_only_with_its_binding(store: Arc<dyn Stor
     );
 }
 
+fn refresh_token(user: &User, secret: &str, family: RefreshTokenId) -> StoredRefreshToken {
+    StoredRefreshToken {
+        id: id(6, RefreshTokenId::from_random_bytes),
+        token_hash: SecretHash::of(secret),
+        user_id: user.id,
+        application_id: ApplicationId::from_random_bytes([3; 16]),
+        tenant_id: user.tenant_id,
+        start_instant: NOW,
+        expires_at: NOW.plus_secs(3600),
+        family: Some(family),
+        rotated: false,
+    }
+}
+
+/// S5, S20: of twenty concurrent rotations of one refresh token exactly one succeeds; the
+/// used token then reads as rotated, and revoking its family ends every token of it.
+pub async fn s20_a_refresh_token_rotates_once_and_a_revoked_family_is_dead(store: Arc<dyn Store>) {
+    let user = fresh_user(store.as_ref(), "refresh@example.com").await;
+    let family = id(7, RefreshTokenId::from_random_bytes);
+    let first = refresh_token(&user, &format!("refresh-{}", rand_byte()), family);
+    store.insert_refresh_token(&first).await.unwrap();
+    let racers: Vec<_> = (0..20)
+        .map(|i| {
+            let store = store.clone();
+            let successor = refresh_token(&user, &format!("successor-{i}-{}", first.id), family);
+            let old = first.token_hash;
+            tokio::spawn(async move {
+                let rotation = store
+                    .rotate_refresh_token(&old, &successor, NOW)
+                    .await
+                    .unwrap();
+                (rotation, successor)
+            })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for racer in racers {
+        match racer.await.unwrap() {
+            (Rotation::Rotated(old), successor) => {
+                assert_eq!(old.id, first.id);
+                winners.push(successor);
+            }
+            (Rotation::Reused(old), _) => assert!(old.rotated),
+            (Rotation::Nothing, _) => panic!("a live token read as absent"),
+        }
+    }
+    assert_eq!(winners.len(), 1);
+    let used = store
+        .refresh_token(&first.token_hash, NOW)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(used.rotated);
+    let live = store
+        .refresh_token(&winners[0].token_hash, NOW)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!live.rotated);
+    assert_eq!(live.family_id(), family);
+    store.revoke_refresh_family(family).await.unwrap();
+    assert_eq!(
+        store.refresh_token(&first.token_hash, NOW).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .refresh_token(&winners[0].token_hash, NOW)
+            .await
+            .unwrap(),
+        None
+    );
+    let next = refresh_token(&user, &format!("after-{}", first.id), family);
+    assert_eq!(
+        store
+            .rotate_refresh_token(&winners[0].token_hash, &next, NOW)
+            .await
+            .unwrap(),
+        Rotation::Nothing
+    );
+}
+
 /// Declares one test per check. `$make` is evaluated inside each (async) test and gives the
 /// store and a guard that must live as long as the test (a temporary folder, a request log).
 macro_rules! conformance_suite {
@@ -535,7 +619,8 @@ macro_rules! conformance_suite {
             l5_a_kickstart_mark_is_set_once_and_completed,
             s18_an_authorization_code_is_redeemed_once_and_replays_are_recognised,
             an_expired_authorization_code_redeems_nothing,
-            s14_a_bound_code_is_taken_only_with_its_binding
+            s14_a_bound_code_is_taken_only_with_its_binding,
+            s20_a_refresh_token_rotates_once_and_a_revoked_family_is_dead
         );
     };
     (@each $make:expr; $($check:ident),*) => {$(
@@ -568,5 +653,6 @@ pub async fn run_all(store: Arc<dyn Store>) {
     l5_a_kickstart_mark_is_set_once_and_completed(store.clone()).await;
     s18_an_authorization_code_is_redeemed_once_and_replays_are_recognised(store.clone()).await;
     an_expired_authorization_code_redeems_nothing(store.clone()).await;
-    s14_a_bound_code_is_taken_only_with_its_binding(store).await;
+    s14_a_bound_code_is_taken_only_with_its_binding(store.clone()).await;
+    s20_a_refresh_token_rotates_once_and_a_revoked_family_is_dead(store).await;
 }

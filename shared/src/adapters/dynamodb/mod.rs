@@ -7,8 +7,8 @@
 //!   items that make uniqueness a transaction; GSIs `byEmail` and `byUsername` find a user in
 //!   one query. The user's current code and login state are top-level attributes, so that a
 //!   login is one conditional update.
-//! - `codes` (`pk`, TTL on `expiresAt`): `CODE#hash`, `REFRESH#hash`, `GRANT#hash` (authorization
-//!   codes) and `RATE#key#window`.
+//! - `codes` (`pk`, TTL on `expiresAt`): `CODE#hash`, `REFRESH#hash` (with `FAMILY#id` items
+//!   marking revoked families), `GRANT#hash` (authorization codes) and `RATE#key#window`.
 //!   TTL deletion lags, so every read checks expiry itself.
 
 use async_trait::async_trait;
@@ -64,6 +64,7 @@ const CONFIG_CACHE_CAPACITY: usize = 1024;
 
 mod cache;
 mod grants;
+mod refresh;
 use cache::ConfigCache;
 
 pub struct DynamoStore {
@@ -1158,42 +1159,6 @@ impl CodeStore for DynamoStore {
             }
             Err(e) => Err(sdk("UpdateItem", e)),
         }
-    }
-}
-
-#[async_trait]
-impl RefreshTokenStore for DynamoStore {
-    async fn insert_refresh_token(&self, token: &StoredRefreshToken) -> StoreResult<()> {
-        self.client
-            .put_item()
-            .table_name(&self.tables.codes)
-            .item("pk", s(format!("REFRESH#{}", token.token_hash.to_hex())))
-            .item("body", s(to_json(token)?))
-            .item("userId", s(token.user_id.to_string()))
-            .item("expiresAt", n(ttl_seconds(token.expires_at)))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await
-            .map_err(|e| sdk("PutItem", e))?;
-        Ok(())
-    }
-
-    async fn refresh_token(
-        &self,
-        hash: &SecretHash,
-        now: Instant,
-    ) -> StoreResult<Option<StoredRefreshToken>> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.tables.codes)
-            .key("pk", s(format!("REFRESH#{}", hash.to_hex())))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| sdk("GetItem", e))?;
-        let token: Option<StoredRefreshToken> = out.item().map(body).transpose()?;
-        Ok(token.filter(|t| now < t.expires_at))
     }
 }
 
