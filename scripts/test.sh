@@ -55,7 +55,7 @@ step "Lambda build"
 rustup target add aarch64-unknown-linux-gnu
 PATH="$venv/bin:$PATH" cargo lambda build --release --arm64 --locked \
   -p passwordless-start -p passwordless-send -p passwordless-login -p management \
-  -p oauth2-pages -p oauth2-token
+  -p oauth2-pages -p oauth2-token -p oidc
 PATH="$venv/bin:$PATH" SAM_CLI_TELEMETRY=0 "$venv/bin/sam" build --beta-features --region us-east-1
 wc -c .aws-sam/build/*/bootstrap
 

@@ -389,4 +389,7 @@ every_route! {
     s11_s25_oauth_authorize_survives_anything: OAuthAuthorize,
     s11_s25_passwordless_link_request_survives_anything: PasswordlessLinkRequest,
     s11_s25_one_time_code_complete_survives_anything: OneTimeCodeComplete,
+    s11_s25_openid_configuration_survives_anything: OpenIdConfiguration,
+    s11_s25_tenant_openid_configuration_survives_anything: TenantOpenIdConfiguration,
+    s11_s25_userinfo_survives_anything: UserInfo,
 }

@@ -1052,3 +1052,94 @@ async fn a_passwordless_logins_refresh_token_works_at_the_token_endpoint() {
         (400, Some("invalid_grant"))
     );
 }
+
+#[tokio::test]
+async fn discovery_documents_name_each_tenants_issuer_endpoints_and_keys() {
+    let server = TestServer::start().await;
+    let response = reqwest::get(format!("{}/.well-known/openid-configuration", server.base))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let document: Value = response.json().await.unwrap();
+    assert_eq!(document["issuer"], PUBLIC_URL);
+    assert_eq!(
+        document["authorization_endpoint"],
+        format!("{PUBLIC_URL}/oauth2/authorize")
+    );
+    assert_eq!(
+        document["token_endpoint"],
+        format!("{PUBLIC_URL}/oauth2/token")
+    );
+    assert_eq!(
+        document["jwks_uri"],
+        format!("{PUBLIC_URL}/.well-known/jwks.json")
+    );
+    assert_eq!(
+        document["code_challenge_methods_supported"],
+        json!(["S256"])
+    );
+
+    let tenant = server.tenant("Acme").await;
+    let own: Value = reqwest::get(format!(
+        "{}/{tenant}/.well-known/openid-configuration",
+        server.base
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    // Discovery sits at the issuer's /.well-known path, as OIDC clients check.
+    assert_eq!(own["issuer"], format!("{PUBLIC_URL}/{tenant}"));
+    assert_eq!(
+        own["jwks_uri"],
+        format!("{PUBLIC_URL}/{tenant}/.well-known/jwks.json")
+    );
+    let unknown = reqwest::get(format!(
+        "{}/00000000-0000-4000-8000-000000000000/.well-known/openid-configuration",
+        server.base
+    ))
+    .await
+    .unwrap();
+    assert_eq!(unknown.status(), 404);
+}
+
+#[tokio::test]
+async fn userinfo_answers_a_live_access_token_and_refuses_anything_else() {
+    let server = TestServer::start().await;
+    let client = relying_party(&server, json!({}), "annie@example.com").await;
+    let (_, tokens) = tokens_for(&server, &client).await;
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    let userinfo = |authorization: String| {
+        let url = format!("{}/oauth2/userinfo", server.base);
+        async move {
+            let response = reqwest::Client::new()
+                .get(url)
+                .header("Authorization", authorization)
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, info) = userinfo(format!("Bearer {access}")).await;
+    assert_eq!(status, 200, "{info}");
+    assert_eq!(info["sub"], client.user.as_str());
+    assert_eq!(info["email"], "annie@example.com");
+    assert_eq!(info["email_verified"], true);
+    // A changed payload breaks the signature; another scheme is no bearer token.
+    let mut parts: Vec<String> = access.split('.').map(str::to_owned).collect();
+    parts[1] = URL_SAFE_NO_PAD.encode(br#"{"sub":"x","tid":"y"}"#);
+    let (status, body) = userinfo(format!("Bearer {}", parts.join("."))).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_token"))
+    );
+    let (status, _) = userinfo(format!("Basic {access}")).await;
+    assert_eq!(status, 401);
+    // An hour on, the token has expired.
+    server.clock.advance_secs(3601);
+    let (status, _) = userinfo(format!("Bearer {access}")).await;
+    assert_eq!(status, 401);
+}

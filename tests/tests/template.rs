@@ -88,7 +88,7 @@ fn every_function_is_an_arm64_custom_runtime_built_by_cargo_lambda_from_a_worksp
 }
 
 #[test]
-fn only_the_send_function_may_send_mail_and_only_the_functions_that_consume_codes_may_delete_them()
+fn only_the_functions_that_send_links_may_send_mail_and_only_those_that_consume_codes_delete_them()
 {
     let template = template();
     for (name, function) in functions(&template) {
@@ -132,7 +132,8 @@ fn only_the_send_function_may_send_mail_and_only_the_functions_that_consume_code
 }
 
 #[test]
-fn m4_only_the_functions_that_sign_or_make_keys_may_decrypt_with_the_signing_keys_kms_key() {
+fn m4_only_the_functions_that_sign_make_or_verify_with_keys_may_decrypt_with_the_signing_keys_kms_key(
+) {
     let template = template();
     let key = &template["Resources"]["SigningKeysKmsKey"];
     assert_eq!(key["Type"], "AWS::KMS::Key");
@@ -141,7 +142,10 @@ fn m4_only_the_functions_that_sign_or_make_keys_may_decrypt_with_the_signing_key
         let policies = serde_norway::to_string(&function["Properties"]["Policies"]).unwrap();
         let signs = matches!(
             name.as_str(),
-            "PasswordlessLoginFunction" | "ManagementFunction" | "OAuth2TokenFunction"
+            "PasswordlessLoginFunction"
+                | "ManagementFunction"
+                | "OAuth2TokenFunction"
+                | "OidcFunction"
         );
         assert_eq!(policies.contains("kms:Decrypt"), signs, "{name}");
         assert!(

@@ -3,6 +3,7 @@
 pub mod bootstrap;
 pub mod management;
 pub mod oauth;
+pub mod oidc;
 pub mod passwordless;
 pub mod tenancy;
 pub mod tokens;

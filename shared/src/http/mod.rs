@@ -7,6 +7,7 @@ pub mod errors;
 pub mod json;
 pub mod management;
 pub mod oauth;
+pub mod oidc;
 pub mod pages;
 pub mod passwordless;
 pub mod routes;
@@ -138,6 +139,9 @@ async fn dispatch(
         Route::OAuthAuthorize => oauth::authorize(app, request).await,
         Route::PasswordlessLinkRequest => oauth::request_link(app, request).await,
         Route::OneTimeCodeComplete => oauth::complete_one_time_code(app, request).await,
+        Route::OpenIdConfiguration => oidc::discovery(app, None).await,
+        Route::TenantOpenIdConfiguration => oidc::discovery(app, Some(&params[0])).await,
+        Route::UserInfo => oidc::userinfo(app, request).await,
     }
 }
 

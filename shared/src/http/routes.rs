@@ -26,6 +26,9 @@ pub enum Route {
     OAuthAuthorize,
     PasswordlessLinkRequest,
     OneTimeCodeComplete,
+    OpenIdConfiguration,
+    TenantOpenIdConfiguration,
+    UserInfo,
 }
 
 /// Who may call a route.
@@ -239,6 +242,27 @@ pub const ROUTES: &[RouteSpec] = &[
         "POST",
         "/oauth2/one-time-code",
         "oauth2-pages",
+        Access::Public,
+    ),
+    spec(
+        Route::OpenIdConfiguration,
+        "GET",
+        "/.well-known/openid-configuration",
+        "oidc",
+        Access::Public,
+    ),
+    spec(
+        Route::TenantOpenIdConfiguration,
+        "GET",
+        "/{tenantId}/.well-known/openid-configuration",
+        "oidc",
+        Access::Public,
+    ),
+    spec(
+        Route::UserInfo,
+        "GET",
+        "/oauth2/userinfo",
+        "oidc",
         Access::Public,
     ),
     spec(
