@@ -31,9 +31,16 @@ fn object(value: Value) -> serde_json::Map<String, Value> {
 pub async fn seed(app: &App) -> Result<Demo, FlowError> {
     let scope = TenantScope::operator();
     let store = app.store.as_ref();
+    // The local server's demo relying party (`/demo/`) is a public client: PKCE, no secret.
+    let callback = format!("{}/demo/callback", app.links.0.trim_end_matches('/'));
     let mut body = object(json!({"application": {
         "name": "Demo",
         "passwordlessConfiguration": {"enabled": true},
+        "oauthConfiguration": {
+            "authorizedRedirectURLs": [callback],
+            "clientAuthenticationPolicy": "NotRequiredWhenUsingPKCE",
+            "proofKeyForCodeExchangePolicy": "Required"
+        },
         "roles": [{"name": "user", "isDefault": true}],
         "loginConfiguration": {"generateRefreshTokens": true},
         "jwtConfiguration": {"enabled": true, "timeToLiveInSeconds": 3600}

@@ -2,4 +2,5 @@
 //! request goes through the same route table and handlers as the Lambda functions.
 
 pub mod demo;
+pub mod demo_pages;
 pub mod server;

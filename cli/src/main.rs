@@ -184,6 +184,20 @@ async fn serve(
         }
         None => {}
     }
+    let mut options = options;
+    if let (StoreConfig::Sqlite(_), MailerConfig::Outbox(outbox)) = (&config.store, &config.mailer)
+    {
+        let demo = passwordless_cli::demo_pages::DemoPages {
+            outbox: outbox.clone(),
+            client_id: demo::DEMO_APPLICATION_ID,
+            public_url: public_url.clone(),
+            login_hint: demo::DEMO_LOGIN_ID.to_owned(),
+        };
+        println!(
+            "Try the hosted login in a browser: {public_url}/demo/ (the demo application's relying party; mail at {public_url}/demo/inbox)"
+        );
+        options.demo = Some(demo);
+    }
     let mail = match &config.mailer {
         MailerConfig::Outbox(dir) => format!("outbox: {}", dir.display()),
         MailerConfig::Ses { .. } => "mail through SES".to_owned(),

@@ -34,6 +34,8 @@ pub struct ServerOptions {
     pub header_timeout: Duration,
     /// How long a client may take to send a request's body.
     pub body_timeout: Duration,
+    /// The demo relying party and inbox under `/demo/` (local development only).
+    pub demo: Option<crate::demo_pages::DemoPages>,
 }
 
 impl Default for ServerOptions {
@@ -43,6 +45,7 @@ impl Default for ServerOptions {
             max_connections: 512,
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(10),
+            demo: None,
         }
     }
 }
@@ -175,6 +178,11 @@ async fn dispatch(
         source_ip: Some(source_ip),
         request_id,
     };
+    if let Some(demo) = &options.demo {
+        if let Some(response) = demo.answer(app, &request).await {
+            return response.map(Full::new);
+        }
+    }
     handle(app, request).await.map(Full::new)
 }
 
