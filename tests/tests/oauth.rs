@@ -1143,3 +1143,39 @@ async fn userinfo_answers_a_live_access_token_and_refuses_anything_else() {
     let (status, _) = userinfo(format!("Bearer {access}")).await;
     assert_eq!(status, 401);
 }
+
+#[tokio::test]
+async fn s13_a_forged_host_header_changes_no_link_the_hosted_pages_send() {
+    let server = TestServer::start().await;
+    let client = relying_party(&server, json!({}), "ada.host@example.com").await;
+    let mut browser = Browser::new(&server);
+    let authorize = browser
+        .send(
+            browser
+                .client
+                .get(format!("{}{}", server.base, authorize_path(&client, &[])))
+                .header("Host", "evil.example")
+                .header("X-Forwarded-Host", "evil.example"),
+        )
+        .await;
+    assert_eq!(authorize.status, 200);
+    let form = request_form(&authorize, "ada.host@example.com");
+    let body = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(&form)
+        .finish();
+    let asked = browser
+        .send(
+            browser
+                .client
+                .post(format!("{}/oauth2/passwordless", server.base))
+                .header("Host", "evil.example")
+                .header("X-Forwarded-Host", "evil.example")
+                .header("Content-Type", "application/x-www-form-urlencoded")
+                .body(body),
+        )
+        .await;
+    assert_eq!(asked.status, 200, "{}", asked.html);
+    let mail = server.emails().await.pop().unwrap();
+    assert!(!mail.html.contains("evil.example"), "{}", mail.html);
+    assert!(link_in(&mail).starts_with("/oauth2/passwordless/"));
+}
