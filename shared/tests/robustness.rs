@@ -392,4 +392,6 @@ every_route! {
     s11_s25_openid_configuration_survives_anything: OpenIdConfiguration,
     s11_s25_tenant_openid_configuration_survives_anything: TenantOpenIdConfiguration,
     s11_s25_userinfo_survives_anything: UserInfo,
+    s11_s25_logout_survives_anything: Logout,
+    s11_s25_introspect_survives_anything: Introspect,
 }

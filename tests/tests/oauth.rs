@@ -991,7 +991,15 @@ async fn s20_refresh_tokens_rotate_and_a_reused_one_revokes_its_family() {
     )
     .await;
     assert_eq!(claims["sub"], client.user.as_str());
-    assert_eq!(claims["sid"], rotated["refresh_token_id"]);
+    // The session id stays the same across rotations: it names the sign-in, not the token.
+    let first_claims = verified_claims(
+        &server,
+        tokens["access_token"].as_str().unwrap(),
+        &client.id,
+    )
+    .await;
+    assert!(first_claims["sid"].is_string());
+    assert_eq!(claims["sid"], first_claims["sid"]);
 
     // The first token again: a thief or a replay. The whole family dies, the newest too.
     let (status, reused) = refresh(&server, &client, &first).await;
@@ -1178,4 +1186,92 @@ async fn s13_a_forged_host_header_changes_no_link_the_hosted_pages_send() {
     let mail = server.emails().await.pop().unwrap();
     assert!(!mail.html.contains("evil.example"), "{}", mail.html);
     assert!(link_in(&mail).starts_with("/oauth2/passwordless/"));
+}
+
+#[tokio::test]
+async fn logout_ends_the_session_and_redirects_only_to_an_allowed_uri() {
+    let server = TestServer::start().await;
+    let client = relying_party(&server, json!({}), "grace.logout@example.com").await;
+    let (_, tokens) = tokens_for(&server, &client).await;
+    let id_token = tokens["id_token"].as_str().unwrap().to_owned();
+    let mut browser = Browser::new(&server);
+    let elsewhere = browser
+        .get(&format!(
+            "/oauth2/logout?client_id={}&post_logout_redirect_uri={}",
+            client.id,
+            form_urlencoded::byte_serialize(b"https://evil.example/").collect::<String>()
+        ))
+        .await;
+    assert_eq!(elsewhere.status, 200, "not sent to an unknown URI");
+    assert!(elsewhere.location().is_none());
+    assert!(elsewhere.html.contains("signed out"), "{}", elsewhere.html);
+
+    let query = form_urlencoded::Serializer::new(String::new())
+        .append_pair("id_token_hint", &id_token)
+        .append_pair("post_logout_redirect_uri", CALLBACK)
+        .append_pair("state", "bye")
+        .finish();
+    let out = browser.get(&format!("/oauth2/logout?{query}")).await;
+    assert_eq!(out.status, 302);
+    assert_eq!(out.location().unwrap(), format!("{CALLBACK}?state=bye"));
+    // The session's refresh tokens are gone.
+    let (status, body) = refresh(&server, &client, tokens["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+}
+
+#[tokio::test]
+async fn introspection_tells_a_client_about_its_own_live_tokens_only() {
+    let server = TestServer::start().await;
+    let client = relying_party(&server, json!({}), "hopper@example.com").await;
+    let other = relying_party(&server, json!({}), "other.hopper@example.com").await;
+    let (_, tokens) = tokens_for(&server, &client).await;
+    let access = tokens["access_token"].as_str().unwrap();
+    let introspect = |who: &RelyingParty, token: &str| {
+        let body = form_urlencoded::Serializer::new(String::new())
+            .append_pair("token", token)
+            .finish();
+        let request = reqwest::Client::new()
+            .post(format!("{}/oauth2/introspect", server.base))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .header(
+                "Authorization",
+                format!(
+                    "Basic {}",
+                    STANDARD.encode(format!("{}:{}", who.id, who.secret))
+                ),
+            )
+            .body(body);
+        async move {
+            let response = request.send().await.unwrap();
+            (
+                response.status().as_u16(),
+                response.json::<Value>().await.unwrap(),
+            )
+        }
+    };
+    let (status, mine) = introspect(&client, access).await;
+    assert_eq!(status, 200);
+    assert_eq!(mine["active"], true);
+    assert_eq!(mine["sub"], client.user.as_str());
+    let (_, theirs) = introspect(&other, access).await;
+    assert_eq!(theirs, json!({"active": false}));
+    let (_, garbage) = introspect(&client, "not-a-token").await;
+    assert_eq!(garbage, json!({"active": false}));
+    server.clock.advance_secs(3601);
+    let (_, expired) = introspect(&client, access).await;
+    assert_eq!(expired, json!({"active": false}));
+    let stranger = RelyingParty {
+        id: client.id.clone(),
+        secret: "wrong-secret-wrong-secret-wrong-secret".into(),
+        email: "x@example.com",
+        user: String::new(),
+    };
+    let (status, refused) = introspect(&stranger, access).await;
+    assert_eq!(
+        (status, refused["error"].as_str()),
+        (401, Some("invalid_client"))
+    );
 }

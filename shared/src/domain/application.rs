@@ -103,6 +103,9 @@ pub struct OAuthConfiguration {
     pub client_id: Option<String>,
     #[serde(rename = "authorizedRedirectURLs")]
     pub authorized_redirect_urls: Vec<String>,
+    /// Where logout sends the browser when the request names no allowed URI.
+    #[serde(rename = "logoutURL", skip_serializing_if = "Option::is_none")]
+    pub logout_url: Option<String>,
     pub enabled_grants: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub proof_key_for_code_exchange_policy: Option<String>,

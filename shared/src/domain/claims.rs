@@ -52,6 +52,8 @@ pub struct IdTokenClaims {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub roles: Option<Vec<String>>,
     pub tid: TenantId,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sid: Option<RefreshTokenId>,
 }
 
 impl IdTokenClaims {

@@ -522,6 +522,8 @@ pub async fn exchange<S: TokenStore + ?Sized>(
         ),
         false => None,
     };
+    // The session (`sid`) is the refresh-token family: stable across rotations, what logout ends.
+    let session = refresh.as_ref().map(|_| family_of_grant(&code.hash()));
     let access = issue_access_token(
         store,
         vault,
@@ -530,7 +532,7 @@ pub async fn exchange<S: TokenStore + ?Sized>(
         &application,
         &user,
         now,
-        refresh.as_ref().map(|r| r.id),
+        session,
     )
     .await?;
     let id_token = match grant.request.has_scope("openid") {
@@ -547,6 +549,7 @@ pub async fn exchange<S: TokenStore + ?Sized>(
                     auth_time: grant.auth_time,
                     access_token: &access.token,
                     expiration: access.expiration,
+                    session,
                 },
             )
             .await?,
@@ -584,32 +587,18 @@ async fn refresh<S: TokenStore + ?Sized>(
             "refresh_token is required.",
         )));
     };
-    let unknown_client =
-        || OAuthError::invalid_client("invalid_client_id", "The client is unknown.");
-    let Some(client_id) = request.client_id.as_deref().and_then(ApplicationId::parse) else {
-        return Ok(Err(unknown_client()));
-    };
-    let Some(application) = store.application(client_id).await?.filter(|a| a.active) else {
-        return Ok(Err(unknown_client()));
-    };
     // A public client (one that may skip authentication when it uses PKCE) refreshes without
     // a secret; a confidential one authenticates as it did for the code.
-    match &request.client_secret {
-        Some(secret) if application.client_secret_matches(secret) => {}
-        Some(_) => {
-            return Ok(Err(OAuthError::invalid_client(
-                "invalid_client_authentication",
-                "Client authentication failed.",
-            )))
-        }
-        None if application.requires_client_authentication(true) => {
-            return Ok(Err(OAuthError::invalid_client(
-                "invalid_client_authentication",
-                "The client must authenticate.",
-            )))
-        }
-        None => {}
-    }
+    let application = match authenticate_client(
+        store,
+        request.client_id.as_deref(),
+        request.client_secret.as_ref(),
+    )
+    .await?
+    {
+        Ok(application) => application,
+        Err(error) => return Ok(Err(error)),
+    };
     let now = clock.now();
     let Some(old) = store.refresh_token(&presented.hash(), now).await? else {
         return Ok(Err(invalid()));
@@ -650,7 +639,7 @@ async fn refresh<S: TokenStore + ?Sized>(
         &application,
         &user,
         now,
-        Some(successor.id),
+        Some(old.family_id()),
     )
     .await?;
     info!(user_id = %user.id, tenant_id = %tenant.id, application_id = %application.id, "refresh token rotated");
@@ -663,6 +652,37 @@ async fn refresh<S: TokenStore + ?Sized>(
         scope: None,
         user_id: user.id,
     }))
+}
+
+/// The client of a request that needs no code: a known, active application, authenticated by
+/// its secret unless it is a public client (one whose policy lets it skip authentication when
+/// it uses PKCE, as its codes had to).
+pub async fn authenticate_client<S: ApplicationStore + ?Sized>(
+    store: &S,
+    client_id: Option<&str>,
+    secret: Option<&Secret>,
+) -> FlowResult<Result<Application, OAuthError>> {
+    let unknown = || OAuthError::invalid_client("invalid_client_id", "The client is unknown.");
+    let Some(client_id) = client_id.and_then(ApplicationId::parse) else {
+        return Ok(Err(unknown()));
+    };
+    let Some(application) = store.application(client_id).await?.filter(|a| a.active) else {
+        return Ok(Err(unknown()));
+    };
+    Ok(match secret {
+        Some(secret) if application.client_secret_matches(secret) => Ok(application),
+        Some(_) => Err(OAuthError::invalid_client(
+            "invalid_client_authentication",
+            "Client authentication failed.",
+        )),
+        None if application.requires_client_authentication(true) => {
+            Err(OAuthError::invalid_client(
+                "invalid_client_authentication",
+                "The client must authenticate.",
+            ))
+        }
+        None => Ok(application),
+    })
 }
 
 /// The refresh-token family an authorization code starts: derived from the code's hash, so a

@@ -152,6 +152,8 @@ pub struct IdTokenFacts<'a> {
     pub auth_time: Instant,
     pub access_token: &'a str,
     pub expiration: Instant,
+    /// The refresh-token family, when the sign-in has one: OIDC's `sid`, what logout ends.
+    pub session: Option<RefreshTokenId>,
 }
 
 /// Signs an id token with the application's id-token key, else the tenant's, else the
@@ -190,6 +192,7 @@ pub async fn issue_id_token<S: SigningKeyStore + ?Sized>(
         application_id: registration.map(|_| application.id),
         roles: registration.map(|r| r.roles.clone()),
         tid: tenant.id,
+        sid: facts.session,
     };
     sign(store, vault, tenant, key_id, &claims).await
 }

@@ -142,6 +142,8 @@ async fn dispatch(
         Route::OpenIdConfiguration => oidc::discovery(app, None).await,
         Route::TenantOpenIdConfiguration => oidc::discovery(app, Some(&params[0])).await,
         Route::UserInfo => oidc::userinfo(app, request).await,
+        Route::Logout => oidc::logout(app, request).await,
+        Route::Introspect => oidc::introspect(app, request).await,
     }
 }
 

@@ -543,6 +543,45 @@ fn basic_credentials(request: &HttpRequest) -> Option<Result<(String, String), O
     Some(Ok((unescape(id), unescape(secret))))
 }
 
+/// The client's id and secret, from `Authorization: Basic` or the form, never both ways.
+pub(crate) fn client_credentials(
+    request: &HttpRequest,
+    form: &[(String, String)],
+) -> Result<(Option<String>, Option<Secret>), OAuthError> {
+    let invalid = |description: &'static str| OAuthError {
+        error: "invalid_request",
+        reason: "invalid_request",
+        description,
+    };
+    let field = |name: &str| {
+        form_value(form, name)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    };
+    let mut client_id = field("client_id");
+    let mut client_secret = field("client_secret").map(Secret::new);
+    if let Some(basic) = basic_credentials(request) {
+        let (id, secret) = basic?;
+        if client_secret.is_some() {
+            return Err(invalid("Use one way of client authentication."));
+        }
+        if client_id.as_ref().is_some_and(|named| named != &id) {
+            return Err(invalid(
+                "client_id differs from the Authorization header's.",
+            ));
+        }
+        client_id = Some(id);
+        client_secret = Some(Secret::new(secret));
+    }
+    if client_secret
+        .as_ref()
+        .is_some_and(|s| s.expose().len() > MAX_SECRET_LEN)
+    {
+        return Err(invalid("The client secret is too long."));
+    }
+    Ok((client_id, client_secret))
+}
+
 fn token_request(request: &HttpRequest) -> Result<TokenRequest, OAuthError> {
     let form = form_pairs(&request.body);
     let invalid = |description: &'static str| OAuthError {
@@ -569,27 +608,7 @@ fn token_request(request: &HttpRequest) -> Result<TokenRequest, OAuthError> {
             .filter(|v| !v.is_empty())
             .map(str::to_owned)
     };
-    let mut client_id = field("client_id");
-    let mut client_secret = field("client_secret").map(Secret::new);
-    if let Some(basic) = basic_credentials(request) {
-        let (id, secret) = basic?;
-        if client_secret.is_some() {
-            return Err(invalid("Use one way of client authentication."));
-        }
-        if client_id.as_ref().is_some_and(|named| named != &id) {
-            return Err(invalid(
-                "client_id differs from the Authorization header's.",
-            ));
-        }
-        client_id = Some(id);
-        client_secret = Some(Secret::new(secret));
-    }
-    if client_secret
-        .as_ref()
-        .is_some_and(|s| s.expose().len() > MAX_SECRET_LEN)
-    {
-        return Err(invalid("The client secret is too long."));
-    }
+    let (client_id, client_secret) = client_credentials(request, &form)?;
     Ok(TokenRequest {
         grant_type: field("grant_type"),
         code: field("code")
@@ -613,7 +632,7 @@ fn token_response(status: StatusCode, body: &Value) -> HttpResponse {
     response
 }
 
-fn oauth_error(error: &OAuthError) -> HttpResponse {
+pub(crate) fn oauth_error(error: &OAuthError) -> HttpResponse {
     let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::BAD_REQUEST);
     let mut response = token_response(
         status,

@@ -4,10 +4,13 @@ use http::{HeaderValue, StatusCode};
 use serde_json::json;
 
 use super::errors::ApiError;
+use super::oauth::{client_credentials, oauth_error};
+use super::pages::{self, form_pairs, form_value, Language, Page};
 use super::{json_response, HttpRequest, HttpResponse};
 use crate::app::App;
 use crate::domain::secret::MAX_SECRET_LEN;
 use crate::domain::TenantId;
+use crate::flows::oauth::authenticate_client;
 use crate::flows::oidc;
 
 pub async fn discovery(app: &App, tenant: Option<&str>) -> Result<HttpResponse, ApiError> {
@@ -66,4 +69,66 @@ pub async fn userinfo(app: &App, request: &HttpRequest) -> Result<HttpResponse, 
             response
         }
     })
+}
+
+/// `GET /oauth2/logout`: ends the session the id token hint names and sends the browser to an
+/// allowed URI of the client, or shows the signed-out page.
+pub async fn logout(app: &App, request: &HttpRequest) -> Result<HttpResponse, ApiError> {
+    let query = form_pairs(request.query.as_deref().unwrap_or("").as_bytes());
+    let value = |name: &str| {
+        form_value(&query, name)
+            .filter(|v| !v.is_empty() && v.len() <= 8 * MAX_SECRET_LEN)
+            .map(str::to_owned)
+    };
+    let end = oidc::logout(
+        app.store.as_ref(),
+        app.key_vault.as_ref(),
+        oidc::LogoutRequest {
+            client_id: value("client_id"),
+            post_logout_redirect_uri: value("post_logout_redirect_uri"),
+            id_token_hint: value("id_token_hint"),
+            state: value("state"),
+        },
+    )
+    .await?;
+    Ok(match end {
+        oidc::LogoutEnd::Redirect(location) => pages::redirect(&location),
+        oidc::LogoutEnd::SignedOut => pages::render(
+            Page {
+                status: StatusCode::OK,
+                name: "signed-out",
+                language: Language::choose(form_value(&query, "locale"), request),
+                context: json!({}),
+                cookies: Vec::new(),
+            },
+            app.entropy.as_ref(),
+        ),
+    })
+}
+
+/// `POST /oauth2/introspect` (RFC 7662), for the token's own client.
+pub async fn introspect(app: &App, request: &HttpRequest) -> Result<HttpResponse, ApiError> {
+    let form = form_pairs(&request.body);
+    let (client_id, secret) = match client_credentials(request, &form) {
+        Ok(credentials) => credentials,
+        Err(error) => return Ok(oauth_error(&error)),
+    };
+    let client =
+        match authenticate_client(app.store.as_ref(), client_id.as_deref(), secret.as_ref()).await?
+        {
+            Ok(client) => client,
+            Err(error) => return Ok(oauth_error(&error)),
+        };
+    let Some(token) = form_value(&form, "token").filter(|t| t.len() <= 8 * MAX_SECRET_LEN) else {
+        return Ok(json_response(StatusCode::OK, &json!({"active": false})));
+    };
+    let answer = oidc::introspect(
+        app.store.as_ref(),
+        app.key_vault.as_ref(),
+        app.clock.as_ref(),
+        &client,
+        token,
+    )
+    .await?;
+    Ok(json_response(StatusCode::OK, &answer))
 }

@@ -25,6 +25,7 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("pages/other-browser.html"),
     ),
     ("limited.html", include_str!("pages/limited.html")),
+    ("signed-out.html", include_str!("pages/signed-out.html")),
 ];
 
 /// The page templates, parsed once per process.
@@ -138,6 +139,9 @@ const EN: &[(&str, &str)] = &[
     ("limited_heading", "Too many requests"),
     ("limited_text", "Too many sign-in links were asked for. Wait a minute, then try again."),
     ("try_again", "Try again"),
+    ("signed-out_title", "Signed out"),
+    ("signed_out_heading", "You are signed out"),
+    ("signed_out_text", "Your session has ended. You can close this page."),
     ("link_title", "Sign in"),
     ("link_heading", "Sign in"),
     ("link_text", "You opened a sign-in link. Continue to finish signing in."),
@@ -173,6 +177,9 @@ const FR: &[(&str, &str)] = &[
     ("limited_heading", "Trop de demandes"),
     ("limited_text", "Trop de liens de connexion ont été demandés. Attendez une minute, puis réessayez."),
     ("try_again", "Réessayer"),
+    ("signed-out_title", "Déconnecté"),
+    ("signed_out_heading", "Vous êtes déconnecté"),
+    ("signed_out_text", "Votre session est terminée. Vous pouvez fermer cette page."),
     ("link_title", "Connexion"),
     ("link_heading", "Connexion"),
     ("link_text", "Vous avez ouvert un lien de connexion. Continuez pour terminer la connexion."),
@@ -208,6 +215,9 @@ const DE: &[(&str, &str)] = &[
     ("limited_heading", "Zu viele Anfragen"),
     ("limited_text", "Es wurden zu viele Anmeldelinks angefordert. Warten Sie eine Minute und versuchen Sie es dann erneut."),
     ("try_again", "Erneut versuchen"),
+    ("signed-out_title", "Abgemeldet"),
+    ("signed_out_heading", "Sie sind abgemeldet"),
+    ("signed_out_text", "Ihre Sitzung ist beendet. Sie können diese Seite schließen."),
     ("link_title", "Anmelden"),
     ("link_heading", "Anmelden"),
     ("link_text", "Sie haben einen Anmeldelink geöffnet. Fahren Sie fort, um die Anmeldung abzuschließen."),

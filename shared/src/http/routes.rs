@@ -29,6 +29,8 @@ pub enum Route {
     OpenIdConfiguration,
     TenantOpenIdConfiguration,
     UserInfo,
+    Logout,
+    Introspect,
 }
 
 /// Who may call a route.
@@ -262,6 +264,20 @@ pub const ROUTES: &[RouteSpec] = &[
         Route::UserInfo,
         "GET",
         "/oauth2/userinfo",
+        "oidc",
+        Access::Public,
+    ),
+    spec(
+        Route::Logout,
+        "GET",
+        "/oauth2/logout",
+        "oidc",
+        Access::Public,
+    ),
+    spec(
+        Route::Introspect,
+        "POST",
+        "/oauth2/introspect",
         "oidc",
         Access::Public,
     ),
