@@ -12,7 +12,7 @@ use passwordless::domain::oauth::verifier_matches;
 use passwordless::domain::signing::b64url;
 use passwordless::domain::{ApplicationId, Secret};
 use passwordless::flows::oauth::{self, TokenRequest};
-use passwordless::http::pages::{cookie, form_pairs, form_value};
+use passwordless::http::pages::{cookie, form_pairs, form_value, redirect};
 use passwordless::http::HttpRequest;
 use passwordless::App;
 
@@ -287,14 +287,5 @@ fn page(status: StatusCode, title: &str, body: &str) -> http::Response<Bytes> {
             "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'",
         ),
     );
-    response
-}
-
-fn redirect(location: &str) -> http::Response<Bytes> {
-    let mut response = http::Response::new(Bytes::new());
-    *response.status_mut() = StatusCode::FOUND;
-    if let Ok(value) = HeaderValue::from_str(location) {
-        response.headers_mut().insert(http::header::LOCATION, value);
-    }
     response
 }

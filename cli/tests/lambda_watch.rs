@@ -10,12 +10,15 @@
 //! `PASSWORDLESS_TEST_PYTHON`, or `.venv`).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed step is a failed test
 
+mod support;
+
+use support::Group;
+
 use passwordless::http::routes::ROUTES;
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const REPOSITORY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
@@ -36,26 +39,6 @@ fn tools() -> PathBuf {
         python.display()
     );
     bin
-}
-
-/// A process group (the watcher starts cargo, which starts cargo-lambda, which starts the
-/// functions) that is stopped as a whole when the test ends, passed or failed.
-struct Group(Child);
-
-impl Group {
-    fn spawn(command: &mut Command) -> Group {
-        Group(command.process_group(0).spawn().unwrap())
-    }
-}
-
-impl Drop for Group {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-s", "TERM", "--"])
-            .arg(format!("-{}", self.0.id()))
-            .status();
-        let _ = self.0.wait();
-    }
 }
 
 fn free_port() -> u16 {

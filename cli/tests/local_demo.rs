@@ -4,21 +4,12 @@
 //! login, and `/demo/callback` exchanges the code (PKCE) and shows the tokens.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed step is a failed test
 
-use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, Stdio};
+mod support;
+
+use support::Group;
+
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-s", "TERM", "--"])
-            .arg(format!("-{}", self.0.id()))
-            .status();
-        let _ = self.0.wait();
-    }
-}
 
 /// A browser that keeps cookies by hand and does not follow redirects.
 struct Browser {
@@ -120,7 +111,7 @@ async fn a_person_signs_in_through_the_demo_relying_party_with_the_local_inbox()
         .local_addr()
         .unwrap()
         .port();
-    let mut server = Server(
+    let mut server = Group::spawn(
         Command::new(env!("CARGO_BIN_EXE_passwordless"))
             .args(["serve", "--port", &port.to_string()])
             .current_dir(dir.path())
@@ -129,10 +120,7 @@ async fn a_person_signs_in_through_the_demo_relying_party_with_the_local_inbox()
             .env_remove("PASSWORDLESS_PUBLIC_URL")
             .env_remove("PASSWORDLESS_MAILER")
             .stdout(std::fs::File::create(&output).unwrap())
-            .stderr(Stdio::null())
-            .process_group(0)
-            .spawn()
-            .unwrap(),
+            .stderr(Stdio::null()),
     );
     let deadline = Instant::now() + Duration::from_secs(60);
     while !std::fs::read_to_string(&output)
