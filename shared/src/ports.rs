@@ -108,8 +108,11 @@ pub enum Proof<'a> {
 
 #[async_trait]
 pub trait CodeStore: Send + Sync {
-    /// Stores a code and makes it the user's only current code, invalidating every earlier one
-    /// (S6). One write for both.
+    /// Stores a code. A code started through the API (no browser binding) becomes the user's
+    /// only current code, invalidating every earlier one, bound or not (S6), in the same write.
+    /// A code bound to the browser that asked on the hosted page invalidates nothing: anybody
+    /// who knows the address can ask there, and that must not end the owner's pending login
+    /// (S31); it lives until it is used, expires, or an API start or a finished login ends it.
     async fn insert_code(&self, code: &PasswordlessCode) -> StoreResult<()>;
     /// Reads a code; expired codes read as absent (S4).
     async fn code(&self, hash: &SecretHash, now: Instant) -> StoreResult<Option<PasswordlessCode>>;
@@ -124,8 +127,10 @@ pub trait CodeStore: Send + Sync {
         tenant: Option<TenantId>,
         now: Instant,
     ) -> StoreResult<Consumed>;
-    /// Completes a login on the user's record: only if `code` is still the user's current code,
-    /// clears it and, when the user may log in, records the login (`User::record_login`).
+    /// Completes a login on the user's record: only if `code` is still valid (the current code
+    /// for an API-started one; for a bound one, no API start or login since it was made), ends
+    /// every other code of the user and, when the user may log in, records the login
+    /// (`User::record_login`).
     async fn finish_login(
         &self,
         user: UserId,

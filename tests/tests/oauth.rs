@@ -18,6 +18,8 @@ struct Browser {
     client: reqwest::Client,
     base: String,
     cookies: Vec<String>,
+    /// The address a proxy in front of the server reports for this browser.
+    source: Option<String>,
 }
 
 struct Page {
@@ -52,6 +54,15 @@ impl Browser {
                 .unwrap(),
             base: server.base.clone(),
             cookies: Vec::new(),
+            source: None,
+        }
+    }
+
+    /// A browser at `source`, for a server behind a proxy (`TestServer::start_behind_proxy`).
+    fn at(server: &TestServer, source: &str) -> Browser {
+        Browser {
+            source: Some(source.to_owned()),
+            ..Browser::new(server)
         }
     }
 
@@ -59,6 +70,9 @@ impl Browser {
         let mut request = request;
         if !self.cookies.is_empty() {
             request = request.header("Cookie", self.cookies.join("; "));
+        }
+        if let Some(source) = &self.source {
+            request = request.header("X-Forwarded-For", source);
         }
         let response = request.send().await.unwrap();
         for set in response.headers().get_all("set-cookie") {
@@ -798,10 +812,11 @@ async fn s9_an_unknown_address_gets_the_same_page_status_and_cookie_and_no_mail(
 }
 
 #[tokio::test]
-async fn s8_s31_hammering_the_form_is_limited_and_the_owner_still_signs_in_with_the_newest_link() {
-    let server = TestServer::start().await;
+async fn s8_s31_hammering_the_form_spends_only_the_hammerers_allowance_and_the_owner_signs_in_with_the_newest_link(
+) {
+    let server = TestServer::start_behind_proxy().await;
     let client = relying_party(&server, json!({}), "owner@example.com").await;
-    let mut attacker = Browser::new(&server);
+    let mut attacker = Browser::at(&server, "198.51.100.7");
     let mut statuses = Vec::new();
     for _ in 0..8 {
         statuses.push(
@@ -819,17 +834,59 @@ async fn s8_s31_hammering_the_form_is_limited_and_the_owner_still_signs_in_with_
         5,
         "nothing sent past the limit"
     );
-    // The window passes; the owner asks once and signs in with the newest link.
-    server.clock.advance_secs(61);
-    let mut owner = Browser::new(&server);
-    assert_eq!(
-        ask_for_link(&mut owner, &client, "owner@example.com", &[])
-            .await
-            .status,
-        200
-    );
+
+    // Within the same window the owner asks from their own address, and the newest link signs
+    // them in.
+    let mut owner = Browser::at(&server, "203.0.113.5");
+    let asked = ask_for_link(&mut owner, &client, "owner@example.com", &[]).await;
+    assert_eq!(asked.status, 200, "{}", asked.html);
     let newest = link_in(server.emails().await.last().unwrap());
     assert_eq!(continue_from(&mut owner, &newest).await.status, 302);
+
+    // A request from yet another address after the owner's ends nothing of the owner's: the
+    // owner's link still signs them in, and the other one's link signs nobody in there.
+    ask_for_link(&mut owner, &client, "owner@example.com", &[]).await;
+    let owners_link = link_in(server.emails().await.last().unwrap());
+    let mut second_attacker = Browser::at(&server, "198.51.100.8");
+    let later = ask_for_link(&mut second_attacker, &client, "owner@example.com", &[]).await;
+    assert_eq!(later.status, 200);
+    let attackers_link = link_in(server.emails().await.last().unwrap());
+    assert_ne!(attackers_link, owners_link);
+    let shown = owner.get(&attackers_link).await;
+    assert!(
+        shown.html.contains("browser where you asked"),
+        "{}",
+        shown.html
+    );
+    assert_eq!(continue_from(&mut owner, &owners_link).await.status, 302);
+}
+
+#[tokio::test]
+async fn s8_the_mail_one_inbox_can_be_made_to_receive_is_bounded_whatever_the_sources() {
+    let server = TestServer::start_behind_proxy().await;
+    let patch = json!({"tenant": {"rateLimitConfiguration": {"sendPasswordless": {"limit": 1, "timePeriodInSeconds": 60}}}});
+    server
+        .admin(
+            "PATCH",
+            &format!("/api/tenant/{}", server.default_tenant()),
+            patch,
+        )
+        .await
+        .assert_status(200);
+    let client = relying_party(&server, json!({}), "inbox@example.com").await;
+    let mut statuses = Vec::new();
+    for i in 0..11 {
+        let mut browser = Browser::at(&server, &format!("198.51.100.{}", 20 + i));
+        statuses.push(
+            ask_for_link(&mut browser, &client, "inbox@example.com", &[])
+                .await
+                .status,
+        );
+    }
+    // One per source, ten times that for the address across all of them.
+    assert_eq!(statuses[..10], [200; 10], "{statuses:?}");
+    assert_eq!(statuses[10], 429);
+    assert_eq!(server.emails().await.len(), 10);
 }
 
 #[tokio::test]

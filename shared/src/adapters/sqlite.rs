@@ -358,35 +358,42 @@ impl UserStore for SqliteStore {
 #[async_trait]
 impl CodeStore for SqliteStore {
     async fn insert_code(&self, code: &PasswordlessCode) -> StoreResult<()> {
-        let (hash, user, expires, body) = (
+        let (hash, user, expires, body, bound) = (
             code.code_hash.to_hex(),
             code.user_id.to_string(),
             code.expires_at.as_millis(),
             to_json(code)?,
+            code.browser_binding.is_some(),
         );
         self.run(move |conn| {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(unavailable)?;
-            // The user's earlier codes die with this start (S6); the pointer below makes that
-            // atomic, the delete just keeps the table small.
-            tx.execute("DELETE FROM codes WHERE user_id = ?1", [&user])
+            let user_exists = tx
+                .query_row("SELECT 1 FROM users WHERE id = ?1", [&user], |_| Ok(()))
+                .optional()
+                .map_err(unavailable)?
+                .is_some();
+            if !user_exists {
+                return Err(StoreError::Missing);
+            }
+            if !bound {
+                // The user's earlier codes die with this start (S6); the pointer below makes
+                // that atomic, the delete just keeps the table small.
+                tx.execute("DELETE FROM codes WHERE user_id = ?1", [&user])
+                    .map_err(unavailable)?;
+                tx.execute(
+                    "UPDATE users SET current_code = ?1 WHERE id = ?2",
+                    params![hash, user],
+                )
                 .map_err(unavailable)?;
+            }
             tx.execute(
                 "INSERT INTO codes (hash, user_id, expires_at, body) VALUES (?1, ?2, ?3, ?4)",
                 params![hash, user, expires, body],
             )
             .map_err(|e| insert_error(e, "code"))?;
-            match tx
-                .execute(
-                    "UPDATE users SET current_code = ?1 WHERE id = ?2",
-                    params![hash, user],
-                )
-                .map_err(unavailable)?
-            {
-                0 => Err(StoreError::Missing),
-                _ => tx.commit().map_err(unavailable),
-            }
+            tx.commit().map_err(unavailable)
         })
         .await
     }
@@ -497,7 +504,12 @@ impl CodeStore for SqliteStore {
         application: ApplicationId,
         now: Instant,
     ) -> StoreResult<LoginFinish> {
-        let (id, hash, emailed) = (user.to_string(), code.code_hash.to_hex(), code.emailed);
+        let (id, hash, emailed, bound) = (
+            user.to_string(),
+            code.code_hash.to_hex(),
+            code.emailed,
+            code.browser_binding.is_some(),
+        );
         self.run(move |conn| {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -510,10 +522,13 @@ impl CodeStore for SqliteStore {
                 )
                 .optional()
                 .map_err(unavailable)?;
-            let Some((Some(current), body)) = row else {
+            let Some((current, body)) = row else {
                 return Ok(LoginFinish::Superseded);
             };
-            if current != hash {
+            // An API start or a login deletes a bound code in the same transaction that would
+            // supersede it, so a bound code that was consumed was valid; an API-started one must
+            // still be the current code.
+            if !bound && current.as_deref() != Some(hash.as_str()) {
                 return Ok(LoginFinish::Superseded);
             }
             let mut user: User = from_json(&body)?;

@@ -530,10 +530,17 @@ pub async fn limited_start_and_send<S: SendStore + ?Sized>(
     Ok((outcome, Some(stored.code_hash)))
 }
 
-/// Per login (the address, hashed) and per source address, counted in the shared store before
-/// anything is written, so the limit holds across every instance (S8, S31) and answers alike
-/// whether or not the address is a user's. The source limit is ten times the login limit:
-/// offices share addresses.
+/// How many times the per-address limit one source may use, all sources together may use for
+/// one address, and one source may use for all addresses.
+const WIDE_LIMIT_FACTOR: u32 = 10;
+
+/// Counted in the shared store before anything is written, so the limits hold across every
+/// instance (S8, S31), and alike whether or not the address is a user's. Three counters, all
+/// keyed by the address's hash, never the address: one address from one source gets the
+/// tenant's limit, so whoever hammers the form for somebody's address spends their own
+/// allowance and not the owner's (S31); one address from all sources together gets ten times
+/// that, which bounds the mail anybody can make one inbox receive; one source gets ten times
+/// that for all addresses (offices share addresses).
 async fn enforce_send_limits<S: RateLimiter + ?Sized>(
     store: &S,
     tenant: &Tenant,
@@ -546,27 +553,41 @@ async fn enforce_send_limits<S: RateLimiter + ?Sized>(
         return Ok(());
     }
     let login = SecretHash::of(normalized_login).to_hex();
-    let login_hits = store
-        .hit(
-            &format!("send:login:{}:{}", tenant.id, &login[..32]),
-            limit.time_period_in_seconds,
-            now,
-        )
-        .await?;
-    if login_hits > limit.limit {
-        warn!(tenant_id = %tenant.id, "passwordless send refused: per-address rate limit");
-        return Err(FlowError::RateLimited);
-    }
-    if let Some(source) = source {
-        let hits = store
-            .hit(
-                &format!("send:ip:{}:{source}", tenant.id),
-                limit.time_period_in_seconds,
-                now,
-            )
-            .await?;
-        if hits > limit.limit.saturating_mul(10) {
-            warn!(tenant_id = %tenant.id, "passwordless send refused: per-source rate limit");
+    let login = &login[..32];
+    let wide = limit.limit.saturating_mul(WIDE_LIMIT_FACTOR);
+    let counters = match source {
+        Some(source) => vec![
+            (
+                format!("send:login-ip:{}:{login}:{source}", tenant.id),
+                limit.limit,
+                "per-address-and-source",
+            ),
+            (
+                format!("send:login:{}:{login}", tenant.id),
+                wide,
+                "per-address",
+            ),
+            (
+                format!("send:ip:{}:{source}", tenant.id),
+                wide,
+                "per-source",
+            ),
+        ],
+        None => vec![(
+            format!("send:login:{}:{login}", tenant.id),
+            limit.limit,
+            "per-address",
+        )],
+    };
+    let hits = futures_util::future::try_join_all(
+        counters
+            .iter()
+            .map(|(key, _, _)| store.hit(key, limit.time_period_in_seconds, now)),
+    )
+    .await?;
+    for ((_, allowed, which), hits) in counters.iter().zip(hits) {
+        if hits > *allowed {
+            warn!(tenant_id = %tenant.id, limit = which, "passwordless send refused: rate limit");
             return Err(FlowError::RateLimited);
         }
     }

@@ -515,6 +515,111 @@ pub async fn s14_a_bound_code_is_taken_only_with_its_binding(store: Arc<dyn Stor
     );
 }
 
+/// A code asked for in `binding`'s browser at `at`.
+fn bound_code(user: &User, secret: &str, binding: &str, at: Instant) -> PasswordlessCode {
+    let mut bound = code(user, secret, at.plus_secs(600));
+    bound.insert_instant = at;
+    bound.one_time_code_hash = Some(SecretHash::of(&format!("{secret}-short")));
+    bound.browser_binding = Some(SecretHash::of(binding));
+    bound
+}
+
+/// Takes a bound code in its browser and finishes the login at `at`.
+async fn finish_in_browser(
+    store: &dyn Store,
+    bound: &PasswordlessCode,
+    binding: &str,
+    at: Instant,
+) -> Option<LoginFinish> {
+    let binding = SecretHash::of(binding);
+    match store
+        .consume_code(&bound.code_hash, Proof::BoundBrowser(&binding), None, at)
+        .await
+        .unwrap()
+    {
+        Consumed::Code(taken) => Some(
+            store
+                .finish_login(taken.user_id, &taken, taken.application_id, at)
+                .await
+                .unwrap(),
+        ),
+        _ => None,
+    }
+}
+
+/// S31: a code asked for on the hosted page ends no other code, so whoever asks in another
+/// browser for the same address cannot end the owner's pending login; the owner's login then
+/// ends every other code of the user, bound or not.
+pub async fn s31_a_bound_code_supersedes_nothing_and_a_login_ends_the_others(
+    store: Arc<dyn Store>,
+) {
+    let user = fresh_user(store.as_ref(), "s31-owner@example.com").await;
+    let api = code(&user, "s31-api", NOW.plus_secs(180));
+    store.insert_code(&api).await.unwrap();
+    let owners = bound_code(&user, "s31-owner", "owner-browser", NOW.plus_secs(1));
+    store.insert_code(&owners).await.unwrap();
+    let attackers = bound_code(&user, "s31-attacker", "attacker-browser", NOW.plus_secs(2));
+    store.insert_code(&attackers).await.unwrap();
+    for live in [&api, &owners, &attackers] {
+        assert!(
+            store
+                .code(&live.code_hash, NOW.plus_secs(3))
+                .await
+                .unwrap()
+                .is_some(),
+            "no code superseded another"
+        );
+    }
+    assert!(matches!(
+        finish_in_browser(store.as_ref(), &owners, "owner-browser", NOW.plus_secs(3)).await,
+        Some(LoginFinish::Completed(_))
+    ));
+    for ended in [&api, &attackers] {
+        assert!(
+            store
+                .code(&ended.code_hash, NOW.plus_secs(4))
+                .await
+                .unwrap()
+                .is_none(),
+            "the login ended the user's other codes"
+        );
+    }
+    assert!(!matches!(
+        finish_in_browser(
+            store.as_ref(),
+            &attackers,
+            "attacker-browser",
+            NOW.plus_secs(4)
+        )
+        .await,
+        Some(LoginFinish::Completed(_))
+    ));
+}
+
+/// S6 holds for the hosted page's codes too: a start through the API ends them.
+pub async fn s6_an_api_start_ends_the_bound_codes(store: Arc<dyn Store>) {
+    let user = fresh_user(store.as_ref(), "s6-bound@example.com").await;
+    let bound = bound_code(&user, "s6-bound", "a-browser", NOW);
+    store.insert_code(&bound).await.unwrap();
+    let mut api = code(&user, "s6-api", NOW.plus_secs(180));
+    api.insert_instant = NOW.plus_secs(1);
+    store.insert_code(&api).await.unwrap();
+    assert!(store
+        .code(&bound.code_hash, NOW.plus_secs(2))
+        .await
+        .unwrap()
+        .is_none());
+    assert!(!matches!(
+        finish_in_browser(store.as_ref(), &bound, "a-browser", NOW.plus_secs(2)).await,
+        Some(LoginFinish::Completed(_))
+    ));
+    assert!(store
+        .code(&api.code_hash, NOW.plus_secs(2))
+        .await
+        .unwrap()
+        .is_some());
+}
+
 fn refresh_token(user: &User, secret: &str, family: RefreshTokenId) -> StoredRefreshToken {
     StoredRefreshToken {
         id: id(6, RefreshTokenId::from_random_bytes),
@@ -620,6 +725,8 @@ macro_rules! conformance_suite {
             s18_an_authorization_code_is_redeemed_once_and_replays_are_recognised,
             an_expired_authorization_code_redeems_nothing,
             s14_a_bound_code_is_taken_only_with_its_binding,
+            s31_a_bound_code_supersedes_nothing_and_a_login_ends_the_others,
+            s6_an_api_start_ends_the_bound_codes,
             s20_a_refresh_token_rotates_once_and_a_revoked_family_is_dead
         );
     };
@@ -654,5 +761,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     s18_an_authorization_code_is_redeemed_once_and_replays_are_recognised(store.clone()).await;
     an_expired_authorization_code_redeems_nothing(store.clone()).await;
     s14_a_bound_code_is_taken_only_with_its_binding(store.clone()).await;
+    s31_a_bound_code_supersedes_nothing_and_a_login_ends_the_others(store.clone()).await;
+    s6_an_api_start_ends_the_bound_codes(store.clone()).await;
     s20_a_refresh_token_rotates_once_and_a_revoked_family_is_dead(store).await;
 }

@@ -23,6 +23,7 @@ use passwordless::domain::tenant::DEFAULT_TENANT_ID;
 use passwordless::domain::{ApiKeyPermissions, Instant, Secret, TenantId};
 use passwordless::flows::management::create_api_key;
 use passwordless::ports::{KeyVault, MailError, Mailer, SentEmail, Store};
+use passwordless_cli::server::ServerOptions;
 
 /// 2026-01-01T00:00:00Z: tests start every clock here and move it by hand.
 pub const T0: Instant = Instant::from_secs(1_767_225_600);
@@ -182,15 +183,28 @@ impl Mailer for PanickingMailer {
 
 impl TestServer {
     pub async fn start() -> TestServer {
-        TestServer::start_with(None).await
+        TestServer::start_with(None, ServerOptions::default()).await
+    }
+
+    /// A server behind a proxy on loopback: each request's `X-Forwarded-For` names its source,
+    /// so one test can speak as many clients (S27).
+    pub async fn start_behind_proxy() -> TestServer {
+        let options = ServerOptions {
+            trusted_proxies: vec!["127.0.0.1/32".parse().unwrap()],
+            ..ServerOptions::default()
+        };
+        TestServer::start_with(None, options).await
     }
 
     /// A server on the usual store whose mail goes to `mailer` instead.
     pub async fn start_with_mailer(mailer: Arc<dyn Mailer>) -> TestServer {
-        TestServer::start_with(Some(mailer)).await
+        TestServer::start_with(Some(mailer), ServerOptions::default()).await
     }
 
-    async fn start_with(replacement: Option<Arc<dyn Mailer>>) -> TestServer {
+    async fn start_with(
+        replacement: Option<Arc<dyn Mailer>>,
+        options: ServerOptions,
+    ) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
         let clock = Arc::new(ManualClock::starting_at(T0));
         let (store, mailer, backend): (Arc<dyn Store>, Arc<dyn Mailer>, Backend) =
@@ -268,7 +282,7 @@ impl TestServer {
         tokio::spawn(passwordless_cli::server::serve(
             app.clone(),
             listener,
-            passwordless_cli::server::ServerOptions::default(),
+            options,
             async {
                 let _ = rx.await;
             },

@@ -14,9 +14,10 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
-    KeyType, Projection, ProjectionType, Put, ReturnValue, ReturnValuesOnConditionCheckFailure,
-    ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem, Update,
+    AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, GlobalSecondaryIndex,
+    KeySchemaElement, KeyType, Projection, ProjectionType, Put, ReturnValue,
+    ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TimeToLiveSpecification,
+    TransactWriteItem, Update,
 };
 use aws_sdk_dynamodb::Client;
 use base64::engine::general_purpose::STANDARD;
@@ -497,6 +498,16 @@ impl DynamoStore {
             .and_then(|v| u32::try_from(v).ok())
             .unwrap_or(code.failed_attempts);
         Ok(code)
+    }
+
+    /// Whether the user's item still lets `code` log in: an API-started code must be the
+    /// current one (S6); a bound code must be no older than the last API start or login.
+    fn code_still_valid(user: &Item, code: &PasswordlessCode) -> bool {
+        if code.browser_binding.is_some() {
+            get_n(user, "codesValidFrom").is_none_or(|from| code.insert_instant.as_millis() >= from)
+        } else {
+            get_s(user, "currentCode") == Some(code.code_hash.to_hex().as_str())
+        }
     }
 
     /// The `tenantId = :tenant` part of a code's condition, when the caller is scoped (X7).
@@ -986,21 +997,40 @@ impl CodeStore for DynamoStore {
         if let Some(binding) = &code.browser_binding {
             put = put.item("browserBinding", s(binding.to_hex()));
         }
-        // Naming the code on the user makes every earlier code dead in the same write (S6).
-        let point = Update::builder()
-            .table_name(&self.tables.users)
-            .key("pk", user_key(code.user_id))
-            .update_expression("SET currentCode = :c")
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":c", s(code.code_hash.to_hex()))
-            .build();
+        let user = if code.browser_binding.is_some() {
+            // A bound code supersedes nothing (S31); the user must exist all the same.
+            TransactWriteItem::builder()
+                .condition_check(build(
+                    "a user check",
+                    ConditionCheck::builder()
+                        .table_name(&self.tables.users)
+                        .key("pk", user_key(code.user_id))
+                        .condition_expression("attribute_exists(pk)")
+                        .build(),
+                )?)
+                .build()
+        } else {
+            // Naming the code on the user makes every earlier code dead in the same write
+            // (S6): the earlier API-started ones by the pointer, the bound ones by the instant.
+            TransactWriteItem::builder()
+                .update(build(
+                    "a user pointer",
+                    Update::builder()
+                        .table_name(&self.tables.users)
+                        .key("pk", user_key(code.user_id))
+                        .update_expression("SET currentCode = :c, codesValidFrom = :from")
+                        .condition_expression("attribute_exists(pk)")
+                        .expression_attribute_values(":c", s(code.code_hash.to_hex()))
+                        .expression_attribute_values(":from", n(code.insert_instant.as_millis()))
+                        .build(),
+                )?)
+                .build()
+        };
         let items = vec![
             TransactWriteItem::builder()
                 .put(build("a code", put.build())?)
                 .build(),
-            TransactWriteItem::builder()
-                .update(build("a user pointer", point)?)
-                .build(),
+            user,
         ];
         match self
             .client
@@ -1036,19 +1066,21 @@ impl CodeStore for DynamoStore {
         else {
             return Ok(None);
         };
-        // A superseded code reads as absent (S6): the user must still name it.
+        // A superseded code reads as absent (S6).
         let user = self
             .client
             .get_item()
             .table_name(&self.tables.users)
             .key("pk", user_key(code.user_id))
-            .projection_expression("currentCode")
+            .projection_expression("currentCode, codesValidFrom")
             .consistent_read(true)
             .send()
             .await
             .map_err(|e| sdk("GetItem", e))?;
-        let current = user.item().and_then(|item| get_s(item, "currentCode"));
-        Ok((current == Some(hash.to_hex().as_str())).then_some(code))
+        let valid = user
+            .item()
+            .is_some_and(|item| Self::code_still_valid(item, &code));
+        Ok(valid.then_some(code))
     }
 
     async fn mark_code_emailed(&self, hash: &SecretHash) -> StoreResult<()> {
@@ -1102,22 +1134,39 @@ impl CodeStore for DynamoStore {
         now: Instant,
     ) -> StoreResult<LoginFinish> {
         let hash = code.code_hash.to_hex();
-        let mut set = "SET lastLoginInstant = :now, registrationLogins.#app = :now".to_owned();
+        let bound = code.browser_binding.is_some();
+        // Every other code of the user ends with this login: the API-started one with the
+        // pointer, the bound ones with the instant.
+        let mut set =
+            "SET lastLoginInstant = :now, registrationLogins.#app = :now, codesValidFrom = :now"
+                .to_owned();
         if code.emailed {
             set.push_str(", verified = :yes");
         }
-        // One conditional update: still the current code, the user may log in; then record it.
+        let still_valid = if bound {
+            "(attribute_not_exists(codesValidFrom) OR codesValidFrom <= :inserted)"
+        } else {
+            "currentCode = :code"
+        };
+        let mut values = HashMap::from([
+            (":now".to_owned(), n(now.as_millis())),
+            (":yes".to_owned(), AttributeValue::Bool(true)),
+        ]);
+        if bound {
+            values.insert(":inserted".into(), n(code.insert_instant.as_millis()));
+        } else {
+            values.insert(":code".into(), s(hash.clone()));
+        }
+        // One conditional update: the code still valid, the user may log in; then record it.
         let result = self
             .client
             .update_item()
             .table_name(&self.tables.users)
             .key("pk", user_key(user))
             .update_expression(format!("{set} REMOVE currentCode"))
-            .condition_expression("currentCode = :code AND active = :yes AND (attribute_not_exists(expiry) OR expiry > :now)")
+            .condition_expression(format!("{still_valid} AND active = :yes AND (attribute_not_exists(expiry) OR expiry > :now)"))
             .expression_attribute_names("#app", application.to_string())
-            .expression_attribute_values(":now", n(now.as_millis()))
-            .expression_attribute_values(":code", s(hash.clone()))
-            .expression_attribute_values(":yes", AttributeValue::Bool(true))
+            .set_expression_attribute_values(Some(values))
             .return_values(ReturnValue::AllNew)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
@@ -1135,8 +1184,12 @@ impl CodeStore for DynamoStore {
         let Some(old) = old else {
             return Ok(LoginFinish::Superseded);
         };
-        if get_s(&old, "currentCode") != Some(hash.as_str()) {
+        if !Self::code_still_valid(&old, code) {
             return Ok(LoginFinish::Superseded);
+        }
+        if bound {
+            // Consuming took the code; nothing of the user's points at it.
+            return Ok(LoginFinish::Refused(Self::user_from_item(&old)?));
         }
         // The code was current but the user may not log in: spend the code all the same.
         let cleared = self
