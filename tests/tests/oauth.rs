@@ -1332,3 +1332,165 @@ async fn introspection_tells_a_client_about_its_own_live_tokens_only() {
         (401, Some("invalid_client"))
     );
 }
+
+/// An HTTP client for the OpenID Connect library that reaches this server wherever the
+/// provider's documents point, as DNS would: the public URL's origin is the test server.
+fn oidc_http(
+    server: &TestServer,
+) -> impl Fn(
+    openidconnect::HttpRequest,
+) -> std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<openidconnect::HttpResponse, reqwest::Error>>>,
+> {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let base = server.base.clone();
+    move |request| {
+        let client = client.clone();
+        let url = request.uri().to_string().replacen(PUBLIC_URL, &base, 1);
+        Box::pin(async move {
+            let mut outgoing = client
+                .request(request.method().clone(), url)
+                .body(request.body().clone());
+            for (name, value) in request.headers() {
+                outgoing = outgoing.header(name, value);
+            }
+            let response = outgoing.send().await?;
+            let mut incoming = http::Response::builder().status(response.status());
+            for (name, value) in response.headers() {
+                incoming = incoming.header(name, value);
+            }
+            let body = response.bytes().await?.to_vec();
+            Ok(incoming.body(body).unwrap())
+        })
+    }
+}
+
+/// The test server's clock, for checking its tokens' times.
+fn server_time(server: &TestServer) -> chrono::DateTime<chrono::Utc> {
+    use passwordless::ports::Clock;
+    chrono::DateTime::from_timestamp_millis(server.clock.now().as_millis()).unwrap()
+}
+
+#[tokio::test]
+async fn a_relying_party_built_on_the_openidconnect_crate_signs_in_with_pkce_and_refreshes() {
+    use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
+    use openidconnect::{
+        AccessTokenHash, AuthorizationCode, ClientId, CsrfToken, IssuerUrl, Nonce,
+        OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, Scope, SubjectIdentifier,
+        TokenResponse,
+    };
+
+    let server = TestServer::start().await;
+    let party = relying_party(
+        &server,
+        json!({"clientAuthenticationPolicy": "NotRequiredWhenUsingPKCE"}),
+        "grace@example.com",
+    )
+    .await;
+    let http = oidc_http(&server);
+
+    // Discovery (and the keys it points at), then a public client that uses PKCE S256.
+    let metadata =
+        CoreProviderMetadata::discover_async(IssuerUrl::new(PUBLIC_URL.to_owned()).unwrap(), &http)
+            .await
+            .unwrap();
+    let client =
+        CoreClient::from_provider_metadata(metadata, ClientId::new(party.id.clone()), None)
+            .set_redirect_uri(RedirectUrl::new(CALLBACK.to_owned()).unwrap());
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (authorize_url, csrf, nonce) = client
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .add_scope(Scope::new("offline_access".to_owned()))
+        .set_pkce_challenge(challenge)
+        .url();
+
+    // The person: the authorize page, the email, the link in the same browser.
+    let mut browser = Browser::new(&server);
+    let path = authorize_url.as_str().strip_prefix(PUBLIC_URL).unwrap();
+    let authorize = browser.get(path).await;
+    assert_eq!(authorize.status, 200, "{}", authorize.html);
+    let form = request_form(&authorize, party.email);
+    let asked = browser
+        .post_form("/oauth2/passwordless", &pairs_of(&form))
+        .await;
+    assert_eq!(asked.status, 200, "{}", asked.html);
+    let link = link_in(server.emails().await.last().unwrap());
+    let landed = continue_from(&mut browser, &link).await;
+    let location = landed.location().expect("a redirect to the client");
+    assert!(location.starts_with(CALLBACK), "{location}");
+    assert_eq!(
+        parameter(&location, "state").as_deref(),
+        Some(csrf.secret().as_str())
+    );
+    let code = parameter(&location, "code").unwrap();
+
+    // The library exchanges the code with the verifier and verifies the id token: signature
+    // against the discovered keys, issuer, audience, expiry (on the server's clock), nonce.
+    let tokens = client
+        .exchange_code(AuthorizationCode::new(code))
+        .unwrap()
+        .set_pkce_verifier(verifier)
+        .request_async(&http)
+        .await
+        .unwrap();
+    let id_token_verifier = client
+        .id_token_verifier()
+        .set_time_fn(|| server_time(&server));
+    let id_token = tokens.id_token().expect("an id token for the openid scope");
+    let claims = id_token.claims(&id_token_verifier, &nonce).unwrap();
+    assert_eq!(claims.subject().as_str(), party.user);
+    let at_hash = claims.access_token_hash().expect("at_hash");
+    let actual = AccessTokenHash::from_token(
+        tokens.access_token(),
+        id_token.signing_alg().unwrap(),
+        id_token.signing_key(&id_token_verifier).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(&actual, at_hash);
+
+    // Userinfo answers for the same subject.
+    let info: openidconnect::core::CoreUserInfoClaims = client
+        .user_info(
+            tokens.access_token().clone(),
+            Some(SubjectIdentifier::new(party.user.clone())),
+        )
+        .unwrap()
+        .request_async(&http)
+        .await
+        .unwrap();
+    assert_eq!(info.subject().as_str(), party.user);
+
+    // A refresh gives new tokens and a new refresh token; the old one is spent.
+    let refresh_token = tokens
+        .refresh_token()
+        .expect("a refresh token for offline_access");
+    let refreshed = client
+        .exchange_refresh_token(refresh_token)
+        .unwrap()
+        .request_async(&http)
+        .await
+        .unwrap();
+    assert_ne!(
+        refreshed.access_token().secret(),
+        tokens.access_token().secret()
+    );
+    let rotated = refreshed.refresh_token().expect("a rotated refresh token");
+    assert_ne!(rotated.secret(), refresh_token.secret());
+    if let Some(id_token) = refreshed.id_token() {
+        let claims = id_token
+            .claims(&id_token_verifier, |_: Option<&Nonce>| Ok(()))
+            .unwrap();
+        assert_eq!(claims.subject().as_str(), party.user);
+    }
+}
+
+fn pairs_of(form: &[(String, String)]) -> Vec<(&str, &str)> {
+    form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+}
