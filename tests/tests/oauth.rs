@@ -769,6 +769,12 @@ async fn s14_a_hosted_link_in_another_browser_signs_nobody_in() {
         "not signed in: {}",
         pressed.html
     );
+    // Claiming a confirmation the tenant does not offer changes nothing.
+    let claimed = other
+        .post_form(&path, &[("csrf", &csrf), ("confirm", "other-browser")])
+        .await;
+    assert!(claimed.location().is_none(), "{}", claimed.html);
+    assert!(!claimed.html.contains("<form"), "{}", claimed.html);
     assert_eq!(other.head(&link).await.status, 200);
 
     // Nothing was consumed: the asking browser completes it, once.
@@ -1493,4 +1499,81 @@ async fn a_relying_party_built_on_the_openidconnect_crate_signs_in_with_pkce_and
 
 fn pairs_of(form: &[(String, String)]) -> Vec<(&str, &str)> {
     form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+}
+
+#[tokio::test]
+async fn a_tenant_may_let_a_hosted_link_finish_in_another_browser_once_the_person_confirms() {
+    let server = TestServer::start().await;
+    server
+        .admin(
+            "PATCH",
+            &format!("/api/tenant/{}", server.default_tenant()),
+            json!({"tenant": {"hostedPagesConfiguration": {"finishInOtherBrowser": true}}}),
+        )
+        .await
+        .assert_status(200);
+    let client = relying_party(&server, json!({}), "hedy@example.com").await;
+    let mut asking = Browser::new(&server);
+    ask_for_link(&mut asking, &client, "hedy@example.com", &[]).await;
+    let link = link_in(&server.emails().await[0]);
+
+    // The phone: GET and HEAD show a page and take nothing; the page asks for a confirmation.
+    let mut phone = Browser::new(&server);
+    assert_eq!(phone.head(&link).await.status, 200);
+    let shown = phone.get(&link).await;
+    assert!(
+        shown.html.contains("browser where you asked"),
+        "{}",
+        shown.html
+    );
+    assert!(
+        shown
+            .html
+            .contains("name=\"confirm\" value=\"other-browser\""),
+        "{}",
+        shown.html
+    );
+    let path = link.split('?').next().unwrap().to_owned();
+    let unconfirmed = phone.post_form(&path, &[("csrf", &shown.csrf())]).await;
+    assert!(unconfirmed.location().is_none(), "{}", unconfirmed.html);
+    let confirmed = phone
+        .post_form(
+            &path,
+            &[("csrf", &shown.csrf()), ("confirm", "other-browser")],
+        )
+        .await;
+    assert_eq!(confirmed.status, 302, "{}", confirmed.html);
+    assert!(confirmed.location().unwrap().starts_with(CALLBACK));
+
+    // Once: the browser that asked now finds the link spent.
+    assert_eq!(asking.get(&link).await.status, 404);
+}
+
+#[tokio::test]
+async fn a_links_page_speaks_the_requested_language_then_the_users_preferred_one() {
+    let server = TestServer::start().await;
+    let (id, _) = client_application(&server, json!({})).await;
+    server
+        .user(
+            &id,
+            "anna@example.com",
+            json!({"preferredLanguages": ["de"]}),
+        )
+        .await;
+    let link = emailed_link(
+        &server,
+        &id,
+        "anna@example.com",
+        authorization_state(&id, json!({})),
+    )
+    .await;
+    let mut browser = Browser::new(&server);
+    let german = browser.get(&link).await;
+    assert!(german.html.contains("Weiter"), "{}", german.html);
+    let request = browser
+        .client
+        .get(format!("{}{link}", browser.base))
+        .header("Accept-Language", "fr-CA,fr;q=0.9");
+    let french = browser.send(request).await;
+    assert!(french.html.contains("Continuer"), "{}", french.html);
 }

@@ -28,6 +28,9 @@ pub struct Tenant {
     pub jwt_configuration: TenantJwtConfiguration,
     #[serde(default)]
     pub rate_limit_configuration: RateLimitConfiguration,
+    /// (ours) How the hosted login pages behave.
+    #[serde(default)]
+    pub hosted_pages_configuration: HostedPagesConfiguration,
     #[serde(default)]
     pub insert_instant: Instant,
     #[serde(default)]
@@ -94,6 +97,17 @@ impl Default for TenantJwtConfiguration {
     }
 }
 
+/// (ours) The hosted pages' options.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct HostedPagesConfiguration {
+    /// A link asked for on the hosted page may finish in a browser that did not ask (a phone,
+    /// say) once the person confirms there. Off by default: then only the browser that asked
+    /// finishes it, with the link or the short code (S14), and a mail scanner that presses
+    /// buttons signs nobody in.
+    pub finish_in_other_browser: bool,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct RateLimitConfiguration {
@@ -129,6 +143,7 @@ impl Tenant {
             external_identifier_configuration: ExternalIdentifierConfiguration::default(),
             jwt_configuration: TenantJwtConfiguration::default(),
             rate_limit_configuration: RateLimitConfiguration::default(),
+            hosted_pages_configuration: HostedPagesConfiguration::default(),
             insert_instant: now,
             last_update_instant: now,
         }

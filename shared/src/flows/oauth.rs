@@ -40,8 +40,8 @@ pub enum LinkView {
     /// A live code: the page offers a button whose POST completes the login.
     Continue,
     /// A login asked for on the hosted page, opened in another browser: it completes only in
-    /// the browser that asked (S14).
-    OtherBrowser,
+    /// the browser that asked (S14), unless the tenant lets the person confirm here.
+    OtherBrowser { may_confirm: bool },
     /// Unknown, expired, used or superseded: one answer for all (S10).
     Expired,
 }
@@ -56,7 +56,7 @@ fn bound_to(code: &PasswordlessCode, binding: Option<&Secret>) -> bool {
 }
 
 /// Looks at a magic link's code without touching it.
-pub async fn view_link<S: CodeStore + ?Sized>(
+pub async fn view_link<S: CodeStore + TenantStore + ?Sized>(
     store: &S,
     clock: &dyn Clock,
     code: &Secret,
@@ -64,9 +64,41 @@ pub async fn view_link<S: CodeStore + ?Sized>(
 ) -> FlowResult<LinkView> {
     Ok(match store.code(&code.hash(), clock.now()).await? {
         Some(stored) if bound_to(&stored, binding) => LinkView::Continue,
-        Some(_) => LinkView::OtherBrowser,
+        Some(stored) => LinkView::OtherBrowser {
+            may_confirm: finishes_in_other_browser(store, &stored).await?,
+        },
         None => LinkView::Expired,
     })
+}
+
+/// The `preferredLanguages` of the user a live link's code belongs to, for its pages when the
+/// browser names no language they speak. Only for pages that already show the code is live
+/// (never the "check your email" page, which must not tell known from unknown addresses, S9).
+pub async fn link_owner_languages<S: CodeStore + UserStore + ?Sized>(
+    store: &S,
+    clock: &dyn Clock,
+    code: &Secret,
+) -> FlowResult<Vec<String>> {
+    let Some(stored) = store.code(&code.hash(), clock.now()).await? else {
+        return Ok(Vec::new());
+    };
+    Ok(store
+        .user(stored.user_id)
+        .await?
+        .map(|user| user.preferred_languages)
+        .unwrap_or_default())
+}
+
+/// Whether the code's tenant lets a browser that did not ask finish its login after the
+/// person confirms there.
+async fn finishes_in_other_browser<S: TenantStore + ?Sized>(
+    store: &S,
+    stored: &PasswordlessCode,
+) -> FlowResult<bool> {
+    Ok(tenant_of(store, stored.tenant_id)
+        .await?
+        .hosted_pages_configuration
+        .finish_in_other_browser)
 }
 
 /// The browser binding a hosted request hands out: 32 random bytes, kept by the browser in a
@@ -195,6 +227,7 @@ pub async fn complete_link<S: LinkStore + ?Sized>(
     ports: &CompletionPorts<'_, S>,
     code: &Secret,
     binding: Option<&Secret>,
+    confirmed_here: bool,
     ip_address: Option<String>,
 ) -> FlowResult<Completion> {
     let code_hash = code.hash();
@@ -205,6 +238,13 @@ pub async fn complete_link<S: LinkStore + ?Sized>(
         (None, _) => Presented::Link,
         (Some(_), Some(binding)) if bound_to(&stored, Some(binding)) => {
             Presented::BoundBrowser(binding.hash())
+        }
+        // The tenant lets the person finish here once they confirm: the code is taken by its
+        // own binding, in the same single conditional write as in the browser that asked.
+        (Some(expected), _)
+            if confirmed_here && finishes_in_other_browser(ports.store, &stored).await? =>
+        {
+            Presented::BoundBrowser(*expected)
         }
         (Some(_), _) => return Ok(Completion::OtherBrowser),
     };

@@ -49,16 +49,51 @@ fn page(
     context: Value,
     cookies: Vec<String>,
 ) -> HttpResponse {
+    page_in(
+        app,
+        language(request, pairs),
+        status,
+        name,
+        context,
+        cookies,
+    )
+}
+
+fn page_in(
+    app: &App,
+    language: Language,
+    status: StatusCode,
+    name: &'static str,
+    context: Value,
+    cookies: Vec<String>,
+) -> HttpResponse {
     pages::render(
         Page {
             status,
             name,
-            language: language(request, pairs),
+            language,
             context,
             cookies,
         },
         app.entropy.as_ref(),
     )
+}
+
+/// The language of a live link's pages: the request's (`locale`, then `Accept-Language`), then
+/// the user's `preferredLanguages`, then English.
+async fn link_language(
+    app: &App,
+    request: &HttpRequest,
+    code: &Secret,
+) -> Result<Language, ApiError> {
+    if let Some(language) =
+        Language::requested(form_value(&query_pairs(request), "locale"), request)
+    {
+        return Ok(language);
+    }
+    let preferred =
+        oauth::link_owner_languages(app.store.as_ref(), app.clock.as_ref(), code).await?;
+    Ok(Language::first_supported(&preferred).unwrap_or(Language::En))
 }
 
 /// The authorize page's URL for an authorization request, to ask again from a dead end.
@@ -137,6 +172,7 @@ fn csrf_token(app: &App, request: &HttpRequest) -> Result<(String, Option<String
 fn continue_page(
     app: &App,
     request: &HttpRequest,
+    language: Language,
     code: &Secret,
     status: StatusCode,
 ) -> Result<HttpResponse, ApiError> {
@@ -145,10 +181,9 @@ fn continue_page(
         "action": format!("/oauth2/passwordless/{}", code.expose()),
         "csrf": token,
     });
-    Ok(page(
+    Ok(page_in(
         app,
-        request,
-        &query_pairs(request),
+        language,
         status,
         "link",
         context,
@@ -156,7 +191,7 @@ fn continue_page(
     ))
 }
 
-fn link_view_page(
+async fn link_view_page(
     app: &App,
     request: &HttpRequest,
     code: &Secret,
@@ -164,19 +199,54 @@ fn link_view_page(
     status: StatusCode,
 ) -> Result<HttpResponse, ApiError> {
     match view {
-        LinkView::Continue => continue_page(app, request, code, status),
-        LinkView::OtherBrowser => Ok(page(
+        LinkView::Continue => {
+            let language = link_language(app, request, code).await?;
+            continue_page(app, request, language, code, status)
+        }
+        LinkView::OtherBrowser { may_confirm } => {
+            let language = link_language(app, request, code).await?;
+            other_browser_page(app, request, language, may_confirm.then_some(code))
+        }
+        LinkView::Expired => Ok(expired_page(app, request)),
+    }
+}
+
+/// The page for a hosted-started login in a browser that did not ask: type the short code in
+/// the browser that asked. With `confirmable` (the tenant allows it), also a form whose POST
+/// finishes the login here once the person confirms.
+fn other_browser_page(
+    app: &App,
+    request: &HttpRequest,
+    language: Language,
+    confirmable: Option<&Secret>,
+) -> Result<HttpResponse, ApiError> {
+    let Some(code) = confirmable else {
+        return Ok(page_in(
             app,
-            request,
-            &query_pairs(request),
+            language,
             StatusCode::OK,
             "other-browser",
             json!({}),
             Vec::new(),
-        )),
-        LinkView::Expired => Ok(expired_page(app, request)),
-    }
+        ));
+    };
+    let (token, cookie) = csrf_token(app, request)?;
+    let context = json!({
+        "confirm_action": format!("/oauth2/passwordless/{}", code.expose()),
+        "csrf": token,
+    });
+    Ok(page_in(
+        app,
+        language,
+        StatusCode::OK,
+        "other-browser",
+        context,
+        cookie.into_iter().collect(),
+    ))
 }
+
+/// The form field the other-browser page's confirmation sends.
+const CONFIRM_FIELD: (&str, &str) = ("confirm", "other-browser");
 
 /// `GET` and `HEAD`: a page, never a login (S14). Mail scanners fetch links; only the button's
 /// POST completes one, and only in the browser that asked when the login began on the hosted
@@ -196,7 +266,7 @@ pub async fn link_page(
         binding(app, request).as_ref(),
     )
     .await?;
-    link_view_page(app, request, &code, view, StatusCode::OK)
+    link_view_page(app, request, &code, view, StatusCode::OK).await
 }
 
 /// `POST` from the link's page: completes the login and redirects to the client with an
@@ -220,12 +290,14 @@ pub async fn complete_link(
             binding.as_ref(),
         )
         .await?;
-        return link_view_page(app, request, &code, view, StatusCode::FORBIDDEN);
+        return link_view_page(app, request, &code, view, StatusCode::FORBIDDEN).await;
     }
+    let confirmed_here = form_value(&form, CONFIRM_FIELD.0) == Some(CONFIRM_FIELD.1);
     let completion = oauth::complete_link(
         &completion_ports(app),
         &code,
         binding.as_ref(),
+        confirmed_here,
         request.source_ip.map(|ip| ip.to_string()),
     )
     .await?;
@@ -233,15 +305,16 @@ pub async fn complete_link(
     Ok(match completion {
         Completion::Redirect(location) => pages::redirect(&location),
         Completion::Expired => expired_page(app, request),
-        Completion::OtherBrowser => page(
-            app,
-            request,
-            &query,
-            StatusCode::OK,
-            "other-browser",
-            json!({}),
-            Vec::new(),
-        ),
+        Completion::OtherBrowser => {
+            let view = oauth::view_link(
+                app.store.as_ref(),
+                app.clock.as_ref(),
+                &code,
+                binding.as_ref(),
+            )
+            .await?;
+            link_view_page(app, request, &code, view, StatusCode::OK).await?
+        }
         Completion::Refused(reason) => error_page(app, request, &query, &reason),
         // Only the short-code form presents a one-time code.
         Completion::WrongOneTimeCode => expired_page(app, request),
@@ -341,15 +414,9 @@ pub async fn complete_one_time_code(
             json!({}),
             Vec::new(),
         )),
-        Completion::OtherBrowser => Ok(page(
-            app,
-            request,
-            &form,
-            StatusCode::OK,
-            "other-browser",
-            json!({}),
-            Vec::new(),
-        )),
+        Completion::OtherBrowser => {
+            other_browser_page(app, request, language(request, &form), None)
+        }
         Completion::Refused(reason) => Ok(error_page(app, request, &form, &reason)),
     }
 }

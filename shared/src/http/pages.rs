@@ -74,8 +74,19 @@ impl Language {
     /// The page language: the `locale` parameter, then `Accept-Language` by preference, then
     /// English.
     pub fn choose(locale: Option<&str>, request: &HttpRequest) -> Self {
+        Self::requested(locale, request).unwrap_or(Language::En)
+    }
+
+    /// The first of a user's `preferredLanguages` that the pages speak.
+    pub fn first_supported(tags: &[String]) -> Option<Self> {
+        tags.iter().find_map(|tag| Self::of_tag(tag))
+    }
+
+    /// The language the request asks for: the `locale` parameter, then `Accept-Language` by
+    /// preference; `None` when neither names one the pages speak.
+    pub fn requested(locale: Option<&str>, request: &HttpRequest) -> Option<Self> {
         if let Some(language) = locale.and_then(Self::of_tag) {
-            return language;
+            return Some(language);
         }
         let accept = request
             .headers
@@ -97,7 +108,7 @@ impl Language {
             })
             .collect();
         offers.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-        offers.first().map_or(Language::En, |o| o.2)
+        offers.first().map(|o| o.2)
     }
 
     /// One message in this language (English if a key were missing: a test keeps them equal).
@@ -134,7 +145,9 @@ const EN: &[(&str, &str)] = &[
     ("code_problem", "That code is not right. Check the email and try again."),
     ("other-browser_title", "Open the link where you asked"),
     ("other_browser_heading", "Open this link in the browser where you asked for it"),
-    ("other_browser_text", "For your safety, a sign-in link only works in the browser where you asked for it. Go back to that browser and open the link there, or ask for a new link here."),
+    ("other_browser_text", "For your safety, this link signs you in only in the browser where you asked for it. In that browser, type the code from the same email, or open the link there."),
+    ("other_browser_confirm_text", "Did you ask for this link yourself, on another device? Then you may sign in on this device instead."),
+    ("other_browser_confirm", "Sign in on this device"),
     ("limited_title", "Too many requests"),
     ("limited_heading", "Too many requests"),
     ("limited_text", "Too many sign-in links were asked for. Wait a minute, then try again."),
@@ -172,7 +185,9 @@ const FR: &[(&str, &str)] = &[
     ("code_problem", "Ce code n’est pas le bon. Vérifiez l’e-mail et réessayez."),
     ("other-browser_title", "Ouvrez le lien là où vous l’avez demandé"),
     ("other_browser_heading", "Ouvrez ce lien dans le navigateur où vous l’avez demandé"),
-    ("other_browser_text", "Pour votre sécurité, un lien de connexion ne fonctionne que dans le navigateur où vous l’avez demandé. Retournez dans ce navigateur et ouvrez-y le lien, ou demandez un nouveau lien ici."),
+    ("other_browser_text", "Pour votre sécurité, ce lien ne vous connecte que dans le navigateur où vous l’avez demandé. Dans ce navigateur, saisissez le code du même e-mail, ou ouvrez-y le lien."),
+    ("other_browser_confirm_text", "Vous avez demandé ce lien vous-même, sur un autre appareil ? Vous pouvez alors vous connecter sur celui-ci."),
+    ("other_browser_confirm", "Me connecter sur cet appareil"),
     ("limited_title", "Trop de demandes"),
     ("limited_heading", "Trop de demandes"),
     ("limited_text", "Trop de liens de connexion ont été demandés. Attendez une minute, puis réessayez."),
@@ -210,7 +225,9 @@ const DE: &[(&str, &str)] = &[
     ("code_problem", "Dieser Code stimmt nicht. Prüfen Sie die E-Mail und versuchen Sie es erneut."),
     ("other-browser_title", "Link im anfragenden Browser öffnen"),
     ("other_browser_heading", "Öffnen Sie diesen Link in dem Browser, in dem Sie ihn angefordert haben"),
-    ("other_browser_text", "Zu Ihrer Sicherheit funktioniert ein Anmeldelink nur in dem Browser, in dem Sie ihn angefordert haben. Öffnen Sie den Link dort, oder fordern Sie hier einen neuen an."),
+    ("other_browser_text", "Zu Ihrer Sicherheit meldet Sie dieser Link nur in dem Browser an, in dem Sie ihn angefordert haben. Geben Sie dort den Code aus derselben E-Mail ein oder öffnen Sie den Link dort."),
+    ("other_browser_confirm_text", "Sie haben diesen Link selbst auf einem anderen Gerät angefordert? Dann können Sie sich stattdessen auf diesem Gerät anmelden."),
+    ("other_browser_confirm", "Auf diesem Gerät anmelden"),
     ("limited_title", "Zu viele Anfragen"),
     ("limited_heading", "Zu viele Anfragen"),
     ("limited_text", "Es wurden zu viele Anmeldelinks angefordert. Warten Sie eine Minute und versuchen Sie es dann erneut."),
