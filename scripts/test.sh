@@ -5,12 +5,28 @@
 # CLI and cargo-lambda for the template and the Lambda build), starts moto on a free loopback
 # port, runs formatting, lints, the template checks, the arm64 Lambda build and the whole test
 # suite (twice for the black-box part: on SQLite and the outbox, then on DynamoDB and SES),
-# and stops moto.
+# and stops moto. The browser test needs Debian's chromium and chromium-driver: installed here
+# with apt-get (as root, or through sudo) unless PASSWORDLESS_CHROMEDRIVER names a driver.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Each step announces itself with the seconds since the start, so a slow step shows in the log.
 step() { printf '\n== %s (%ds)\n' "$1" "$SECONDS"; }
+
+# Chromium installs in the background while the Python tools and the build run.
+chromium_log="$(mktemp)"
+chromium_pid=""
+if [ -z "${PASSWORDLESS_CHROMEDRIVER:-}" ] && { [ ! -x /usr/bin/chromedriver ] || [ ! -x /usr/bin/chromium ]; }; then
+  step "Chromium (in the background)"
+  apt=(apt-get)
+  if [ "$(id -u)" -ne 0 ]; then apt=(sudo apt-get); fi
+  (
+    export DEBIAN_FRONTEND=noninteractive
+    "${apt[@]}" install -y -q chromium chromium-driver ||
+      { "${apt[@]}" update -q && "${apt[@]}" install -y -q chromium chromium-driver; }
+  ) >"$chromium_log" 2>&1 &
+  chromium_pid=$!
+fi
 
 step "Python tools"
 
@@ -58,6 +74,16 @@ PATH="$venv/bin:$PATH" cargo lambda build --release --arm64 --locked \
   -p oauth2-pages -p oauth2-token -p oidc
 PATH="$venv/bin:$PATH" SAM_CLI_TELEMETRY=0 "$venv/bin/sam" build --beta-features --region us-east-1
 wc -c .aws-sam/build/*/bootstrap
+
+if [ -n "$chromium_pid" ]; then
+  step "waiting for Chromium"
+  if ! wait "$chromium_pid"; then
+    cat "$chromium_log"
+    echo "installing chromium and chromium-driver failed" >&2
+    exit 1
+  fi
+fi
+rm -f "$chromium_log"
 
 step "tests"
 status=0
