@@ -1577,3 +1577,28 @@ async fn a_links_page_speaks_the_requested_language_then_the_users_preferred_one
     let french = browser.send(request).await;
     assert!(french.html.contains("Continuer"), "{}", french.html);
 }
+
+#[tokio::test]
+async fn s25_a_server_error_on_a_hosted_page_is_a_page_with_the_request_id() {
+    let server = TestServer::start_with_mailer(std::sync::Arc::new(PanickingMailer)).await;
+    let client = relying_party(&server, json!({}), "alan@example.com").await;
+    let mut browser = Browser::new(&server);
+    let failed = ask_for_link(&mut browser, &client, "alan@example.com", &[]).await;
+    assert_eq!(failed.status, 500);
+    assert_eq!(
+        failed.headers["content-type"], "text/html; charset=UTF-8",
+        "a page, not a JSON body"
+    );
+    assert!(failed.headers.contains_key("content-security-policy"));
+    assert!(
+        failed.html.contains("Something went wrong"),
+        "{}",
+        failed.html
+    );
+    let start = failed.html.find("<code>").expect("the request id") + "<code>".len();
+    let request_id = failed.html[start..].split('<').next().unwrap();
+    assert!(request_id.len() >= 8, "{request_id}");
+    // The server goes on serving.
+    let again = browser.get(&authorize_path(&client, &[])).await;
+    assert_eq!(again.status, 200);
+}

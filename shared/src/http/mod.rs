@@ -74,12 +74,12 @@ pub async fn handle_as(
                 if let ApiError::Internal(detail) = &e {
                     error!(detail = %detail, "request failed");
                 }
-                e.into_response(&request.request_id)
+                error_response(app, &request, e)
             }
             Err(_) => {
                 // The panic hook logged where it happened; its message may quote request data.
                 error!("request panicked");
-                ApiError::Internal("panic".into()).into_response(&request.request_id)
+                error_response(app, &request, ApiError::Internal("panic".into()))
             }
         };
         info!(status = response.status().as_u16(), "request done");
@@ -87,6 +87,19 @@ pub async fn handle_as(
     }
     .instrument(span)
     .await
+}
+
+/// The answer to a failed request: FusionAuth's error body, except that a server error on a
+/// page a browser shows is a page too, with the request id to quote.
+fn error_response(app: &App, request: &HttpRequest, error: ApiError) -> HttpResponse {
+    let on_a_page = routes::match_route(&request.method, &request.path)
+        .is_ok_and(|found| found.spec.route.answers_html());
+    match error {
+        ApiError::Internal(_) if on_a_page => {
+            pages::server_error(request, &request.request_id, app.entropy.as_ref())
+        }
+        other => other.into_response(&request.request_id),
+    }
 }
 
 async fn dispatch(

@@ -18,6 +18,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("link.html", include_str!("pages/link.html")),
     ("expired.html", include_str!("pages/expired.html")),
     ("error.html", include_str!("pages/error.html")),
+    ("server-error.html", include_str!("pages/server-error.html")),
     ("authorize.html", include_str!("pages/authorize.html")),
     ("check-email.html", include_str!("pages/check-email.html")),
     (
@@ -164,6 +165,9 @@ const EN: &[(&str, &str)] = &[
     ("expired_heading", "This link has expired"),
     ("expired_text", "Sign-in links work once and only for a few minutes. Ask for a new one to sign in."),
     ("send_new_link", "Send me a new link"),
+    ("server-error_title", "Something went wrong"),
+    ("server_error_heading", "Something went wrong on our side"),
+    ("server_error_text", "Your sign-in could not be handled just now. Wait a moment, then try again. If it keeps happening, tell the application's support this request id:"),
     ("error_title", "Sign-in problem"),
     ("error_heading", "This sign-in request cannot be used"),
     ("error_text", "The application that sent you here made a request this service cannot accept. Go back to the application and try again."),
@@ -204,6 +208,9 @@ const FR: &[(&str, &str)] = &[
     ("expired_heading", "Ce lien a expiré"),
     ("expired_text", "Les liens de connexion ne servent qu’une fois et pendant quelques minutes. Demandez-en un nouveau pour vous connecter."),
     ("send_new_link", "M’envoyer un nouveau lien"),
+    ("server-error_title", "Une erreur est survenue"),
+    ("server_error_heading", "Une erreur est survenue de notre côté"),
+    ("server_error_text", "Votre connexion n’a pas pu être traitée pour le moment. Patientez un instant, puis réessayez. Si cela se reproduit, donnez cet identifiant de requête au support de l’application :"),
     ("error_title", "Problème de connexion"),
     ("error_heading", "Cette demande de connexion n’est pas utilisable"),
     ("error_text", "L’application qui vous a envoyé ici a fait une demande que ce service ne peut pas accepter. Revenez à l’application et réessayez."),
@@ -244,6 +251,9 @@ const DE: &[(&str, &str)] = &[
     ("expired_heading", "Dieser Link ist abgelaufen"),
     ("expired_text", "Anmeldelinks gelten nur einmal und nur wenige Minuten. Fordern Sie einen neuen an, um sich anzumelden."),
     ("send_new_link", "Neuen Link senden"),
+    ("server-error_title", "Etwas ist schiefgelaufen"),
+    ("server_error_heading", "Bei uns ist etwas schiefgelaufen"),
+    ("server_error_text", "Ihre Anmeldung konnte gerade nicht bearbeitet werden. Warten Sie einen Moment und versuchen Sie es dann erneut. Wenn es wieder passiert, nennen Sie dem Support der Anwendung diese Anfrage-ID:"),
     ("error_title", "Anmeldeproblem"),
     ("error_heading", "Diese Anmeldeanfrage kann nicht verwendet werden"),
     ("error_text", "Die Anwendung, die Sie hierher geschickt hat, hat eine Anfrage gestellt, die dieser Dienst nicht annehmen kann. Kehren Sie zur Anwendung zurück und versuchen Sie es erneut."),
@@ -262,6 +272,25 @@ pub struct Page {
 
 /// Renders a page with the S15 headers. A style nonce per response keeps the CSP strict while
 /// the page carries its own CSS inline (no external request, works without JavaScript).
+/// The page for a server error on a hosted page: 500, in the browser's language, with the
+/// request id the logs carry (S25).
+pub fn server_error(
+    request: &HttpRequest,
+    request_id: &str,
+    entropy: &dyn Entropy,
+) -> HttpResponse {
+    render(
+        Page {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            name: "server-error",
+            language: Language::choose(None, request),
+            context: json!({ "request_id": request_id }),
+            cookies: Vec::new(),
+        },
+        entropy,
+    )
+}
+
 pub fn render(page: Page, entropy: &dyn Entropy) -> HttpResponse {
     let nonce = random_token(entropy, 16).unwrap_or_default();
     let messages: serde_json::Map<String, Value> = page

@@ -33,6 +33,21 @@ pub enum Route {
     Introspect,
 }
 
+impl Route {
+    /// Whether the route answers a browser with HTML pages: its failures are pages too.
+    pub fn answers_html(self) -> bool {
+        matches!(
+            self,
+            Route::OAuthAuthorize
+                | Route::PasswordlessLinkRequest
+                | Route::OneTimeCodeComplete
+                | Route::PasswordlessLinkPage
+                | Route::PasswordlessLinkComplete
+                | Route::Logout
+        )
+    }
+}
+
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
