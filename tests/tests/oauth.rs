@@ -1602,3 +1602,101 @@ async fn s25_a_server_error_on_a_hosted_page_is_a_page_with_the_request_id() {
     let again = browser.get(&authorize_path(&client, &[])).await;
     assert_eq!(again.status, 200);
 }
+
+#[tokio::test]
+async fn a_tenant_brings_its_own_page_templates_checked_when_saved() {
+    let server = TestServer::start().await;
+    let tenant = format!("/api/tenant/{}", server.default_tenant());
+    // A template that does not compile is refused with its line, and nothing changes.
+    server
+        .admin(
+            "PATCH",
+            &tenant,
+            json!({"tenant": {"hostedPagesConfiguration": {"templates": {"authorize": "{% extends \"layout.html\" %}\n{% block content %}{% if %}{% endblock %}"}}}}),
+        )
+        .await
+        .assert_error_code("[invalid]tenant.hostedPagesConfiguration.templates.authorize");
+    // An unknown page is refused: nothing is silently ignored.
+    server
+        .admin(
+            "PATCH",
+            &tenant,
+            json!({"tenant": {"hostedPagesConfiguration": {"templates": {"welcome": "hi"}}}}),
+        )
+        .await
+        .assert_status(400);
+    let client = relying_party(&server, json!({}), "barbara@example.com").await;
+    let mut browser = Browser::new(&server);
+    let builtin = browser.get(&authorize_path(&client, &[])).await;
+    assert!(!builtin.html.contains("Acme"), "{}", builtin.html);
+
+    let authorize = concat!(
+        "{% extends \"layout.html\" %}{% block content %}",
+        "<h1>Acme sign-in</h1>",
+        "<form method=\"post\" action=\"/oauth2/passwordless\">",
+        "<input type=\"hidden\" name=\"csrf\" value=\"{{ csrf }}\">",
+        "{% for field in hidden %}<input type=\"hidden\" name=\"{{ field[0] }}\" value=\"{{ field[1] }}\">{% endfor %}",
+        "<input type=\"email\" name=\"email\" value=\"{{ login_hint }}\">",
+        "<button type=\"submit\">{{ t.email_me_a_link }}</button></form>{% endblock %}"
+    );
+    let check_email =
+        "{% extends \"layout.html\" %}{% block content %}<h1>Acme: check your inbox</h1>{% endblock %}";
+    server
+        .admin(
+            "PATCH",
+            &tenant,
+            json!({"tenant": {"hostedPagesConfiguration": {"templates": {
+                "authorize": authorize,
+                "checkEmail": check_email,
+            }}}}),
+        )
+        .await
+        .assert_status(200);
+    let themed = browser.get(&authorize_path(&client, &[])).await;
+    assert_eq!(themed.status, 200);
+    assert!(
+        themed.html.contains("<h1>Acme sign-in</h1>"),
+        "{}",
+        themed.html
+    );
+    // Escaped like the built-in pages, with the same security headers (S15).
+    assert!(themed.headers.contains_key("content-security-policy"));
+    // The form still works, and the next page wears the tenant's look too.
+    let asked = ask_for_link(&mut browser, &client, "barbara@example.com", &[]).await;
+    assert_eq!(asked.status, 200, "{}", asked.html);
+    assert!(
+        asked.html.contains("Acme: check your inbox"),
+        "{}",
+        asked.html
+    );
+    assert_eq!(server.emails().await.len(), 1);
+
+    // Another tenant's application keeps the built-in pages.
+    let other_tenant = server.tenant("Initech").await;
+    let response = server
+        .admin(
+            "POST",
+            "/api/application",
+            json!({"application": {
+                "name": "Initech",
+                "tenantId": other_tenant,
+                "passwordlessConfiguration": {"enabled": true},
+                "oauthConfiguration": {"authorizedRedirectURLs": [CALLBACK]}
+            }}),
+        )
+        .await;
+    response.assert_status(200);
+    let other = response.json()["application"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let other_client = RelyingParty {
+        id: other,
+        secret: String::new(),
+        email: "nobody@example.com",
+        user: String::new(),
+    };
+    let plain = browser.get(&authorize_path(&other_client, &[])).await;
+    assert_eq!(plain.status, 200, "{}", plain.html);
+    assert!(!plain.html.contains("Acme"), "{}", plain.html);
+}

@@ -46,6 +46,32 @@ pub struct LocalizedTemplate<'a> {
 /// The largest source of one template part (S29).
 pub const MAX_TEMPLATE_SOURCE_BYTES: usize = 48 * 1024;
 
+/// Checks a template source when it is saved: at most [`MAX_TEMPLATE_SOURCE_BYTES`], and it
+/// compiles, so a syntax error is the author's 400 with its line, not a failure at render
+/// time that someone else pays for (S29).
+pub fn check_template_source(errors: &mut ValidationErrors, field: &str, source: &str) {
+    if source.len() > MAX_TEMPLATE_SOURCE_BYTES {
+        errors.push(FieldError::new(
+            "tooLarge",
+            field,
+            format!("A template may hold at most {MAX_TEMPLATE_SOURCE_BYTES} bytes."),
+        ));
+    } else if let Err(e) = minijinja::Environment::new().template_from_str(source) {
+        let line = e
+            .line()
+            .map(|l| format!(" on line {l}"))
+            .unwrap_or_default();
+        errors.push(FieldError::invalid(
+            field,
+            format!(
+                "The template does not compile{line}: {}",
+                e.detail()
+                    .map_or_else(|| e.kind().to_string(), str::to_owned)
+            ),
+        ));
+    }
+}
+
 impl EmailTemplate {
     /// Whether objects of `tenant` may use this template (S22, S29).
     pub fn usable_by(&self, tenant: TenantId) -> bool {
@@ -73,27 +99,7 @@ impl EmailTemplate {
         // Compiled when saved, so a syntax error is the author's 400 with its line, not a 500
         // at send time that someone else pays for (S29).
         for (field, source) in self.sources() {
-            let field = format!("emailTemplate.{field}");
-            if source.len() > MAX_TEMPLATE_SOURCE_BYTES {
-                errors.push(FieldError::new(
-                    "tooLarge",
-                    &field,
-                    format!("A template may hold at most {MAX_TEMPLATE_SOURCE_BYTES} bytes."),
-                ));
-            } else if let Err(e) = minijinja::Environment::new().template_from_str(source) {
-                let line = e
-                    .line()
-                    .map(|l| format!(" on line {l}"))
-                    .unwrap_or_default();
-                errors.push(FieldError::invalid(
-                    &field,
-                    format!(
-                        "The template does not compile{line}: {}",
-                        e.detail()
-                            .map_or_else(|| e.kind().to_string(), str::to_owned)
-                    ),
-                ));
-            }
+            check_template_source(&mut errors, &format!("emailTemplate.{field}"), source);
         }
         errors.into_result()
     }

@@ -106,6 +106,47 @@ pub struct HostedPagesConfiguration {
     /// finishes it, with the link or the short code (S14), and a mail scanner that presses
     /// buttons signs nobody in.
     pub finish_in_other_browser: bool,
+    /// The tenant's own page templates, each replacing the built-in one of the same name.
+    pub templates: PageTemplates,
+}
+
+/// (ours) Templates for the hosted pages a tenant's users see, MiniJinja like the built-in
+/// ones they replace (`layout` is the frame the others extend). Each is checked when the tenant
+/// is saved (S29). Pages shown before anything names a tenant (an expired or unknown link, a
+/// refused authorization request, a server error, sign-out) stay built-in.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct PageTemplates {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub layout: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub authorize: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub check_email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub other_browser: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limited: Option<String>,
+}
+
+impl PageTemplates {
+    /// The templates given, by the page they replace (`check-email`) and their field name
+    /// (`checkEmail`).
+    pub fn given(&self) -> Vec<(&'static str, &'static str, &str)> {
+        [
+            ("layout", "layout", &self.layout),
+            ("authorize", "authorize", &self.authorize),
+            ("check-email", "checkEmail", &self.check_email),
+            ("link", "link", &self.link),
+            ("other-browser", "otherBrowser", &self.other_browser),
+            ("limited", "limited", &self.limited),
+        ]
+        .into_iter()
+        .filter_map(|(page, field, source)| source.as_deref().map(|s| (page, field, s)))
+        .collect()
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -222,6 +263,13 @@ impl Tenant {
             "tenant.jwtConfiguration.refreshTokenTimeToLiveInMinutes",
             jwt.refresh_token_time_to_live_in_minutes,
         );
+        for (_, field, source) in self.hosted_pages_configuration.templates.given() {
+            super::template::check_template_source(
+                &mut errors,
+                &format!("tenant.hostedPagesConfiguration.templates.{field}"),
+                source,
+            );
+        }
         let limit = &self.rate_limit_configuration.send_passwordless;
         if limit.enabled && (limit.limit == 0 || limit.time_period_in_seconds <= 0) {
             errors.push(FieldError::invalid(

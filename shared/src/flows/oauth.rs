@@ -11,7 +11,7 @@ use crate::domain::oauth::{
 };
 use crate::domain::user::LoginIdType;
 use crate::domain::{
-    Application, ApplicationId, LoginStrategy, PasswordlessCode, Secret, SecretHash,
+    Application, ApplicationId, LoginStrategy, PasswordlessCode, Secret, SecretHash, Tenant,
 };
 use crate::ports::{
     ApplicationStore, Clock, CodeStore, Entropy, GrantStore, KeyVault, RateLimiter, Redeemed,
@@ -55,20 +55,25 @@ fn bound_to(code: &PasswordlessCode, binding: Option<&Secret>) -> bool {
     }
 }
 
-/// Looks at a magic link's code without touching it.
+/// Looks at a magic link's code without touching it; answers the code's tenant with a live
+/// code (its pages wear the tenant's templates).
 pub async fn view_link<S: CodeStore + TenantStore + ?Sized>(
     store: &S,
     clock: &dyn Clock,
     code: &Secret,
     binding: Option<&Secret>,
-) -> FlowResult<LinkView> {
-    Ok(match store.code(&code.hash(), clock.now()).await? {
-        Some(stored) if bound_to(&stored, binding) => LinkView::Continue,
-        Some(stored) => LinkView::OtherBrowser {
-            may_confirm: finishes_in_other_browser(store, &stored).await?,
+) -> FlowResult<(LinkView, Option<Tenant>)> {
+    let Some(stored) = store.code(&code.hash(), clock.now()).await? else {
+        return Ok((LinkView::Expired, None));
+    };
+    let tenant = tenant_of(store, stored.tenant_id).await?;
+    let view = match bound_to(&stored, binding) {
+        true => LinkView::Continue,
+        false => LinkView::OtherBrowser {
+            may_confirm: tenant.hosted_pages_configuration.finish_in_other_browser,
         },
-        None => LinkView::Expired,
-    })
+    };
+    Ok((view, Some(tenant)))
 }
 
 /// The `preferredLanguages` of the user a live link's code belongs to, for its pages when the

@@ -7,13 +7,13 @@ use http::{HeaderValue, Method, StatusCode};
 use serde_json::{json, Map, Value};
 
 use super::errors::ApiError;
-use super::pages::{self, form_pairs, form_value, Cookies, Csrf, Language, Page};
+use super::pages::{self, form_pairs, form_value, Cookies, Csrf, Language, Page, PageSet};
 use super::{json_response, HttpRequest, HttpResponse};
 use crate::app::App;
 use crate::domain::oauth::{AuthorizationError, AuthorizationRequest};
 use crate::domain::secret::MAX_SECRET_LEN;
 use crate::domain::user::MAX_LOGIN_ID_LEN;
-use crate::domain::{Secret, SecretHash};
+use crate::domain::{ApplicationId, Secret, SecretHash, Tenant};
 use crate::flows::oauth::{
     self, Completion, CompletionPorts, LinkView, OAuthError, TokenRequest, Tokens,
 };
@@ -40,43 +40,60 @@ fn language(request: &HttpRequest, pairs: &[(String, String)]) -> Language {
     Language::choose(form_value(pairs, "locale"), request)
 }
 
-fn page(
-    app: &App,
-    request: &HttpRequest,
-    pairs: &[(String, String)],
-    status: StatusCode,
-    name: &'static str,
-    context: Value,
-    cookies: Vec<String>,
-) -> HttpResponse {
-    page_in(
-        app,
-        language(request, pairs),
-        status,
-        name,
-        context,
-        cookies,
-    )
+/// Where pages render: the app (for randomness) and the templates of the tenant they belong
+/// to, or the built-in ones when no tenant is known.
+struct Look<'a> {
+    app: &'a App,
+    set: PageSet,
 }
 
-fn page_in(
-    app: &App,
-    language: Language,
-    status: StatusCode,
-    name: &'static str,
-    context: Value,
-    cookies: Vec<String>,
-) -> HttpResponse {
-    pages::render(
-        Page {
-            status,
-            name,
-            language,
-            context,
-            cookies,
-        },
-        app.entropy.as_ref(),
-    )
+impl<'a> Look<'a> {
+    fn builtin(app: &'a App) -> Self {
+        Look {
+            app,
+            set: PageSet::builtin(),
+        }
+    }
+
+    fn of(app: &'a App, tenant: Option<&Tenant>) -> Self {
+        Look {
+            app,
+            set: tenant.map_or_else(PageSet::builtin, PageSet::for_tenant),
+        }
+    }
+
+    fn page(
+        &self,
+        request: &HttpRequest,
+        pairs: &[(String, String)],
+        status: StatusCode,
+        name: &'static str,
+        context: Value,
+        cookies: Vec<String>,
+    ) -> HttpResponse {
+        self.page_in(language(request, pairs), status, name, context, cookies)
+    }
+
+    fn page_in(
+        &self,
+        language: Language,
+        status: StatusCode,
+        name: &'static str,
+        context: Value,
+        cookies: Vec<String>,
+    ) -> HttpResponse {
+        pages::render(
+            Page {
+                set: self.set.clone(),
+                status,
+                name,
+                language,
+                context,
+                cookies,
+            },
+            self.app.entropy.as_ref(),
+        )
+    }
 }
 
 /// The language of a live link's pages: the request's (`locale`, then `Accept-Language`), then
@@ -123,8 +140,7 @@ fn expired_page(app: &App, request: &HttpRequest) -> HttpResponse {
         .ok()
         .flatten()
         .map(|authorization| authorize_url(&authorization, form_value(&query, "locale")));
-    page(
-        app,
+    Look::builtin(app).page(
         request,
         &query,
         StatusCode::NOT_FOUND,
@@ -140,8 +156,7 @@ fn error_page(
     pairs: &[(String, String)],
     reason: &AuthorizationError,
 ) -> HttpResponse {
-    page(
-        app,
+    Look::builtin(app).page(
         request,
         pairs,
         StatusCode::BAD_REQUEST,
@@ -170,19 +185,18 @@ fn csrf_token(app: &App, request: &HttpRequest) -> Result<(String, Option<String
 }
 
 fn continue_page(
-    app: &App,
+    look: &Look,
     request: &HttpRequest,
     language: Language,
     code: &Secret,
     status: StatusCode,
 ) -> Result<HttpResponse, ApiError> {
-    let (token, cookie) = csrf_token(app, request)?;
+    let (token, cookie) = csrf_token(look.app, request)?;
     let context = json!({
         "action": format!("/oauth2/passwordless/{}", code.expose()),
         "csrf": token,
     });
-    Ok(page_in(
-        app,
+    Ok(look.page_in(
         language,
         status,
         "link",
@@ -195,17 +209,18 @@ async fn link_view_page(
     app: &App,
     request: &HttpRequest,
     code: &Secret,
-    view: LinkView,
+    (view, tenant): (LinkView, Option<Tenant>),
     status: StatusCode,
 ) -> Result<HttpResponse, ApiError> {
+    let look = Look::of(app, tenant.as_ref());
     match view {
         LinkView::Continue => {
             let language = link_language(app, request, code).await?;
-            continue_page(app, request, language, code, status)
+            continue_page(&look, request, language, code, status)
         }
         LinkView::OtherBrowser { may_confirm } => {
             let language = link_language(app, request, code).await?;
-            other_browser_page(app, request, language, may_confirm.then_some(code))
+            other_browser_page(&look, request, language, may_confirm.then_some(code))
         }
         LinkView::Expired => Ok(expired_page(app, request)),
     }
@@ -215,14 +230,13 @@ async fn link_view_page(
 /// the browser that asked. With `confirmable` (the tenant allows it), also a form whose POST
 /// finishes the login here once the person confirms.
 fn other_browser_page(
-    app: &App,
+    look: &Look,
     request: &HttpRequest,
     language: Language,
     confirmable: Option<&Secret>,
 ) -> Result<HttpResponse, ApiError> {
     let Some(code) = confirmable else {
-        return Ok(page_in(
-            app,
+        return Ok(look.page_in(
             language,
             StatusCode::OK,
             "other-browser",
@@ -230,13 +244,12 @@ fn other_browser_page(
             Vec::new(),
         ));
     };
-    let (token, cookie) = csrf_token(app, request)?;
+    let (token, cookie) = csrf_token(look.app, request)?;
     let context = json!({
         "confirm_action": format!("/oauth2/passwordless/{}", code.expose()),
         "csrf": token,
     });
-    Ok(page_in(
-        app,
+    Ok(look.page_in(
         language,
         StatusCode::OK,
         "other-browser",
@@ -335,29 +348,48 @@ const PENDING_COOKIE: &str = "pending";
 
 /// The "check your email" page, with the short-code form.
 fn check_email_page(
-    app: &App,
+    look: &Look,
     request: &HttpRequest,
     pairs: &[(String, String)],
     status: StatusCode,
     problem: Option<&str>,
     mut cookies: Vec<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let (token, csrf_cookie) = csrf_token(app, request)?;
+    let (token, csrf_cookie) = csrf_token(look.app, request)?;
     cookies.extend(csrf_cookie);
     let context = json!({
         "csrf": token,
         "locale": form_value(pairs, "locale"),
+        "client_id": form_value(pairs, "client_id"),
         "problem": problem,
     });
-    Ok(page(
-        app,
-        request,
-        pairs,
-        status,
-        "check-email",
-        context,
-        cookies,
-    ))
+    Ok(look.page(request, pairs, status, "check-email", context, cookies))
+}
+
+/// The look of the pages after a request on the hosted page: its client's tenant's. The short
+/// code's form names the client, so that a wrong code, a dead login and an unknown address
+/// all answer in the same look (S9).
+async fn look_of_client<'a>(
+    app: &'a App,
+    pairs: &[(String, String)],
+) -> Result<Look<'a>, ApiError> {
+    let Some(client) = form_value(pairs, "client_id").and_then(ApplicationId::parse) else {
+        return Ok(Look::builtin(app));
+    };
+    let Some(application) = app
+        .store
+        .application(client)
+        .await
+        .map_err(FlowError::from)?
+    else {
+        return Ok(Look::builtin(app));
+    };
+    let tenant = app
+        .store
+        .tenant(application.tenant_id)
+        .await
+        .map_err(FlowError::from)?;
+    Ok(Look::of(app, tenant.as_ref()))
 }
 
 /// `POST /oauth2/one-time-code`: the short code typed into the browser that asked (ours).
@@ -366,8 +398,16 @@ pub async fn complete_one_time_code(
     request: &HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let form = form_pairs(&request.body);
+    let look = look_of_client(app, &form).await?;
     if !Csrf::for_public_url(&app.links.0).holds(request, form_value(&form, "csrf")) {
-        return check_email_page(app, request, &form, StatusCode::FORBIDDEN, None, Vec::new());
+        return check_email_page(
+            &look,
+            request,
+            &form,
+            StatusCode::FORBIDDEN,
+            None,
+            Vec::new(),
+        );
     }
     let cookies = Cookies::for_public_url(&app.links.0);
     let pending = cookies
@@ -379,7 +419,7 @@ pub async fn complete_one_time_code(
     let problem = language(request, &form).message("code_problem");
     let (Some(pending), Some(typed)) = (pending, typed) else {
         return check_email_page(
-            app,
+            &look,
             request,
             &form,
             StatusCode::BAD_REQUEST,
@@ -398,15 +438,14 @@ pub async fn complete_one_time_code(
     match completion {
         Completion::Redirect(location) => Ok(pages::redirect(&location)),
         Completion::WrongOneTimeCode => check_email_page(
-            app,
+            &look,
             request,
             &form,
             StatusCode::BAD_REQUEST,
             Some(problem),
             Vec::new(),
         ),
-        Completion::Expired => Ok(page(
-            app,
+        Completion::Expired => Ok(Look::builtin(app).page(
             request,
             &form,
             StatusCode::NOT_FOUND,
@@ -415,7 +454,7 @@ pub async fn complete_one_time_code(
             Vec::new(),
         )),
         Completion::OtherBrowser => {
-            other_browser_page(app, request, language(request, &form), None)
+            other_browser_page(&look, request, language(request, &form), None)
         }
         Completion::Refused(reason) => Ok(error_page(app, request, &form, &reason)),
     }
@@ -423,14 +462,14 @@ pub async fn complete_one_time_code(
 
 /// The authorize page with its form: the authorization request rides along in hidden fields.
 fn authorize_page(
-    app: &App,
+    look: &Look,
     request: &HttpRequest,
     pairs: &[(String, String)],
     authorization: &AuthorizationRequest,
     status: StatusCode,
     problem: Option<&str>,
 ) -> Result<HttpResponse, ApiError> {
-    let (token, cookie) = csrf_token(app, request)?;
+    let (token, cookie) = csrf_token(look.app, request)?;
     let mut hidden: Vec<(String, String)> = authorization
         .parameters()
         .into_iter()
@@ -445,8 +484,7 @@ fn authorize_page(
         "login_hint": form_value(pairs, "login_hint").or(form_value(pairs, "email")).unwrap_or(""),
         "problem": problem,
     });
-    Ok(page(
-        app,
+    Ok(look.page(
         request,
         pairs,
         status,
@@ -459,10 +497,10 @@ fn authorize_page(
 /// Checks an authorization request against its application before any page offers a form:
 /// an unknown client, a redirect URI it did not authorize or a PKCE policy it breaks gets an
 /// error page, never a redirect (S17).
-async fn checked_authorization(
-    app: &App,
+async fn checked_authorization<'a>(
+    app: &'a App,
     pairs: &[(String, String)],
-) -> Result<Result<AuthorizationRequest, AuthorizationError>, ApiError> {
+) -> Result<Result<(AuthorizationRequest, Look<'a>), AuthorizationError>, ApiError> {
     let authorization = match authorization_in(pairs) {
         Ok(Some(authorization)) => authorization,
         Ok(None) => return Ok(Err(AuthorizationError::InvalidClient)),
@@ -482,15 +520,20 @@ async fn checked_authorization(
     if !application.passwordless_configuration.enabled {
         return Ok(Err(AuthorizationError::PasswordlessDisabled));
     }
-    Ok(Ok(authorization))
+    let tenant = app
+        .store
+        .tenant(application.tenant_id)
+        .await
+        .map_err(FlowError::from)?;
+    Ok(Ok((authorization, Look::of(app, tenant.as_ref()))))
 }
 
 /// `GET /oauth2/authorize`: one email field, "Email me a login link".
 pub async fn authorize(app: &App, request: &HttpRequest) -> Result<HttpResponse, ApiError> {
     let query = query_pairs(request);
     match checked_authorization(app, &query).await? {
-        Ok(authorization) => {
-            authorize_page(app, request, &query, &authorization, StatusCode::OK, None)
+        Ok((authorization, look)) => {
+            authorize_page(&look, request, &query, &authorization, StatusCode::OK, None)
         }
         Err(refusal) => Ok(error_page(app, request, &query, &refusal)),
     }
@@ -501,13 +544,13 @@ pub async fn authorize(app: &App, request: &HttpRequest) -> Result<HttpResponse,
 /// written (S8, S31).
 pub async fn request_link(app: &App, request: &HttpRequest) -> Result<HttpResponse, ApiError> {
     let form = form_pairs(&request.body);
-    let authorization = match checked_authorization(app, &form).await? {
-        Ok(authorization) => authorization,
+    let (authorization, look) = match checked_authorization(app, &form).await? {
+        Ok(checked) => checked,
         Err(refusal) => return Ok(error_page(app, request, &form, &refusal)),
     };
     if !Csrf::for_public_url(&app.links.0).holds(request, form_value(&form, "csrf")) {
         return authorize_page(
-            app,
+            &look,
             request,
             &form,
             &authorization,
@@ -519,7 +562,7 @@ pub async fn request_link(app: &App, request: &HttpRequest) -> Result<HttpRespon
     if !plausible_email(email) {
         let problem = language(request, &form).message("email_problem");
         return authorize_page(
-            app,
+            &look,
             request,
             &form,
             &authorization,
@@ -551,13 +594,12 @@ pub async fn request_link(app: &App, request: &HttpRequest) -> Result<HttpRespon
                     Some(BINDING_MAX_AGE_SECONDS),
                 ),
             ];
-            check_email_page(app, request, &form, StatusCode::OK, None, set)
+            check_email_page(&look, request, &form, StatusCode::OK, None, set)
         }
         Ok(Err(refusal)) => Ok(error_page(app, request, &form, &refusal)),
         Err(FlowError::RateLimited) => {
             let retry = authorize_url(&authorization, form_value(&form, "locale"));
-            Ok(page(
-                app,
+            Ok(look.page(
                 request,
                 &form,
                 StatusCode::TOO_MANY_REQUESTS,

@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::errors::ApiError;
 use super::oauth::{client_credentials, oauth_error};
-use super::pages::{self, form_pairs, form_value, Language, Page};
+use super::pages::{self, form_pairs, form_value, Language, Page, PageSet};
 use super::{json_response, HttpRequest, HttpResponse};
 use crate::app::App;
 use crate::domain::secret::MAX_SECRET_LEN;
@@ -95,6 +95,7 @@ pub async fn logout(app: &App, request: &HttpRequest) -> Result<HttpResponse, Ap
         oidc::LogoutEnd::Redirect(location) => pages::redirect(&location),
         oidc::LogoutEnd::SignedOut => pages::render(
             Page {
+                set: PageSet::builtin(),
                 status: StatusCode::OK,
                 name: "signed-out",
                 language: Language::choose(form_value(&query, "locale"), request),

@@ -6,11 +6,13 @@ use bytes::Bytes;
 use http::{HeaderValue, StatusCode};
 use minijinja::{AutoEscape, Environment};
 use serde_json::{json, Value};
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use super::{HttpRequest, HttpResponse};
 use crate::domain::email::render_bounded;
 use crate::domain::secret::secrets_equal;
+use crate::domain::{Instant, Tenant, TenantId};
 use crate::ports::Entropy;
 
 const TEMPLATES: &[(&str, &str)] = &[
@@ -31,18 +33,87 @@ const TEMPLATES: &[(&str, &str)] = &[
 
 /// The page templates, parsed once per process.
 fn environment() -> &'static Environment<'static> {
-    static ENVIRONMENT: OnceLock<Environment<'static>> = OnceLock::new();
-    ENVIRONMENT.get_or_init(|| {
-        let mut env = Environment::new();
-        env.set_auto_escape_callback(|_| AutoEscape::Html);
-        env.set_fuel(Some(crate::domain::email::TEMPLATE_FUEL));
+    builtin_set().0.as_ref()
+}
+
+fn builtin_set() -> &'static PageSet {
+    static BUILTIN: OnceLock<PageSet> = OnceLock::new();
+    BUILTIN.get_or_init(|| {
+        let mut env = page_environment();
         for (name, source) in TEMPLATES {
             // The built-in templates are checked by a unit test; a broken one renders as the
             // plain error page below instead of taking the process down.
             let _ = env.add_template(name, source);
         }
-        env
+        PageSet(Arc::new(env))
     })
+}
+
+/// An environment with the pages' settings: HTML escaping everywhere, rendering bounded by
+/// fuel like email templates (S29).
+fn page_environment() -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_auto_escape_callback(|_| AutoEscape::Html);
+    env.set_fuel(Some(crate::domain::email::TEMPLATE_FUEL));
+    env
+}
+
+/// The templates pages render with: the built-in ones, or a tenant's on top of them. Compiled
+/// once per tenant version and shared (a warm Lambda or the local server renders from memory).
+#[derive(Clone)]
+pub struct PageSet(Arc<Environment<'static>>);
+
+/// Tenants whose compiled page templates are kept; beyond, the cache starts over.
+const PAGE_SET_CACHE_ENTRIES: usize = 256;
+
+impl PageSet {
+    pub fn builtin() -> PageSet {
+        builtin_set().clone()
+    }
+
+    /// The tenant's pages: its `hostedPagesConfiguration.templates` over the built-in ones.
+    pub fn for_tenant(tenant: &Tenant) -> PageSet {
+        let given = tenant.hosted_pages_configuration.templates.given();
+        if given.is_empty() {
+            return PageSet::builtin();
+        }
+        type Cache = Mutex<HashMap<TenantId, (Instant, PageSet)>>;
+        static CACHE: OnceLock<Cache> = OnceLock::new();
+        let cache = CACHE.get_or_init(Cache::default);
+        let version = tenant.last_update_instant;
+        if let Some((cached_version, set)) = cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&tenant.id)
+        {
+            if *cached_version == version {
+                return set.clone();
+            }
+        }
+        let mut env = page_environment();
+        for (name, source) in TEMPLATES {
+            let _ = env.add_template(name, source);
+        }
+        for (page, _, source) in given {
+            // Checked when the tenant was saved (S29); one that fails now keeps the built-in.
+            if let Err(e) = env.add_template_owned(format!("{page}.html"), source.to_owned()) {
+                tracing::warn!(tenant_id = %tenant.id, page, reason = %e, "a tenant page template does not compile");
+            }
+        }
+        let set = PageSet(Arc::new(env));
+        let mut cache = cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if cache.len() >= PAGE_SET_CACHE_ENTRIES {
+            cache.clear();
+        }
+        cache.insert(tenant.id, (version, set.clone()));
+        set
+    }
+
+    fn is_builtin(&self) -> bool {
+        Arc::ptr_eq(&self.0, &builtin_set().0)
+    }
 }
 
 /// The languages pages speak.
@@ -261,6 +332,8 @@ const DE: &[(&str, &str)] = &[
 
 /// One page to render: a built-in template, its status and what it shows.
 pub struct Page {
+    /// The templates to render with.
+    pub set: PageSet,
     pub status: StatusCode,
     /// `link`, `expired` or `error`.
     pub name: &'static str,
@@ -281,6 +354,7 @@ pub fn server_error(
 ) -> HttpResponse {
     render(
         Page {
+            set: PageSet::builtin(),
             status: StatusCode::INTERNAL_SERVER_ERROR,
             name: "server-error",
             language: Language::choose(None, request),
@@ -308,10 +382,18 @@ pub fn render(page: Page, entropy: &dyn Entropy) -> HttpResponse {
     if let (Value::Object(into), Value::Object(extra)) = (&mut context, page.context) {
         into.extend(extra);
     }
-    let html = environment()
-        .get_template(&format!("{}.html", page.name))
-        .map_err(|e| e.to_string())
-        .and_then(|template| render_bounded(&template, &context).map_err(|e| e.to_string()));
+    let render_with = |env: &Environment<'static>| {
+        env.get_template(&format!("{}.html", page.name))
+            .map_err(|e| e.to_string())
+            .and_then(|template| render_bounded(&template, &context).map_err(|e| e.to_string()))
+    };
+    let mut html = render_with(page.set.0.as_ref());
+    if let (Err(reason), false) = (&html, page.set.is_builtin()) {
+        // A tenant's template that fails at render time (out of fuel, say) leaves the page
+        // usable: the built-in one stands in.
+        tracing::warn!(page = page.name, reason = %reason, "a tenant page template failed to render");
+        html = render_with(environment());
+    }
     let (status, html) = match html {
         Ok(html) => (page.status, html),
         Err(reason) => {
