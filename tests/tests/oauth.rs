@@ -775,7 +775,18 @@ async fn s14_a_hosted_link_in_another_browser_signs_nobody_in() {
         .await;
     assert!(claimed.location().is_none(), "{}", claimed.html);
     assert!(!claimed.html.contains("<form"), "{}", claimed.html);
-    assert_eq!(other.head(&link).await.status, 200);
+    // GET and HEAD, twice, and a client without cookies that submits the form of the link's
+    // page in the asking browser (what a scanner that copies a page would do): nothing.
+    for _ in 0..2 {
+        assert_eq!(other.head(&link).await.status, 200);
+        assert_eq!(other.get(&link).await.status, 200);
+    }
+    let mut cookieless = Browser::new(&server);
+    let copied = asking.get(&link).await;
+    let forged = cookieless
+        .post_form(&path, &[("csrf", &copied.csrf())])
+        .await;
+    assert!(forged.location().is_none(), "{}", forged.html);
 
     // Nothing was consumed: the asking browser completes it, once.
     let done = continue_from(&mut asking, &link).await;
