@@ -1,7 +1,10 @@
-//! The hosted pages in a real browser: headless Chromium driven through WebDriver
-//! (ChromeDriver) against `passwordless serve`. Three people sign in through the demo relying
-//! party: one opens the emailed link, one types the short code from the email, and one opens
-//! a link in a second browser profile, which signs nobody in. Each page is saved as a
+//! The hosted pages in a real browser, as a person tries the local server with no other tool:
+//! headless Chromium driven through WebDriver (ChromeDriver) against `passwordless serve`,
+//! which prints the demo relying party's URL. Three people sign in through that relying party
+//! (`/demo/` sends the browser to the authorize page, `/demo/callback` exchanges the code with
+//! PKCE and shows the tokens): one opens the emailed link from the local inbox
+//! (`/demo/inbox`), one types the short code from the email, and one opens a link in a second
+//! browser profile, which signs nobody in. Each page is saved as a
 //! screenshot (under the test's temporary folder, or `PASSWORDLESS_SCREENSHOTS`), the README
 //! shows committed copies.
 //!
@@ -71,8 +74,14 @@ impl LocalServer {
                 .contains("Listening on")
         })
         .await;
+        let base = format!("http://localhost:{port}");
+        let printed = std::fs::read_to_string(&output).unwrap();
+        assert!(
+            printed.contains(&format!("{base}/demo/")),
+            "serve prints the demo relying party's URL: {printed}"
+        );
         LocalServer {
-            base: format!("http://localhost:{port}"),
+            base,
             _process: process,
             _dir: dir,
         }
