@@ -12,7 +12,7 @@
 
 mod support;
 
-use support::Group;
+use support::{free_port, Group};
 
 use passwordless::http::routes::ROUTES;
 use serde_json::Value;
@@ -39,14 +39,6 @@ fn tools() -> PathBuf {
         python.display()
     );
     bin
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// The settings the store's paths need, for every process of the loop: the README's defaults

@@ -56,14 +56,7 @@ async fn s12_no_secret_or_address_is_logged_and_logins_are_logged_as_events() {
         )
         .await;
     let patch = json!({"tenant": {"externalIdentifierConfiguration": {"passwordlessLoginOneTimeCodeGenerator": {"type": "randomAlpha", "length": 12}}}});
-    server
-        .admin(
-            "PATCH",
-            &format!("/api/tenant/{}", server.default_tenant()),
-            patch,
-        )
-        .await
-        .assert_status(200);
+    server.patch_default_tenant(patch).await;
 
     let started = server
         .start_login(

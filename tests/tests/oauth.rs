@@ -882,14 +882,7 @@ async fn s8_s31_hammering_the_form_spends_only_the_hammerers_allowance_and_the_o
 async fn s8_the_mail_one_inbox_can_be_made_to_receive_is_bounded_whatever_the_sources() {
     let server = TestServer::start_behind_proxy().await;
     let patch = json!({"tenant": {"rateLimitConfiguration": {"sendPasswordless": {"limit": 1, "timePeriodInSeconds": 60}}}});
-    server
-        .admin(
-            "PATCH",
-            &format!("/api/tenant/{}", server.default_tenant()),
-            patch,
-        )
-        .await
-        .assert_status(200);
+    server.patch_default_tenant(patch).await;
     let client = relying_party(&server, json!({}), "inbox@example.com").await;
     let mut statuses = Vec::new();
     for i in 0..11 {
@@ -1516,13 +1509,10 @@ fn pairs_of(form: &[(String, String)]) -> Vec<(&str, &str)> {
 async fn a_tenant_may_let_a_hosted_link_finish_in_another_browser_once_the_person_confirms() {
     let server = TestServer::start().await;
     server
-        .admin(
-            "PATCH",
-            &format!("/api/tenant/{}", server.default_tenant()),
+        .patch_default_tenant(
             json!({"tenant": {"hostedPagesConfiguration": {"finishInOtherBrowser": true}}}),
         )
-        .await
-        .assert_status(200);
+        .await;
     let client = relying_party(&server, json!({}), "hedy@example.com").await;
     let mut asking = Browser::new(&server);
     ask_for_link(&mut asking, &client, "hedy@example.com", &[]).await;

@@ -311,14 +311,7 @@ async fn s4_a_code_expires_after_the_default_180_seconds() {
 async fn s4_the_tenant_time_to_live_is_honoured_and_one_time_codes_are_capped_at_ten_minutes() {
     let (server, app) = TestServer::with_user("a@example.com").await;
     let patch = json!({"tenant": {"externalIdentifierConfiguration": {"passwordlessLoginTimeToLiveInSeconds": 3600}}});
-    server
-        .admin(
-            "PATCH",
-            &format!("/api/tenant/{}", server.default_tenant()),
-            patch,
-        )
-        .await
-        .assert_status(200);
+    server.patch_default_tenant(patch).await;
 
     let code = server.code(&app, "a@example.com").await;
     server.clock.advance_secs(3599);

@@ -372,14 +372,7 @@ async fn m3_s29_templates_compile_when_saved_run_bounded_and_belong_to_a_tenant(
         .to_owned();
     let patch =
         json!({"tenant": {"emailConfiguration": {"passwordlessEmailTemplateId": template}}});
-    server
-        .admin(
-            "PATCH",
-            &format!("/api/tenant/{}", server.default_tenant()),
-            patch,
-        )
-        .await
-        .assert_status(200);
+    server.patch_default_tenant(patch).await;
     let code = server.code(&app, "a@example.com").await;
     let started = std::time::Instant::now();
     server.send(json!({"code": code})).await.assert_status(500);
@@ -473,14 +466,7 @@ async fn m5_s28_unknown_permission_fields_endpoints_and_methods_stop_kickstart()
 async fn m6_s27_a_rotated_x_forwarded_for_does_not_escape_the_per_source_limit() {
     let server = TestServer::start().await;
     let patch = json!({"tenant": {"rateLimitConfiguration": {"sendPasswordless": {"limit": 1, "timePeriodInSeconds": 60}}}});
-    server
-        .admin(
-            "PATCH",
-            &format!("/api/tenant/{}", server.default_tenant()),
-            patch,
-        )
-        .await
-        .assert_status(200);
+    server.patch_default_tenant(patch).await;
     let app = server.application(json!({})).await;
     let mut statuses = Vec::new();
     for i in 0..11 {

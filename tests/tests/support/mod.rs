@@ -453,6 +453,17 @@ impl TestServer {
             .await
     }
 
+    /// Patches the default tenant with the admin key; the patch must be accepted.
+    pub async fn patch_default_tenant(&self, patch: Value) {
+        self.admin(
+            "PATCH",
+            &format!("/api/tenant/{}", self.default_tenant()),
+            patch,
+        )
+        .await
+        .assert_status(200);
+    }
+
     pub async fn admin(&self, method: &str, path: &str, body: Value) -> Response {
         self.request(
             method,
