@@ -184,6 +184,30 @@ fn csrf_token(app: &App, request: &HttpRequest) -> Result<(String, Option<String
         .ok_or_else(|| ApiError::Internal("no randomness for a CSRF token".into()))
 }
 
+/// A page whose form posts back with a CSRF token: the token goes into `context` as `csrf`,
+/// its cookie with the page (S15).
+fn form_page(
+    look: &Look,
+    request: &HttpRequest,
+    language: Language,
+    status: StatusCode,
+    name: &'static str,
+    mut context: Value,
+) -> Result<HttpResponse, ApiError> {
+    let (token, cookie) = csrf_token(look.app, request)?;
+    if let Value::Object(fields) = &mut context {
+        fields.insert("csrf".to_owned(), json!(token));
+    }
+    Ok(look.page_in(
+        language,
+        status,
+        name,
+        context,
+        cookie.into_iter().collect(),
+    ))
+}
+
+/// The link's page with its Continue button.
 fn continue_page(
     look: &Look,
     request: &HttpRequest,
@@ -191,18 +215,15 @@ fn continue_page(
     code: &Secret,
     status: StatusCode,
 ) -> Result<HttpResponse, ApiError> {
-    let (token, cookie) = csrf_token(look.app, request)?;
-    let context = json!({
-        "action": format!("/oauth2/passwordless/{}", code.expose()),
-        "csrf": token,
-    });
-    Ok(look.page_in(
+    let action = format!("/oauth2/passwordless/{}", code.expose());
+    form_page(
+        look,
+        request,
         language,
         status,
         "link",
-        context,
-        cookie.into_iter().collect(),
-    ))
+        json!({ "action": action }),
+    )
 }
 
 async fn link_view_page(
@@ -244,18 +265,15 @@ fn other_browser_page(
             Vec::new(),
         ));
     };
-    let (token, cookie) = csrf_token(look.app, request)?;
-    let context = json!({
-        "confirm_action": format!("/oauth2/passwordless/{}", code.expose()),
-        "csrf": token,
-    });
-    Ok(look.page_in(
+    let action = format!("/oauth2/passwordless/{}", code.expose());
+    form_page(
+        look,
+        request,
         language,
         StatusCode::OK,
         "other-browser",
-        context,
-        cookie.into_iter().collect(),
-    ))
+        json!({ "confirm_action": action }),
+    )
 }
 
 /// The form field the other-browser page's confirmation sends.
