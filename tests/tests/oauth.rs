@@ -1577,6 +1577,10 @@ async fn a_links_page_speaks_the_requested_language_then_the_users_preferred_one
         .header("Accept-Language", "fr-CA,fr;q=0.9");
     let french = browser.send(request).await;
     assert!(french.html.contains("Continuer"), "{}", french.html);
+    // The client learns the language too, as FusionAuth's `locale`: here the user's.
+    let done = continue_from(&mut browser, &link).await;
+    let location = done.location().expect("a redirect");
+    assert_eq!(parameter(&location, "locale").as_deref(), Some("de"));
 }
 
 #[tokio::test]

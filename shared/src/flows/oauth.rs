@@ -223,6 +223,16 @@ fn request_of(code: &PasswordlessCode) -> Result<AuthorizationRequest, Authoriza
     AuthorizationRequest::from_parameters(lookup)?.ok_or(AuthorizationError::InvalidClient)
 }
 
+/// What the request that completes a login tells about the person's browser.
+#[derive(Debug, Clone, Default)]
+pub struct CompletingBrowser {
+    /// The source address, for the login event (S27: the platform's, never a header's).
+    pub ip_address: Option<String>,
+    /// The language the browser asked for (`locale`, then `Accept-Language`); the client gets
+    /// it as FusionAuth's `locale`, else the user's first preferred language.
+    pub locale: Option<String>,
+}
+
 /// Completes the login behind a magic link from its page's POST: checks the authorization
 /// request the code carries (before anything is consumed), consumes the code through the
 /// passwordless login, and leaves an authorization code for the client. A code asked for on
@@ -233,7 +243,7 @@ pub async fn complete_link<S: LinkStore + ?Sized>(
     code: &Secret,
     binding: Option<&Secret>,
     confirmed_here: bool,
-    ip_address: Option<String>,
+    browser: CompletingBrowser,
 ) -> FlowResult<Completion> {
     let code_hash = code.hash();
     let Some(stored) = ports.store.code(&code_hash, ports.clock.now()).await? else {
@@ -253,7 +263,7 @@ pub async fn complete_link<S: LinkStore + ?Sized>(
         }
         (Some(_), _) => return Ok(Completion::OtherBrowser),
     };
-    finish(ports, &stored, code_hash, presented, ip_address).await
+    finish(ports, &stored, code_hash, presented, browser).await
 }
 
 /// Completes a login asked for on the hosted page with the short code from its email, typed
@@ -265,7 +275,7 @@ pub async fn complete_with_one_time_code<S: LinkStore + ?Sized>(
     pending: &SecretHash,
     binding: Option<&Secret>,
     typed: &Secret,
-    ip_address: Option<String>,
+    browser: CompletingBrowser,
 ) -> FlowResult<Completion> {
     let (store, clock) = (ports.store, ports.clock);
     let Some(stored) = store.code(pending, clock.now()).await? else {
@@ -275,7 +285,7 @@ pub async fn complete_with_one_time_code<S: LinkStore + ?Sized>(
         return Ok(Completion::OtherBrowser);
     }
     let presented = Presented::OneTimeCode(typed.hash());
-    match finish(ports, &stored, *pending, presented, ip_address).await? {
+    match finish(ports, &stored, *pending, presented, browser).await? {
         // A wrong code leaves the login alive (until its fifth wrong try): say so, not "expired".
         Completion::Expired if store.code(pending, clock.now()).await?.is_some() => {
             Ok(Completion::WrongOneTimeCode)
@@ -300,7 +310,7 @@ async fn finish<S: LinkStore + ?Sized>(
     stored: &PasswordlessCode,
     code_hash: SecretHash,
     presented: Presented,
-    ip_address: Option<String>,
+    browser: CompletingBrowser,
 ) -> FlowResult<Completion> {
     let store = ports.store;
     let request = match request_of(stored) {
@@ -324,7 +334,7 @@ async fn finish<S: LinkStore + ?Sized>(
             code_hash,
             presented,
             application_id: Some(application.id),
-            ip_address,
+            ip_address: browser.ip_address,
             no_jwt: true,
         },
     )
@@ -349,7 +359,13 @@ async fn finish<S: LinkStore + ?Sized>(
         user_state,
     )
     .await?;
+    let locale = browser
+        .locale
+        .or_else(|| logged_in.user.preferred_languages.first().cloned());
     let mut parameters = vec![("code", authorization_code.expose())];
+    if let Some(locale) = locale.as_deref() {
+        parameters.push(("locale", locale));
+    }
     if let Some(state) = request.state.as_deref() {
         parameters.push(("state", state));
     }

@@ -15,7 +15,8 @@ use crate::domain::secret::MAX_SECRET_LEN;
 use crate::domain::user::MAX_LOGIN_ID_LEN;
 use crate::domain::{ApplicationId, Secret, SecretHash, Tenant};
 use crate::flows::oauth::{
-    self, Completion, CompletionPorts, LinkView, OAuthError, TokenRequest, Tokens,
+    self, CompletingBrowser, Completion, CompletionPorts, LinkView, OAuthError, TokenRequest,
+    Tokens,
 };
 use crate::flows::passwordless::SendPorts;
 use crate::flows::FlowError;
@@ -329,7 +330,7 @@ pub async fn complete_link(
         &code,
         binding.as_ref(),
         confirmed_here,
-        request.source_ip.map(|ip| ip.to_string()),
+        completing_browser(request, &form),
     )
     .await?;
     let query = query_pairs(request);
@@ -350,6 +351,17 @@ pub async fn complete_link(
         // Only the short-code form presents a one-time code.
         Completion::WrongOneTimeCode => expired_page(app, request),
     })
+}
+
+/// The browser a completion comes from: its address and the language it asks for (the form's
+/// `locale`, the link's, then `Accept-Language`).
+fn completing_browser(request: &HttpRequest, form: &[(String, String)]) -> CompletingBrowser {
+    let query = query_pairs(request);
+    let locale = form_value(form, "locale").or(form_value(&query, "locale"));
+    CompletingBrowser {
+        ip_address: request.source_ip.map(|ip| ip.to_string()),
+        locale: Language::requested(locale, request).map(|l| l.tag().to_owned()),
+    }
 }
 
 fn completion_ports(app: &App) -> CompletionPorts<'_, dyn crate::ports::Store> {
@@ -450,7 +462,7 @@ pub async fn complete_one_time_code(
         &pending,
         binding(app, request).as_ref(),
         &Secret::new(typed),
-        request.source_ip.map(|ip| ip.to_string()),
+        completing_browser(request, &form),
     )
     .await?;
     match completion {

@@ -125,7 +125,7 @@ pub enum Language {
 }
 
 impl Language {
-    fn tag(self) -> &'static str {
+    pub fn tag(self) -> &'static str {
         match self {
             Language::En => "en",
             Language::Fr => "fr",
