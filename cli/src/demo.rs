@@ -5,7 +5,9 @@ use serde_json::{json, Value};
 use std::path::Path;
 
 use passwordless::domain::{ApplicationId, Secret};
-use passwordless::flows::management::{create_api_key, create_application, register, take_object};
+use passwordless::flows::management::{
+    create_api_key, create_application, register, RegisterCommand,
+};
 use passwordless::flows::tenancy::TenantScope;
 use passwordless::flows::FlowError;
 use passwordless::App;
@@ -20,11 +22,10 @@ pub struct Demo {
     pub api_key: Secret,
 }
 
-fn object(value: Value) -> serde_json::Map<String, Value> {
-    match value {
-        Value::Object(map) => map,
-        _ => serde_json::Map::new(),
-    }
+/// The demo's objects are written as the JSON an operator would send, read into the domain's
+/// types like any request.
+fn typed<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, FlowError> {
+    serde_json::from_value(value).map_err(|e| FlowError::Internal(format!("demo object: {e}")))
 }
 
 /// Seeds the demo and returns what a user needs to try it.
@@ -33,7 +34,7 @@ pub async fn seed(app: &App) -> Result<Demo, FlowError> {
     let store = app.store.as_ref();
     // The local server's demo relying party (`/demo/`) is a public client: PKCE, no secret.
     let callback = format!("{}/demo/callback", app.links.0.trim_end_matches('/'));
-    let mut body = object(json!({"application": {
+    let application = typed(json!({
         "name": "Demo",
         "passwordlessConfiguration": {"enabled": true},
         "oauthConfiguration": {
@@ -44,8 +45,7 @@ pub async fn seed(app: &App) -> Result<Demo, FlowError> {
         "roles": [{"name": "user", "isDefault": true}],
         "loginConfiguration": {"generateRefreshTokens": true},
         "jwtConfiguration": {"enabled": true, "timeToLiveInSeconds": 3600}
-    }}));
-    let application = take_object(&mut body, "application")?;
+    }))?;
     create_application(
         store,
         app.clock.as_ref(),
@@ -55,10 +55,13 @@ pub async fn seed(app: &App) -> Result<Demo, FlowError> {
         application,
     )
     .await?;
-    let registration = object(json!({
-        "user": {"email": DEMO_LOGIN_ID, "firstName": "Demo", "preferredLanguages": ["en"]},
-        "registration": {"applicationId": DEMO_APPLICATION_ID},
-    }));
+    let registration = RegisterCommand {
+        user: Some(typed(
+            json!({"email": DEMO_LOGIN_ID, "firstName": "Demo", "preferredLanguages": ["en"]}),
+        )?),
+        registration: typed(json!({"applicationId": DEMO_APPLICATION_ID}))?,
+        skip_verification: false,
+    };
     register(
         store,
         app.clock.as_ref(),

@@ -12,17 +12,16 @@ use serde_json::{json, Value};
 use passwordless::app::App;
 use passwordless::config::{Config, MailerConfig, StoreConfig, VaultConfig};
 use passwordless::domain::Secret;
-use passwordless::flows::management::{create_api_key, create_application, register};
+use passwordless::flows::management::{
+    create_api_key, create_application, register, RegisterCommand,
+};
 use passwordless::flows::tenancy::TenantScope;
 use passwordless::http::{handle, HttpRequest};
 
 const KEY: &str = "bench-key-0123456789abcdef";
 
-fn object(value: Value) -> serde_json::Map<String, Value> {
-    match value {
-        Value::Object(map) => map,
-        _ => unreachable!(),
-    }
+fn typed<T: serde::de::DeserializeOwned>(value: Value) -> T {
+    serde_json::from_value(value).unwrap()
 }
 
 fn request(path: &str, key: Option<&str>, body: Value) -> HttpRequest {
@@ -51,7 +50,7 @@ async fn app(dir: &tempfile::TempDir) -> (App, String) {
     };
     let app = App::from_config(&config).await.unwrap();
     let scope = TenantScope::operator();
-    let application = object(
+    let application = typed(
         json!({"name": "Bench", "passwordlessConfiguration": {"enabled": true}, "roles": [{"name": "user"}],
         "loginConfiguration": {"generateRefreshTokens": true}}),
     );
@@ -65,16 +64,18 @@ async fn app(dir: &tempfile::TempDir) -> (App, String) {
     )
     .await
     .unwrap();
-    let body = object(
-        json!({"user": {"email": "bench@example.com"}, "registration": {"applicationId": application.id, "roles": ["user"]}}),
-    );
+    let command = RegisterCommand {
+        user: Some(typed(json!({"email": "bench@example.com"}))),
+        registration: typed(json!({"applicationId": application.id, "roles": ["user"]})),
+        skip_verification: false,
+    };
     register(
         app.store.as_ref(),
         app.clock.as_ref(),
         app.entropy.as_ref(),
         &scope,
         None,
-        body,
+        command,
     )
     .await
     .unwrap();
@@ -159,14 +160,19 @@ fn send_by_address(c: &mut Criterion) {
     let (app, application_id) = runtime.block_on(async {
         let (app, application_id) = app(&dir).await;
         // The rate limit would answer 429 after five sends: off for the measurement.
-        let patch =
-            object(json!({"rateLimitConfiguration": {"sendPasswordless": {"enabled": false}}}));
-        passwordless::flows::management::patch_tenant(
+        let scope = TenantScope::operator();
+        let tenant_id = passwordless::domain::tenant::DEFAULT_TENANT_ID;
+        let mut tenant =
+            passwordless::flows::management::tenant(app.store.as_ref(), &scope, tenant_id)
+                .await
+                .unwrap();
+        tenant.rate_limit_configuration.send_passwordless.enabled = false;
+        passwordless::flows::management::update_tenant(
             app.store.as_ref(),
             app.clock.as_ref(),
-            &TenantScope::operator(),
-            passwordless::domain::tenant::DEFAULT_TENANT_ID,
-            patch,
+            &scope,
+            tenant_id,
+            tenant,
         )
         .await
         .unwrap();

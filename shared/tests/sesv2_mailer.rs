@@ -138,18 +138,18 @@ async fn s23_a_code_whose_send_failed_can_be_sent_again_and_still_logs_in() {
     .await;
     let reader = unique("reader");
     let application = support::seed(&app, &reader).await;
-    let patch = json!({"emailConfiguration": {"defaultFromEmail": from}})
-        .as_object()
-        .cloned()
-        .unwrap();
     let scope = passwordless::flows::tenancy::TenantScope::operator();
-    let tenant = passwordless::domain::tenant::DEFAULT_TENANT_ID;
-    passwordless::flows::management::patch_tenant(
+    let tenant_id = passwordless::domain::tenant::DEFAULT_TENANT_ID;
+    let mut tenant = passwordless::flows::management::tenant(app.store.as_ref(), &scope, tenant_id)
+        .await
+        .unwrap();
+    tenant.email_configuration.default_from_email = Some(from.clone());
+    passwordless::flows::management::update_tenant(
         app.store.as_ref(),
         app.clock.as_ref(),
         &scope,
+        tenant_id,
         tenant,
-        patch,
     )
     .await
     .unwrap();

@@ -8,8 +8,12 @@ use super::validation::{FieldError, ValidationErrors};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Application {
+    #[serde(default)]
     pub id: ApplicationId,
+    /// Nil in a request that names no tenant: the caller's tenant is meant.
+    #[serde(default)]
     pub tenant_id: TenantId,
+    #[serde(default)]
     pub name: String,
     #[serde(default = "yes")]
     pub active: bool,

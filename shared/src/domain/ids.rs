@@ -26,6 +26,18 @@ macro_rules! uuid_id {
             pub const fn as_uuid(&self) -> &Uuid {
                 &self.0
             }
+
+            /// The nil UUID stands for "not named" in a request, so that an object the client
+            /// sends without its server-assigned id still decodes.
+            pub fn is_nil(&self) -> bool {
+                self.0.is_nil()
+            }
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                Self(Uuid::nil())
+            }
         }
 
         impl fmt::Display for $name {

@@ -8,12 +8,15 @@ use super::validation::{FieldError, ValidationErrors};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EmailTemplate {
+    #[serde(default)]
     pub id: TemplateId,
     /// The tenant the template belongs to (S29); `None` for a global template, which only an
     /// unrestricted key makes and every tenant may use (the built-in one is global).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant_id: Option<TenantId>,
+    #[serde(default)]
     pub name: String,
+    #[serde(default)]
     pub default_subject: String,
     #[serde(default)]
     pub default_html_template: String,

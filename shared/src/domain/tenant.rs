@@ -14,11 +14,15 @@ pub const DEFAULT_TENANT_ID: TenantId =
 /// Short one-time codes live at most this long, whatever the tenant says (S4).
 pub const ONE_TIME_CODE_MAX_TTL_SECONDS: i64 = 600;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Tenant {
+    #[serde(default)]
     pub id: TenantId,
+    #[serde(default)]
     pub name: String,
+    /// Empty in a request that names none: the tenant then gets one under the public URL.
+    #[serde(default)]
     pub issuer: String,
     #[serde(default)]
     pub email_configuration: TenantEmailConfiguration,

@@ -11,7 +11,11 @@ pub const MAX_LOGIN_ID_LEN: usize = 320;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct User {
+    /// Nil in a request that names none: a fresh id is given.
+    #[serde(default)]
     pub id: UserId,
+    /// Nil in a request that names no tenant.
+    #[serde(default)]
     pub tenant_id: TenantId,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
@@ -62,7 +66,10 @@ fn yes() -> bool {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Registration {
+    #[serde(default)]
     pub id: RegistrationId,
+    /// Nil in a request that names none (`[missing]registration.applicationId`).
+    #[serde(default)]
     pub application_id: ApplicationId,
     #[serde(default)]
     pub roles: Vec<String>,

@@ -1,7 +1,7 @@
 //! What every fresh store holds: the default tenant, its signing key and a built-in
 //! passwordless email template, so that send works with no configuration.
 
-use crate::domain::tenant::DEFAULT_TENANT_ID;
+use crate::domain::tenant::{TenantEmailConfiguration, DEFAULT_TENANT_ID};
 use crate::domain::{EmailTemplate, TemplateId, Tenant};
 use crate::ports::{StoreError, TemplateStore, TenantStore};
 
@@ -62,19 +62,21 @@ where
             Err(e) => return Err(e.into()),
         }
     }
-    let object = serde_json::json!({
-        "name": "Default",
-        "emailConfiguration": {"passwordlessEmailTemplateId": BUILT_IN_TEMPLATE_ID, "defaultFromEmail": "no-reply@localhost"}
-    });
-    let serde_json::Value::Object(object) = object else {
-        return Err(FlowError::Internal("unreachable".into()));
+    let tenant = Tenant {
+        name: "Default".into(),
+        email_configuration: TenantEmailConfiguration {
+            passwordless_email_template_id: Some(BUILT_IN_TEMPLATE_ID),
+            default_from_email: Some("no-reply@localhost".into()),
+            default_from_name: None,
+        },
+        ..Tenant::default()
     };
     match create_tenant(
         store,
         making,
         &super::tenancy::TenantScope::operator(),
         Some(DEFAULT_TENANT_ID),
-        object,
+        tenant,
     )
     .await
     {

@@ -1,14 +1,13 @@
 //! The part of FusionAuth's management API that kickstart files and the Python client need:
 //! tenants, applications, users with registrations, email templates and API keys.
 
-use serde::de::DeserializeOwned;
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 
 use crate::domain::ids::{ApiKeyId, RegistrationId, RoleId};
 use crate::domain::validation::{FieldError, ValidationErrors};
 use crate::domain::{
-    ApiKey, ApiKeyPermissions, Application, ApplicationId, EmailTemplate, Instant, KeyId,
-    Registration, Secret, SigningKey, TemplateId, Tenant, TenantId, User, UserId,
+    ApiKey, ApiKeyPermissions, Application, ApplicationId, EmailTemplate, KeyId, Registration,
+    Secret, SigningKey, TemplateId, Tenant, TenantId, User, UserId,
 };
 use crate::ports::{
     ApiKeyStore, ApplicationStore, Clock, Entropy, KeyMaker, KeyVault, SigningKeyStore, StoreError,
@@ -17,42 +16,6 @@ use crate::ports::{
 
 use super::tenancy::TenantScope;
 use super::{random_id_bytes, FlowError, FlowResult};
-
-/// Decodes one object of a request body, reporting a wrong type at its full field path
-/// (`[invalid]tenant.externalIdentifierConfiguration.passwordlessLoginGenerator.length`).
-pub fn decode<T: DeserializeOwned>(value: Value, root: &str) -> Result<T, ValidationErrors> {
-    serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
-        let field = if path == "." || path.is_empty() {
-            root.to_owned()
-        } else {
-            format!("{root}.{path}")
-        };
-        let message = e.into_inner().to_string();
-        ValidationErrors::field(FieldError::invalid(&field, message))
-    })
-}
-
-/// The object under `key` in a request body, or `[missing]key`.
-pub fn take_object(
-    body: &mut Map<String, Value>,
-    key: &str,
-) -> Result<Map<String, Value>, ValidationErrors> {
-    match body.remove(key) {
-        Some(Value::Object(map)) => Ok(map),
-        Some(Value::Null) | None => Err(ValidationErrors::field(FieldError::missing(key))),
-        Some(_) => Err(ValidationErrors::field(FieldError::invalid(
-            key,
-            format!("[{key}] must be an object."),
-        ))),
-    }
-}
-
-fn stamp(object: &mut Map<String, Value>, id: impl ToString, now: Instant) {
-    object.insert("id".into(), json!(id.to_string()));
-    object.insert("insertInstant".into(), json!(now.as_millis()));
-    object.insert("lastUpdateInstant".into(), json!(now.as_millis()));
-}
 
 fn duplicate(field: &str, what: &str) -> FlowError {
     ValidationErrors::field(FieldError::new(
@@ -74,40 +37,58 @@ pub struct TenantMaking<'a> {
 }
 
 /// Creates a tenant and its signing key (RS256 unless `jwtConfiguration.signingAlgorithm` says
-/// otherwise), unless the body names an existing key.
+/// otherwise), unless the tenant names an existing key. The request's id and instants are
+/// replaced by the server's.
 pub async fn create_tenant<S>(
     store: &S,
     making: &TenantMaking<'_>,
     scope: &TenantScope,
     id: Option<TenantId>,
-    mut object: Map<String, Value>,
+    mut tenant: Tenant,
 ) -> FlowResult<Tenant>
 where
-    S: TenantStore + SigningKeyStore + ?Sized,
+    S: TenantStore + SigningKeyStore + TemplateStore + ?Sized,
 {
     let now = making.clock.now();
     let id = match id {
         Some(id) => id,
         None => TenantId::from_random_bytes(random_id_bytes(making.entropy)?),
     };
-    stamp(&mut object, id, now);
+    tenant.id = id;
+    tenant.insert_instant = now;
+    tenant.last_update_instant = now;
     // The default tenant's tokens carry the public URL; every other tenant gets an issuer of its
     // own under it (ours), so that no verifier trusting one tenant's issuer accepts another's
     // tokens (S22), and so that issuer + `/.well-known/…` is the tenant's own discovery path.
-    object.entry("issuer").or_insert_with(|| {
-        if id == crate::domain::tenant::DEFAULT_TENANT_ID {
-            json!(making.default_issuer)
+    if tenant.issuer.is_empty() {
+        tenant.issuer = if id == crate::domain::tenant::DEFAULT_TENANT_ID {
+            making.default_issuer.to_owned()
         } else {
-            json!(format!(
-                "{}/{id}",
-                making.default_issuer.trim_end_matches('/')
-            ))
-        }
-    });
-    let mut tenant: Tenant = decode(Value::Object(object), "tenant")?;
+            format!("{}/{id}", making.default_issuer.trim_end_matches('/'))
+        };
+    }
     tenant.validate()?;
     if store.tenant(id).await?.is_some() {
         return Err(duplicate("tenantId", "A tenant with this id"));
+    }
+    if let Some(template) = tenant.email_configuration.passwordless_email_template_id {
+        require_usable_template(
+            store,
+            id,
+            template,
+            "tenant.emailConfiguration.passwordlessEmailTemplateId",
+        )
+        .await?;
+    }
+    if let Some(key_id) = tenant.jwt_configuration.id_token_key_id {
+        require_usable_key(
+            store,
+            scope,
+            id,
+            key_id,
+            "tenant.jwtConfiguration.idTokenKeyId",
+        )
+        .await?;
     }
     match tenant.jwt_configuration.access_token_key_id {
         Some(key_id) => {
@@ -140,31 +121,42 @@ where
     }
 }
 
-/// Merges `patch` into the stored tenant (JSON merge: objects merge, other values replace) and
-/// checks the result as a whole. Ids and instants are not patchable.
-pub async fn patch_tenant<S>(
+/// The tenant `id`, if the caller may see it.
+pub async fn tenant<S: TenantStore + ?Sized>(
+    store: &S,
+    scope: &TenantScope,
+    id: TenantId,
+) -> FlowResult<Tenant> {
+    match store.tenant(id).await? {
+        Some(t) if scope.allows(t.id) => Ok(t),
+        _ => Err(FlowError::NotFound),
+    }
+}
+
+/// Replaces the stored tenant `id` with `tenant` (a PUT, or a PATCH the edge merged), checked
+/// as a whole. Ids and instants are not the caller's to change.
+pub async fn update_tenant<S>(
     store: &S,
     clock: &dyn Clock,
     scope: &TenantScope,
     id: TenantId,
-    patch: Map<String, Value>,
+    mut tenant: Tenant,
 ) -> FlowResult<Tenant>
 where
     S: TenantStore + SigningKeyStore + TemplateStore + ?Sized,
 {
-    let current = match store.tenant(id).await? {
-        Some(t) if scope.allows(t.id) => t,
-        _ => return Err(FlowError::NotFound),
-    };
-    let mut merged =
-        serde_json::to_value(&current).map_err(|e| FlowError::Internal(e.to_string()))?;
-    merge(&mut merged, Value::Object(patch));
-    if let Value::Object(object) = &mut merged {
-        object.insert("id".into(), json!(current.id));
-        object.insert("insertInstant".into(), json!(current.insert_instant));
-        object.insert("lastUpdateInstant".into(), json!(clock.now()));
+    let current = self::tenant(store, scope, id).await?;
+    tenant.id = current.id;
+    tenant.insert_instant = current.insert_instant;
+    tenant.last_update_instant = clock.now();
+    if tenant.issuer.is_empty() {
+        tenant.issuer.clone_from(&current.issuer);
     }
-    let tenant: Tenant = decode(merged, "tenant")?;
+    if tenant.jwt_configuration.access_token_key_id.is_none() {
+        // Every tenant signs with some key; a PUT that names none keeps the current one.
+        tenant.jwt_configuration.access_token_key_id =
+            current.jwt_configuration.access_token_key_id;
+    }
     tenant.validate()?;
     for (field, now, before) in [
         (
@@ -261,22 +253,6 @@ async fn require_own_issuer<S: TenantStore + ?Sized>(store: &S, tenant: &Tenant)
     Ok(())
 }
 
-/// RFC 7396 JSON merge patch.
-fn merge(target: &mut Value, patch: Value) {
-    match (target, patch) {
-        (Value::Object(target), Value::Object(patch)) => {
-            for (key, value) in patch {
-                if value.is_null() {
-                    target.remove(&key);
-                } else {
-                    merge(target.entry(key).or_insert(Value::Null), value);
-                }
-            }
-        }
-        (target, patch) => *target = patch,
-    }
-}
-
 /// Generated client secrets: 32 random bytes, 43 characters of base64url as FusionAuth's are.
 const CLIENT_SECRET: crate::domain::CodeGenerator = crate::domain::CodeGenerator {
     length: 32,
@@ -291,7 +267,7 @@ pub async fn create_application<S>(
     entropy: &dyn Entropy,
     scope: &TenantScope,
     id: Option<ApplicationId>,
-    mut object: Map<String, Value>,
+    mut application: Application,
 ) -> FlowResult<Application>
 where
     S: TenantStore + ApplicationStore + TemplateStore + SigningKeyStore + ?Sized,
@@ -301,8 +277,8 @@ where
         Some(id) => id,
         None => ApplicationId::from_random_bytes(random_id_bytes(entropy)?),
     };
-    let tenant_id = body_tenant(&object, "application.tenantId", scope)?;
-    let tenant_id = scope.resolve(store, tenant_id).await?;
+    let named = named_tenant(application.tenant_id, "application.tenantId", scope)?;
+    let tenant_id = scope.resolve(store, named).await?;
     if store.tenant(tenant_id).await?.is_none() {
         return Err(ValidationErrors::field(FieldError::invalid(
             "application.tenantId",
@@ -310,9 +286,10 @@ where
         ))
         .into());
     }
-    stamp(&mut object, id, now);
-    object.insert("tenantId".into(), json!(tenant_id));
-    let mut application: Application = decode(Value::Object(object), "application")?;
+    application.id = id;
+    application.tenant_id = tenant_id;
+    application.insert_instant = now;
+    application.last_update_instant = now;
     application.validate()?;
     for role in &mut application.roles {
         if role.id.as_uuid().is_nil() {
@@ -362,35 +339,20 @@ where
     }
 }
 
-/// A `tenantId` in a body must agree with the header or key (WIRE.md: a conflicting header is a 400).
-fn body_tenant(
-    object: &Map<String, Value>,
-    field: &str,
-    scope: &TenantScope,
-) -> FlowResult<Option<TenantId>> {
-    let named = match object.get("tenantId") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(text)) => Some(TenantId::parse(text).ok_or_else(|| {
-            ValidationErrors::field(FieldError::invalid(field, "The tenant id is not a UUID."))
-        })?),
-        Some(_) => {
-            return Err(ValidationErrors::field(FieldError::invalid(
-                field,
-                "The tenant id is not a UUID.",
-            ))
-            .into())
-        }
-    };
-    if let Some(named) = named {
-        if !scope.allows(named) {
-            return Err(ValidationErrors::field(FieldError::invalid(
-                field,
-                "The tenant id does not match the X-FusionAuth-TenantId header.",
-            ))
-            .into());
-        }
+/// The tenant an object names in its body (nil: none), which must agree with the header or key
+/// (WIRE.md: a conflicting header is a 400).
+fn named_tenant(named: TenantId, field: &str, scope: &TenantScope) -> FlowResult<Option<TenantId>> {
+    if named.is_nil() {
+        return Ok(None);
     }
-    Ok(named)
+    if !scope.allows(named) {
+        return Err(ValidationErrors::field(FieldError::invalid(
+            field,
+            "The tenant id does not match the X-FusionAuth-TenantId header.",
+        ))
+        .into());
+    }
+    Ok(Some(named))
 }
 
 pub struct Registered {
@@ -398,54 +360,39 @@ pub struct Registered {
     pub registration: Registration,
 }
 
-/// `POST /api/user/registration[/{userId}]`: with a `user` object, creates the user and the
-/// registration together; without one, registers an existing user. Passwords are not a thing
-/// here: any password field is ignored.
+/// `POST /api/user/registration[/{userId}]` as the flow receives it.
+pub struct RegisterCommand {
+    pub registration: Registration,
+    /// With a user, the user and the registration are created together.
+    pub user: Option<User>,
+    pub skip_verification: bool,
+}
+
+/// Registers a user for an application, creating the user too when the command carries one.
+/// Passwords are not a thing here: the edge drops any password field.
 pub async fn register<S>(
     store: &S,
     clock: &dyn Clock,
     entropy: &dyn Entropy,
     scope: &TenantScope,
     user_id: Option<UserId>,
-    mut body: Map<String, Value>,
+    command: RegisterCommand,
 ) -> FlowResult<Registered>
 where
     S: TenantStore + ApplicationStore + UserStore + ?Sized,
 {
     let now = clock.now();
-    let mut registration_object = take_object(&mut body, "registration")?;
-    let skip_verification = match body.get("skipVerification") {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(b)) => *b,
-        Some(_) => {
-            return Err(ValidationErrors::field(FieldError::invalid(
-                "skipVerification",
-                "[skipVerification] must be a boolean.",
-            ))
-            .into())
-        }
-    };
-    let application_id = match registration_object.get("applicationId") {
-        None | Some(Value::Null) => {
-            return Err(
-                ValidationErrors::field(FieldError::missing("registration.applicationId")).into(),
-            )
-        }
-        Some(Value::String(text)) => ApplicationId::parse(text).ok_or_else(|| {
-            ValidationErrors::field(FieldError::invalid(
-                "registration.applicationId",
-                "The application id is not a UUID.",
-            ))
-        })?,
-        Some(_) => {
-            return Err(ValidationErrors::field(FieldError::invalid(
-                "registration.applicationId",
-                "The application id is not a UUID.",
-            ))
-            .into())
-        }
-    };
-    let application = match store.application(application_id).await? {
+    let RegisterCommand {
+        mut registration,
+        user,
+        skip_verification,
+    } = command;
+    if registration.application_id.is_nil() {
+        return Err(
+            ValidationErrors::field(FieldError::missing("registration.applicationId")).into(),
+        );
+    }
+    let application = match store.application(registration.application_id).await? {
         Some(app) if scope.allows(app.tenant_id) => app,
         _ => {
             return Err(ValidationErrors::field(FieldError::invalid(
@@ -455,12 +402,9 @@ where
             .into())
         }
     };
-    let registration_id = RegistrationId::from_random_bytes(random_id_bytes(entropy)?);
-    stamp(&mut registration_object, registration_id, now);
-    registration_object.remove("lastUpdateInstant");
-    registration_object.remove("lastLoginInstant");
-    let mut registration: Registration =
-        decode(Value::Object(registration_object), "registration")?;
+    registration.id = RegistrationId::from_random_bytes(random_id_bytes(entropy)?);
+    registration.insert_instant = now;
+    registration.last_login_instant = None;
     registration.verified = skip_verification;
     if registration.roles.is_empty() {
         registration.roles = application.default_roles();
@@ -473,30 +417,14 @@ where
         .into());
     }
 
-    let user_object = match body.remove("user") {
-        Some(Value::Object(map)) => Some(map),
-        None | Some(Value::Null) => None,
-        Some(_) => {
-            return Err(ValidationErrors::field(FieldError::invalid(
-                "user",
-                "[user] must be an object.",
-            ))
-            .into())
-        }
-    };
-    match user_object {
-        Some(mut object) => {
-            let id = match user_id.or_else(|| {
-                object
-                    .get("id")
-                    .and_then(Value::as_str)
-                    .and_then(UserId::parse)
-            }) {
+    match user {
+        Some(mut user) => {
+            let id = match user_id.or((!user.id.is_nil()).then_some(user.id)) {
                 Some(id) => id,
                 None => UserId::from_random_bytes(random_id_bytes(entropy)?),
             };
-            let named_tenant = body_tenant(&object, "user.tenantId", scope)?;
-            let tenant_id = named_tenant.unwrap_or(application.tenant_id);
+            let tenant_id = named_tenant(user.tenant_id, "user.tenantId", scope)?
+                .unwrap_or(application.tenant_id);
             if tenant_id != application.tenant_id {
                 return Err(ValidationErrors::field(FieldError::invalid(
                     "registration.applicationId",
@@ -504,17 +432,13 @@ where
                 ))
                 .into());
             }
-            for secret_field in ["password", "encryptionScheme", "factor", "salt"] {
-                object.remove(secret_field);
-            }
-            stamp(&mut object, id, now);
-            object.insert("tenantId".into(), json!(tenant_id));
-            object.insert("registrations".into(), json!([]));
-            object.remove("lastLoginInstant");
-            object.remove("verified");
-            let mut user: User = decode(Value::Object(object), "user")?;
+            user.id = id;
+            user.tenant_id = tenant_id;
+            user.insert_instant = now;
+            user.last_update_instant = now;
+            user.last_login_instant = None;
             user.verified = skip_verification;
-            user.registrations.push(registration.clone());
+            user.registrations = vec![registration.clone()];
             user.validate()?;
             match store.insert_user(&user).await {
                 Ok(()) => Ok(Registered { user, registration }),
@@ -563,7 +487,7 @@ pub async fn create_email_template<S>(
     entropy: &dyn Entropy,
     scope: &TenantScope,
     id: Option<TemplateId>,
-    mut object: Map<String, Value>,
+    mut template: EmailTemplate,
 ) -> FlowResult<EmailTemplate>
 where
     S: TemplateStore + TenantStore + ?Sized,
@@ -572,7 +496,11 @@ where
         Some(id) => id,
         None => TemplateId::from_random_bytes(random_id_bytes(entropy)?),
     };
-    let owner = body_tenant(&object, "emailTemplate.tenantId", scope)?.or(scope.explicit);
+    let named = match template.tenant_id {
+        Some(named) => named_tenant(named, "emailTemplate.tenantId", scope)?,
+        None => None,
+    };
+    let owner = named.or(scope.explicit);
     if let Some(owner) = owner {
         if store.tenant(owner).await?.is_none() {
             return Err(ValidationErrors::field(FieldError::invalid(
@@ -582,12 +510,11 @@ where
             .into());
         }
     }
-    stamp(&mut object, id, clock.now());
-    match owner {
-        Some(owner) => object.insert("tenantId".into(), json!(owner)),
-        None => object.remove("tenantId"),
-    };
-    let template: EmailTemplate = decode(Value::Object(object), "emailTemplate")?;
+    let now = clock.now();
+    template.id = id;
+    template.tenant_id = owner;
+    template.insert_instant = now;
+    template.last_update_instant = now;
     template.validate()?;
     if store.template(id).await?.is_some() {
         return Err(duplicate(

@@ -1,52 +1,179 @@
-//! Reading request bodies field by field, so that every wrong type or missing field gets its
-//! own FusionAuth field error instead of one opaque parse failure.
+//! The one way a request body is read: into the endpoint's typed request struct, by
+//! [`decode_body`], then checked field by field with [`Checks`]. Errors come in FusionAuth's
+//! shape: a body that is not JSON, a property of the wrong type and a property the object does
+//! not know are `[invalidJSON]` naming the property (as FusionAuth's JSON binding answers);
+//! rules on values are field errors (`[blank]loginId`, `[missing]applicationId`, …). Every
+//! error of a body is reported at once, so a client fixes its request in one round.
 
+use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use super::errors::ApiError;
 use crate::domain::validation::{FieldError, ValidationErrors};
 
-/// The body as a JSON object, or `[invalid]json`.
-pub fn parse_object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
-    match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(ApiError::BadRequest(ValidationErrors::general(
-            "[invalid]json",
-            "The request body must be a JSON object.",
-        ))),
-        Err(e) => Err(ApiError::BadRequest(ValidationErrors::general(
-            "[invalid]json",
-            format!("The request body is not valid JSON: {e}"),
-        ))),
+/// Type errors beyond this many in one body are not worth reporting one by one.
+const MAX_REPORTED_TYPE_ERRORS: usize = 32;
+
+/// Decodes a request body (a JSON object) into `T`.
+pub fn decode_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let value = match serde_json::from_slice::<Value>(body) {
+        Ok(value @ Value::Object(_)) => value,
+        Ok(_) => {
+            return Err(invalid_json(
+                None,
+                "The request body must be a JSON object.",
+            ))
+        }
+        Err(e) => {
+            return Err(invalid_json(
+                None,
+                &format!("The request body is not valid JSON: {e}"),
+            ))
+        }
+    };
+    decode_value(value, None).map_err(ApiError::BadRequest)
+}
+
+/// Decodes `value` into `T`, naming properties from `root` (`tenant` makes `tenant.name`).
+/// For objects the edge assembles itself, such as a stored object with a patch merged in.
+pub fn decode_value<T: DeserializeOwned>(
+    mut value: Value,
+    root: Option<&str>,
+) -> Result<T, ValidationErrors> {
+    let mut errors = ValidationErrors::new();
+    let mut seen_paths = Vec::new();
+    loop {
+        match serde_path_to_error::deserialize::<_, T>(&value) {
+            Ok(decoded) if errors.is_empty() => return Ok(decoded),
+            Ok(_) => return Err(errors),
+            Err(e) => {
+                let segments: Vec<_> = e.path().iter().cloned().collect();
+                let path = join(root, &e.path().to_string());
+                let detail = e.into_inner().to_string();
+                if let Some(field) = missing_field(&detail) {
+                    // A property the object cannot do without; nothing to strip and retry.
+                    errors.push(FieldError::missing(&join(Some(&path), field)));
+                    return Err(errors);
+                }
+                errors
+                    .general_errors
+                    .push(invalid_json_error(Some(&path), &detail));
+                // Strip the offending property and decode again, to find the next one; stop
+                // when that is impossible or the same property fails twice.
+                let repeated = seen_paths.contains(&path);
+                seen_paths.push(path);
+                if repeated
+                    || seen_paths.len() >= MAX_REPORTED_TYPE_ERRORS
+                    || !remove_at(&mut value, &segments)
+                {
+                    return Err(errors);
+                }
+            }
+        }
     }
 }
 
-/// Reads fields off one JSON object, collecting every error before failing.
-pub struct Fields<'a> {
-    map: &'a Map<String, Value>,
-    pub errors: ValidationErrors,
+fn join(root: Option<&str>, path: &str) -> String {
+    match (root, path) {
+        (None, _) => path.to_owned(),
+        (Some(root), "" | ".") => root.to_owned(),
+        (Some(root), path) => format!("{root}.{path}"),
+    }
 }
 
-impl<'a> Fields<'a> {
-    pub fn new(map: &'a Map<String, Value>) -> Self {
-        Self {
-            map,
-            errors: ValidationErrors::new(),
+/// serde's words for a required property that is absent: "missing field `name`".
+fn missing_field(detail: &str) -> Option<&str> {
+    detail
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split('`').next())
+}
+
+/// Removes the value at `segments` from `value`; false when the path does not lead anywhere
+/// removable (the root itself, or an enum variant).
+fn remove_at(value: &mut Value, segments: &[serde_path_to_error::Segment]) -> bool {
+    use serde_path_to_error::Segment;
+    let Some((last, parents)) = segments.split_last() else {
+        return false;
+    };
+    let mut current = value;
+    for segment in parents {
+        current = match (segment, current) {
+            (Segment::Map { key }, Value::Object(map)) => match map.get_mut(key) {
+                Some(next) => next,
+                None => return false,
+            },
+            (Segment::Seq { index }, Value::Array(items)) => match items.get_mut(*index) {
+                Some(next) => next,
+                None => return false,
+            },
+            _ => return false,
+        };
+    }
+    match (last, current) {
+        (Segment::Map { key }, Value::Object(map)) => map.remove(key).is_some(),
+        (Segment::Seq { index }, Value::Array(items)) if *index < items.len() => {
+            items.remove(*index);
+            true
+        }
+        _ => false,
+    }
+}
+
+fn invalid_json_error(path: Option<&str>, detail: &str) -> (String, String) {
+    let message = match path {
+        Some(path) if !path.is_empty() && path != "." => format!(
+            "Invalid JSON in the request body. The property was [{path}]. The error was [{detail}]."
+        ),
+        _ => format!("Invalid JSON in the request body. The error was [{detail}]."),
+    };
+    ("[invalidJSON]".to_owned(), message)
+}
+
+fn invalid_json(path: Option<&str>, detail: &str) -> ApiError {
+    let (code, message) = invalid_json_error(path, detail);
+    ApiError::BadRequest(ValidationErrors::general(&code, message))
+}
+
+/// Rules on the values of a decoded request, collected so every broken one is reported.
+#[derive(Debug, Default)]
+pub struct Checks {
+    errors: ValidationErrors,
+}
+
+impl Checks {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// `[missing]field` when absent.
+    pub fn required<T>(&mut self, field: &str, value: Option<T>) -> Option<T> {
+        if value.is_none() {
+            self.errors.push(FieldError::missing(field));
+        }
+        value
+    }
+
+    /// A non-blank text of at most `max_len` bytes: `[blank]field` when absent or blank.
+    pub fn text(&mut self, field: &str, value: Option<String>, max_len: usize) -> Option<String> {
+        match self.optional_text(field, value, max_len) {
+            Some(text) if !text.trim().is_empty() => Some(text),
+            Some(_) | None if self.has_error_on(field) => None,
+            _ => {
+                self.errors.push(FieldError::blank(field));
+                None
+            }
         }
     }
 
-    fn present(&self, field: &str) -> Option<&'a Value> {
-        self.map.get(field).filter(|v| !v.is_null())
-    }
-
-    pub fn has(&self, field: &str) -> bool {
-        self.present(field).is_some()
-    }
-
-    /// A string of at most `max_len` bytes, or `None` (with no error) when absent.
-    pub fn optional_string(&mut self, field: &str, max_len: usize) -> Option<String> {
-        match self.present(field)? {
-            Value::String(s) if s.len() > max_len => {
+    /// A text of at most `max_len` bytes, `[tooLong]field` beyond.
+    pub fn optional_text(
+        &mut self,
+        field: &str,
+        value: Option<String>,
+        max_len: usize,
+    ) -> Option<String> {
+        match value {
+            Some(text) if text.len() > max_len => {
                 self.errors.push(FieldError::new(
                     "tooLong",
                     field,
@@ -54,116 +181,145 @@ impl<'a> Fields<'a> {
                 ));
                 None
             }
-            Value::String(s) => Some(s.clone()),
-            _ => {
-                self.errors.push(FieldError::invalid(
-                    field,
-                    format!("[{field}] must be a string."),
-                ));
-                None
-            }
+            other => other,
         }
     }
 
-    /// A non-blank string: `[blank]field` when missing or empty.
-    pub fn required_string(&mut self, field: &str, max_len: usize) -> Option<String> {
-        let present = self.has(field);
-        match self.optional_string(field, max_len) {
-            Some(s) if !s.trim().is_empty() => Some(s),
-            Some(_) => {
-                self.errors.push(FieldError::blank(field));
-                None
-            }
-            None if !present => {
-                self.errors.push(FieldError::blank(field));
-                None
-            }
-            None => None,
-        }
-    }
-
-    pub fn optional_bool(&mut self, field: &str) -> Option<bool> {
-        match self.present(field)? {
-            Value::Bool(b) => Some(*b),
-            _ => {
-                self.errors.push(FieldError::invalid(
-                    field,
-                    format!("[{field}] must be true or false."),
-                ));
-                None
-            }
-        }
-    }
-
-    /// A UUID id, parsed with `parse`; `[invalid]field` for anything else.
-    pub fn optional_id<T>(&mut self, field: &str, parse: fn(&str) -> Option<T>) -> Option<T> {
-        let value = self.present(field)?;
-        match value.as_str().and_then(parse) {
-            Some(id) => Some(id),
-            None => {
-                self.errors.push(FieldError::invalid(
-                    field,
-                    format!("[{field}] must be a UUID."),
-                ));
-                None
-            }
-        }
-    }
-
-    /// `[missing]field` when absent.
-    pub fn required_id<T>(&mut self, field: &str, parse: fn(&str) -> Option<T>) -> Option<T> {
-        if !self.has(field) {
-            self.errors.push(FieldError::missing(field));
+    /// A JSON object whose text is at most `max_bytes`, `[tooLarge]field` beyond.
+    pub fn object_within(
+        &mut self,
+        field: &str,
+        value: Option<Map<String, Value>>,
+        max_bytes: usize,
+    ) -> Option<Map<String, Value>> {
+        let size = value
+            .as_ref()
+            .and_then(|map| serde_json::to_vec(map).ok())
+            .map_or(0, |text| text.len());
+        if size > max_bytes {
+            self.errors.push(FieldError::new(
+                "tooLarge",
+                field,
+                format!("[{field}] is larger than {max_bytes} bytes."),
+            ));
             return None;
         }
-        self.optional_id(field, parse)
-    }
-
-    /// An object whose JSON text is at most `max_bytes`.
-    pub fn optional_object(&mut self, field: &str, max_bytes: usize) -> Option<Map<String, Value>> {
-        match self.present(field)? {
-            Value::Object(map) if Value::Object(map.clone()).to_string().len() > max_bytes => {
-                self.errors.push(FieldError::new(
-                    "tooLarge",
-                    field,
-                    format!("[{field}] is larger than {max_bytes} bytes."),
-                ));
-                None
-            }
-            Value::Object(map) => Some(map.clone()),
-            _ => {
-                self.errors.push(FieldError::invalid(
-                    field,
-                    format!("[{field}] must be an object."),
-                ));
-                None
-            }
-        }
-    }
-
-    pub fn optional_string_list(&mut self, field: &str) -> Option<Vec<String>> {
-        match self.present(field)? {
-            Value::Array(items) if items.iter().all(Value::is_string) => Some(
-                items
-                    .iter()
-                    .filter_map(|v| v.as_str().map(str::to_owned))
-                    .collect(),
-            ),
-            _ => {
-                self.errors.push(FieldError::invalid(
-                    field,
-                    format!("[{field}] must be a list of strings."),
-                ));
-                None
-            }
-        }
+        value
     }
 
     pub fn push(&mut self, error: FieldError) {
         self.errors.push(error);
     }
 
+    fn has_error_on(&self, field: &str) -> bool {
+        self.errors.field_errors.iter().any(|e| e.field == field)
+    }
+
     pub fn finish(self) -> Result<(), ApiError> {
         self.errors.into_result().map_err(ApiError::BadRequest)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(rename_all = "camelCase", deny_unknown_fields)]
+    #[allow(dead_code)] // only decoded
+    struct Inner {
+        length: Option<u32>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(rename_all = "camelCase", deny_unknown_fields)]
+    #[allow(dead_code)] // partly only decoded
+    struct Body {
+        login_id: Option<String>,
+        no_jwt: Option<bool>,
+        inner: Option<Inner>,
+        names: Option<Vec<String>>,
+    }
+
+    fn general_codes(error: &ApiError) -> Vec<String> {
+        match error {
+            ApiError::BadRequest(errors) => errors
+                .general_errors
+                .iter()
+                .map(|(code, message)| format!("{code} {message}"))
+                .collect(),
+            other => panic!("not a 400: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_body_that_is_not_a_json_object_is_invalid_json() {
+        for body in ["", "{", "[1]", "7", "null"] {
+            let error = decode_body::<Body>(body.as_bytes()).unwrap_err();
+            let codes = general_codes(&error);
+            assert_eq!(codes.len(), 1, "{body}");
+            assert!(codes[0].starts_with("[invalidJSON] "), "{body}: {codes:?}");
+        }
+    }
+
+    #[test]
+    fn every_property_of_the_wrong_type_or_unknown_is_named_at_once() {
+        let body = br#"{"loginId": 42, "noJWT": "yes", "noJwt": "no", "inner": {"length": "x", "colour": 1}, "names": ["a", 2]}"#;
+        let error = decode_body::<Body>(body).unwrap_err();
+        let codes = general_codes(&error);
+        for property in [
+            "loginId",
+            "noJWT",
+            "noJwt",
+            "inner.length",
+            "inner.colour",
+            "names[1]",
+        ] {
+            assert!(
+                codes
+                    .iter()
+                    .any(|c| c.contains(&format!("The property was [{property}]."))),
+                "{property} not in {codes:#?}"
+            );
+        }
+        assert!(codes.iter().all(|c| c.starts_with("[invalidJSON] ")));
+    }
+
+    #[test]
+    fn a_well_typed_body_decodes() {
+        let body: Body = decode_body(br#"{"loginId": "a@example.com", "names": ["a"]}"#).unwrap();
+        assert_eq!(body.login_id.as_deref(), Some("a@example.com"));
+        assert_eq!(body.names, Some(vec!["a".to_owned()]));
+    }
+
+    #[test]
+    fn a_patched_object_names_properties_from_its_root() {
+        let errors =
+            decode_value::<Body>(serde_json::json!({"inner": {"length": -1}}), Some("tenant"))
+                .unwrap_err();
+        assert!(errors.general_errors[0]
+            .1
+            .contains("The property was [tenant.inner.length]."));
+    }
+
+    #[test]
+    fn checks_collect_every_rule_a_request_breaks() {
+        let mut checks = Checks::new();
+        assert_eq!(checks.required::<u8>("applicationId", None), None);
+        assert_eq!(checks.text("loginId", Some("  ".into()), 10), None);
+        assert_eq!(checks.text("code", Some("x".repeat(11)), 10), None);
+        let Err(ApiError::BadRequest(errors)) = checks.finish() else {
+            panic!("expected a 400");
+        };
+        let codes: Vec<_> = errors
+            .field_errors
+            .iter()
+            .map(|e| e.code.as_str())
+            .collect();
+        assert_eq!(
+            codes,
+            ["[missing]applicationId", "[blank]loginId", "[tooLong]code"]
+        );
     }
 }

@@ -1,15 +1,20 @@
 //! The management routes kickstart and the client libraries need, and the JWKS.
 
 use http::StatusCode;
-use serde_json::{json, Value};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
 
 use super::errors::ApiError;
-use super::json::parse_object;
+use super::json::{decode_body, decode_value};
 use super::{json_response, HttpRequest, HttpResponse};
 use crate::app::App;
-use crate::domain::validation::FieldError;
-use crate::domain::{ApplicationId, TemplateId, TenantId, UserId};
-use crate::flows::management::{self as flows, take_object};
+use crate::domain::validation::{FieldError, ValidationErrors};
+use crate::domain::{
+    Application, ApplicationId, EmailTemplate, Registration, TemplateId, Tenant, TenantId, User,
+    UserId,
+};
+use crate::flows::management::{self as flows, RegisterCommand};
 use crate::flows::tenancy::TenantScope;
 
 fn path_id<T>(text: &str, field: &str, parse: fn(&str) -> Option<T>) -> Result<T, ApiError> {
@@ -19,6 +24,72 @@ fn path_id<T>(text: &str, field: &str, parse: fn(&str) -> Option<T>) -> Result<T
             format!("[{field}] in the path must be a UUID."),
         ))
     })
+}
+
+// The request bodies below carry every property of FusionAuth's request objects, so that a
+// client that sends one is not refused; those this server does not act on are read by nobody.
+
+/// `{"tenant": {…}}`, FusionAuth's `TenantRequest`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[allow(dead_code)]
+struct TenantBody {
+    tenant: Option<Tenant>,
+    source_tenant_id: Option<TenantId>,
+    webhook_ids: Option<Vec<uuid::Uuid>>,
+    event_info: Option<Map<String, Value>>,
+}
+
+/// `{"application": {…}}`, FusionAuth's `ApplicationRequest`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[allow(dead_code)]
+struct ApplicationBody {
+    application: Option<Application>,
+    role: Option<Value>,
+    source_application_id: Option<ApplicationId>,
+    event_info: Option<Map<String, Value>>,
+}
+
+/// FusionAuth's `RegistrationRequest`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[allow(dead_code)]
+struct RegistrationBody {
+    registration: Option<Registration>,
+    user: Option<User>,
+    skip_verification: Option<bool>,
+    skip_registration_verification: Option<bool>,
+    send_set_password_email: Option<bool>,
+    generate_authentication_token: Option<bool>,
+    send_set_password_identity_type: Option<String>,
+    disable_domain_block: Option<bool>,
+    verification_ids: Option<Vec<String>>,
+    event_info: Option<Map<String, Value>>,
+}
+
+/// `{"emailTemplate": {…}}`, FusionAuth's `EmailTemplateRequest`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct EmailTemplateBody {
+    email_template: Option<EmailTemplate>,
+}
+
+/// The object a request body carries under `name`: `[missing]name` without it.
+fn required_object<T>(name: &str, object: Option<T>) -> Result<T, ApiError> {
+    object.ok_or_else(|| ApiError::field(FieldError::missing(name)))
+}
+
+/// A source object FusionAuth copies from, which this product does not do: refused by name
+/// rather than ignored, since the result would not be what the caller asked for.
+fn refuse_copy<T>(field: &str, source: Option<T>) -> Result<(), ApiError> {
+    match source {
+        Some(_) => Err(ApiError::field(FieldError::invalid(
+            field,
+            format!("[{field}] is not supported: copying objects is not a feature of this server."),
+        ))),
+        None => Ok(()),
+    }
 }
 
 pub async fn create_tenant(
@@ -34,9 +105,11 @@ pub async fn create_tenant(
         // A key locked to one tenant (or a request scoped to one) cannot make others (S22).
         return Err(ApiError::Unauthorized);
     }
-    let object = take_object(&mut parse_object(&request.body)?, "tenant")?;
+    let body: TenantBody = decode_body(&request.body)?;
+    refuse_copy("sourceTenantId", body.source_tenant_id)?;
+    let tenant = required_object("tenant", body.tenant)?;
     let making = app.tenant_making();
-    let tenant = flows::create_tenant(app.store.as_ref(), &making, scope, id, object).await?;
+    let tenant = flows::create_tenant(app.store.as_ref(), &making, scope, id, tenant).await?;
     Ok(json_response(StatusCode::OK, &json!({"tenant": tenant})))
 }
 
@@ -47,10 +120,54 @@ pub async fn patch_tenant(
     id: &str,
 ) -> Result<HttpResponse, ApiError> {
     let id = path_id(id, "tenantId", TenantId::parse)?;
-    let patch = take_object(&mut parse_object(&request.body)?, "tenant")?;
+    let patch = patch_object(&request.body, "tenant")?;
+    let current = flows::tenant(app.store.as_ref(), scope, id).await?;
+    let tenant = patched(&current, patch, "tenant")?;
     let tenant =
-        flows::patch_tenant(app.store.as_ref(), app.clock.as_ref(), scope, id, patch).await?;
+        flows::update_tenant(app.store.as_ref(), app.clock.as_ref(), scope, id, tenant).await?;
     Ok(json_response(StatusCode::OK, &json!({"tenant": tenant})))
+}
+
+/// The object a PATCH body carries under `name`, checked against the object's type before it is
+/// merged: a wrong type or an unknown property is `[invalidJSON]` as on a create.
+fn patch_object(body: &[u8], name: &str) -> Result<Map<String, Value>, ApiError> {
+    let mut body: Map<String, Value> = decode_body(body)?;
+    match body.remove(name) {
+        Some(Value::Object(object)) => Ok(object),
+        Some(Value::Null) | None => Err(ApiError::field(FieldError::missing(name))),
+        Some(_) => Err(ApiError::BadRequest(ValidationErrors::general(
+            "[invalidJSON]",
+            format!("Invalid JSON in the request body. The property was [{name}]. The error was [not an object]."),
+        ))),
+    }
+}
+
+/// `current` with `patch` merged in (RFC 7396: objects merge, other values replace, null
+/// removes), decoded again so every property of the result is checked.
+fn patched<T: Serialize + DeserializeOwned>(
+    current: &T,
+    patch: Map<String, Value>,
+    name: &str,
+) -> Result<T, ApiError> {
+    let mut merged =
+        serde_json::to_value(current).map_err(|e| ApiError::Internal(e.to_string()))?;
+    merge(&mut merged, Value::Object(patch));
+    decode_value(merged, Some(name)).map_err(ApiError::BadRequest)
+}
+
+fn merge(target: &mut Value, patch: Value) {
+    match (target, patch) {
+        (Value::Object(target), Value::Object(patch)) => {
+            for (key, value) in patch {
+                if value.is_null() {
+                    target.remove(&key);
+                } else {
+                    merge(target.entry(key).or_insert(Value::Null), value);
+                }
+            }
+        }
+        (target, patch) => *target = patch,
+    }
 }
 
 pub async fn create_application(
@@ -62,14 +179,16 @@ pub async fn create_application(
     let id = id
         .map(|t| path_id(t, "applicationId", ApplicationId::parse))
         .transpose()?;
-    let object = take_object(&mut parse_object(&request.body)?, "application")?;
+    let body: ApplicationBody = decode_body(&request.body)?;
+    refuse_copy("sourceApplicationId", body.source_application_id)?;
+    let application = required_object("application", body.application)?;
     let application = flows::create_application(
         app.store.as_ref(),
         app.clock.as_ref(),
         app.entropy.as_ref(),
         scope,
         id,
-        object,
+        application,
     )
     .await?;
     Ok(json_response(
@@ -103,14 +222,26 @@ pub async fn register(
     let user_id = user_id
         .map(|t| path_id(t, "userId", UserId::parse))
         .transpose()?;
-    let body = parse_object(&request.body)?;
+    let body: RegistrationBody = decode_body(&request.body)?;
+    if body.generate_authentication_token == Some(true) {
+        // A standing token that logs the user in would be a password by another name.
+        return Err(ApiError::field(FieldError::invalid(
+            "generateAuthenticationToken",
+            "[generateAuthenticationToken] is not supported: this server issues no standing authentication tokens.",
+        )));
+    }
+    let command = RegisterCommand {
+        registration: required_object("registration", body.registration)?,
+        user: body.user,
+        skip_verification: body.skip_verification.unwrap_or(false),
+    };
     let registered = flows::register(
         app.store.as_ref(),
         app.clock.as_ref(),
         app.entropy.as_ref(),
         scope,
         user_id,
-        body,
+        command,
     )
     .await?;
     Ok(json_response(
@@ -128,14 +259,15 @@ pub async fn create_email_template(
     let id = id
         .map(|t| path_id(t, "emailTemplateId", TemplateId::parse))
         .transpose()?;
-    let object = take_object(&mut parse_object(&request.body)?, "emailTemplate")?;
+    let body: EmailTemplateBody = decode_body(&request.body)?;
+    let template = required_object("emailTemplate", body.email_template)?;
     let template = flows::create_email_template(
         app.store.as_ref(),
         app.clock.as_ref(),
         app.entropy.as_ref(),
         scope,
         id,
-        object,
+        template,
     )
     .await?;
     Ok(json_response(

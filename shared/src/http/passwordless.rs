@@ -1,10 +1,11 @@
 //! `/api/passwordless/{start,send,login}`.
 
 use http::StatusCode;
+use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::errors::ApiError;
-use super::json::{parse_object, Fields};
+use super::json::{decode_body, Checks};
 use super::{empty_response, json_response, HttpRequest, HttpResponse};
 use crate::app::App;
 use crate::domain::code::LoginStrategy;
@@ -18,11 +19,51 @@ use crate::flows::tenancy::TenantScope;
 /// The largest `state` a start may carry, serialized (S11).
 pub const MAX_STATE_BYTES: usize = 8 * 1024;
 
-fn start_request(body: &Map<String, Value>) -> Result<StartRequest, ApiError> {
-    let mut fields = Fields::new(body);
-    let application_id = fields.required_id("applicationId", ApplicationId::parse);
-    let login_id = fields.required_string("loginId", MAX_LOGIN_ID_LEN);
-    let login_id_types = match fields.optional_string_list("loginIdTypes") {
+/// `POST /api/passwordless/start`, and the deprecated start-and-send form of send.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct StartBody {
+    application_id: Option<ApplicationId>,
+    login_id: Option<String>,
+    login_id_types: Option<Vec<String>>,
+    login_strategy: Option<LoginStrategy>,
+    state: Option<Map<String, Value>>,
+}
+
+/// `POST /api/passwordless/send`: `{code}`, or the fields of a start (deprecated form).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct SendBody {
+    code: Option<String>,
+    application_id: Option<ApplicationId>,
+    login_id: Option<String>,
+    state: Option<Map<String, Value>>,
+}
+
+/// `POST /api/passwordless/login`. `newDevice` and `botDetectionScore` are FusionAuth's and
+/// accepted; nothing here acts on them.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[allow(dead_code)]
+struct LoginBody {
+    code: Option<String>,
+    one_time_code: Option<String>,
+    application_id: Option<ApplicationId>,
+    ip_address: Option<String>,
+    #[serde(rename = "noJWT")]
+    no_jwt: Option<bool>,
+    meta_data: Option<Map<String, Value>>,
+    new_device: Option<bool>,
+    bot_detection_score: Option<f64>,
+    two_factor_trust_id: Option<String>,
+    event_info: Option<Map<String, Value>>,
+}
+
+fn start_request(body: StartBody) -> Result<StartRequest, ApiError> {
+    let mut checks = Checks::new();
+    let application_id = checks.required("applicationId", body.application_id);
+    let login_id = checks.text("loginId", body.login_id, MAX_LOGIN_ID_LEN);
+    let login_id_types = match body.login_id_types {
         None => Some(LoginIdType::DEFAULT_ORDER.to_vec()),
         Some(names) => {
             let parsed: Option<Vec<LoginIdType>> =
@@ -30,7 +71,7 @@ fn start_request(body: &Map<String, Value>) -> Result<StartRequest, ApiError> {
             match parsed {
                 Some(types) if !types.is_empty() => Some(types),
                 _ => {
-                    fields.push(FieldError::invalid(
+                    checks.push(FieldError::invalid(
                         "loginIdTypes",
                         "[loginIdTypes] may contain only email and username.",
                     ));
@@ -39,31 +80,16 @@ fn start_request(body: &Map<String, Value>) -> Result<StartRequest, ApiError> {
             }
         }
     };
-    let strategy = match fields.optional_string("loginStrategy", 64) {
-        None => Some(LoginStrategy::default()),
-        Some(name) => {
-            let parsed = LoginStrategy::parse(&name);
-            if parsed.is_none() {
-                fields.push(FieldError::invalid(
-                    "loginStrategy",
-                    "[loginStrategy] must be ClickableLink or FormField.",
-                ));
-            }
-            parsed
-        }
-    };
-    let state = fields.optional_object("state", MAX_STATE_BYTES);
-    fields.finish()?;
-    match (application_id, login_id, login_id_types, strategy) {
-        (Some(application_id), Some(login_id), Some(login_id_types), Some(strategy)) => {
-            Ok(StartRequest {
-                application_id,
-                login_id,
-                login_id_types,
-                strategy,
-                state,
-            })
-        }
+    let state = checks.object_within("state", body.state, MAX_STATE_BYTES);
+    checks.finish()?;
+    match (application_id, login_id, login_id_types) {
+        (Some(application_id), Some(login_id), Some(login_id_types)) => Ok(StartRequest {
+            application_id,
+            login_id,
+            login_id_types,
+            strategy: body.login_strategy.unwrap_or_default(),
+            state,
+        }),
         _ => Err(ApiError::Internal(
             "start validation let an incomplete request through".into(),
         )),
@@ -75,7 +101,7 @@ pub async fn start(
     request: &HttpRequest,
     scope: &TenantScope,
 ) -> Result<HttpResponse, ApiError> {
-    let start = start_request(&parse_object(&request.body)?)?;
+    let start = start_request(decode_body(&request.body)?)?;
     let started = passwordless::start(
         app.store.as_ref(),
         app.clock.as_ref(),
@@ -99,42 +125,53 @@ pub async fn send(
     request: &HttpRequest,
     scope: &TenantScope,
 ) -> Result<HttpResponse, ApiError> {
-    let body = parse_object(&request.body)?;
+    let body: SendBody = decode_body(&request.body)?;
     let source = source_address(request);
-    let outcome = if !body.contains_key("code")
-        && (body.contains_key("applicationId") || body.contains_key("loginId"))
-    {
-        if !scope.authenticated {
-            return Err(ApiError::Unauthorized);
-        }
-        let mut start = start_request(&body)?;
-        start.strategy = LoginStrategy::ClickableLink;
-        passwordless::start_and_send(
-            app.store.as_ref(),
-            app.mailer.as_ref(),
-            app.clock.as_ref(),
-            app.entropy.as_ref(),
-            &app.links,
-            &app.send_pacer,
-            scope,
-            start,
-            source.as_deref(),
-        )
-        .await?
-    } else {
-        let mut fields = Fields::new(&body);
-        let code = fields.required_string("code", MAX_SECRET_LEN);
-        fields.finish()?;
-        passwordless::send_code(
-            app.store.as_ref(),
-            app.mailer.as_ref(),
-            app.clock.as_ref(),
-            &app.links,
-            &Secret::new(code.unwrap_or_default()),
-            source.as_deref(),
-        )
-        .await?
-    };
+    let outcome =
+        if body.code.is_none() && (body.application_id.is_some() || body.login_id.is_some()) {
+            if !scope.authenticated {
+                return Err(ApiError::Unauthorized);
+            }
+            let start = start_request(StartBody {
+                application_id: body.application_id,
+                login_id: body.login_id,
+                login_id_types: None,
+                login_strategy: Some(LoginStrategy::ClickableLink),
+                state: body.state,
+            })?;
+            passwordless::start_and_send(
+                app.store.as_ref(),
+                app.mailer.as_ref(),
+                app.clock.as_ref(),
+                app.entropy.as_ref(),
+                &app.links,
+                &app.send_pacer,
+                scope,
+                start,
+                source.as_deref(),
+            )
+            .await?
+        } else {
+            match body.code {
+                // An empty code names no code: the same 200, and nothing sent, as for any other code
+                // that names nothing (FusionAuth answers it so).
+                Some(code) if code.is_empty() => SendOutcome::NothingToSend,
+                code => {
+                    let mut checks = Checks::new();
+                    let code = checks.text("code", code, MAX_SECRET_LEN);
+                    checks.finish()?;
+                    passwordless::send_code(
+                        app.store.as_ref(),
+                        app.mailer.as_ref(),
+                        app.clock.as_ref(),
+                        &app.links,
+                        &Secret::new(code.unwrap_or_default()),
+                        source.as_deref(),
+                    )
+                    .await?
+                }
+            }
+        };
     if outcome == SendOutcome::NothingToSend {
         tracing::info!("passwordless send: nothing to send");
     }
@@ -153,26 +190,25 @@ pub async fn login(
     request: &HttpRequest,
     scope: &TenantScope,
 ) -> Result<HttpResponse, ApiError> {
-    let body = parse_object(&request.body)?;
-    let mut fields = Fields::new(&body);
-    let code = fields.required_string("code", MAX_SECRET_LEN);
-    let one_time_code = fields.optional_string("oneTimeCode", MAX_SECRET_LEN);
-    let application_id = fields.optional_id("applicationId", ApplicationId::parse);
-    let ip_address = fields.optional_string("ipAddress", 64);
-    let no_jwt = fields.optional_bool("noJWT").unwrap_or(false);
-    fields.optional_object("metaData", 4096);
-    fields.optional_string("twoFactorTrustId", MAX_SECRET_LEN);
-    fields.finish()?;
+    let body: LoginBody = decode_body(&request.body)?;
+    let mut checks = Checks::new();
+    let code = checks.text("code", body.code, MAX_SECRET_LEN);
+    let one_time_code = checks.optional_text("oneTimeCode", body.one_time_code, MAX_SECRET_LEN);
+    let ip_address = checks.optional_text("ipAddress", body.ip_address, 64);
+    checks.object_within("metaData", body.meta_data, 4096);
+    checks.object_within("eventInfo", body.event_info, 4096);
+    checks.optional_text("twoFactorTrustId", body.two_factor_trust_id, MAX_SECRET_LEN);
+    checks.finish()?;
     let login = LoginRequest {
         code_hash: Secret::new(code.unwrap_or_default()).hash(),
         presented: match one_time_code {
             Some(typed) => Presented::OneTimeCode(Secret::new(typed).hash()),
             None => Presented::Link,
         },
-        application_id,
+        application_id: body.application_id,
         // The body's address is recorded in events, as FusionAuth does; limits never read it.
         ip_address: ip_address.or_else(|| source_address(request)),
-        no_jwt,
+        no_jwt: body.no_jwt.unwrap_or(false),
     };
     let done = passwordless::login(
         app.store.as_ref(),

@@ -10,7 +10,9 @@ use passwordless::adapters::entropy::OsEntropy;
 use passwordless::adapters::keys::AwsLcKeyMaker;
 use passwordless::app::{App, AppParts};
 use passwordless::domain::{ApplicationId, Secret};
-use passwordless::flows::management::{create_api_key, create_application, register};
+use passwordless::flows::management::{
+    create_api_key, create_application, register, RegisterCommand,
+};
 use passwordless::flows::tenancy::TenantScope;
 use passwordless::http::{handle, HttpRequest};
 use passwordless::ports::{Mailer, Store};
@@ -39,24 +41,26 @@ pub async fn app_on(store: Arc<dyn Store>, mailer: Arc<dyn Mailer>) -> App {
     .unwrap()
 }
 
-fn object(value: Value) -> serde_json::Map<String, Value> {
-    value.as_object().cloned().unwrap()
+fn typed<T: serde::de::DeserializeOwned>(value: Value) -> T {
+    serde_json::from_value(value).unwrap()
 }
 
 /// An application with passwordless enabled, `email` registered for it, and the key [`KEY`].
 pub async fn seed(app: &App, email: &str) -> ApplicationId {
     let scope = TenantScope::operator();
     let (store, clock, entropy) = (app.store.as_ref(), app.clock.as_ref(), app.entropy.as_ref());
-    let application = object(
+    let application = typed(
         json!({"name": "Adapter test", "passwordlessConfiguration": {"enabled": true}, "roles": [{"name": "user"}]}),
     );
     let application = create_application(store, clock, entropy, &scope, None, application)
         .await
         .unwrap();
-    let body = object(
-        json!({"user": {"email": email}, "registration": {"applicationId": application.id, "roles": ["user"]}}),
-    );
-    register(store, clock, entropy, &scope, None, body)
+    let command = RegisterCommand {
+        user: Some(typed(json!({"email": email}))),
+        registration: typed(json!({"applicationId": application.id, "roles": ["user"]})),
+        skip_verification: false,
+    };
+    register(store, clock, entropy, &scope, None, command)
         .await
         .unwrap();
     create_api_key(

@@ -155,9 +155,22 @@ impl Response {
     }
 
     /// A 400 in FusionAuth's shape that names `code`, in fieldErrors or generalErrors.
+    /// A 400 carrying `code`. `[invalidJSON]property` means FusionAuth's `[invalidJSON]` general
+    /// error whose message names `property`.
     pub fn assert_error_code(&self, code: &str) {
         self.assert_status(400);
         let body = self.json();
+        if let Some(property) = code.strip_prefix("[invalidJSON]").filter(|p| !p.is_empty()) {
+            let named = format!("The property was [{property}].");
+            let found = body["generalErrors"].as_array().is_some_and(|list| {
+                list.iter().any(|e| {
+                    e["code"] == "[invalidJSON]"
+                        && e["message"].as_str().is_some_and(|m| m.contains(&named))
+                })
+            });
+            assert!(found, "expected {code} in {}", self.text);
+            return;
+        }
         let in_fields = body["fieldErrors"].as_object().is_some_and(|fields| {
             fields
                 .values()
