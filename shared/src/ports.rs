@@ -44,6 +44,10 @@ pub trait TenantStore: Send + Sync {
     /// Fails with `Duplicate("tenant.id")` when the id exists.
     async fn insert_tenant(&self, tenant: &Tenant) -> StoreResult<()>;
     async fn update_tenant(&self, tenant: &Tenant) -> StoreResult<()>;
+    /// Removes the tenant, first, so that nothing of it is usable from then on, and then
+    /// everything that belongs to it: applications, users (with their codes and refresh
+    /// tokens), email templates, signing keys and API keys. `Missing` for an unknown tenant.
+    async fn delete_tenant(&self, id: TenantId) -> StoreResult<()>;
 }
 
 #[async_trait]

@@ -125,4 +125,50 @@ assert bad.status == 400 and "[invalid]applicationId" in str(bad.error_response)
 # A wrong key is a 401.
 assert FusionAuthClient("wrong-key", base_url).retrieve_user_by_email("monica@raviga.example").status == 401
 
+# Tenants: create, retrieve, list, replace, patch and delete. Deleting one takes its
+# applications, users and keys with it at once.
+other_id = str(uuid.uuid4())
+other = check(client.create_tenant({"tenant": {"name": "Other"}}, other_id))["tenant"]
+assert other["id"] == other_id and other["issuer"].endswith(other_id), other
+assert check(client.retrieve_tenant(other_id))["tenant"]["name"] == "Other"
+names = {t["name"] for t in check(client.retrieve_tenants())["tenants"]}
+assert {"Other"} < names, names
+replaced = check(client.update_tenant(other_id, {"tenant": {"name": "Other, renamed"}}))["tenant"]
+assert replaced["name"] == "Other, renamed" and replaced["issuer"] == other["issuer"], replaced
+assert replaced["insertInstant"] == other["insertInstant"]
+patched = check(client.patch_tenant(other_id, {"tenant": {
+    "externalIdentifierConfiguration": {"passwordlessLoginTimeToLiveInSeconds": 120},
+}}))["tenant"]
+assert patched["name"] == "Other, renamed", patched
+assert patched["externalIdentifierConfiguration"]["passwordlessLoginTimeToLiveInSeconds"] == 120
+wrong = client.patch_tenant(other_id, {"tenant": {"name": 7}})
+assert wrong.status == 400 and "[invalidJSON]" in str(wrong.error_response), wrong.error_response
+
+in_other = FusionAuthClient(api_key, base_url)
+in_other.set_tenant_id(other_id)
+other_app = check(in_other.create_application({"application": {
+    "name": "Other app", "passwordlessConfiguration": {"enabled": True},
+}}))["application"]
+assert other_app["tenantId"] == other_id
+other_user = check(in_other.register({
+    "user": {"email": "gavin@hooli.example"},
+    "registration": {"applicationId": other_app["id"]},
+}))["user"]
+check(in_other.start_passwordless_login({"applicationId": other_app["id"], "loginId": "gavin@hooli.example"}))
+
+check(client.delete_tenant(other_id))
+assert client.retrieve_tenant(other_id).status == 404
+assert client.retrieve_user(other_user["id"]).status == 404
+gone = client.start_passwordless_login({"applicationId": other_app["id"], "loginId": "gavin@hooli.example"})
+assert gone.status == 400 and "[invalid]applicationId" in str(gone.error_response), gone.error_response
+assert urllib.request.urlopen(base_url + "/.well-known/jwks.json").status == 200
+try:
+    urllib.request.urlopen(f"{base_url}/{other_id}/.well-known/jwks.json")
+    raise AssertionError("a deleted tenant's key set is still served")
+except urllib.error.HTTPError as e:
+    assert e.code == 404, e.code
+assert client.delete_tenant(other_id).status == 404
+default_delete = client.delete_tenant(tenant_id)
+assert default_delete.status == 400, default_delete.status
+
 print("fusionauth-client compatibility: all checks passed")

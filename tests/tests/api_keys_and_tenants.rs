@@ -200,6 +200,182 @@ async fn s22_a_tenant_locked_key_cannot_reach_another_tenant() {
 }
 
 #[tokio::test]
+async fn s22_a_tenant_locked_key_sees_and_changes_only_its_own_tenant() {
+    let server = TestServer::start().await;
+    let hooli = other_tenant(&server).await;
+    let default_tenant = server.default_tenant();
+    let locked = "hooli-key-12345678901234";
+    key(&server, locked, &[], Some(&hooli)).await;
+
+    let listed = server.get("/api/tenant", Some(locked)).await;
+    listed.assert_status(200);
+    let ids: Vec<String> = listed.json()["tenants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids, std::slice::from_ref(&hooli));
+    server
+        .get(&format!("/api/tenant/{hooli}"), Some(locked))
+        .await
+        .assert_status(200);
+    let before = server.store_fingerprint().await;
+    server
+        .get(&format!("/api/tenant/{default_tenant}"), Some(locked))
+        .await
+        .assert_status(404);
+    for (method, status) in [("PUT", 404), ("PATCH", 404), ("DELETE", 401)] {
+        let response = server
+            .request(
+                method,
+                &format!("/api/tenant/{default_tenant}"),
+                Some(locked),
+                &[],
+                Some(
+                    json!({"tenant": {"name": "Taken over"}})
+                        .to_string()
+                        .into_bytes(),
+                ),
+            )
+            .await;
+        assert_eq!(
+            response.status.as_u16(),
+            status,
+            "{method}: {}",
+            response.text
+        );
+    }
+    // Not even its own tenant: a locked key cannot remove what bounds it.
+    server
+        .request(
+            "DELETE",
+            &format!("/api/tenant/{hooli}"),
+            Some(locked),
+            &[],
+            None,
+        )
+        .await
+        .assert_status(401);
+    assert_eq!(before, server.store_fingerprint().await, "nothing changed");
+}
+
+#[tokio::test]
+async fn a_tenant_is_replaced_whole_by_put_and_keeps_its_identity() {
+    let server = TestServer::start().await;
+    let hooli = other_tenant(&server).await;
+    let before = server.get_tenant(&hooli).await;
+    let put = server
+        .admin(
+            "PUT",
+            &format!("/api/tenant/{hooli}"),
+            json!({"tenant": {"name": "Hooli XYZ", "id": "3c219e58-ed0e-4b18-ad48-f4f92793ae32", "insertInstant": 1}}),
+        )
+        .await;
+    put.assert_status(200);
+    let after = put.json()["tenant"].clone();
+    assert_eq!(after["name"], "Hooli XYZ");
+    for kept in ["id", "insertInstant", "issuer"] {
+        assert_eq!(after[kept], before[kept], "{kept}");
+    }
+    assert_eq!(
+        after["jwtConfiguration"]["accessTokenKeyId"],
+        before["jwtConfiguration"]["accessTokenKeyId"],
+        "a PUT that names no key keeps the tenant's"
+    );
+    assert_eq!(server.get_tenant(&hooli).await, after);
+    server
+        .admin(
+            "PUT",
+            &format!("/api/tenant/{hooli}"),
+            json!({"tenant": {}}),
+        )
+        .await
+        .assert_error_code("[blank]tenant.name");
+}
+
+#[tokio::test]
+async fn deleting_a_tenant_removes_it_with_everything_in_it_and_nothing_else() {
+    let server = TestServer::start().await;
+    let app = server.application(json!({})).await;
+    let user = server
+        .user(&app, "richard@piedpiper.example", json!({}))
+        .await;
+    let hooli = other_tenant(&server).await;
+    let hooli_app = server.application(json!({"tenantId": hooli})).await;
+    let gavin = server
+        .user(&hooli_app, "gavin@hooli.example", json!({}))
+        .await;
+    key(&server, "hooli-key-12345678901234", &[], Some(&hooli)).await;
+    let code = server.code(&hooli_app, "gavin@hooli.example").await;
+
+    server
+        .request(
+            "DELETE",
+            &format!("/api/tenant/{hooli}"),
+            Some(ADMIN_KEY),
+            &[],
+            None,
+        )
+        .await
+        .assert_status(200);
+    server
+        .get(&format!("/api/tenant/{hooli}"), Some(ADMIN_KEY))
+        .await
+        .assert_status(404);
+    server
+        .get(&format!("/api/user/{gavin}"), Some(ADMIN_KEY))
+        .await
+        .assert_status(404);
+    server.login(json!({"code": code})).await.assert_status(404);
+    server
+        .post(
+            "/api/passwordless/start",
+            Some(ADMIN_KEY),
+            json!({"applicationId": hooli_app, "loginId": "gavin@hooli.example"}),
+        )
+        .await
+        .assert_error_code("[invalid]applicationId");
+    server
+        .get("/api/tenant", Some("hooli-key-12345678901234"))
+        .await
+        .assert_status(401);
+    server
+        .get(&format!("/{hooli}/.well-known/jwks.json"), None)
+        .await
+        .assert_status(404);
+    // The other tenant is untouched: its user still signs in.
+    server
+        .get(&format!("/api/user/{user}"), Some(ADMIN_KEY))
+        .await
+        .assert_status(200);
+    let code = server.code(&app, "richard@piedpiper.example").await;
+    server.login(json!({"code": code})).await.assert_status(200);
+    // The default tenant stays; an unknown one is a 404.
+    let default_tenant = server.default_tenant();
+    server
+        .request(
+            "DELETE",
+            &format!("/api/tenant/{default_tenant}"),
+            Some(ADMIN_KEY),
+            &[],
+            None,
+        )
+        .await
+        .assert_error_code("[invalid]tenantId");
+    server
+        .request(
+            "DELETE",
+            &format!("/api/tenant/{hooli}"),
+            Some(ADMIN_KEY),
+            &[],
+            None,
+        )
+        .await
+        .assert_status(404);
+}
+
+#[tokio::test]
 async fn s22_the_same_email_may_exist_once_per_tenant() {
     let server = TestServer::start().await;
     let app = server.application(json!({})).await;

@@ -124,6 +124,27 @@ async fn every_sample_event_gets_the_status_its_name_promises() {
     assert_eq!(functions_seen, all, "every function has sample events");
 }
 
+#[test]
+fn every_route_has_a_sample_event() {
+    let route_keys: std::collections::BTreeSet<String> = std::fs::read_dir(EVENTS)
+        .unwrap()
+        .map(|entry| {
+            let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+            let event: serde_json::Value = serde_json::from_str(&text).unwrap();
+            event["routeKey"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    let missing: Vec<String> = ROUTES
+        .iter()
+        .map(|spec| format!("{} {}", spec.method, spec.path))
+        .filter(|key| !route_keys.contains(key))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "routes without a sample event: {missing:?}"
+    );
+}
+
 #[tokio::test]
 async fn a_function_answers_only_its_own_routes() {
     let dir = tempfile::tempdir().unwrap();

@@ -254,6 +254,34 @@ impl TenantStore for SqliteStore {
         })
         .await
     }
+
+    async fn delete_tenant(&self, id: TenantId) -> StoreResult<()> {
+        let id = id.to_string();
+        self.run(move |conn| {
+            let tx = conn.transaction().map_err(unavailable)?;
+            if tx
+                .execute("DELETE FROM tenants WHERE id = ?1", [&id])
+                .map_err(unavailable)?
+                == 0
+            {
+                return Err(StoreError::Missing);
+            }
+            for sql in [
+                "DELETE FROM codes WHERE user_id IN (SELECT id FROM users WHERE tenant_id = ?1)",
+                "DELETE FROM refresh_tokens WHERE user_id IN (SELECT id FROM users WHERE tenant_id = ?1)",
+                "DELETE FROM users WHERE tenant_id = ?1",
+                "DELETE FROM applications WHERE tenant_id = ?1",
+                "DELETE FROM email_templates WHERE json_extract(body, '$.tenantId') = ?1",
+                "DELETE FROM api_keys WHERE json_extract(body, '$.tenantId') = ?1",
+                "DELETE FROM signing_keys WHERE json_extract(body, '$.tenantId') = ?1",
+                "DELETE FROM grants WHERE json_extract(body, '$.tenantId') = ?1",
+            ] {
+                tx.execute(sql, [&id]).map_err(unavailable)?;
+            }
+            tx.commit().map_err(unavailable)
+        })
+        .await
+    }
 }
 
 #[async_trait]

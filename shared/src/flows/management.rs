@@ -133,6 +133,40 @@ pub async fn tenant<S: TenantStore + ?Sized>(
     }
 }
 
+/// Every tenant the caller may see: all of them, or the one its key or header names.
+pub async fn tenants<S: TenantStore + ?Sized>(
+    store: &S,
+    scope: &TenantScope,
+) -> FlowResult<Vec<Tenant>> {
+    let mut tenants = store.tenants().await?;
+    tenants.retain(|t| scope.allows(t.id));
+    Ok(tenants)
+}
+
+/// Deletes a tenant and everything of it. Only an unrestricted caller may (a key locked to a
+/// tenant cannot remove the tenant that bounds it), and the default tenant stays: kickstart
+/// files and the hosted pages' fallbacks name it.
+pub async fn delete_tenant<S: TenantStore + ?Sized>(
+    store: &S,
+    scope: &TenantScope,
+    id: TenantId,
+) -> FlowResult<()> {
+    if !scope.is_unrestricted() {
+        return Err(FlowError::Unauthorized);
+    }
+    if id == crate::domain::tenant::DEFAULT_TENANT_ID {
+        return Err(ValidationErrors::field(FieldError::invalid(
+            "tenantId",
+            "The default tenant cannot be deleted.",
+        ))
+        .into());
+    }
+    match store.delete_tenant(id).await {
+        Err(StoreError::Missing) => Err(FlowError::NotFound),
+        other => Ok(other?),
+    }
+}
+
 /// Replaces the stored tenant `id` with `tenant` (a PUT, or a PATCH the edge merged), checked
 /// as a whole. Ids and instants are not the caller's to change.
 pub async fn update_tenant<S>(

@@ -7,7 +7,7 @@ use serde_json::{json, Map, Value};
 
 use super::errors::ApiError;
 use super::json::{decode_body, decode_value};
-use super::{json_response, HttpRequest, HttpResponse};
+use super::{empty_response, json_response, HttpRequest, HttpResponse};
 use crate::app::App;
 use crate::domain::validation::{FieldError, ValidationErrors};
 use crate::domain::{
@@ -111,6 +111,48 @@ pub async fn create_tenant(
     let making = app.tenant_making();
     let tenant = flows::create_tenant(app.store.as_ref(), &making, scope, id, tenant).await?;
     Ok(json_response(StatusCode::OK, &json!({"tenant": tenant})))
+}
+
+pub async fn retrieve_tenant(
+    app: &App,
+    scope: &TenantScope,
+    id: &str,
+) -> Result<HttpResponse, ApiError> {
+    // An id that is not a UUID names no tenant: 404, like any unknown id.
+    let id = TenantId::parse(id).ok_or(ApiError::NotFound)?;
+    let tenant = flows::tenant(app.store.as_ref(), scope, id).await?;
+    Ok(json_response(StatusCode::OK, &json!({"tenant": tenant})))
+}
+
+pub async fn list_tenants(app: &App, scope: &TenantScope) -> Result<HttpResponse, ApiError> {
+    let tenants = flows::tenants(app.store.as_ref(), scope).await?;
+    Ok(json_response(StatusCode::OK, &json!({"tenants": tenants})))
+}
+
+/// `PUT`: the body is the whole tenant; what it leaves out takes its default.
+pub async fn update_tenant(
+    app: &App,
+    request: &HttpRequest,
+    scope: &TenantScope,
+    id: &str,
+) -> Result<HttpResponse, ApiError> {
+    let id = path_id(id, "tenantId", TenantId::parse)?;
+    let body: TenantBody = decode_body(&request.body)?;
+    refuse_copy("sourceTenantId", body.source_tenant_id)?;
+    let tenant = required_object("tenant", body.tenant)?;
+    let tenant =
+        flows::update_tenant(app.store.as_ref(), app.clock.as_ref(), scope, id, tenant).await?;
+    Ok(json_response(StatusCode::OK, &json!({"tenant": tenant})))
+}
+
+pub async fn delete_tenant(
+    app: &App,
+    scope: &TenantScope,
+    id: &str,
+) -> Result<HttpResponse, ApiError> {
+    let id = TenantId::parse(id).ok_or(ApiError::NotFound)?;
+    flows::delete_tenant(app.store.as_ref(), scope, id).await?;
+    Ok(empty_response(StatusCode::OK))
 }
 
 pub async fn patch_tenant(

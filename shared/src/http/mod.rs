@@ -126,6 +126,10 @@ async fn dispatch(
             management::create_tenant(app, request, &scope, Some(&params[0])).await
         }
         Route::TenantPatch => management::patch_tenant(app, request, &scope, &params[0]).await,
+        Route::TenantRetrieve => management::retrieve_tenant(app, &scope, &params[0]).await,
+        Route::TenantList => management::list_tenants(app, &scope).await,
+        Route::TenantUpdate => management::update_tenant(app, request, &scope, &params[0]).await,
+        Route::TenantDelete => management::delete_tenant(app, &scope, &params[0]).await,
         Route::ApplicationCreate => {
             management::create_application(app, request, &scope, None).await
         }

@@ -59,6 +59,11 @@ impl DynamoStore {
         &self,
         kind: &'static str,
     ) -> StoreResult<Vec<T>> {
+        self.config_items(kind).await?.iter().map(body).collect()
+    }
+
+    /// Every item of one kind, as stored.
+    pub(super) async fn config_items(&self, kind: &'static str) -> StoreResult<Vec<Item>> {
         let mut found = Vec::new();
         let mut start: Option<Item> = None;
         loop {
@@ -72,14 +77,59 @@ impl DynamoStore {
                 .send()
                 .await
                 .map_err(|e| sdk("Query", e))?;
-            for item in out.items() {
-                found.push(body(item)?);
-            }
+            found.extend(out.items().iter().cloned());
             match out.last_evaluated_key() {
                 Some(key) => start = Some(key.clone()),
                 None => return Ok(found),
             }
         }
+    }
+
+    /// Deletes one config item; `Missing` when there was none.
+    pub(super) async fn config_delete(&self, kind: &'static str, id: String) -> StoreResult<()> {
+        self.forget(kind, &id);
+        let deleted = self
+            .client
+            .delete_item()
+            .table_name(&self.tables.config)
+            .key("pk", s(kind))
+            .key("sk", s(id.clone()))
+            .condition_expression("attribute_exists(pk)")
+            .send()
+            .await;
+        self.forget(kind, &id);
+        match deleted {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Err(StoreError::Missing)
+            }
+            Err(e) => Err(sdk("DeleteItem", e)),
+        }
+    }
+
+    /// Deletes every config item of `kind` whose body names `tenant` as its owner.
+    async fn delete_config_of_tenant(
+        &self,
+        kind: &'static str,
+        tenant: TenantId,
+    ) -> StoreResult<()> {
+        let owner = tenant.to_string();
+        for item in self.config_items(kind).await? {
+            let body: serde_json::Value = body(&item)?;
+            if body.get("tenantId").and_then(serde_json::Value::as_str) != Some(owner.as_str()) {
+                continue;
+            }
+            if let Some(id) = get_s(&item, "sk") {
+                match self.config_delete(kind, id.to_owned()).await {
+                    Ok(()) | Err(StoreError::Missing) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(())
     }
 
     pub(super) async fn config_put(
@@ -140,6 +190,19 @@ impl TenantStore for DynamoStore {
     async fn update_tenant(&self, tenant: &Tenant) -> StoreResult<()> {
         self.config_put("TENANT", tenant.id.to_string(), to_json(tenant)?, None)
             .await
+    }
+
+    /// The tenant item goes first, in one request: from then on nothing of the tenant resolves
+    /// (on other warm instances once their cache entry ages out, CONFIG_CACHE_TTL). What belongs
+    /// to it is then deleted item by item; a run cut short leaves only unreachable items, and
+    /// codes, grants and refresh tokens of its users, which no longer find their user, are left
+    /// to the TTL sweeper.
+    async fn delete_tenant(&self, id: TenantId) -> StoreResult<()> {
+        self.config_delete("TENANT", id.to_string()).await?;
+        for kind in ["APPLICATION", "TEMPLATE", "KEY", "APIKEY"] {
+            self.delete_config_of_tenant(kind, id).await?;
+        }
+        self.delete_users_of_tenant(id).await
     }
 }
 

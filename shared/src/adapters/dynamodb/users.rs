@@ -96,6 +96,62 @@ impl DynamoStore {
         out.items().first().map(Self::user_from_item).transpose()
     }
 
+    /// Deletes a user item with its email and username guards, in one transaction.
+    pub(super) async fn delete_user_items(&self, user: &User) -> StoreResult<()> {
+        let delete = aws_sdk_dynamodb::types::Delete::builder()
+            .table_name(&self.tables.users)
+            .key("pk", user_key(user.id))
+            .build();
+        let mut items = vec![TransactWriteItem::builder()
+            .delete(build("a user removal", delete)?)
+            .build()];
+        if let Some(email) = &user.email {
+            items.push(self.unguard(
+                format!("EMAIL#{}", login_key(user.tenant_id, email)),
+                user.id,
+            )?);
+        }
+        if let Some(username) = &user.username {
+            items.push(self.unguard(
+                format!("USERNAME#{}", login_key(user.tenant_id, username)),
+                user.id,
+            )?);
+        }
+        self.client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+            .map_err(|e| sdk("TransactWriteItems", e))?;
+        Ok(())
+    }
+
+    /// Deletes every user of a tenant: a scan, since users are keyed by id alone; tenant
+    /// deletion is rare and the tenant is unusable before it starts.
+    pub(super) async fn delete_users_of_tenant(&self, tenant: TenantId) -> StoreResult<()> {
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .scan()
+                .table_name(&self.tables.users)
+                .filter_expression("tenantId = :t AND begins_with(pk, :user)")
+                .expression_attribute_values(":t", s(tenant.to_string()))
+                .expression_attribute_values(":user", s(USER))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| sdk("Scan", e))?;
+            for item in out.items() {
+                self.delete_user_items(&Self::user_from_item(item)?).await?;
+            }
+            match out.last_evaluated_key() {
+                Some(key) => start = Some(key.clone()),
+                None => return Ok(()),
+            }
+        }
+    }
+
     pub(super) fn guard(&self, key: String, user: UserId) -> StoreResult<TransactWriteItem> {
         let put = Put::builder()
             .table_name(&self.tables.users)
