@@ -53,8 +53,13 @@ pub trait TenantStore: Send + Sync {
 #[async_trait]
 pub trait ApplicationStore: Send + Sync {
     async fn application(&self, id: ApplicationId) -> StoreResult<Option<Application>>;
+    async fn applications(&self) -> StoreResult<Vec<Application>>;
     /// Fails with `Duplicate("application.id")` when the id exists.
     async fn insert_application(&self, application: &Application) -> StoreResult<()>;
+    /// `Missing` for an unknown application.
+    async fn update_application(&self, application: &Application) -> StoreResult<()>;
+    /// `Missing` for an unknown application.
+    async fn delete_application(&self, id: ApplicationId) -> StoreResult<()>;
 }
 
 #[async_trait]
@@ -69,6 +74,9 @@ pub trait UserStore: Send + Sync {
     async fn insert_user(&self, user: &User) -> StoreResult<()>;
     /// Replaces the user's profile and registrations; fails with `Missing` for an unknown user.
     async fn update_user(&self, user: &User) -> StoreResult<()>;
+    /// Every user of a tenant, in no particular order. For the rare whole-tenant jobs (search,
+    /// removing an application's registrations), not for a login's path.
+    async fn users_of_tenant(&self, tenant: TenantId) -> StoreResult<Vec<User>>;
 }
 
 /// What consuming a code found.

@@ -125,6 +125,49 @@ assert bad.status == 400 and "[invalid]applicationId" in str(bad.error_response)
 # A wrong key is a 401.
 assert FusionAuthClient("wrong-key", base_url).retrieve_user_by_email("monica@raviga.example").status == 401
 
+# Applications: retrieve, list, replace, patch, roles, deactivate, reactivate, hard delete.
+assert check(client.retrieve_application(application_id))["application"]["name"] == "Compat"
+assert application_id in {a["id"] for a in check(client.retrieve_applications())["applications"]}
+spare_id = str(uuid.uuid4())
+spare = check(client.create_application({"application": {"name": "Spare", "roles": [{"name": "admin"}]}}, spare_id))["application"]
+assert spare["oauthConfiguration"]["clientId"] == spare_id and spare["oauthConfiguration"]["clientSecret"]
+replaced = check(client.update_application(spare_id, {"application": {"name": "Spare, renamed"}}))["application"]
+assert replaced["name"] == "Spare, renamed" and [r["name"] for r in replaced["roles"]] == ["admin"], replaced
+assert "clientSecret" not in replaced["oauthConfiguration"], "a secret is shown once, when made"
+patched = check(client.patch_application(spare_id, {"application": {
+    "passwordlessConfiguration": {"enabled": True},
+}}))["application"]
+assert patched["name"] == "Spare, renamed" and patched["passwordlessConfiguration"]["enabled"] is True
+role = check(client.create_application_role(spare_id, {"role": {"name": "editor", "description": "Edits"}}))["role"]
+role = check(client.update_application_role(spare_id, role["id"], {"role": {"name": "editor", "isDefault": True}}))["role"]
+assert role["isDefault"] is True and "description" not in role, role
+role = check(client.patch_application_role(spare_id, role["id"], {"role": {"description": "Edits things"}}))["role"]
+assert role["isDefault"] is True and role["description"] == "Edits things", role
+fixed_role = str(uuid.uuid4())
+check(client.create_application_role(spare_id, {"role": {"name": "viewer"}}, fixed_role))
+check(client.delete_application_role(spare_id, fixed_role))
+roles = {r["name"] for r in check(client.retrieve_application(spare_id))["application"]["roles"]}
+assert roles == {"admin", "editor"}, roles
+check(client.register({
+    "user": {"email": "jared@piedpiper.example"},
+    "registration": {"applicationId": spare_id},
+}))
+jared = check(client.retrieve_user_by_email("jared@piedpiper.example"))["user"]
+assert jared["registrations"][0]["roles"] == ["editor"], jared["registrations"]
+check(client.deactivate_application(spare_id))
+assert check(client.retrieve_application(spare_id))["application"]["active"] is False
+assert spare_id in {a["id"] for a in check(client.retrieve_inactive_applications())["applications"]}
+assert spare_id not in {a["id"] for a in check(client.retrieve_applications())["applications"]}
+refused = client.start_passwordless_login({"applicationId": spare_id, "loginId": "jared@piedpiper.example"})
+assert refused.status == 400, refused.status
+check(client.reactivate_application(spare_id))
+assert check(client.retrieve_application(spare_id))["application"]["active"] is True
+check(client.start_passwordless_login({"applicationId": spare_id, "loginId": "jared@piedpiper.example"}))
+check(client.delete_application(spare_id))
+assert client.retrieve_application(spare_id).status == 404
+jared = check(client.retrieve_user(jared["id"]))["user"]
+assert jared["registrations"] == [], "a hard delete takes the application's registrations"
+
 # Tenants: create, retrieve, list, replace, patch and delete. Deleting one takes its
 # applications, users and keys with it at once.
 other_id = str(uuid.uuid4())

@@ -310,6 +310,42 @@ impl ApplicationStore for SqliteStore {
         })
         .await
     }
+
+    async fn applications(&self) -> StoreResult<Vec<Application>> {
+        self.all_bodies("SELECT body FROM applications ORDER BY id")
+            .await
+    }
+
+    async fn update_application(&self, application: &Application) -> StoreResult<()> {
+        let (id, body) = (application.id.to_string(), to_json(application)?);
+        self.run(move |conn| {
+            match conn
+                .execute(
+                    "UPDATE applications SET body = ?2 WHERE id = ?1",
+                    params![id, body],
+                )
+                .map_err(unavailable)?
+            {
+                0 => Err(StoreError::Missing),
+                _ => Ok(()),
+            }
+        })
+        .await
+    }
+
+    async fn delete_application(&self, id: ApplicationId) -> StoreResult<()> {
+        let id = id.to_string();
+        self.run(move |conn| {
+            match conn
+                .execute("DELETE FROM applications WHERE id = ?1", [id])
+                .map_err(unavailable)?
+            {
+                0 => Err(StoreError::Missing),
+                _ => Ok(()),
+            }
+        })
+        .await
+    }
 }
 
 #[async_trait]
@@ -356,6 +392,22 @@ impl UserStore for SqliteStore {
             )
             .map(|_| ())
             .map_err(|e| insert_error(e, "user.id"))
+        })
+        .await
+    }
+
+    async fn users_of_tenant(&self, tenant: TenantId) -> StoreResult<Vec<User>> {
+        let tenant = tenant.to_string();
+        self.run(move |conn| {
+            let mut stmt = conn
+                .prepare("SELECT body FROM users WHERE tenant_id = ?1")
+                .map_err(unavailable)?;
+            let bodies = stmt
+                .query_map([tenant], |row| row.get::<_, String>(0))
+                .map_err(unavailable)?;
+            bodies
+                .map(|b| b.map_err(unavailable).and_then(|b| from_json(&b)))
+                .collect()
         })
         .await
     }

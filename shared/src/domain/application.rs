@@ -48,6 +48,7 @@ fn yes() -> bool {
 pub struct ApplicationRole {
     #[serde(default = "RoleId::nil")]
     pub id: RoleId,
+    #[serde(default)]
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,

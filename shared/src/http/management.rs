@@ -9,6 +9,8 @@ use super::errors::ApiError;
 use super::json::{decode_body, decode_value};
 use super::{empty_response, json_response, HttpRequest, HttpResponse};
 use crate::app::App;
+use crate::domain::application::ApplicationRole;
+use crate::domain::ids::RoleId;
 use crate::domain::validation::{FieldError, ValidationErrors};
 use crate::domain::{
     Application, ApplicationId, EmailTemplate, Registration, TemplateId, Tenant, TenantId, User,
@@ -237,6 +239,168 @@ pub async fn create_application(
         StatusCode::OK,
         &json!({"application": application_view(&application)}),
     ))
+}
+
+pub async fn retrieve_application(
+    app: &App,
+    scope: &TenantScope,
+    id: &str,
+) -> Result<HttpResponse, ApiError> {
+    let id = ApplicationId::parse(id).ok_or(ApiError::NotFound)?;
+    let application = flows::application(app.store.as_ref(), scope, id).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"application": application_view(&application)}),
+    ))
+}
+
+/// `GET /api/application`, or with `inactive=true` the deactivated ones.
+pub async fn list_applications(
+    app: &App,
+    request: &HttpRequest,
+    scope: &TenantScope,
+) -> Result<HttpResponse, ApiError> {
+    let inactive = query_flag(request, "inactive")?;
+    let applications = flows::applications(app.store.as_ref(), scope, inactive).await?;
+    let views: Vec<Value> = applications.iter().map(application_view).collect();
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"applications": views}),
+    ))
+}
+
+/// `PUT` (the whole application; `?reactivate=true` with or without a body reactivates it) and
+/// `PATCH` (merged into the stored one).
+pub async fn update_application(
+    app: &App,
+    request: &HttpRequest,
+    scope: &TenantScope,
+    id: &str,
+    merge_patch: bool,
+) -> Result<HttpResponse, ApiError> {
+    let id = path_id(id, "applicationId", ApplicationId::parse)?;
+    let update = flows::ApplicationUpdate {
+        reactivate: query_flag(request, "reactivate")?,
+    };
+    let store = app.store.as_ref();
+    let application = if merge_patch {
+        let patch = patch_object(&request.body, "application")?;
+        let current = flows::application(store, scope, id).await?;
+        patched(&current, patch, "application")?
+    } else if update.reactivate && request.body.iter().all(u8::is_ascii_whitespace) {
+        flows::application(store, scope, id).await?
+    } else {
+        let body: ApplicationBody = decode_body(&request.body)?;
+        refuse_copy("sourceApplicationId", body.source_application_id)?;
+        required_object("application", body.application)?
+    };
+    let application =
+        flows::update_application(store, app.clock.as_ref(), scope, id, application, update)
+            .await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"application": application_view(&application)}),
+    ))
+}
+
+/// `DELETE`: deactivates, or with `hardDelete=true` deletes with every registration for it.
+pub async fn delete_application(
+    app: &App,
+    request: &HttpRequest,
+    scope: &TenantScope,
+    id: &str,
+) -> Result<HttpResponse, ApiError> {
+    let id = ApplicationId::parse(id).ok_or(ApiError::NotFound)?;
+    let hard = query_flag(request, "hardDelete")?;
+    flows::delete_application(app.store.as_ref(), app.clock.as_ref(), scope, id, hard).await?;
+    Ok(empty_response(StatusCode::OK))
+}
+
+/// `{"role": {…}}`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[allow(dead_code)]
+struct RoleBody {
+    role: Option<ApplicationRole>,
+    application: Option<Value>,
+    source_application_id: Option<ApplicationId>,
+    event_info: Option<Map<String, Value>>,
+}
+
+/// `POST` (with or without the role id), `PUT` and `PATCH` of one role.
+pub async fn write_role(
+    app: &App,
+    request: &HttpRequest,
+    scope: &TenantScope,
+    application_id: &str,
+    role_id: Option<&str>,
+) -> Result<HttpResponse, ApiError> {
+    let application_id = path_id(application_id, "applicationId", ApplicationId::parse)?;
+    let role_id = role_id
+        .map(|t| path_id(t, "roleId", RoleId::parse))
+        .transpose()?;
+    let store = app.store.as_ref();
+    let clock = app.clock.as_ref();
+    let role = match (request.method.as_str(), role_id) {
+        ("PATCH", Some(role_id)) => {
+            let patch = patch_object(&request.body, "role")?;
+            let application = flows::application(store, scope, application_id).await?;
+            let current = application
+                .roles
+                .iter()
+                .find(|r| r.id == role_id)
+                .ok_or(ApiError::NotFound)?;
+            let role = patched(current, patch, "role")?;
+            flows::update_role(store, clock, scope, application_id, role_id, role).await?
+        }
+        ("PUT", Some(role_id)) => {
+            let body: RoleBody = decode_body(&request.body)?;
+            let role = required_object("role", body.role)?;
+            flows::update_role(store, clock, scope, application_id, role_id, role).await?
+        }
+        _ => {
+            let body: RoleBody = decode_body(&request.body)?;
+            let role = required_object("role", body.role)?;
+            let entropy = app.entropy.as_ref();
+            flows::create_role(store, clock, entropy, scope, application_id, role_id, role).await?
+        }
+    };
+    Ok(json_response(StatusCode::OK, &json!({"role": role})))
+}
+
+pub async fn delete_role(
+    app: &App,
+    scope: &TenantScope,
+    application_id: &str,
+    role_id: &str,
+) -> Result<HttpResponse, ApiError> {
+    let application_id = ApplicationId::parse(application_id).ok_or(ApiError::NotFound)?;
+    let role_id = RoleId::parse(role_id).ok_or(ApiError::NotFound)?;
+    flows::delete_role(
+        app.store.as_ref(),
+        app.clock.as_ref(),
+        scope,
+        application_id,
+        role_id,
+    )
+    .await?;
+    Ok(empty_response(StatusCode::OK))
+}
+
+/// A `true`/`false` query parameter (absent: false); anything else is `[invalid]name`.
+fn query_flag(request: &HttpRequest, name: &str) -> Result<bool, ApiError> {
+    let query = request.query.as_deref().unwrap_or_default();
+    let value = form_urlencoded::parse(query.as_bytes())
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value.into_owned());
+    match value.as_deref() {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(_) => Err(ApiError::field(FieldError::invalid(
+            name,
+            format!("[{name}] must be true or false."),
+        ))),
+    }
 }
 
 /// An application as responses show it: never the client secret's hash; the secret itself

@@ -136,6 +136,30 @@ async fn dispatch(
         Route::ApplicationCreateWithId => {
             management::create_application(app, request, &scope, Some(&params[0])).await
         }
+        Route::ApplicationRetrieve => {
+            management::retrieve_application(app, &scope, &params[0]).await
+        }
+        Route::ApplicationList => management::list_applications(app, request, &scope).await,
+        Route::ApplicationUpdate => {
+            management::update_application(app, request, &scope, &params[0], false).await
+        }
+        Route::ApplicationPatch => {
+            management::update_application(app, request, &scope, &params[0], true).await
+        }
+        Route::ApplicationDelete => {
+            management::delete_application(app, request, &scope, &params[0]).await
+        }
+        Route::ApplicationRoleCreate => {
+            management::write_role(app, request, &scope, &params[0], None).await
+        }
+        Route::ApplicationRoleCreateWithId
+        | Route::ApplicationRoleUpdate
+        | Route::ApplicationRolePatch => {
+            management::write_role(app, request, &scope, &params[0], Some(&params[1])).await
+        }
+        Route::ApplicationRoleDelete => {
+            management::delete_role(app, &scope, &params[0], &params[1]).await
+        }
         Route::UserRegistration => management::register(app, request, &scope, None).await,
         Route::UserRegistrationWithId => {
             management::register(app, request, &scope, Some(&params[0])).await

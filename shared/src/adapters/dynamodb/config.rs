@@ -221,6 +221,24 @@ impl ApplicationStore for DynamoStore {
         )
         .await
     }
+
+    async fn applications(&self) -> StoreResult<Vec<Application>> {
+        self.config_all("APPLICATION").await
+    }
+
+    async fn update_application(&self, application: &Application) -> StoreResult<()> {
+        self.config_put(
+            "APPLICATION",
+            application.id.to_string(),
+            to_json(application)?,
+            None,
+        )
+        .await
+    }
+
+    async fn delete_application(&self, id: ApplicationId) -> StoreResult<()> {
+        self.config_delete("APPLICATION", id.to_string()).await
+    }
 }
 
 #[async_trait]

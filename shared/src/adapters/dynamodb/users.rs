@@ -126,9 +126,19 @@ impl DynamoStore {
         Ok(())
     }
 
-    /// Deletes every user of a tenant: a scan, since users are keyed by id alone; tenant
-    /// deletion is rare and the tenant is unusable before it starts.
+    /// Deletes every user of a tenant. Tenant deletion is rare, and the tenant is unusable
+    /// before it starts.
     pub(super) async fn delete_users_of_tenant(&self, tenant: TenantId) -> StoreResult<()> {
+        for item in self.user_items_of_tenant(tenant).await? {
+            self.delete_user_items(&Self::user_from_item(&item)?)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Every user item of a tenant: a scan, since users are keyed by id alone.
+    pub(super) async fn user_items_of_tenant(&self, tenant: TenantId) -> StoreResult<Vec<Item>> {
+        let mut found = Vec::new();
         let mut start: Option<Item> = None;
         loop {
             let out = self
@@ -142,12 +152,10 @@ impl DynamoStore {
                 .send()
                 .await
                 .map_err(|e| sdk("Scan", e))?;
-            for item in out.items() {
-                self.delete_user_items(&Self::user_from_item(item)?).await?;
-            }
+            found.extend(out.items().iter().cloned());
             match out.last_evaluated_key() {
                 Some(key) => start = Some(key.clone()),
-                None => return Ok(()),
+                None => return Ok(found),
             }
         }
     }
@@ -179,6 +187,14 @@ impl DynamoStore {
 
 #[async_trait]
 impl UserStore for DynamoStore {
+    async fn users_of_tenant(&self, tenant: TenantId) -> StoreResult<Vec<User>> {
+        self.user_items_of_tenant(tenant)
+            .await?
+            .iter()
+            .map(Self::user_from_item)
+            .collect()
+    }
+
     async fn user(&self, id: UserId) -> StoreResult<Option<User>> {
         self.user_item_by_id(id)
             .await?
