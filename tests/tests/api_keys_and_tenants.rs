@@ -580,3 +580,66 @@ async fn s24_hmac_keys_are_never_published_and_no_private_key_appears_in_respons
         "only the default tenant's RSA key"
     );
 }
+
+#[tokio::test]
+async fn a_tenant_keeps_fusionauth_properties_and_refuses_unknown_or_unsafe_ones() {
+    let server = TestServer::start().await;
+    let hooli = other_tenant(&server).await;
+    let path = format!("/api/tenant/{hooli}");
+    let kept = json!({"tenant": {
+        "themeId": "3c219e58-ed0e-4b18-ad48-f4f92793ae32",
+        "data": {"region": "eu"},
+        "emailConfiguration": {"host": "smtp.example", "port": 587, "verifyEmail": true},
+        "externalIdentifierConfiguration": {"changePasswordIdTimeToLiveInSeconds": 600},
+        "jwtConfiguration": {"enabled": true},
+        "rateLimitConfiguration": {"failedLogin": {"enabled": true, "limit": 5, "timePeriodInSeconds": 60}},
+        "failedAuthenticationConfiguration": {"tooManyAttempts": 5}
+    }});
+    server
+        .admin("PATCH", &path, kept.clone())
+        .await
+        .assert_status(200);
+    let shown = json!({"tenant": server.get_tenant(&hooli).await});
+    let mut expected = shown.clone();
+    merge(&mut expected, kept);
+    assert_eq!(shown, expected, "every property sent is returned");
+
+    let app = server.application(json!({"tenantId": hooli})).await;
+    let before = server.store_fingerprint().await;
+    for (body, code) in [
+        (
+            json!({"tenant": {"colour": "blue"}}),
+            "[invalidJSON]tenant.colour",
+        ),
+        (
+            json!({"tenant": {"emailConfiguration": {"colour": "blue"}}}),
+            "[invalidJSON]tenant.emailConfiguration.colour",
+        ),
+        (
+            json!({"tenant": {"rateLimitConfiguration": {"sendPasswordless": {"burst": 3}}}}),
+            "[invalidJSON]tenant.rateLimitConfiguration.sendPasswordless.burst",
+        ),
+        (
+            json!({"tenant": {"emailConfiguration": {"unverified": {"behavior": "Gated"}}}}),
+            "[notSupported]tenant.emailConfiguration.unverified.behavior",
+        ),
+        (
+            json!({"tenant": {"multiFactorConfiguration": {"loginPolicy": "Required"}}}),
+            "[notSupported]tenant.multiFactorConfiguration.loginPolicy",
+        ),
+    ] {
+        server
+            .admin("PATCH", &path, body)
+            .await
+            .assert_error_code(code);
+    }
+    let two_factor = json!({
+        "user": {"email": "gavin@hooli.example", "twoFactor": {"methods": [{"method": "authenticator"}]}},
+        "registration": {"applicationId": app},
+    });
+    server
+        .admin("POST", "/api/user/registration", two_factor)
+        .await
+        .assert_error_code("[notSupported]user.twoFactor.methods");
+    assert_eq!(before, server.store_fingerprint().await, "nothing changed");
+}

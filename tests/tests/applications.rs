@@ -141,6 +141,57 @@ async fn an_update_keeps_what_is_not_the_callers_to_change() {
 }
 
 #[tokio::test]
+async fn fusionauth_properties_are_kept_and_unknown_ones_refused() {
+    let server = TestServer::start().await;
+    let app = server.application(json!({})).await;
+    let path = format!("/api/application/{app}");
+    let kept = json!({"application": {
+        "data": {"plan": "gold"},
+        "themeId": "3c219e58-ed0e-4b18-ad48-f4f92793ae32",
+        "loginConfiguration": {"allowTokenRefresh": true},
+        "oauthConfiguration": {"logoutBehavior": "RedirectOnly", "consentMode": "AlwaysPrompt"},
+        "jwtConfiguration": {"refreshTokenUsagePolicy": "OneTimeUse"},
+        "registrationConfiguration": {"enabled": false}
+    }});
+    send(&server, "PATCH", &path, ADMIN_KEY, Some(kept.clone()))
+        .await
+        .assert_status(200);
+    let shown = server.get(&path, Some(ADMIN_KEY)).await.json();
+    let mut expected = shown.clone();
+    merge(&mut expected, kept);
+    assert_eq!(shown, expected, "every property sent is returned");
+
+    let before = server.store_fingerprint().await;
+    for (body, code) in [
+        (
+            json!({"application": {"colour": "blue"}}),
+            "[invalidJSON]application.colour",
+        ),
+        (
+            json!({"application": {"oauthConfiguration": {"colour": "blue"}}}),
+            "[invalidJSON]application.oauthConfiguration.colour",
+        ),
+        (
+            json!({"application": {"name": 7}}),
+            "[invalidJSON]application.name",
+        ),
+        (
+            json!({"application": {"verifyRegistration": true}}),
+            "[notSupported]application.verifyRegistration",
+        ),
+        (
+            json!({"application": {"multiFactorConfiguration": {"loginPolicy": "Required"}}}),
+            "[notSupported]application.multiFactorConfiguration.loginPolicy",
+        ),
+    ] {
+        send(&server, "PATCH", &path, ADMIN_KEY, Some(body))
+            .await
+            .assert_error_code(code);
+    }
+    assert_eq!(before, server.store_fingerprint().await, "nothing changed");
+}
+
+#[tokio::test]
 async fn a_deactivated_application_starts_no_login_until_it_is_reactivated() {
     let server = TestServer::start().await;
     let app = server.application(json!({})).await;

@@ -1,5 +1,7 @@
 use serde::{Deserialize, Serialize};
 
+use super::kept::Kept;
+
 use super::ids::{ApplicationId, KeyId, RoleId, TemplateId, TenantId};
 use super::secret::{Secret, SecretHash};
 use super::time::Instant;
@@ -33,6 +35,9 @@ pub struct Application {
     pub insert_instant: Instant,
     #[serde(default)]
     pub last_update_instant: Instant,
+    /// FusionAuth's properties of this object that are stored and returned, not read.
+    #[serde(flatten)]
+    pub kept: Kept,
 }
 
 /// A client secret named on create is at least this long: a guessable one would make the
@@ -56,6 +61,9 @@ pub struct ApplicationRole {
     pub is_default: bool,
     #[serde(default)]
     pub is_super_role: bool,
+    /// FusionAuth's properties of this object that are stored and returned, not read.
+    #[serde(flatten)]
+    pub kept: Kept,
 }
 
 impl RoleId {
@@ -68,6 +76,9 @@ impl RoleId {
 #[serde(rename_all = "camelCase", default)]
 pub struct PasswordlessConfiguration {
     pub enabled: bool,
+    /// FusionAuth's properties of this object that are stored and returned, not read.
+    #[serde(flatten)]
+    pub kept: Kept,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -80,6 +91,9 @@ pub struct ApplicationJwtConfiguration {
     pub access_token_key_id: Option<KeyId>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token_key_id: Option<KeyId>,
+    /// FusionAuth's properties of this object that are stored and returned, not read.
+    #[serde(flatten)]
+    pub kept: Kept,
 }
 
 impl Default for ApplicationJwtConfiguration {
@@ -90,6 +104,7 @@ impl Default for ApplicationJwtConfiguration {
             refresh_token_time_to_live_in_minutes: 43_200,
             access_token_key_id: None,
             id_token_key_id: None,
+            kept: Kept::new(),
         }
     }
 }
@@ -99,6 +114,9 @@ impl Default for ApplicationJwtConfiguration {
 pub struct LoginConfiguration {
     pub generate_refresh_tokens: bool,
     pub require_authentication: bool,
+    /// FusionAuth's properties of this object that are stored and returned, not read.
+    #[serde(flatten)]
+    pub kept: Kept,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -123,6 +141,9 @@ pub struct OAuthConfiguration {
     pub client_secret: Option<Secret>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_secret_hash: Option<SecretHash>,
+    /// FusionAuth's properties of this object that are stored and returned, not read.
+    #[serde(flatten)]
+    pub kept: Kept,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -130,9 +151,72 @@ pub struct OAuthConfiguration {
 pub struct ApplicationEmailConfiguration {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub passwordless_email_template_id: Option<TemplateId>,
+    /// FusionAuth's properties of this object that are stored and returned, not read.
+    #[serde(flatten)]
+    pub kept: Kept,
 }
 
 impl Application {
+    /// FusionAuth's properties kept but not read: known names only, and none whose being
+    /// ignored would weaken sign-in.
+    fn check_kept(&self, errors: &mut ValidationErrors) {
+        use super::kept::{self, check_kept, refuse_unhonoured};
+        use super::tenant::nested_str;
+        check_kept(errors, "application", &self.kept, kept::APPLICATION);
+        for role in &self.roles {
+            check_kept(errors, "application.roles", &role.kept, kept::ROLE);
+        }
+        for (path, kept, known) in [
+            (
+                "application.passwordlessConfiguration",
+                &self.passwordless_configuration.kept,
+                kept::PASSWORDLESS,
+            ),
+            (
+                "application.jwtConfiguration",
+                &self.jwt_configuration.kept,
+                kept::JWT,
+            ),
+            (
+                "application.loginConfiguration",
+                &self.login_configuration.kept,
+                kept::LOGIN,
+            ),
+            (
+                "application.oauthConfiguration",
+                &self.oauth_configuration.kept,
+                kept::OAUTH,
+            ),
+            (
+                "application.emailConfiguration",
+                &self.email_configuration.kept,
+                kept::APPLICATION_EMAIL,
+            ),
+        ] {
+            check_kept(errors, path, kept, known);
+        }
+        refuse_unhonoured(
+            errors,
+            "application.verifyRegistration",
+            self.kept.get("verifyRegistration") == Some(&serde_json::Value::Bool(true)),
+            "registration verification is not built yet, and ignoring it would let unverified registrations in.",
+        );
+        refuse_unhonoured(
+            errors,
+            "application.multiFactorConfiguration.loginPolicy",
+            nested_str(&self.kept, &["multiFactorConfiguration", "loginPolicy"])
+                == Some("Required"),
+            "two-factor sign-in is not built yet, and ignoring it would let users in on one factor.",
+        );
+        refuse_unhonoured(
+            errors,
+            "application.oauthConfiguration.requireRegistration",
+            self.oauth_configuration.kept.get("requireRegistration")
+                == Some(&serde_json::Value::Bool(true)),
+            "the hosted sign-in completes for users without a registration (userState AuthenticatedNotRegistered).",
+        );
+    }
+
     pub fn validate(&self) -> Result<(), ValidationErrors> {
         let mut errors = ValidationErrors::new();
         if self.name.trim().is_empty() {
@@ -170,6 +254,7 @@ impl Application {
                 ));
             }
         }
+        self.check_kept(&mut errors);
         errors.into_result()
     }
 

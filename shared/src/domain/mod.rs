@@ -7,6 +7,7 @@ pub mod code;
 pub mod email;
 pub mod generator;
 pub mod ids;
+pub mod kept;
 pub mod oauth;
 pub mod secret;
 pub mod signing;

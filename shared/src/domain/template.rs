@@ -1,4 +1,6 @@
 use serde::{Deserialize, Serialize};
+
+use super::kept::Kept;
 use std::collections::BTreeMap;
 
 use super::ids::{TemplateId, TenantId};
@@ -36,6 +38,9 @@ pub struct EmailTemplate {
     pub insert_instant: Instant,
     #[serde(default)]
     pub last_update_instant: Instant,
+    /// FusionAuth's properties of this object that are stored and returned, not read.
+    #[serde(flatten)]
+    pub kept: Kept,
 }
 
 /// The three sources of one email, picked for one reader's language.
@@ -104,6 +109,12 @@ impl EmailTemplate {
         for (field, source) in self.sources() {
             check_template_source(&mut errors, &format!("emailTemplate.{field}"), source);
         }
+        super::kept::check_kept(
+            &mut errors,
+            "emailTemplate",
+            &self.kept,
+            super::kept::EMAIL_TEMPLATE,
+        );
         errors.into_result()
     }
 

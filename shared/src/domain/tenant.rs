@@ -1,10 +1,22 @@
 use serde::{Deserialize, Serialize};
 
+use super::kept::Kept;
+
 use super::generator::CodeGenerator;
 use super::ids::{KeyId, TemplateId, TenantId};
 use super::signing::SigningAlgorithm;
 use super::time::Instant;
 use super::validation::{FieldError, ValidationErrors};
+
+/// The text at `path` inside a kept map, if there is one.
+pub(crate) fn nested_str<'a>(kept: &'a Kept, path: &[&str]) -> Option<&'a str> {
+    let (first, rest) = path.split_first()?;
+    let mut value = kept.get(*first)?;
+    for name in rest {
+        value = value.get(*name)?;
+    }
+    value.as_str()
+}
 
 /// The id of the tenant every fresh store starts with; kickstart files name it
 /// `#{FUSIONAUTH_TENANT_ID}`.
@@ -39,6 +51,9 @@ pub struct Tenant {
     pub insert_instant: Instant,
     #[serde(default)]
     pub last_update_instant: Instant,
+    /// FusionAuth's properties of this object that are stored and returned, not read.
+    #[serde(flatten)]
+    pub kept: Kept,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -50,6 +65,9 @@ pub struct TenantEmailConfiguration {
     pub default_from_email: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub default_from_name: Option<String>,
+    /// FusionAuth's properties of this object that are stored and returned, not read.
+    #[serde(flatten)]
+    pub kept: Kept,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -61,6 +79,9 @@ pub struct ExternalIdentifierConfiguration {
     pub two_factor_id_time_to_live_in_seconds: i64,
     pub two_factor_trust_id_time_to_live_in_seconds: i64,
     pub authorization_grant_id_time_to_live_in_seconds: i64,
+    /// FusionAuth's properties of this object that are stored and returned, not read.
+    #[serde(flatten)]
+    pub kept: Kept,
 }
 
 impl Default for ExternalIdentifierConfiguration {
@@ -72,6 +93,7 @@ impl Default for ExternalIdentifierConfiguration {
             two_factor_id_time_to_live_in_seconds: 300,
             two_factor_trust_id_time_to_live_in_seconds: 2_592_000,
             authorization_grant_id_time_to_live_in_seconds: 30,
+            kept: Kept::new(),
         }
     }
 }
@@ -87,6 +109,9 @@ pub struct TenantJwtConfiguration {
     pub refresh_token_time_to_live_in_minutes: i64,
     /// (ours) The algorithm of the key generated when the tenant is created.
     pub signing_algorithm: SigningAlgorithm,
+    /// FusionAuth's properties of this object that are stored and returned, not read.
+    #[serde(flatten)]
+    pub kept: Kept,
 }
 
 impl Default for TenantJwtConfiguration {
@@ -97,13 +122,14 @@ impl Default for TenantJwtConfiguration {
             time_to_live_in_seconds: 3600,
             refresh_token_time_to_live_in_minutes: 43_200,
             signing_algorithm: SigningAlgorithm::Rs256,
+            kept: Kept::new(),
         }
     }
 }
 
 /// (ours) The hosted pages' options.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct HostedPagesConfiguration {
     /// A link asked for on the hosted page may finish in a browser that did not ask (a phone,
     /// say) once the person confirms there. Off by default: then only the browser that asked
@@ -157,10 +183,13 @@ impl PageTemplates {
 #[serde(rename_all = "camelCase", default)]
 pub struct RateLimitConfiguration {
     pub send_passwordless: RateLimit,
+    /// FusionAuth's properties of this object that are stored and returned, not read.
+    #[serde(flatten)]
+    pub kept: Kept,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct RateLimit {
     pub enabled: bool,
     pub limit: u32,
@@ -179,6 +208,51 @@ impl Default for RateLimit {
 }
 
 impl Tenant {
+    /// FusionAuth's properties kept but not read: known names only, and none whose being
+    /// ignored would weaken sign-in.
+    fn check_kept(&self, errors: &mut ValidationErrors) {
+        use super::kept::{self, check_kept, refuse_unhonoured};
+        check_kept(errors, "tenant", &self.kept, kept::TENANT);
+        let email = &self.email_configuration.kept;
+        check_kept(
+            errors,
+            "tenant.emailConfiguration",
+            email,
+            kept::TENANT_EMAIL,
+        );
+        check_kept(
+            errors,
+            "tenant.externalIdentifierConfiguration",
+            &self.external_identifier_configuration.kept,
+            kept::EXTERNAL_IDENTIFIERS,
+        );
+        check_kept(
+            errors,
+            "tenant.jwtConfiguration",
+            &self.jwt_configuration.kept,
+            kept::JWT,
+        );
+        check_kept(
+            errors,
+            "tenant.rateLimitConfiguration",
+            &self.rate_limit_configuration.kept,
+            kept::RATE_LIMITS,
+        );
+        refuse_unhonoured(
+            errors,
+            "tenant.emailConfiguration.unverified.behavior",
+            nested_str(email, &["unverified", "behavior"]) == Some("Gated"),
+            "gating unverified users is not built yet, and ignoring it would let them in.",
+        );
+        refuse_unhonoured(
+            errors,
+            "tenant.multiFactorConfiguration.loginPolicy",
+            nested_str(&self.kept, &["multiFactorConfiguration", "loginPolicy"])
+                == Some("Required"),
+            "two-factor sign-in is not built yet, and ignoring it would let users in on one factor.",
+        );
+    }
+
     pub fn new(id: TenantId, name: &str, issuer: &str, now: Instant) -> Self {
         Self {
             id,
@@ -191,6 +265,7 @@ impl Tenant {
             hosted_pages_configuration: HostedPagesConfiguration::default(),
             insert_instant: now,
             last_update_instant: now,
+            kept: Kept::new(),
         }
     }
 
@@ -281,6 +356,7 @@ impl Tenant {
                 "The limit and time period must be greater than zero.",
             ));
         }
+        self.check_kept(&mut errors);
         errors.into_result()
     }
 

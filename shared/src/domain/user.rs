@@ -1,4 +1,6 @@
 use serde::{Deserialize, Serialize};
+
+use super::kept::Kept;
 use serde_json::{Map, Value};
 
 use super::ids::{ApplicationId, RegistrationId, TenantId, UserId};
@@ -57,6 +59,9 @@ pub struct User {
     pub password_change_required: bool,
     #[serde(default)]
     pub registrations: Vec<Registration>,
+    /// FusionAuth's properties of this object that are stored and returned, not read.
+    #[serde(flatten)]
+    pub kept: Kept,
 }
 
 fn yes() -> bool {
@@ -87,6 +92,26 @@ pub struct Registration {
     pub insert_instant: Instant,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_login_instant: Option<Instant>,
+    /// FusionAuth's properties of this object that are stored and returned, not read.
+    #[serde(flatten)]
+    pub kept: Kept,
+}
+
+impl User {
+    /// FusionAuth's password properties: accepted from clients and dropped, since a
+    /// passwordless server keeps no password.
+    pub fn drop_password_properties(&mut self) {
+        for name in super::kept::USER_PASSWORD {
+            self.kept.remove(*name);
+        }
+    }
+}
+
+impl Registration {
+    /// FusionAuth's registration properties kept but not read: known names only.
+    pub fn check_kept(&self, errors: &mut ValidationErrors, path: &str) {
+        super::kept::check_kept(errors, path, &self.kept, super::kept::REGISTRATION);
+    }
 }
 
 /// Why a user who proved control of a code may still not log in.
@@ -228,6 +253,20 @@ impl User {
                 ));
             }
         }
+        super::kept::check_kept(&mut errors, "user", &self.kept, super::kept::USER);
+        for registration in &self.registrations {
+            registration.check_kept(&mut errors, "user.registrations");
+        }
+        super::kept::refuse_unhonoured(
+            &mut errors,
+            "user.twoFactor.methods",
+            self.kept
+                .get("twoFactor")
+                .and_then(|t| t.get("methods"))
+                .and_then(Value::as_array)
+                .is_some_and(|m| !m.is_empty()),
+            "two-factor sign-in is not built yet, and ignoring a user's methods would let them in on one factor.",
+        );
         errors.into_result()
     }
 }

@@ -43,6 +43,7 @@ fn built_in_template(now: crate::domain::Instant) -> EmailTemplate {
         default_from_name: None,
         insert_instant: now,
         last_update_instant: now,
+        kept: Default::default(),
     }
 }
 
@@ -68,6 +69,7 @@ where
             passwordless_email_template_id: Some(BUILT_IN_TEMPLATE_ID),
             default_from_email: Some("no-reply@localhost".into()),
             default_from_name: None,
+            kept: Default::default(),
         },
         ..Tenant::default()
     };

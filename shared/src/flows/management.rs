@@ -656,6 +656,9 @@ where
             .into())
         }
     };
+    let mut kept_errors = ValidationErrors::new();
+    registration.check_kept(&mut kept_errors, "registration");
+    kept_errors.into_result()?;
     registration.id = RegistrationId::from_random_bytes(random_id_bytes(entropy)?);
     registration.insert_instant = now;
     registration.last_login_instant = None;
@@ -686,6 +689,7 @@ where
                 ))
                 .into());
             }
+            user.drop_password_properties();
             user.id = id;
             user.tenant_id = tenant_id;
             user.insert_instant = now;
