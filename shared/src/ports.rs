@@ -77,6 +77,9 @@ pub trait UserStore: Send + Sync {
     /// Every user of a tenant, in no particular order. For the rare whole-tenant jobs (search,
     /// removing an application's registrations), not for a login's path.
     async fn users_of_tenant(&self, tenant: TenantId) -> StoreResult<Vec<User>>;
+    /// Removes the user, with its email and username, so both are free again; its codes and
+    /// refresh tokens go with it or no longer find it. `Missing` for an unknown user.
+    async fn delete_user(&self, id: UserId) -> StoreResult<()>;
 }
 
 /// What consuming a code found.

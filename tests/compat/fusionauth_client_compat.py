@@ -125,6 +125,43 @@ assert bad.status == 400 and "[invalid]applicationId" in str(bad.error_response)
 # A wrong key is a 401.
 assert FusionAuthClient("wrong-key", base_url).retrieve_user_by_email("monica@raviga.example").status == 401
 
+# Users: create, retrieve by id, email, username and login id, replace, patch, search,
+# deactivate, reactivate and hard delete.
+dinesh_id = str(uuid.uuid4())
+dinesh = check(client.create_user({"user": {
+    "email": "Dinesh@PiedPiper.example", "username": "dinesh", "firstName": "Dinesh",
+    "lastName": "Chugtai", "password": "dropped", "data": {"team": "core"},
+}}, dinesh_id))["user"]
+assert dinesh["id"] == dinesh_id and dinesh["email"] == "dinesh@piedpiper.example", dinesh
+assert "password" not in dinesh and dinesh["data"] == {"team": "core"}
+assert check(client.retrieve_user(dinesh_id))["user"]["username"] == "dinesh"
+assert check(client.retrieve_user_by_username("dinesh"))["user"]["id"] == dinesh_id
+assert client.retrieve_user_by_username("dinesh@piedpiper.example").status == 404, "usernames only"
+assert check(client.retrieve_user_by_login_id("dinesh"))["user"]["id"] == dinesh_id
+found = client.retrieve_user_by_login_id_with_login_id_types("dinesh", ["email"])
+assert found.status == 404, found.status
+assert check(client.retrieve_user_by_login_id_with_login_id_types("dinesh", ["email", "username"]))["user"]["id"] == dinesh_id
+replaced = check(client.update_user(dinesh_id, {"user": {"email": "dinesh@piedpiper.example", "firstName": "D."}}))["user"]
+assert replaced["firstName"] == "D." and "username" not in replaced and "lastName" not in replaced, replaced
+patched = check(client.patch_user(dinesh_id, {"user": {"lastName": "Chugtai", "username": "dinesh"}}))["user"]
+assert patched["firstName"] == "D." and patched["lastName"] == "Chugtai", patched
+taken = client.patch_user(dinesh_id, {"user": {"email": "monica@raviga.example"}})
+assert taken.status == 400 and "[duplicate]user.email" in str(taken.error_response), taken.error_response
+page = check(client.search_users_by_query({"search": {"queryString": "chug*", "numberOfResults": 10}}))
+assert page["total"] == 1 and page["users"][0]["id"] == dinesh_id, page
+everyone = check(client.search_users_by_query({"search": {"queryString": "*", "numberOfResults": 1, "startRow": 0}}))
+assert everyone["total"] >= 2 and len(everyone["users"]) == 1, everyone
+by_ids = check(client.search_users_by_ids([dinesh_id, user_id]))
+assert {u["id"] for u in by_ids["users"]} == {dinesh_id, user_id}, by_ids
+check(client.deactivate_user(dinesh_id))
+assert check(client.retrieve_user(dinesh_id))["user"]["active"] is False
+check(client.reactivate_user(dinesh_id))
+assert check(client.retrieve_user(dinesh_id))["user"]["active"] is True
+check(client.delete_user(dinesh_id))
+assert client.retrieve_user(dinesh_id).status == 404
+again = check(client.create_user({"user": {"email": "dinesh@piedpiper.example", "username": "dinesh"}}))["user"]
+assert again["id"] != dinesh_id, "a hard delete frees the email and the username"
+
 # Applications: retrieve, list, replace, patch, roles, deactivate, reactivate, hard delete.
 assert check(client.retrieve_application(application_id))["application"]["name"] == "Compat"
 assert application_id in {a["id"] for a in check(client.retrieve_applications())["applications"]}

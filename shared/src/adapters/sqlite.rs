@@ -396,6 +396,26 @@ impl UserStore for SqliteStore {
         .await
     }
 
+    async fn delete_user(&self, id: UserId) -> StoreResult<()> {
+        let id = id.to_string();
+        self.run(move |conn| {
+            let tx = conn.transaction().map_err(unavailable)?;
+            if tx
+                .execute("DELETE FROM users WHERE id = ?1", [&id])
+                .map_err(unavailable)?
+                == 0
+            {
+                return Err(StoreError::Missing);
+            }
+            tx.execute("DELETE FROM codes WHERE user_id = ?1", [&id])
+                .map_err(unavailable)?;
+            tx.execute("DELETE FROM refresh_tokens WHERE user_id = ?1", [&id])
+                .map_err(unavailable)?;
+            tx.commit().map_err(unavailable)
+        })
+        .await
+    }
+
     async fn users_of_tenant(&self, tenant: TenantId) -> StoreResult<Vec<User>> {
         let tenant = tenant.to_string();
         self.run(move |conn| {

@@ -784,29 +784,6 @@ where
     Ok(template)
 }
 
-pub async fn user_by_id<S: UserStore + ?Sized>(
-    store: &S,
-    scope: &TenantScope,
-    id: UserId,
-) -> FlowResult<User> {
-    match store.user(id).await? {
-        Some(user) if scope.allows(user.tenant_id) => Ok(user),
-        _ => Err(FlowError::NotFound),
-    }
-}
-
-pub async fn user_by_email<S: TenantStore + UserStore + ?Sized>(
-    store: &S,
-    scope: &TenantScope,
-    email: &str,
-) -> FlowResult<User> {
-    let tenant = scope.resolve(store, None).await?;
-    store
-        .user_by_email(tenant, email)
-        .await?
-        .ok_or(FlowError::NotFound)
-}
-
 /// Whether API-key permissions may name an endpoint and method: the route table knows.
 pub type Permissible = fn(&str, &str) -> bool;
 

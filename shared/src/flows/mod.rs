@@ -7,6 +7,7 @@ pub mod oidc;
 pub mod passwordless;
 pub mod tenancy;
 pub mod tokens;
+pub mod users;
 
 use crate::domain::email::RenderError;
 use crate::domain::signing::SigningError;

@@ -19,7 +19,11 @@ use crate::domain::{
 use crate::flows::management::{self as flows, RegisterCommand};
 use crate::flows::tenancy::TenantScope;
 
-fn path_id<T>(text: &str, field: &str, parse: fn(&str) -> Option<T>) -> Result<T, ApiError> {
+pub(super) fn path_id<T>(
+    text: &str,
+    field: &str,
+    parse: fn(&str) -> Option<T>,
+) -> Result<T, ApiError> {
     parse(text).ok_or_else(|| {
         ApiError::field(FieldError::invalid(
             field,
@@ -78,13 +82,13 @@ struct EmailTemplateBody {
 }
 
 /// The object a request body carries under `name`: `[missing]name` without it.
-fn required_object<T>(name: &str, object: Option<T>) -> Result<T, ApiError> {
+pub(super) fn required_object<T>(name: &str, object: Option<T>) -> Result<T, ApiError> {
     object.ok_or_else(|| ApiError::field(FieldError::missing(name)))
 }
 
 /// A source object FusionAuth copies from, which this product does not do: refused by name
 /// rather than ignored, since the result would not be what the caller asked for.
-fn refuse_copy<T>(field: &str, source: Option<T>) -> Result<(), ApiError> {
+pub(super) fn refuse_copy<T>(field: &str, source: Option<T>) -> Result<(), ApiError> {
     match source {
         Some(_) => Err(ApiError::field(FieldError::invalid(
             field,
@@ -174,7 +178,7 @@ pub async fn patch_tenant(
 
 /// The object a PATCH body carries under `name`, checked against the object's type before it is
 /// merged: a wrong type or an unknown property is `[invalidJSON]` as on a create.
-fn patch_object(body: &[u8], name: &str) -> Result<Map<String, Value>, ApiError> {
+pub(super) fn patch_object(body: &[u8], name: &str) -> Result<Map<String, Value>, ApiError> {
     let mut body: Map<String, Value> = decode_body(body)?;
     match body.remove(name) {
         Some(Value::Object(object)) => Ok(object),
@@ -188,7 +192,7 @@ fn patch_object(body: &[u8], name: &str) -> Result<Map<String, Value>, ApiError>
 
 /// `current` with `patch` merged in (RFC 7396: objects merge, other values replace, null
 /// removes), decoded again so every property of the result is checked.
-fn patched<T: Serialize + DeserializeOwned>(
+pub(super) fn patched<T: Serialize + DeserializeOwned>(
     current: &T,
     patch: Map<String, Value>,
     name: &str,
@@ -388,7 +392,7 @@ pub async fn delete_role(
 }
 
 /// A `true`/`false` query parameter (absent: false); anything else is `[invalid]name`.
-fn query_flag(request: &HttpRequest, name: &str) -> Result<bool, ApiError> {
+pub(super) fn query_flag(request: &HttpRequest, name: &str) -> Result<bool, ApiError> {
     let query = request.query.as_deref().unwrap_or_default();
     let value = form_urlencoded::parse(query.as_bytes())
         .find(|(key, _)| key == name)
@@ -480,56 +484,6 @@ pub async fn create_email_template(
         StatusCode::OK,
         &json!({"emailTemplate": template}),
     ))
-}
-
-pub async fn retrieve_user(
-    app: &App,
-    scope: &TenantScope,
-    id: &str,
-) -> Result<HttpResponse, ApiError> {
-    // An id that is not a UUID names no user: 404, like any unknown id.
-    let id = UserId::parse(id).ok_or(ApiError::NotFound)?;
-    let user = flows::user_by_id(app.store.as_ref(), scope, id).await?;
-    Ok(json_response(StatusCode::OK, &json!({"user": user})))
-}
-
-/// `GET /api/user?email=…` (also `?loginId=…` and `?username=…`).
-pub async fn search_user(
-    app: &App,
-    request: &HttpRequest,
-    scope: &TenantScope,
-) -> Result<HttpResponse, ApiError> {
-    let query = request.query.as_deref().unwrap_or_default();
-    let params: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
-        .into_owned()
-        .collect();
-    let find = |name: &str| {
-        params
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-    };
-    let store = app.store.as_ref();
-    let user = if let Some(email) = find("email") {
-        flows::user_by_email(store, scope, &email).await?
-    } else if let Some(login_id) = find("loginId").or_else(|| find("username")) {
-        let tenant = scope.resolve(store, None).await?;
-        let by_email = store
-            .user_by_email(tenant, &login_id)
-            .await
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
-        let found = match by_email {
-            Some(user) => Some(user),
-            None => store
-                .user_by_username(tenant, &login_id)
-                .await
-                .map_err(|e| ApiError::Internal(e.to_string()))?,
-        };
-        found.ok_or(ApiError::NotFound)?
-    } else {
-        return Err(ApiError::field(FieldError::missing("email")));
-    };
-    Ok(json_response(StatusCode::OK, &json!({"user": user})))
 }
 
 pub async fn jwks(app: &App, tenant: Option<&str>) -> Result<HttpResponse, ApiError> {

@@ -11,6 +11,7 @@ pub mod oidc;
 pub mod pages;
 pub mod passwordless;
 pub mod routes;
+pub mod users;
 
 use bytes::Bytes;
 use futures_util::FutureExt;
@@ -170,8 +171,17 @@ async fn dispatch(
         Route::EmailTemplateCreateWithId => {
             management::create_email_template(app, request, &scope, Some(&params[0])).await
         }
-        Route::UserRetrieve => management::retrieve_user(app, &scope, &params[0]).await,
-        Route::UserSearch => management::search_user(app, request, &scope).await,
+        Route::UserRetrieve => users::retrieve_user(app, &scope, &params[0]).await,
+        Route::UserByLoginId => users::retrieve_user_by_login_id(app, request, &scope).await,
+        Route::UserCreate => users::create_user(app, request, &scope, None).await,
+        Route::UserCreateWithId => users::create_user(app, request, &scope, Some(&params[0])).await,
+        Route::UserUpdate => users::update_user(app, request, &scope, &params[0], false).await,
+        Route::UserPatch => users::update_user(app, request, &scope, &params[0], true).await,
+        Route::UserDelete => users::delete_user(app, request, &scope, &params[0]).await,
+        Route::UserReactivate => users::reactivate_user(app, &scope, &params[0]).await,
+        Route::UserSearch | Route::UserSearchByQuery => {
+            users::search_users(app, request, &scope).await
+        }
         Route::Jwks => management::jwks(app, None).await,
         Route::TenantJwks => management::jwks(app, Some(&params[0])).await,
         Route::PasswordlessLinkPage => oauth::link_page(app, request, &params[0]).await,

@@ -187,6 +187,15 @@ impl DynamoStore {
 
 #[async_trait]
 impl UserStore for DynamoStore {
+    /// The user's codes and refresh tokens stay until their TTL: every use of them loads the
+    /// user first and finds nobody.
+    async fn delete_user(&self, id: UserId) -> StoreResult<()> {
+        let Some(item) = self.user_item_by_id(id).await? else {
+            return Err(StoreError::Missing);
+        };
+        self.delete_user_items(&Self::user_from_item(&item)?).await
+    }
+
     async fn users_of_tenant(&self, tenant: TenantId) -> StoreResult<Vec<User>> {
         self.user_items_of_tenant(tenant)
             .await?

@@ -1,0 +1,271 @@
+//! Users through the management API: create, retrieve, replace, deactivate and reactivate,
+//! delete, and search, each within the caller's tenant (S22).
+
+use crate::domain::user::LoginIdType;
+use crate::domain::validation::{FieldError, ValidationErrors};
+use crate::domain::{TenantId, User, UserId};
+use crate::ports::{Clock, Entropy, StoreError, TenantStore, UserStore};
+
+use super::tenancy::TenantScope;
+use super::{random_id_bytes, FlowError, FlowResult};
+
+/// Creates a user without registrations (they have their own API, as in FusionAuth). The
+/// email is stored lowercased, as FusionAuth stores it; password properties are dropped.
+pub async fn create_user<S>(
+    store: &S,
+    clock: &dyn Clock,
+    entropy: &dyn Entropy,
+    scope: &TenantScope,
+    id: Option<UserId>,
+    mut user: User,
+    skip_verification: bool,
+) -> FlowResult<User>
+where
+    S: TenantStore + UserStore + ?Sized,
+{
+    let named = (!user.tenant_id.is_nil()).then_some(user.tenant_id);
+    if let Some(named) = named.filter(|t| !scope.allows(*t)) {
+        return Err(ValidationErrors::field(FieldError::invalid(
+            "user.tenantId",
+            format!("The tenant [{named}] does not match the X-FusionAuth-TenantId header."),
+        ))
+        .into());
+    }
+    let tenant_id = scope.resolve(store, named).await?;
+    if store.tenant(tenant_id).await?.is_none() {
+        return Err(ValidationErrors::field(FieldError::invalid(
+            "user.tenantId",
+            "The tenant does not exist.",
+        ))
+        .into());
+    }
+    let id = match id.or((!user.id.is_nil()).then_some(user.id)) {
+        Some(id) => id,
+        None => UserId::from_random_bytes(random_id_bytes(entropy)?),
+    };
+    let now = clock.now();
+    user.drop_password_properties();
+    user.id = id;
+    user.tenant_id = tenant_id;
+    user.email = user.email.map(|e| e.to_lowercase());
+    user.registrations = Vec::new();
+    user.insert_instant = now;
+    user.last_update_instant = now;
+    user.last_login_instant = None;
+    user.verified = skip_verification;
+    user.validate()?;
+    match store.insert_user(&user).await {
+        Ok(()) => Ok(user),
+        Err(StoreError::Duplicate("user.id")) => Err(duplicate("userId", "A user with this id")),
+        Err(StoreError::Duplicate(field)) => Err(duplicate(field, "A user with this value")),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn duplicate(field: &str, what: &str) -> FlowError {
+    ValidationErrors::field(FieldError::new(
+        "duplicate",
+        field,
+        format!("{what} already exists."),
+    ))
+    .into()
+}
+
+/// The user `id`, if the caller may see it.
+pub async fn user<S: UserStore + ?Sized>(
+    store: &S,
+    scope: &TenantScope,
+    id: UserId,
+) -> FlowResult<User> {
+    match store.user(id).await? {
+        Some(user) if scope.allows(user.tenant_id) => Ok(user),
+        _ => Err(FlowError::NotFound),
+    }
+}
+
+/// The user of the caller's tenant whose login id of one of `kinds` (tried in order) is
+/// `login_id`.
+pub async fn user_by_login_id<S: TenantStore + UserStore + ?Sized>(
+    store: &S,
+    scope: &TenantScope,
+    login_id: &str,
+    kinds: &[LoginIdType],
+) -> FlowResult<User> {
+    let tenant = scope.resolve(store, None).await?;
+    for kind in kinds {
+        let found = match kind {
+            LoginIdType::Email => store.user_by_email(tenant, login_id).await?,
+            LoginIdType::Username => store.user_by_username(tenant, login_id).await?,
+        };
+        if let Some(user) = found {
+            return Ok(user);
+        }
+    }
+    Err(FlowError::NotFound)
+}
+
+/// Replaces the user `id` with `user` (a PUT, or a PATCH the edge merged). Its id, tenant,
+/// registrations (their own API), verification and login history are not the caller's to
+/// change here.
+pub async fn update_user<S: UserStore + ?Sized>(
+    store: &S,
+    clock: &dyn Clock,
+    scope: &TenantScope,
+    id: UserId,
+    mut user: User,
+) -> FlowResult<User> {
+    let current = self::user(store, scope, id).await?;
+    if !user.tenant_id.is_nil() && user.tenant_id != current.tenant_id {
+        return Err(ValidationErrors::field(FieldError::invalid(
+            "user.tenantId",
+            "A user cannot move to another tenant.",
+        ))
+        .into());
+    }
+    user.drop_password_properties();
+    user.id = current.id;
+    user.tenant_id = current.tenant_id;
+    user.email = user.email.map(|e| e.to_lowercase());
+    user.registrations = current.registrations;
+    user.insert_instant = current.insert_instant;
+    user.last_login_instant = current.last_login_instant;
+    user.verified = current.verified;
+    user.last_update_instant = clock.now();
+    user.validate()?;
+    match store.update_user(&user).await {
+        Ok(()) => Ok(user),
+        Err(StoreError::Duplicate(field)) => Err(duplicate(field, "A user with this value")),
+        Err(StoreError::Missing) => Err(FlowError::NotFound),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Deactivates a user (FusionAuth's default: no login until reactivated), or with `hard`
+/// deletes it, which frees its email and username.
+pub async fn delete_user<S: UserStore + ?Sized>(
+    store: &S,
+    clock: &dyn Clock,
+    scope: &TenantScope,
+    id: UserId,
+    hard: bool,
+) -> FlowResult<()> {
+    let user = self::user(store, scope, id).await?;
+    if hard {
+        return match store.delete_user(user.id).await {
+            Err(StoreError::Missing) => Err(FlowError::NotFound),
+            other => Ok(other?),
+        };
+    }
+    set_active(store, clock, user, false).await.map(|_| ())
+}
+
+/// `PUT /api/user/reactivate/{id}`.
+pub async fn reactivate_user<S: UserStore + ?Sized>(
+    store: &S,
+    clock: &dyn Clock,
+    scope: &TenantScope,
+    id: UserId,
+) -> FlowResult<User> {
+    let user = self::user(store, scope, id).await?;
+    set_active(store, clock, user, true).await
+}
+
+async fn set_active<S: UserStore + ?Sized>(
+    store: &S,
+    clock: &dyn Clock,
+    mut user: User,
+    active: bool,
+) -> FlowResult<User> {
+    user.active = active;
+    user.last_update_instant = clock.now();
+    match store.update_user(&user).await {
+        Err(StoreError::Missing) => Err(FlowError::NotFound),
+        other => Ok(other.map(|()| user)?),
+    }
+}
+
+/// What a search asks for: FusionAuth's `UserSearchCriteria` as far as this server answers it.
+#[derive(Debug, Clone, Default)]
+pub struct UserSearch {
+    /// Words each of which must begin the email, the username or a name (case-insensitive);
+    /// a trailing `*` is allowed, and `*` alone (or nothing) matches everyone.
+    pub query_string: Option<String>,
+    /// Only these users.
+    pub ids: Option<Vec<UserId>>,
+    pub start_row: usize,
+    pub number_of_results: usize,
+}
+
+/// FusionAuth's default page size.
+pub const DEFAULT_SEARCH_RESULTS: usize = 25;
+
+/// The most a page may hold.
+pub const MAX_SEARCH_RESULTS: usize = 500;
+
+pub struct Found {
+    pub total: usize,
+    pub users: Vec<User>,
+}
+
+/// Searches the caller's tenant (an unrestricted caller: every tenant). Matches are ordered by
+/// email, then username, then id, so that pages are stable.
+pub async fn search_users<S: TenantStore + UserStore + ?Sized>(
+    store: &S,
+    scope: &TenantScope,
+    search: &UserSearch,
+) -> FlowResult<Found> {
+    let tenants: Vec<TenantId> = match scope.explicit {
+        Some(tenant) => vec![tenant],
+        None => store.tenants().await?.iter().map(|t| t.id).collect(),
+    };
+    let words: Vec<String> = search
+        .query_string
+        .as_deref()
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(|w| w.trim_end_matches('*').to_lowercase())
+        .filter(|w| !w.is_empty())
+        .collect();
+    let mut matches = Vec::new();
+    for tenant in tenants {
+        for user in store.users_of_tenant(tenant).await? {
+            let listed = search.ids.as_ref().is_none_or(|ids| ids.contains(&user.id));
+            if listed && words.iter().all(|word| begins_a_field(&user, word)) {
+                matches.push(user);
+            }
+        }
+    }
+    matches.sort_by(|a, b| {
+        (a.email.as_deref(), a.username.as_deref(), a.id).cmp(&(
+            b.email.as_deref(),
+            b.username.as_deref(),
+            b.id,
+        ))
+    });
+    let total = matches.len();
+    let users = matches
+        .into_iter()
+        .skip(search.start_row)
+        .take(search.number_of_results)
+        .collect();
+    Ok(Found { total, users })
+}
+
+fn begins_a_field(user: &User, word: &str) -> bool {
+    [
+        &user.email,
+        &user.username,
+        &user.first_name,
+        &user.middle_name,
+        &user.last_name,
+        &user.full_name,
+    ]
+    .into_iter()
+    .flatten()
+    .any(|field| {
+        field
+            .to_lowercase()
+            .split_whitespace()
+            .any(|part| part.starts_with(word))
+    })
+}

@@ -1,0 +1,307 @@
+//! `/api/user…`: create, retrieve (by id, email, username or login id), replace, patch,
+//! deactivate, reactivate, delete and search users.
+
+use http::StatusCode;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use super::errors::ApiError;
+use super::json::{decode_body, Checks};
+use super::management::{patch_object, patched, path_id, query_flag, required_object};
+use super::{empty_response, json_response, HttpRequest, HttpResponse};
+use crate::app::App;
+use crate::domain::user::{LoginIdType, MAX_LOGIN_ID_LEN};
+use crate::domain::validation::FieldError;
+use crate::domain::{ApplicationId, User, UserId};
+use crate::flows::tenancy::TenantScope;
+use crate::flows::users::{self as flows, UserSearch, DEFAULT_SEARCH_RESULTS, MAX_SEARCH_RESULTS};
+
+/// FusionAuth's `UserRequest`. The password properties are accepted and dropped: a
+/// passwordless server keeps no password.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[allow(dead_code)]
+struct UserBody {
+    user: Option<User>,
+    application_id: Option<ApplicationId>,
+    current_password: Option<String>,
+    disable_domain_block: Option<bool>,
+    password_field_type: Option<String>,
+    send_set_password_email: Option<bool>,
+    send_set_password_identity_type: Option<String>,
+    skip_verification: Option<bool>,
+    verification_ids: Option<Vec<String>>,
+    event_info: Option<Map<String, Value>>,
+}
+
+fn user_response(user: &User) -> HttpResponse {
+    json_response(StatusCode::OK, &json!({"user": user}))
+}
+
+/// `POST /api/user[/{id}]`.
+pub async fn create_user(
+    app: &App,
+    request: &HttpRequest,
+    scope: &TenantScope,
+    id: Option<&str>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id
+        .map(|t| path_id(t, "userId", UserId::parse))
+        .transpose()?;
+    let body: UserBody = decode_body(&request.body)?;
+    let user = required_object("user", body.user)?;
+    let user = flows::create_user(
+        app.store.as_ref(),
+        app.clock.as_ref(),
+        app.entropy.as_ref(),
+        scope,
+        id,
+        user,
+        body.skip_verification.unwrap_or(false),
+    )
+    .await?;
+    Ok(user_response(&user))
+}
+
+pub async fn retrieve_user(
+    app: &App,
+    scope: &TenantScope,
+    id: &str,
+) -> Result<HttpResponse, ApiError> {
+    // An id that is not a UUID names no user: 404, like any unknown id.
+    let id = UserId::parse(id).ok_or(ApiError::NotFound)?;
+    let user = flows::user(app.store.as_ref(), scope, id).await?;
+    Ok(user_response(&user))
+}
+
+/// `PUT` (the whole user) and `PATCH` (merged into the stored one). FusionAuth's client
+/// reactivates with `PUT /api/user/{id}?reactivate=true` and no body.
+pub async fn update_user(
+    app: &App,
+    request: &HttpRequest,
+    scope: &TenantScope,
+    id: &str,
+    merge_patch: bool,
+) -> Result<HttpResponse, ApiError> {
+    if !merge_patch
+        && query_flag(request, "reactivate")?
+        && request.body.iter().all(u8::is_ascii_whitespace)
+    {
+        return reactivate_user(app, scope, id).await;
+    }
+    let id = path_id(id, "userId", UserId::parse)?;
+    let store = app.store.as_ref();
+    let user = if merge_patch {
+        let patch = patch_object(&request.body, "user")?;
+        let current = flows::user(store, scope, id).await?;
+        patched(&current, patch, "user")?
+    } else {
+        let body: UserBody = decode_body(&request.body)?;
+        required_object("user", body.user)?
+    };
+    let user = flows::update_user(store, app.clock.as_ref(), scope, id, user).await?;
+    Ok(user_response(&user))
+}
+
+/// `DELETE`: deactivates, or with `hardDelete=true` deletes.
+pub async fn delete_user(
+    app: &App,
+    request: &HttpRequest,
+    scope: &TenantScope,
+    id: &str,
+) -> Result<HttpResponse, ApiError> {
+    let id = UserId::parse(id).ok_or(ApiError::NotFound)?;
+    let hard = query_flag(request, "hardDelete")?;
+    flows::delete_user(app.store.as_ref(), app.clock.as_ref(), scope, id, hard).await?;
+    Ok(empty_response(StatusCode::OK))
+}
+
+pub async fn reactivate_user(
+    app: &App,
+    scope: &TenantScope,
+    id: &str,
+) -> Result<HttpResponse, ApiError> {
+    let id = UserId::parse(id).ok_or(ApiError::NotFound)?;
+    let user = flows::reactivate_user(app.store.as_ref(), app.clock.as_ref(), scope, id).await?;
+    Ok(user_response(&user))
+}
+
+fn query_params(request: &HttpRequest) -> Vec<(String, String)> {
+    let query = request.query.as_deref().unwrap_or_default();
+    form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect()
+}
+
+/// `GET /api/user?email=…`, `?username=…` (usernames only) or `?loginId=…` (the kinds
+/// `loginIdTypes` names, email then username by default).
+pub async fn retrieve_user_by_login_id(
+    app: &App,
+    request: &HttpRequest,
+    scope: &TenantScope,
+) -> Result<HttpResponse, ApiError> {
+    let params = query_params(request);
+    let find = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    let (login_id, kinds) = if let Some(email) = find("email") {
+        (email, vec![LoginIdType::Email])
+    } else if let Some(username) = find("username") {
+        (username, vec![LoginIdType::Username])
+    } else if let Some(login_id) = find("loginId") {
+        let kinds: Vec<LoginIdType> = params
+            .iter()
+            .filter(|(k, _)| k == "loginIdTypes")
+            .flat_map(|(_, v)| v.split(',').map(str::to_owned).collect::<Vec<_>>())
+            .map(|name| {
+                LoginIdType::parse(name.trim()).ok_or_else(|| {
+                    ApiError::field(FieldError::invalid(
+                        "loginIdTypes",
+                        "[loginIdTypes] may contain only email and username.",
+                    ))
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        match kinds.is_empty() {
+            true => (login_id, LoginIdType::DEFAULT_ORDER.to_vec()),
+            false => (login_id, kinds),
+        }
+    } else {
+        return Err(ApiError::field(FieldError::missing("email")));
+    };
+    if login_id.len() > MAX_LOGIN_ID_LEN {
+        return Err(ApiError::NotFound);
+    }
+    let user = flows::user_by_login_id(app.store.as_ref(), scope, &login_id, &kinds).await?;
+    Ok(user_response(&user))
+}
+
+/// FusionAuth's `SearchRequest`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct SearchBody {
+    search: Option<SearchCriteria>,
+    expand: Option<Vec<String>>,
+}
+
+/// FusionAuth's `UserSearchCriteria`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[allow(dead_code)] // accurateTotal: every total here is accurate
+struct SearchCriteria {
+    query_string: Option<String>,
+    ids: Option<Vec<UserId>>,
+    number_of_results: Option<usize>,
+    start_row: Option<usize>,
+    accurate_total: Option<bool>,
+    order_by: Option<String>,
+    sort_fields: Option<Vec<Value>>,
+    query: Option<Value>,
+    next_results: Option<String>,
+}
+
+/// `POST /api/user/search` and `GET /api/user/search?queryString=…&ids=…`.
+pub async fn search_users(
+    app: &App,
+    request: &HttpRequest,
+    scope: &TenantScope,
+) -> Result<HttpResponse, ApiError> {
+    let criteria = if request.method == http::Method::POST {
+        let body: SearchBody = decode_body(&request.body)?;
+        if body.expand.is_some_and(|e| !e.is_empty()) {
+            return Err(not_supported("expand", "a search answers whole users."));
+        }
+        required_object("search", body.search)?
+    } else {
+        criteria_from_query(&query_params(request))?
+    };
+    if criteria.query.is_some() {
+        return Err(not_supported(
+            "search.query",
+            "searches take a queryString of prefixes, not an Elasticsearch query.",
+        ));
+    }
+    if criteria.next_results.is_some() {
+        return Err(not_supported(
+            "search.nextResults",
+            "pages are chosen with startRow.",
+        ));
+    }
+    if criteria.sort_fields.is_some_and(|s| !s.is_empty()) || criteria.order_by.is_some() {
+        return Err(not_supported(
+            "search.sortFields",
+            "results come ordered by email, then username.",
+        ));
+    }
+    let mut checks = Checks::new();
+    let query_string = checks.optional_text("search.queryString", criteria.query_string, 1024);
+    let number_of_results = criteria.number_of_results.unwrap_or(DEFAULT_SEARCH_RESULTS);
+    if number_of_results > MAX_SEARCH_RESULTS {
+        checks.push(FieldError::invalid(
+            "search.numberOfResults",
+            format!("[search.numberOfResults] may be at most {MAX_SEARCH_RESULTS}."),
+        ));
+    }
+    checks.finish()?;
+    let search = UserSearch {
+        query_string,
+        ids: criteria.ids,
+        start_row: criteria.start_row.unwrap_or(0),
+        number_of_results,
+    };
+    let found = flows::search_users(app.store.as_ref(), scope, &search).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"total": found.total, "users": found.users}),
+    ))
+}
+
+fn criteria_from_query(params: &[(String, String)]) -> Result<SearchCriteria, ApiError> {
+    let mut criteria = SearchCriteria::default();
+    for (name, value) in params {
+        match name.as_str() {
+            "queryString" => criteria.query_string = Some(value.clone()),
+            "ids" => {
+                let id = UserId::parse(value).ok_or_else(|| {
+                    ApiError::field(FieldError::invalid("ids", "[ids] must be user ids."))
+                })?;
+                criteria.ids.get_or_insert_with(Vec::new).push(id);
+            }
+            "numberOfResults" | "startRow" => {
+                let number: usize = value.parse().map_err(|_| {
+                    ApiError::field(FieldError::invalid(
+                        name,
+                        format!("[{name}] must be a number."),
+                    ))
+                })?;
+                if name == "startRow" {
+                    criteria.start_row = Some(number);
+                } else {
+                    criteria.number_of_results = Some(number);
+                }
+            }
+            "accurateTotal" => {}
+            "query" => criteria.query = Some(Value::String(value.clone())),
+            "sortFields" | "orderBy" => criteria.order_by = Some(value.clone()),
+            "nextResults" => criteria.next_results = Some(value.clone()),
+            other => {
+                return Err(ApiError::field(FieldError::invalid(
+                    other,
+                    format!("[{other}] is not a search parameter."),
+                )))
+            }
+        }
+    }
+    Ok(criteria)
+}
+
+fn not_supported(field: &str, why: &str) -> ApiError {
+    ApiError::field(FieldError::new(
+        "notSupported",
+        field,
+        format!("[{field}] is not supported by this server: {why}"),
+    ))
+}
