@@ -125,6 +125,25 @@ assert bad.status == 400 and "[invalid]applicationId" in str(bad.error_response)
 # A wrong key is a 401.
 assert FusionAuthClient("wrong-key", base_url).retrieve_user_by_email("monica@raviga.example").status == 401
 
+# Registrations: retrieve, replace, patch and delete; an unknown user is a 404.
+registration = check(client.retrieve_registration(user_id, application_id))["registration"]
+assert registration["verified"] is True and registration["roles"] == ["user"], registration
+replaced = check(client.update_registration(user_id, {"registration": {
+    "applicationId": application_id, "roles": ["user"], "data": {"seat": "12A"}, "timezone": "Europe/Berlin",
+}}))["registration"]
+assert replaced["id"] == registration["id"] and replaced["data"] == {"seat": "12A"}, replaced
+patched = check(client.patch_registration(user_id, {"registration": {
+    "applicationId": application_id, "preferredLanguages": ["de"],
+}}))["registration"]
+assert patched["timezone"] == "Europe/Berlin" and patched["preferredLanguages"] == ["de"], patched
+wrong_role = client.update_registration(user_id, {"registration": {"applicationId": application_id, "roles": ["god"]}})
+assert wrong_role.status == 400 and "[invalid]registration.roles" in str(wrong_role.error_response)
+assert client.retrieve_registration(str(uuid.uuid4()), application_id).status == 404
+temp = check(client.register({"user": {"email": "erlich@aviato.example"}, "registration": {"applicationId": application_id}}))
+check(client.delete_registration(temp["user"]["id"], application_id))
+assert client.retrieve_registration(temp["user"]["id"], application_id).status == 404
+assert check(client.retrieve_user(temp["user"]["id"]))["user"]["registrations"] == []
+
 # Users: create, retrieve by id, email, username and login id, replace, patch, search,
 # deactivate, reactivate and hard delete.
 dinesh_id = str(uuid.uuid4())

@@ -305,3 +305,69 @@ async fn search_matches_prefixes_of_email_username_and_names_page_by_page() {
         .await
         .assert_error_code("[invalid]search.numberOfResults");
 }
+
+#[tokio::test]
+async fn registrations_are_read_replaced_patched_and_removed_within_the_tenant() {
+    let server = TestServer::start().await;
+    let app = server
+        .application(json!({"roles": [{"name": "user"}, {"name": "admin"}]}))
+        .await;
+    let user = server
+        .user(&app, "richard@piedpiper.example", json!({}))
+        .await;
+    let hooli = server.tenant("Hooli").await;
+    server.api_key(LOCKED_KEY, &[], Some(&hooli)).await;
+    let path = format!("/api/user/registration/{user}/{app}");
+
+    let shown = server.get(&path, Some(ADMIN_KEY)).await;
+    shown.assert_status(200);
+    assert_eq!(shown.json()["registration"]["verified"], true);
+    let before = server.store_fingerprint().await;
+    for (method, body) in [
+        ("GET", None),
+        ("PUT", Some(json!({"registration": {"roles": ["admin"]}}))),
+        ("PATCH", Some(json!({"registration": {"roles": ["admin"]}}))),
+        ("DELETE", None),
+    ] {
+        let response = send(&server, method, &path, LOCKED_KEY, body).await;
+        assert_eq!(response.status.as_u16(), 404, "{method}: {}", response.text);
+    }
+    let unknown_user = format!("/api/user/registration/3c219e58-ed0e-4b18-ad48-f4f92793ae32/{app}");
+    server
+        .get(&unknown_user, Some(ADMIN_KEY))
+        .await
+        .assert_status(404);
+    send(
+        &server,
+        "PUT",
+        &path,
+        ADMIN_KEY,
+        Some(json!({"registration": {"roles": ["god"]}})),
+    )
+    .await
+    .assert_error_code("[invalid]registration.roles");
+    assert_eq!(before, server.store_fingerprint().await, "nothing changed");
+
+    let promoted = send(
+        &server,
+        "PATCH",
+        &path,
+        ADMIN_KEY,
+        Some(json!({"registration": {"roles": ["admin"]}})),
+    )
+    .await;
+    promoted.assert_status(200);
+    assert_eq!(promoted.json()["registration"]["roles"], json!(["admin"]));
+    let code = server.code(&app, "richard@piedpiper.example").await;
+    let login = server.login(json!({"code": code})).await;
+    login.assert_status(200);
+    let claims = verified_claims(&server, login.json()["token"].as_str().unwrap(), &app).await;
+    assert_eq!(claims["roles"], json!(["admin"]));
+
+    send(&server, "DELETE", &path, ADMIN_KEY, None)
+        .await
+        .assert_status(200);
+    server.get(&path, Some(ADMIN_KEY)).await.assert_status(404);
+    let code = server.code(&app, "richard@piedpiper.example").await;
+    server.login(json!({"code": code})).await.assert_status(202);
+}

@@ -662,7 +662,9 @@ where
     registration.id = RegistrationId::from_random_bytes(random_id_bytes(entropy)?);
     registration.insert_instant = now;
     registration.last_login_instant = None;
-    registration.verified = skip_verification;
+    // Verified unless the application asks for registration verification, which it cannot
+    // yet (`verifyRegistration` is refused when the application is saved).
+    registration.verified = true;
     if registration.roles.is_empty() {
         registration.roles = application.default_roles();
     }
@@ -690,6 +692,7 @@ where
                 .into());
             }
             user.drop_password_properties();
+            user.email = user.email.map(|e| e.to_lowercase());
             user.id = id;
             user.tenant_id = tenant_id;
             user.insert_instant = now;

@@ -3,8 +3,8 @@
 
 use crate::domain::user::LoginIdType;
 use crate::domain::validation::{FieldError, ValidationErrors};
-use crate::domain::{TenantId, User, UserId};
-use crate::ports::{Clock, Entropy, StoreError, TenantStore, UserStore};
+use crate::domain::{ApplicationId, Registration, TenantId, User, UserId};
+use crate::ports::{ApplicationStore, Clock, Entropy, StoreError, TenantStore, UserStore};
 
 use super::tenancy::TenantScope;
 use super::{random_id_bytes, FlowError, FlowResult};
@@ -268,4 +268,81 @@ fn begins_a_field(user: &User, word: &str) -> bool {
             .split_whitespace()
             .any(|part| part.starts_with(word))
     })
+}
+
+/// The user's registration for an application.
+pub async fn registration<S: UserStore + ?Sized>(
+    store: &S,
+    scope: &TenantScope,
+    user_id: UserId,
+    application_id: ApplicationId,
+) -> FlowResult<Registration> {
+    let user = self::user(store, scope, user_id).await?;
+    user.registration(application_id)
+        .cloned()
+        .ok_or(FlowError::NotFound)
+}
+
+/// Replaces the user's registration for `registration.application_id`. Its id, creation and
+/// last login, and verification stay; roles must be the application's.
+pub async fn update_registration<S: ApplicationStore + UserStore + ?Sized>(
+    store: &S,
+    clock: &dyn Clock,
+    scope: &TenantScope,
+    user_id: UserId,
+    mut registration: Registration,
+) -> FlowResult<Registration> {
+    let mut user = self::user(store, scope, user_id).await?;
+    let Some(current) = user.registration(registration.application_id).cloned() else {
+        return Err(FlowError::NotFound);
+    };
+    let application = store
+        .application(registration.application_id)
+        .await?
+        .ok_or(FlowError::NotFound)?;
+    let mut errors = ValidationErrors::new();
+    registration.check_kept(&mut errors, "registration");
+    if let Some(role) = registration.roles.iter().find(|r| !application.has_role(r)) {
+        errors.push(FieldError::invalid(
+            "registration.roles",
+            format!("The role [{role}] does not exist in the application."),
+        ));
+    }
+    errors.into_result()?;
+    registration.id = current.id;
+    registration.insert_instant = current.insert_instant;
+    registration.last_login_instant = current.last_login_instant;
+    registration.verified = current.verified;
+    for slot in &mut user.registrations {
+        if slot.application_id == registration.application_id {
+            *slot = registration.clone();
+        }
+    }
+    user.last_update_instant = clock.now();
+    user.validate()?;
+    match store.update_user(&user).await {
+        Err(StoreError::Missing) => Err(FlowError::NotFound),
+        other => Ok(other.map(|()| registration)?),
+    }
+}
+
+/// Removes the user's registration for an application.
+pub async fn delete_registration<S: UserStore + ?Sized>(
+    store: &S,
+    clock: &dyn Clock,
+    scope: &TenantScope,
+    user_id: UserId,
+    application_id: ApplicationId,
+) -> FlowResult<()> {
+    let mut user = self::user(store, scope, user_id).await?;
+    if user.registration(application_id).is_none() {
+        return Err(FlowError::NotFound);
+    }
+    user.registrations
+        .retain(|r| r.application_id != application_id);
+    user.last_update_instant = clock.now();
+    match store.update_user(&user).await {
+        Err(StoreError::Missing) => Err(FlowError::NotFound),
+        other => Ok(other?),
+    }
 }

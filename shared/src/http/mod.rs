@@ -171,6 +171,18 @@ async fn dispatch(
         Route::EmailTemplateCreateWithId => {
             management::create_email_template(app, request, &scope, Some(&params[0])).await
         }
+        Route::RegistrationRetrieve => {
+            users::retrieve_registration(app, &scope, &params[0], &params[1]).await
+        }
+        Route::RegistrationUpdate | Route::RegistrationPatch => {
+            users::update_registration(app, request, &scope, &params[0], None).await
+        }
+        Route::RegistrationUpdateForApplication | Route::RegistrationPatchForApplication => {
+            users::update_registration(app, request, &scope, &params[0], Some(&params[1])).await
+        }
+        Route::RegistrationDelete => {
+            users::delete_registration(app, &scope, &params[0], &params[1]).await
+        }
         Route::UserRetrieve => users::retrieve_user(app, &scope, &params[0]).await,
         Route::UserByLoginId => users::retrieve_user_by_login_id(app, request, &scope).await,
         Route::UserCreate => users::create_user(app, request, &scope, None).await,

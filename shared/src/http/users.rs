@@ -12,7 +12,7 @@ use super::{empty_response, json_response, HttpRequest, HttpResponse};
 use crate::app::App;
 use crate::domain::user::{LoginIdType, MAX_LOGIN_ID_LEN};
 use crate::domain::validation::FieldError;
-use crate::domain::{ApplicationId, User, UserId};
+use crate::domain::{ApplicationId, Registration, User, UserId};
 use crate::flows::tenancy::TenantScope;
 use crate::flows::users::{self as flows, UserSearch, DEFAULT_SEARCH_RESULTS, MAX_SEARCH_RESULTS};
 
@@ -304,4 +304,109 @@ fn not_supported(field: &str, why: &str) -> ApiError {
         field,
         format!("[{field}] is not supported by this server: {why}"),
     ))
+}
+
+/// FusionAuth's `RegistrationRequest`, as an update reads it.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[allow(dead_code)]
+struct RegistrationUpdateBody {
+    registration: Option<Registration>,
+    user: Option<Value>,
+    skip_verification: Option<bool>,
+    skip_registration_verification: Option<bool>,
+    send_set_password_email: Option<bool>,
+    send_set_password_identity_type: Option<String>,
+    generate_authentication_token: Option<bool>,
+    disable_domain_block: Option<bool>,
+    verification_ids: Option<Vec<String>>,
+    event_info: Option<Map<String, Value>>,
+}
+
+pub async fn retrieve_registration(
+    app: &App,
+    scope: &TenantScope,
+    user_id: &str,
+    application_id: &str,
+) -> Result<HttpResponse, ApiError> {
+    let user_id = UserId::parse(user_id).ok_or(ApiError::NotFound)?;
+    let application_id = ApplicationId::parse(application_id).ok_or(ApiError::NotFound)?;
+    let registration =
+        flows::registration(app.store.as_ref(), scope, user_id, application_id).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"registration": registration}),
+    ))
+}
+
+/// `PUT`/`PATCH /api/user/registration/{userId}` (the application named in the body, as
+/// FusionAuth's clients send it) and `…/{userId}/{applicationId}`.
+pub async fn update_registration(
+    app: &App,
+    request: &HttpRequest,
+    scope: &TenantScope,
+    user_id: &str,
+    application_id: Option<&str>,
+) -> Result<HttpResponse, ApiError> {
+    let user_id = UserId::parse(user_id).ok_or(ApiError::NotFound)?;
+    let in_path = application_id
+        .map(|t| path_id(t, "applicationId", ApplicationId::parse))
+        .transpose()?;
+    let store = app.store.as_ref();
+    let registration = if request.method == http::Method::PATCH {
+        let patch = patch_object(&request.body, "registration")?;
+        let named = patch
+            .get("applicationId")
+            .and_then(Value::as_str)
+            .and_then(ApplicationId::parse);
+        let application_id = in_path
+            .or(named)
+            .ok_or_else(|| ApiError::field(FieldError::missing("registration.applicationId")))?;
+        let current = flows::registration(store, scope, user_id, application_id).await?;
+        patched(&current, patch, "registration")?
+    } else {
+        let body: RegistrationUpdateBody = decode_body(&request.body)?;
+        required_object("registration", body.registration)?
+    };
+    let mut registration = registration;
+    match (in_path, registration.application_id.is_nil()) {
+        (Some(path), true) => registration.application_id = path,
+        (Some(path), false) if path != registration.application_id => {
+            return Err(ApiError::field(FieldError::invalid(
+                "registration.applicationId",
+                "The application differs from the one in the path.",
+            )))
+        }
+        (None, true) => {
+            return Err(ApiError::field(FieldError::missing(
+                "registration.applicationId",
+            )))
+        }
+        _ => {}
+    }
+    let registration =
+        flows::update_registration(store, app.clock.as_ref(), scope, user_id, registration).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"registration": registration}),
+    ))
+}
+
+pub async fn delete_registration(
+    app: &App,
+    scope: &TenantScope,
+    user_id: &str,
+    application_id: &str,
+) -> Result<HttpResponse, ApiError> {
+    let user_id = UserId::parse(user_id).ok_or(ApiError::NotFound)?;
+    let application_id = ApplicationId::parse(application_id).ok_or(ApiError::NotFound)?;
+    flows::delete_registration(
+        app.store.as_ref(),
+        app.clock.as_ref(),
+        scope,
+        user_id,
+        application_id,
+    )
+    .await?;
+    Ok(empty_response(StatusCode::OK))
 }
