@@ -82,6 +82,7 @@ pub async fn seed(app: &App) -> Result<Demo, FlowError> {
     create_api_key(
         store,
         app.entropy.as_ref(),
+        app.clock.as_ref(),
         &api_key,
         "Demo key (no limits)",
         None,

@@ -82,6 +82,7 @@ async fn app(dir: &tempfile::TempDir) -> (App, String) {
     create_api_key(
         app.store.as_ref(),
         app.entropy.as_ref(),
+        app.clock.as_ref(),
         &Secret::new(KEY),
         "bench",
         None,

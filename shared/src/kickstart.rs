@@ -232,6 +232,7 @@ pub async fn apply(
         create_api_key(
             app.store.as_ref(),
             app.entropy.as_ref(),
+            app.clock.as_ref(),
             &Secret::new(entry.key),
             &entry.description,
             entry.permissions,

@@ -166,6 +166,11 @@ pub trait ApiKeyStore: Send + Sync {
     async fn api_key(&self, hash: &SecretHash) -> StoreResult<Option<ApiKey>>;
     /// Fails with `Duplicate("apiKey.key")` when the key exists.
     async fn insert_api_key(&self, key: &ApiKey) -> StoreResult<()>;
+    async fn api_keys(&self) -> StoreResult<Vec<ApiKey>>;
+    /// Replaces the key of the same hash; `Missing` when there is none.
+    async fn update_api_key(&self, key: &ApiKey) -> StoreResult<()>;
+    /// `Missing` when there is none.
+    async fn delete_api_key(&self, hash: &SecretHash) -> StoreResult<()>;
 }
 
 #[async_trait]

@@ -125,6 +125,37 @@ assert bad.status == 400 and "[invalid]applicationId" in str(bad.error_response)
 # A wrong key is a 401.
 assert FusionAuthClient("wrong-key", base_url).retrieve_user_by_email("monica@raviga.example").status == 401
 
+# API keys: made (the key shown once), read, changed and deleted; a limited key manages none.
+made = check(client.create_api_key({"apiKey": {
+    "metaData": {"attributes": {"description": "Starts logins"}},
+    "permissions": {"endpoints": {"/api/passwordless/start": ["POST"]}},
+}}))["apiKey"]
+start_key = made["key"]
+assert len(start_key) >= 32 and made["metaData"]["attributes"]["description"] == "Starts logins", made
+shown = check(client.retrieve_api_key(made["id"]))["apiKey"]
+assert "key" not in shown and shown["permissions"] == made["permissions"], shown
+limited = FusionAuthClient(start_key, base_url)
+check(limited.start_passwordless_login({"applicationId": application_id, "loginId": "monica@raviga.example"}))
+assert limited.retrieve_api_key(made["id"]).status == 401, "a limited key manages no keys"
+assert limited.retrieve_user(user_id).status == 401
+changed = check(client.update_api_key(made["id"], {"apiKey": {
+    "metaData": {"attributes": {"description": "Reads users"}},
+    "permissions": {"endpoints": {"/api/user": ["GET"]}},
+}}))["apiKey"]
+assert changed["permissions"] == {"endpoints": {"/api/user": ["GET"]}}, changed
+check(limited.retrieve_user(user_id))
+refused = client.update_api_key(made["id"], {"apiKey": {"permissions": {"endpoints": {"/api/api-key": ["GET"]}}}})
+assert refused.status == 400, refused.status
+check(client.delete_api_key(made["id"]))
+assert limited.retrieve_user(user_id).status == 401
+assert client.retrieve_api_key(made["id"]).status == 404
+named_id = str(uuid.uuid4())
+named = check(client.create_api_key({"apiKey": {"key": "a-key-of-my-own-that-is-long-enough-0123"}}, named_id))["apiKey"]
+assert named["id"] == named_id and named["key"] == "a-key-of-my-own-that-is-long-enough-0123"
+short = client.create_api_key({"apiKey": {"key": "short"}})
+assert short.status == 400 and "[tooShort]apiKey.key" in str(short.error_response)
+check(client.delete_api_key(named_id))
+
 # Registrations: retrieve, replace, patch and delete; an unknown user is a 404.
 registration = check(client.retrieve_registration(user_id, application_id))["registration"]
 assert registration["verified"] is True and registration["roles"] == ["user"], registration

@@ -454,7 +454,8 @@ async fn users_are_retrieved_by_id_and_by_email_case_insensitively() {
         .get(&format!("/api/user/{user}"), Some(ADMIN_KEY))
         .await
         .json();
-    assert_eq!(by_id["user"]["email"], "Dinesh@PiedPiper.example");
+    // Stored lowercased, as FusionAuth stores emails.
+    assert_eq!(by_id["user"]["email"], "dinesh@piedpiper.example");
     assert_eq!(by_id["user"]["data"]["team"], "backend");
     assert_eq!(
         by_id["user"]["registrations"][0]["applicationId"],
@@ -642,4 +643,107 @@ async fn a_tenant_keeps_fusionauth_properties_and_refuses_unknown_or_unsafe_ones
         .await
         .assert_error_code("[notSupported]user.twoFactor.methods");
     assert_eq!(before, server.store_fingerprint().await, "nothing changed");
+}
+
+#[tokio::test]
+async fn s2_s21_api_keys_are_made_shown_once_and_managed_only_by_a_key_without_limits() {
+    let server = TestServer::start().await;
+    let hooli = other_tenant(&server).await;
+    key(&server, "hooli-key-12345678901234", &[], Some(&hooli)).await;
+    key(
+        &server,
+        "user-reader-key-1234567890",
+        &[("/api/user", &["GET"])],
+        None,
+    )
+    .await;
+
+    let made = server
+        .post(
+            "/api/api-key",
+            Some(ADMIN_KEY),
+            json!({"apiKey": {"tenantId": hooli, "expirationInstant": T0.as_millis() + 60_000}}),
+        )
+        .await;
+    made.assert_status(200);
+    let made = made.json()["apiKey"].clone();
+    let secret = made["key"].as_str().unwrap().to_owned();
+    assert!(secret.len() >= 32);
+    assert!(
+        !server.store_fingerprint().await.contains(&secret),
+        "the store keeps only the key's hash (S2)"
+    );
+    let id = made["id"].as_str().unwrap();
+    let shown = server
+        .get(&format!("/api/api-key/{id}"), Some(ADMIN_KEY))
+        .await;
+    assert!(shown.json()["apiKey"].get("key").is_none(), "shown once");
+    assert_eq!(shown.json()["apiKey"]["tenantId"], hooli.as_str());
+
+    // Keys with limits of any kind manage no keys, and no permission can name these routes.
+    for limited in [
+        "hooli-key-12345678901234",
+        "user-reader-key-1234567890",
+        secret.as_str(),
+    ] {
+        server
+            .get(&format!("/api/api-key/{id}"), Some(limited))
+            .await
+            .assert_status(401);
+        server
+            .post("/api/api-key", Some(limited), json!({"apiKey": {}}))
+            .await
+            .assert_status(401);
+    }
+    server
+        .post(
+            "/api/api-key",
+            Some(ADMIN_KEY),
+            json!({"apiKey": {"permissions": {"endpoints": {"/api/api-key": ["POST"]}}}}),
+        )
+        .await
+        .assert_error_code("[invalid]apiKey.permissions.endpoints[/api/api-key]");
+    for (property, value) in [
+        ("keyManager", json!(true)),
+        ("retrievable", json!(true)),
+        (
+            "ipAccessControlListId",
+            json!("3c219e58-ed0e-4b18-ad48-f4f92793ae32"),
+        ),
+    ] {
+        server
+            .post(
+                "/api/api-key",
+                Some(ADMIN_KEY),
+                json!({"apiKey": {property: value}}),
+            )
+            .await
+            .assert_error_code(&format!("[notSupported]apiKey.{property}"));
+    }
+
+    // The new key works in its tenant until it expires.
+    server
+        .get(&format!("/api/tenant/{hooli}"), Some(&secret))
+        .await
+        .assert_status(200);
+    server.clock.advance_secs(61);
+    server
+        .get(&format!("/api/tenant/{hooli}"), Some(&secret))
+        .await
+        .assert_status(401);
+
+    server
+        .request(
+            "DELETE",
+            &format!("/api/api-key/{id}"),
+            Some(ADMIN_KEY),
+            &[],
+            None,
+        )
+        .await
+        .assert_status(200);
+    server
+        .get(&format!("/api/api-key/{id}"), Some(ADMIN_KEY))
+        .await
+        .assert_status(404);
 }

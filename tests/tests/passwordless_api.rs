@@ -24,9 +24,10 @@ async fn a_code_emailed_by_send_logs_the_user_in_with_a_verifiable_token() {
     server.send(json!({"code": code})).await.assert_status(200);
     let emails = server.emails().await;
     assert_eq!(emails.len(), 1);
+    // The address was stored lowercased, as FusionAuth stores it.
     assert_eq!(
         emails[0].to,
-        Address::new("Test", "Jared@PiedPiper.example")
+        Address::new("Test", "jared@piedpiper.example")
     );
     // Both parts are sent; where the mail can be read back whole, the text part is there too.
     assert_eq!(emails[0].text.is_some(), server.keeps_text_parts());
@@ -51,7 +52,7 @@ async fn a_code_emailed_by_send_logs_the_user_in_with_a_verifiable_token() {
     assert_eq!(claims["applicationId"], app.as_str());
     assert_eq!(claims["roles"], json!(["user"]));
     assert_eq!(claims["authenticationType"], "PASSWORDLESS");
-    assert_eq!(claims["email"], "Jared@PiedPiper.example");
+    assert_eq!(claims["email"], "jared@piedpiper.example");
     assert_eq!(claims["email_verified"], true);
     assert_eq!(claims["preferred_username"], "jared");
     assert_eq!(claims["tid"], server.default_tenant());

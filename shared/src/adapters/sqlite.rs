@@ -693,6 +693,42 @@ impl ApiKeyStore for SqliteStore {
         )
         .await
     }
+
+    async fn api_keys(&self) -> StoreResult<Vec<ApiKey>> {
+        self.all_bodies("SELECT body FROM api_keys ORDER BY hash")
+            .await
+    }
+
+    async fn update_api_key(&self, key: &ApiKey) -> StoreResult<()> {
+        let (hash, body) = (key.key_hash.to_hex(), to_json(key)?);
+        self.run(move |conn| {
+            match conn
+                .execute(
+                    "UPDATE api_keys SET body = ?2 WHERE hash = ?1",
+                    params![hash, body],
+                )
+                .map_err(unavailable)?
+            {
+                0 => Err(StoreError::Missing),
+                _ => Ok(()),
+            }
+        })
+        .await
+    }
+
+    async fn delete_api_key(&self, hash: &SecretHash) -> StoreResult<()> {
+        let hash = hash.to_hex();
+        self.run(move |conn| {
+            match conn
+                .execute("DELETE FROM api_keys WHERE hash = ?1", [hash])
+                .map_err(unavailable)?
+            {
+                0 => Err(StoreError::Missing),
+                _ => Ok(()),
+            }
+        })
+        .await
+    }
 }
 
 #[async_trait]

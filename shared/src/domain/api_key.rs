@@ -3,6 +3,7 @@ use std::collections::BTreeMap;
 
 use super::ids::{ApiKeyId, TenantId};
 use super::secret::SecretHash;
+use super::time::Instant;
 use super::validation::{FieldError, ValidationErrors};
 
 /// An API key as stored: only the hash of the key itself (S2).
@@ -11,12 +12,25 @@ use super::validation::{FieldError, ValidationErrors};
 pub struct ApiKey {
     pub id: ApiKeyId,
     pub key_hash: SecretHash,
+    /// FusionAuth's `metaData.attributes.description`.
     #[serde(default)]
     pub description: String,
+    /// The other `metaData.attributes`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub attributes: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub permissions: Option<ApiKeyPermissions>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant_id: Option<TenantId>,
+    /// After this instant the key opens nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiration_instant: Option<Instant>,
+    #[serde(default)]
+    pub insert_instant: Instant,
+    #[serde(default)]
+    pub last_update_instant: Instant,
 }
 
 /// What a limited key may call. Unknown fields are refused when the key is made (S28): a typo
@@ -61,6 +75,16 @@ impl ApiKeyPermissions {
 }
 
 impl ApiKey {
+    /// Whether the key may manage API keys: only a key with no limits of any kind, since a
+    /// key that makes keys could make itself a wider one.
+    pub fn is_unrestricted(&self) -> bool {
+        self.permissions.is_none() && self.tenant_id.is_none()
+    }
+
+    pub fn has_expired(&self, now: Instant) -> bool {
+        self.expiration_instant.is_some_and(|at| at <= now)
+    }
+
     /// A key with no permissions may call every API, as in FusionAuth; one with permissions
     /// may call only the listed endpoint and method pairs (S21), and an empty list permits
     /// nothing (S28).
@@ -84,8 +108,13 @@ mod tests {
             id: ApiKeyId::from_random_bytes([1; 16]),
             key_hash: SecretHash::of("k"),
             description: String::new(),
+            attributes: BTreeMap::new(),
+            name: None,
             permissions,
             tenant_id: None,
+            expiration_instant: None,
+            insert_instant: Instant::from_secs(0),
+            last_update_instant: Instant::from_secs(0),
         }
     }
 

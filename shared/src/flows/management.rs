@@ -4,14 +4,14 @@
 use serde_json::Value;
 
 use crate::domain::application::ApplicationRole;
-use crate::domain::ids::{ApiKeyId, RegistrationId, RoleId};
+use crate::domain::ids::{RegistrationId, RoleId};
 use crate::domain::validation::{FieldError, ValidationErrors};
 use crate::domain::{
-    ApiKey, ApiKeyPermissions, Application, ApplicationId, EmailTemplate, KeyId, Registration,
-    Secret, SigningKey, TemplateId, Tenant, TenantId, User, UserId,
+    Application, ApplicationId, EmailTemplate, KeyId, Registration, SigningKey, TemplateId, Tenant,
+    TenantId, User, UserId,
 };
 use crate::ports::{
-    ApiKeyStore, ApplicationStore, Clock, Entropy, KeyMaker, KeyVault, SigningKeyStore, StoreError,
+    ApplicationStore, Clock, Entropy, KeyMaker, KeyVault, SigningKeyStore, StoreError,
     TemplateStore, TenantStore, UserStore,
 };
 
@@ -787,58 +787,7 @@ where
     Ok(template)
 }
 
-/// Whether API-key permissions may name an endpoint and method: the route table knows.
-pub type Permissible = fn(&str, &str) -> bool;
-
-/// Stores a new API key (hashed, S2) with optional endpoint permissions and tenant lock.
-/// Permissions fail closed (S28): every endpoint and method must be `permissible`.
-pub async fn create_api_key<S>(
-    store: &S,
-    entropy: &dyn Entropy,
-    key: &Secret,
-    description: &str,
-    permissions: Option<ApiKeyPermissions>,
-    tenant: Option<TenantId>,
-    permissible: Permissible,
-) -> FlowResult<ApiKey>
-where
-    S: ApiKeyStore + TenantStore + ?Sized,
-{
-    if let Some(permissions) = &permissions {
-        permissions.validate("apiKey.permissions", permissible)?;
-    }
-    if key.expose().trim().is_empty() {
-        return Err(ValidationErrors::field(FieldError::blank("apiKey.key")).into());
-    }
-    if key.expose().len() > crate::domain::secret::MAX_SECRET_LEN {
-        return Err(ValidationErrors::field(FieldError::new(
-            "tooLong",
-            "apiKey.key",
-            "The key is too long.",
-        ))
-        .into());
-    }
-    if let Some(tenant) = tenant {
-        if store.tenant(tenant).await?.is_none() {
-            return Err(ValidationErrors::field(FieldError::invalid(
-                "apiKey.tenantId",
-                "The tenant does not exist.",
-            ))
-            .into());
-        }
-    }
-    let api_key = ApiKey {
-        id: ApiKeyId::from_random_bytes(random_id_bytes(entropy)?),
-        key_hash: key.hash(),
-        description: description.to_owned(),
-        permissions,
-        tenant_id: tenant,
-    };
-    match store.insert_api_key(&api_key).await {
-        Err(StoreError::Duplicate(_)) => Err(duplicate("apiKey.key", "This API key")),
-        other => Ok(other.map(|()| api_key)?),
-    }
-}
+pub use super::api_keys::{create_api_key, Permissible};
 
 /// All public signing keys, for the JWKS.
 pub async fn public_keys<S: SigningKeyStore + ?Sized>(store: &S) -> FlowResult<Vec<Value>> {

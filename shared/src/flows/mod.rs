@@ -1,5 +1,6 @@
 //! The use cases. They take ports and return domain results; the rules of the product live here.
 
+pub mod api_keys;
 pub mod bootstrap;
 pub mod management;
 pub mod oauth;

@@ -53,6 +53,7 @@ pub async fn authorize(
             })
         }
         (Access::ApiKey { endpoint }, Caller::Client) => (endpoint, true),
+        (Access::UnrestrictedKey, Caller::Client) => ("/api/api-key", true),
         (Access::PublicWithKeyForm { endpoint }, Caller::Client) => (endpoint, false),
     };
     let presented = request
@@ -81,6 +82,14 @@ pub async fn authorize(
         warn!(endpoint, "unknown API key");
         return Err(ApiError::Unauthorized);
     };
+    if key.has_expired(app.clock.now()) {
+        warn!(api_key_id = %key.id, "expired API key");
+        return Err(ApiError::Unauthorized);
+    }
+    if spec.access == Access::UnrestrictedKey && !key.is_unrestricted() {
+        warn!(api_key_id = %key.id, endpoint, "a limited API key may not manage keys");
+        return Err(ApiError::Unauthorized);
+    }
     if !key.permits(endpoint, request.method.as_str()) {
         warn!(api_key_id = %key.id, endpoint, "API key not permitted for this endpoint");
         return Err(ApiError::Unauthorized);

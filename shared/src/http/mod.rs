@@ -2,6 +2,7 @@
 //! status mapping and the route table. Lambda functions and the local server both call
 //! [`handle`].
 
+pub mod api_keys;
 pub mod auth;
 pub mod errors;
 pub mod json;
@@ -183,6 +184,11 @@ async fn dispatch(
         Route::RegistrationDelete => {
             users::delete_registration(app, &scope, &params[0], &params[1]).await
         }
+        Route::ApiKeyCreate => api_keys::create_api_key(app, request, None).await,
+        Route::ApiKeyCreateWithId => api_keys::create_api_key(app, request, Some(&params[0])).await,
+        Route::ApiKeyRetrieve => api_keys::retrieve_api_key(app, &params[0]).await,
+        Route::ApiKeyUpdate => api_keys::update_api_key(app, request, &params[0]).await,
+        Route::ApiKeyDelete => api_keys::delete_api_key(app, &params[0]).await,
         Route::UserRetrieve => users::retrieve_user(app, &scope, &params[0]).await,
         Route::UserByLoginId => users::retrieve_user_by_login_id(app, request, &scope).await,
         Route::UserCreate => users::create_user(app, request, &scope, None).await,

@@ -36,6 +36,11 @@ pub enum Route {
     RegistrationDelete,
     EmailTemplateCreate,
     EmailTemplateCreateWithId,
+    ApiKeyCreate,
+    ApiKeyCreateWithId,
+    ApiKeyRetrieve,
+    ApiKeyUpdate,
+    ApiKeyDelete,
     UserRetrieve,
     UserByLoginId,
     UserCreate,
@@ -86,13 +91,16 @@ pub enum Access {
     /// Public, but a key presented is checked, and forms that act on an address rather than a
     /// code need one permitted for `endpoint` (send's `{applicationId, loginId}` form, S31).
     PublicWithKeyForm { endpoint: &'static str },
+    /// Only a key with no permissions and no tenant lock: managing keys is managing everything.
+    /// No permission can name these routes (S28), so no limited key ever reaches them.
+    UnrestrictedKey,
 }
 
 impl Access {
     /// The endpoint name API-key permissions use for this route, if a key can matter here.
     pub fn endpoint(self) -> Option<&'static str> {
         match self {
-            Access::Public => None,
+            Access::Public | Access::UnrestrictedKey => None,
             Access::ApiKey { endpoint } | Access::PublicWithKeyForm { endpoint } => Some(endpoint),
         }
     }
@@ -351,6 +359,41 @@ pub const ROUTES: &[RouteSpec] = &[
         "/api/user/registration/{userId}/{applicationId}",
         "management",
         key("/api/user/registration"),
+    ),
+    spec(
+        Route::ApiKeyCreate,
+        "POST",
+        "/api/api-key",
+        "management",
+        Access::UnrestrictedKey,
+    ),
+    spec(
+        Route::ApiKeyCreateWithId,
+        "POST",
+        "/api/api-key/{keyId}",
+        "management",
+        Access::UnrestrictedKey,
+    ),
+    spec(
+        Route::ApiKeyRetrieve,
+        "GET",
+        "/api/api-key/{keyId}",
+        "management",
+        Access::UnrestrictedKey,
+    ),
+    spec(
+        Route::ApiKeyUpdate,
+        "PUT",
+        "/api/api-key/{keyId}",
+        "management",
+        Access::UnrestrictedKey,
+    ),
+    spec(
+        Route::ApiKeyDelete,
+        "DELETE",
+        "/api/api-key/{keyId}",
+        "management",
+        Access::UnrestrictedKey,
     ),
     spec(
         Route::EmailTemplateCreate,

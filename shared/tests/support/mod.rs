@@ -66,6 +66,7 @@ pub async fn seed(app: &App, email: &str) -> ApplicationId {
     create_api_key(
         store,
         entropy,
+        clock,
         &Secret::new(KEY),
         "adapter tests",
         None,

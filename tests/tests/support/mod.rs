@@ -280,6 +280,7 @@ impl TestServer {
         create_api_key(
             app.store.as_ref(),
             app.entropy.as_ref(),
+            app.clock.as_ref(),
             &Secret::new(ADMIN_KEY),
             "admin",
             None,
@@ -535,6 +536,7 @@ impl TestServer {
         create_api_key(
             self.app.store.as_ref(),
             self.app.entropy.as_ref(),
+            self.app.clock.as_ref(),
             &Secret::new(key),
             "test",
             permissions,

@@ -289,6 +289,19 @@ impl ApiKeyStore for DynamoStore {
         )
         .await
     }
+
+    async fn api_keys(&self) -> StoreResult<Vec<ApiKey>> {
+        self.config_all("APIKEY").await
+    }
+
+    async fn update_api_key(&self, key: &ApiKey) -> StoreResult<()> {
+        self.config_put("APIKEY", key.key_hash.to_hex(), to_json(key)?, None)
+            .await
+    }
+
+    async fn delete_api_key(&self, hash: &SecretHash) -> StoreResult<()> {
+        self.config_delete("APIKEY", hash.to_hex()).await
+    }
 }
 
 #[async_trait]
