@@ -159,6 +159,11 @@ pub trait CodeStore: Send + Sync {
 pub trait TemplateStore: Send + Sync {
     async fn template(&self, id: TemplateId) -> StoreResult<Option<EmailTemplate>>;
     async fn insert_template(&self, template: &EmailTemplate) -> StoreResult<()>;
+    async fn templates(&self) -> StoreResult<Vec<EmailTemplate>>;
+    /// `Missing` for an unknown template.
+    async fn update_template(&self, template: &EmailTemplate) -> StoreResult<()>;
+    /// `Missing` for an unknown template.
+    async fn delete_template(&self, id: TemplateId) -> StoreResult<()>;
 }
 
 #[async_trait]

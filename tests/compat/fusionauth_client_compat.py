@@ -125,6 +125,30 @@ assert bad.status == 400 and "[invalid]applicationId" in str(bad.error_response)
 # A wrong key is a 401.
 assert FusionAuthClient("wrong-key", base_url).retrieve_user_by_email("monica@raviga.example").status == 401
 
+# Email templates: retrieve, list, replace, patch, preview and delete (not while in use).
+assert check(client.retrieve_email_template(template_id))["emailTemplate"]["name"] == "Compat"
+assert template_id in {t["id"] for t in check(client.retrieve_email_templates())["emailTemplates"]}
+patched = check(client.patch_email_template(template_id, {"emailTemplate": {
+    "localizedSubjects": {"de": "Bei Compat anmelden"},
+}}))["emailTemplate"]
+assert patched["defaultSubject"] == "Log in to Compat" and patched["localizedSubjects"]["de"] == "Bei Compat anmelden"
+in_use = client.delete_email_template(template_id)
+assert in_use.status == 400 and "[inUse]emailTemplateId" in str(in_use.error_response), in_use.error_response
+preview = check(client.retrieve_email_template_preview({
+    "emailTemplate": {"name": "P", "defaultSubject": "Hi {{ user.firstName }}", "defaultTextTemplate": "{{ url }}",
+                      "localizedSubjects": {"de": "Hallo {{ user.firstName }}"}},
+    "locale": "de",
+}))
+assert preview["email"]["subject"] == "Hallo Jared" and "/oauth2/passwordless/" in preview["email"]["text"], preview
+broken = client.retrieve_email_template_preview({"emailTemplate": {"name": "P", "defaultSubject": "{{ oops", "defaultTextTemplate": "x"}})
+assert broken.status == 400 and "[invalid]emailTemplate.defaultSubject" in str(broken.error_response), broken.error_response
+spare_template = str(uuid.uuid4())
+check(client.create_email_template({"emailTemplate": {"name": "Spare", "defaultSubject": "s", "defaultTextTemplate": "t"}}, spare_template))
+replaced = check(client.update_email_template(spare_template, {"emailTemplate": {"name": "Spare 2", "defaultSubject": "s2", "defaultTextTemplate": "t2"}}))["emailTemplate"]
+assert replaced["name"] == "Spare 2" and replaced["id"] == spare_template
+check(client.delete_email_template(spare_template))
+assert client.retrieve_email_template(spare_template).status == 404
+
 # API keys: made (the key shown once), read, changed and deleted; a limited key manages none.
 made = check(client.create_api_key({"apiKey": {
     "metaData": {"attributes": {"description": "Starts logins"}},

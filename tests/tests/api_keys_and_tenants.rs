@@ -747,3 +747,98 @@ async fn s2_s21_api_keys_are_made_shown_once_and_managed_only_by_a_key_without_l
         .await
         .assert_status(404);
 }
+
+#[tokio::test]
+async fn s22_s29_email_templates_are_seen_and_changed_only_within_the_tenant() {
+    let server = TestServer::start().await;
+    let hooli = other_tenant(&server).await;
+    let locked = "hooli-key-12345678901234";
+    key(&server, locked, &[], Some(&hooli)).await;
+    let template = |name: &str| json!({"emailTemplate": {"name": name, "defaultSubject": "Sign in", "defaultTextTemplate": "{{ url }}"}});
+    let global = server
+        .post("/api/email/template", Some(ADMIN_KEY), template("Global"))
+        .await;
+    let global = global.json()["emailTemplate"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let default_tenant = server.default_tenant();
+    let pied_piper = server
+        .request(
+            "POST",
+            "/api/email/template",
+            Some(ADMIN_KEY),
+            &[("X-FusionAuth-TenantId", &default_tenant)],
+            Some(template("Pied Piper").to_string().into_bytes()),
+        )
+        .await;
+    let pied_piper = pied_piper.json()["emailTemplate"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let own = server
+        .post("/api/email/template", Some(locked), template("Hooli"))
+        .await;
+    own.assert_status(200);
+    let own = own.json()["emailTemplate"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let listed: Vec<String> = server.get("/api/email/template", Some(locked)).await.json()
+        ["emailTemplates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(listed.contains(&global) && listed.contains(&own));
+    assert!(
+        !listed.contains(&pied_piper),
+        "another tenant's template is not listed"
+    );
+
+    let before = server.store_fingerprint().await;
+    for (method, path, status) in [
+        ("GET", format!("/api/email/template/{pied_piper}"), 404),
+        ("PUT", format!("/api/email/template/{pied_piper}"), 404),
+        ("DELETE", format!("/api/email/template/{pied_piper}"), 404),
+        ("PUT", format!("/api/email/template/{global}"), 401),
+        ("DELETE", format!("/api/email/template/{global}"), 401),
+    ] {
+        let response = server
+            .request(
+                method,
+                &path,
+                Some(locked),
+                &[],
+                Some(template("Taken").to_string().into_bytes()),
+            )
+            .await;
+        assert_eq!(
+            response.status.as_u16(),
+            status,
+            "{method} {path}: {}",
+            response.text
+        );
+    }
+    assert_eq!(before, server.store_fingerprint().await, "nothing changed");
+    let patched = server
+        .admin(
+            "PATCH",
+            &format!("/api/email/template/{own}"),
+            json!({"emailTemplate": {"defaultSubject": "{{ broken"}}),
+        )
+        .await;
+    patched.assert_error_code("[invalid]emailTemplate.defaultSubject");
+    server
+        .request(
+            "DELETE",
+            &format!("/api/email/template/{own}"),
+            Some(locked),
+            &[],
+            None,
+        )
+        .await
+        .assert_status(200);
+}

@@ -675,6 +675,42 @@ impl TemplateStore for SqliteStore {
         )
         .await
     }
+
+    async fn templates(&self) -> StoreResult<Vec<EmailTemplate>> {
+        self.all_bodies("SELECT body FROM email_templates ORDER BY id")
+            .await
+    }
+
+    async fn update_template(&self, template: &EmailTemplate) -> StoreResult<()> {
+        let (id, body) = (template.id.to_string(), to_json(template)?);
+        self.run(move |conn| {
+            match conn
+                .execute(
+                    "UPDATE email_templates SET body = ?2 WHERE id = ?1",
+                    params![id, body],
+                )
+                .map_err(unavailable)?
+            {
+                0 => Err(StoreError::Missing),
+                _ => Ok(()),
+            }
+        })
+        .await
+    }
+
+    async fn delete_template(&self, id: TemplateId) -> StoreResult<()> {
+        let id = id.to_string();
+        self.run(move |conn| {
+            match conn
+                .execute("DELETE FROM email_templates WHERE id = ?1", [id])
+                .map_err(unavailable)?
+            {
+                0 => Err(StoreError::Missing),
+                _ => Ok(()),
+            }
+        })
+        .await
+    }
 }
 
 #[async_trait]

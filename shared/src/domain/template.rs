@@ -118,7 +118,7 @@ impl EmailTemplate {
         errors.into_result()
     }
 
-    fn sources(&self) -> Vec<(&'static str, &str)> {
+    pub fn sources(&self) -> Vec<(&'static str, &str)> {
         let mut all = vec![
             ("defaultSubject", self.default_subject.as_str()),
             ("defaultHtmlTemplate", self.default_html_template.as_str()),

@@ -6,6 +6,7 @@ pub mod management;
 pub mod oauth;
 pub mod oidc;
 pub mod passwordless;
+pub mod templates;
 pub mod tenancy;
 pub mod tokens;
 pub mod users;

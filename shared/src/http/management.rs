@@ -17,6 +17,7 @@ use crate::domain::{
     UserId,
 };
 use crate::flows::management::{self as flows, RegisterCommand};
+use crate::flows::templates;
 use crate::flows::tenancy::TenantScope;
 
 pub(super) fn path_id<T>(
@@ -483,6 +484,94 @@ pub async fn create_email_template(
     Ok(json_response(
         StatusCode::OK,
         &json!({"emailTemplate": template}),
+    ))
+}
+
+pub async fn retrieve_email_template(
+    app: &App,
+    scope: &TenantScope,
+    id: &str,
+) -> Result<HttpResponse, ApiError> {
+    let id = TemplateId::parse(id).ok_or(ApiError::NotFound)?;
+    let template = templates::template(app.store.as_ref(), scope, id).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"emailTemplate": template}),
+    ))
+}
+
+pub async fn list_email_templates(
+    app: &App,
+    scope: &TenantScope,
+) -> Result<HttpResponse, ApiError> {
+    let found = templates::templates(app.store.as_ref(), scope).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"emailTemplates": found}),
+    ))
+}
+
+/// `PUT` (the whole template) and `PATCH` (merged into the stored one).
+pub async fn update_email_template(
+    app: &App,
+    request: &HttpRequest,
+    scope: &TenantScope,
+    id: &str,
+    merge_patch: bool,
+) -> Result<HttpResponse, ApiError> {
+    let id = path_id(id, "emailTemplateId", TemplateId::parse)?;
+    let store = app.store.as_ref();
+    let template = if merge_patch {
+        let patch = patch_object(&request.body, "emailTemplate")?;
+        let current = templates::template(store, scope, id).await?;
+        patched(&current, patch, "emailTemplate")?
+    } else {
+        let body: EmailTemplateBody = decode_body(&request.body)?;
+        required_object("emailTemplate", body.email_template)?
+    };
+    let template =
+        templates::update_template(store, app.clock.as_ref(), scope, id, template).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"emailTemplate": template}),
+    ))
+}
+
+pub async fn delete_email_template(
+    app: &App,
+    scope: &TenantScope,
+    id: &str,
+) -> Result<HttpResponse, ApiError> {
+    let id = TemplateId::parse(id).ok_or(ApiError::NotFound)?;
+    templates::delete_template(app.store.as_ref(), scope, id).await?;
+    Ok(empty_response(StatusCode::OK))
+}
+
+/// FusionAuth's `PreviewRequest`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct PreviewBody {
+    email_template: Option<EmailTemplate>,
+    locale: Option<String>,
+}
+
+/// `POST /api/email/template/preview`: the template rendered for a sample user, as FusionAuth's
+/// `PreviewResponse` (`email` with `from`, `subject`, `html`, `text`; `errors`).
+pub async fn preview_email_template(request: &HttpRequest) -> Result<HttpResponse, ApiError> {
+    let body: PreviewBody = decode_body(&request.body)?;
+    let template = required_object("emailTemplate", body.email_template)?;
+    let preview = templates::preview(&template, body.locale.as_deref())?;
+    let mut email = json!({
+        "subject": preview.subject,
+        "html": preview.html,
+        "text": preview.text,
+    });
+    if let Some(address) = preview.from_email {
+        email["from"] = json!({"address": address, "display": preview.from_name});
+    }
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"email": email, "errors": {}}),
     ))
 }
 

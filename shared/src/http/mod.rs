@@ -189,6 +189,20 @@ async fn dispatch(
         Route::ApiKeyRetrieve => api_keys::retrieve_api_key(app, &params[0]).await,
         Route::ApiKeyUpdate => api_keys::update_api_key(app, request, &params[0]).await,
         Route::ApiKeyDelete => api_keys::delete_api_key(app, &params[0]).await,
+        Route::EmailTemplateRetrieve => {
+            management::retrieve_email_template(app, &scope, &params[0]).await
+        }
+        Route::EmailTemplateList => management::list_email_templates(app, &scope).await,
+        Route::EmailTemplateUpdate => {
+            management::update_email_template(app, request, &scope, &params[0], false).await
+        }
+        Route::EmailTemplatePatch => {
+            management::update_email_template(app, request, &scope, &params[0], true).await
+        }
+        Route::EmailTemplateDelete => {
+            management::delete_email_template(app, &scope, &params[0]).await
+        }
+        Route::EmailTemplatePreview => management::preview_email_template(request).await,
         Route::UserRetrieve => users::retrieve_user(app, &scope, &params[0]).await,
         Route::UserByLoginId => users::retrieve_user_by_login_id(app, request, &scope).await,
         Route::UserCreate => users::create_user(app, request, &scope, None).await,

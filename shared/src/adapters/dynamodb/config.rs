@@ -256,6 +256,24 @@ impl TemplateStore for DynamoStore {
         )
         .await
     }
+
+    async fn templates(&self) -> StoreResult<Vec<EmailTemplate>> {
+        self.config_all("TEMPLATE").await
+    }
+
+    async fn update_template(&self, template: &EmailTemplate) -> StoreResult<()> {
+        self.config_put(
+            "TEMPLATE",
+            template.id.to_string(),
+            to_json(template)?,
+            None,
+        )
+        .await
+    }
+
+    async fn delete_template(&self, id: TemplateId) -> StoreResult<()> {
+        self.config_delete("TEMPLATE", id.to_string()).await
+    }
 }
 
 #[async_trait]
