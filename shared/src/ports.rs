@@ -183,6 +183,8 @@ pub trait SigningKeyStore: Send + Sync {
     async fn signing_key(&self, id: KeyId) -> StoreResult<Option<SigningKey>>;
     async fn signing_keys(&self) -> StoreResult<Vec<SigningKey>>;
     async fn insert_signing_key(&self, key: &SigningKey) -> StoreResult<()>;
+    /// `Missing` for an unknown key.
+    async fn delete_signing_key(&self, id: KeyId) -> StoreResult<()>;
 }
 
 /// A refresh token as stored: its hash and what it may refresh.
@@ -371,8 +373,14 @@ pub struct KeyGenError(pub String);
 
 /// Makes new signing keys; their private halves are sealed by a [`KeyVault`] before storing.
 pub trait KeyMaker: Send + Sync {
-    fn generate(&self, id: KeyId, algorithm: SigningAlgorithm)
-        -> Result<GeneratedKey, KeyGenError>;
+    /// `length`: the RSA modulus in bits (2048, the default, 3072 or 4096); other algorithms
+    /// have one size.
+    fn generate(
+        &self,
+        id: KeyId,
+        algorithm: SigningAlgorithm,
+        length: Option<u32>,
+    ) -> Result<GeneratedKey, KeyGenError>;
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -125,6 +125,42 @@ assert bad.status == 400 and "[invalid]applicationId" in str(bad.error_response)
 # A wrong key is a 401.
 assert FusionAuthClient("wrong-key", base_url).retrieve_user_by_email("monica@raviga.example").status == 401
 
+# Signing keys: generate (RSA of three sizes, EC, HMAC), retrieve and list with the public
+# half only, rotate a tenant onto a new key (tokens of the old one still verify against the
+# JWKS meanwhile), and delete a key no longer used.
+from cryptography.hazmat.primitives import serialization  # PyJWT's own dependency
+rotated_id = str(uuid.uuid4())
+rotated = check(client.generate_key({"key": {"algorithm": "RS256", "name": "Rotated", "length": 3072}}, rotated_id))["key"]
+assert rotated["id"] == rotated_id and rotated["length"] == 3072 and rotated["type"] == "RSA", rotated
+public = serialization.load_pem_public_key(rotated["publicKey"].encode())
+assert public.key_size == 3072
+for forbidden in ("privateKey", "secret"):
+    assert forbidden not in rotated
+ec = check(client.generate_key({"key": {"algorithm": "ES256", "name": "EC"}}))["key"]
+assert serialization.load_pem_public_key(ec["publicKey"].encode()).curve.name == "secp256r1"
+hmac = check(client.generate_key({"key": {"algorithm": "HS256", "name": "Shared"}}))["key"]
+assert "publicKey" not in hmac and "secret" not in hmac, hmac
+listed = {k["id"] for k in check(client.retrieve_keys())["keys"]}
+assert {rotated_id, ec["id"], hmac["id"]} <= listed
+assert check(client.retrieve_key(ec["id"]))["key"]["algorithm"] == "ES256"
+bad = client.generate_key({"key": {"algorithm": "RS256", "length": 1024}})
+assert bad.status == 400 and "[invalid]key.length" in str(bad.error_response)
+old_token = body["token"]
+old_kid = jwt.get_unverified_header(old_token)["kid"]
+check(client.patch_tenant(tenant_id, {"tenant": {"jwtConfiguration": {"accessTokenKeyId": rotated_id}}}))
+started = check(client.start_passwordless_login({"applicationId": application_id, "loginId": "monica@raviga.example"}))
+new_token = check(client.passwordless_login({"code": started["code"]}))["token"]
+assert jwt.get_unverified_header(new_token)["kid"] == rotated_id
+fresh_jwks = jwt.PyJWKClient(base_url + "/.well-known/jwks.json", cache_keys=False)
+for token in (old_token, new_token):
+    key = fresh_jwks.get_signing_key_from_jwt(token)
+    jwt.decode(token, key.key, algorithms=["RS256"], audience=application_id)
+in_use = client.delete_key(rotated_id)
+assert in_use.status == 400 and "[inUse]keyId" in str(in_use.error_response), in_use.error_response
+check(client.delete_key(ec["id"]))
+assert client.retrieve_key(ec["id"]).status == 404
+assert old_kid in {k["id"] for k in check(client.retrieve_keys())["keys"]}
+
 # Email templates: retrieve, list, replace, patch, preview and delete (not while in use).
 assert check(client.retrieve_email_template(template_id))["emailTemplate"]["name"] == "Compat"
 assert template_id in {t["id"] for t in check(client.retrieve_email_templates())["emailTemplates"]}

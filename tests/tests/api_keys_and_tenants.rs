@@ -842,3 +842,87 @@ async fn s22_s29_email_templates_are_seen_and_changed_only_within_the_tenant() {
         .await
         .assert_status(200);
 }
+
+#[tokio::test]
+async fn s22_s24_signing_keys_are_made_seen_and_deleted_within_the_tenant_and_never_shown_private()
+{
+    let server = TestServer::start().await;
+    let hooli = other_tenant(&server).await;
+    let locked = "hooli-key-12345678901234";
+    key(&server, locked, &[], Some(&hooli)).await;
+    let global = server
+        .post(
+            "/api/key/generate",
+            Some(ADMIN_KEY),
+            json!({"key": {"algorithm": "ES256"}}),
+        )
+        .await;
+    let global = global.json()["key"]["id"].as_str().unwrap().to_owned();
+    let own = server
+        .post(
+            "/api/key/generate",
+            Some(locked),
+            json!({"key": {"algorithm": "HS256", "name": "Hooli"}}),
+        )
+        .await;
+    own.assert_status(200);
+    let own_key = own.json()["key"].clone();
+    let own = own_key["id"].as_str().unwrap().to_owned();
+    for private in ["privateKey", "secret", "sealedPrivateKey"] {
+        assert!(own_key.get(private).is_none(), "{private} shown");
+    }
+    let default_key = server.get_tenant(&server.default_tenant()).await["jwtConfiguration"]
+        ["accessTokenKeyId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let listed: Vec<String> = server.get("/api/key", Some(locked)).await.json()["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(listed.contains(&own) && listed.contains(&global));
+    assert!(
+        !listed.contains(&default_key),
+        "another tenant's key is not listed"
+    );
+    let before = server.store_fingerprint().await;
+    for (method, id, status) in [
+        ("GET", &default_key, 404),
+        ("DELETE", &default_key, 404),
+        ("DELETE", &global, 401),
+    ] {
+        let response = server
+            .request(method, &format!("/api/key/{id}"), Some(locked), &[], None)
+            .await;
+        assert_eq!(
+            response.status.as_u16(),
+            status,
+            "{method} {id}: {}",
+            response.text
+        );
+    }
+    server
+        .request(
+            "DELETE",
+            &format!("/api/key/{default_key}"),
+            Some(ADMIN_KEY),
+            &[],
+            None,
+        )
+        .await
+        .assert_error_code("[inUse]keyId");
+    assert_eq!(before, server.store_fingerprint().await, "nothing changed");
+    server
+        .request(
+            "DELETE",
+            &format!("/api/key/{own}"),
+            Some(locked),
+            &[],
+            None,
+        )
+        .await
+        .assert_status(200);
+}

@@ -14,12 +14,22 @@ impl KeyMaker for AwsLcKeyMaker {
         &self,
         id: KeyId,
         algorithm: SigningAlgorithm,
+        length: Option<u32>,
     ) -> Result<GeneratedKey, KeyGenError> {
         let fail = |what: &str| KeyGenError(what.to_owned());
+        let bits = match algorithm {
+            SigningAlgorithm::Rs256 => Some(length.unwrap_or(2048)),
+            SigningAlgorithm::Es256 => None,
+            SigningAlgorithm::Hs256 => Some(256),
+        };
         let (private_der, public_jwk) = match algorithm {
             SigningAlgorithm::Rs256 => {
-                let pair =
-                    RsaKeyPair::generate(KeySize::Rsa2048).map_err(|_| fail("RSA generation"))?;
+                let size = match bits {
+                    Some(3072) => KeySize::Rsa3072,
+                    Some(4096) => KeySize::Rsa4096,
+                    _ => KeySize::Rsa2048,
+                };
+                let pair = RsaKeyPair::generate(size).map_err(|_| fail("RSA generation"))?;
                 let pkcs8 = pair.as_der().map_err(|_| fail("RSA encoding"))?;
                 // jsonwebtoken signs with a PKCS#1 RSAPrivateKey: the octet string inside PKCS#8.
                 let pkcs1 =
@@ -58,6 +68,7 @@ impl KeyMaker for AwsLcKeyMaker {
             algorithm,
             private: PrivateKeyDer(private_der),
             public_jwk,
+            length: bits,
         })
     }
 }
@@ -113,7 +124,7 @@ mod tests {
             SigningAlgorithm::Hs256,
         ] {
             let made = AwsLcKeyMaker
-                .generate(KeyId::from_random_bytes([9; 16]), algorithm)
+                .generate(KeyId::from_random_bytes([9; 16]), algorithm, None)
                 .unwrap();
             let key = made.sealed("sealed".into(), None, crate::domain::Instant::from_secs(0));
             let token = key
@@ -127,7 +138,11 @@ mod tests {
     #[test]
     fn s24_a_key_never_prints_its_private_part() {
         let made = AwsLcKeyMaker
-            .generate(KeyId::from_random_bytes([9; 16]), SigningAlgorithm::Hs256)
+            .generate(
+                KeyId::from_random_bytes([9; 16]),
+                SigningAlgorithm::Hs256,
+                None,
+            )
             .unwrap();
         let printed = format!("{made:?}");
         assert!(printed.contains("redacted"), "{printed}");

@@ -791,6 +791,20 @@ impl SigningKeyStore for SqliteStore {
         )
         .await
     }
+
+    async fn delete_signing_key(&self, id: KeyId) -> StoreResult<()> {
+        let id = id.to_string();
+        self.run(move |conn| {
+            match conn
+                .execute("DELETE FROM signing_keys WHERE id = ?1", [id])
+                .map_err(unavailable)?
+            {
+                0 => Err(StoreError::Missing),
+                _ => Ok(()),
+            }
+        })
+        .await
+    }
 }
 
 #[async_trait]

@@ -62,6 +62,12 @@ pub struct SigningKey {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public_jwk: Option<PublicJwk>,
     pub insert_instant: Instant,
+    /// FusionAuth's `name`, for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// RSA: the modulus in bits; HMAC: the secret in bits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub length: Option<u32>,
 }
 
 impl fmt::Debug for SigningKey {
@@ -91,6 +97,7 @@ pub struct GeneratedKey {
     pub algorithm: SigningAlgorithm,
     pub private: PrivateKeyDer,
     pub public_jwk: Option<PublicJwk>,
+    pub length: Option<u32>,
 }
 
 impl GeneratedKey {
@@ -108,6 +115,8 @@ impl GeneratedKey {
             sealed_private_key,
             public_jwk: self.public_jwk.clone(),
             insert_instant: now,
+            name: None,
+            length: self.length,
         }
     }
 }
@@ -181,6 +190,99 @@ impl SigningKey {
         }
         Some(jwk)
     }
+}
+
+impl PublicJwk {
+    /// The key as PEM (`-----BEGIN PUBLIC KEY-----`, an X.509 SubjectPublicKeyInfo), the form
+    /// FusionAuth's key API and `/api/jwt/public-key` answer with.
+    pub fn to_pem(&self) -> Option<String> {
+        let spki = match self {
+            PublicJwk::Rsa { n, e } => {
+                let n = URL_SAFE_NO_PAD.decode(n).ok()?;
+                let e = URL_SAFE_NO_PAD.decode(e).ok()?;
+                let rsa_key = der(0x30, &[der_unsigned(&n), der_unsigned(&e)].concat());
+                // AlgorithmIdentifier: rsaEncryption (1.2.840.113549.1.1.1), NULL.
+                let algorithm = der(
+                    0x30,
+                    &[
+                        der(
+                            0x06,
+                            &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01],
+                        ),
+                        vec![0x05, 0x00],
+                    ]
+                    .concat(),
+                );
+                der(
+                    0x30,
+                    &[algorithm, der(0x03, &[&[0u8][..], &rsa_key].concat())].concat(),
+                )
+            }
+            PublicJwk::Ec { crv, x, y } if crv == "P-256" => {
+                let point = [
+                    &[4u8][..],
+                    &URL_SAFE_NO_PAD.decode(x).ok()?,
+                    &URL_SAFE_NO_PAD.decode(y).ok()?,
+                ]
+                .concat();
+                // id-ecPublicKey (1.2.840.10045.2.1) on prime256v1 (1.2.840.10045.3.1.7).
+                let algorithm = der(
+                    0x30,
+                    &[
+                        der(0x06, &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01]),
+                        der(0x06, &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07]),
+                    ]
+                    .concat(),
+                );
+                der(
+                    0x30,
+                    &[algorithm, der(0x03, &[&[0u8][..], &point].concat())].concat(),
+                )
+            }
+            PublicJwk::Ec { .. } => return None,
+        };
+        let body = base64::engine::general_purpose::STANDARD.encode(spki);
+        let lines: Vec<&str> = body
+            .as_bytes()
+            .chunks(64)
+            .filter_map(|c| std::str::from_utf8(c).ok())
+            .collect();
+        Some(format!(
+            "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----",
+            lines.join("\n")
+        ))
+    }
+}
+
+/// One DER element: tag, length, content.
+fn der(tag: u8, content: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    let len = content.len();
+    if len < 0x80 {
+        out.push(len as u8);
+    } else {
+        let bytes: Vec<u8> = len
+            .to_be_bytes()
+            .iter()
+            .copied()
+            .skip_while(|b| *b == 0)
+            .collect();
+        out.push(0x80 | bytes.len() as u8);
+        out.extend(bytes);
+    }
+    out.extend_from_slice(content);
+    out
+}
+
+/// A DER INTEGER holding an unsigned big-endian number.
+fn der_unsigned(number: &[u8]) -> Vec<u8> {
+    let trimmed: Vec<u8> = number.iter().copied().skip_while(|b| *b == 0).collect();
+    let mut content = Vec::with_capacity(trimmed.len() + 1);
+    if trimmed.first().is_none_or(|b| b & 0x80 != 0) {
+        content.push(0);
+    }
+    content.extend(trimmed);
+    der(0x02, &content)
 }
 
 /// Base64url without padding, the encoding of JWK numbers.

@@ -104,9 +104,11 @@ where
         }
         None => {
             let key_id = KeyId::from_random_bytes(random_id_bytes(making.entropy)?);
-            let made = making
-                .key_maker
-                .generate(key_id, tenant.jwt_configuration.signing_algorithm)?;
+            let made = making.key_maker.generate(
+                key_id,
+                tenant.jwt_configuration.signing_algorithm,
+                None,
+            )?;
             let sealed = making
                 .vault
                 .seal(&made.private.0, &SigningKey::seal_context(key_id))

@@ -6,6 +6,7 @@ pub mod api_keys;
 pub mod auth;
 pub mod errors;
 pub mod json;
+pub mod keys;
 pub mod management;
 pub mod oauth;
 pub mod oidc;
@@ -203,6 +204,13 @@ async fn dispatch(
             management::delete_email_template(app, &scope, &params[0]).await
         }
         Route::EmailTemplatePreview => management::preview_email_template(request).await,
+        Route::KeyGenerate => keys::generate_key(app, request, &scope, None).await,
+        Route::KeyGenerateWithId => {
+            keys::generate_key(app, request, &scope, Some(&params[0])).await
+        }
+        Route::KeyRetrieve => keys::retrieve_key(app, &scope, &params[0]).await,
+        Route::KeyList => keys::list_keys(app, &scope).await,
+        Route::KeyDelete => keys::delete_key(app, &scope, &params[0]).await,
         Route::UserRetrieve => users::retrieve_user(app, &scope, &params[0]).await,
         Route::UserByLoginId => users::retrieve_user_by_login_id(app, request, &scope).await,
         Route::UserCreate => users::create_user(app, request, &scope, None).await,

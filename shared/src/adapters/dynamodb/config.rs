@@ -290,6 +290,10 @@ impl SigningKeyStore for DynamoStore {
         self.config_put("KEY", key.id.to_string(), to_json(key)?, Some("key.id"))
             .await
     }
+
+    async fn delete_signing_key(&self, id: KeyId) -> StoreResult<()> {
+        self.config_delete("KEY", id.to_string()).await
+    }
 }
 
 #[async_trait]

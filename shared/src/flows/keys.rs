@@ -1,0 +1,146 @@
+//! Signing keys through the management API: generated, read, listed and deleted. A tenant's
+//! caller makes and sees its tenant's keys (and sees the global ones); private halves never
+//! leave the vault (S24, S26).
+
+use crate::domain::validation::{FieldError, ValidationErrors};
+use crate::domain::{KeyId, SigningAlgorithm, SigningKey};
+use crate::ports::{
+    ApplicationStore, Clock, Entropy, KeyMaker, KeyVault, SigningKeyStore, StoreError, TenantStore,
+};
+
+use super::tenancy::TenantScope;
+use super::{random_id_bytes, FlowError, FlowResult};
+
+/// What a caller asks of a new key.
+#[derive(Debug, Clone, Default)]
+pub struct KeyDraft {
+    pub algorithm: SigningAlgorithm,
+    pub name: Option<String>,
+    /// RSA only: 2048, 3072 or 4096 bits.
+    pub length: Option<u32>,
+}
+
+fn visible(key: &SigningKey, scope: &TenantScope) -> bool {
+    match (key.tenant_id, scope.explicit) {
+        (_, None) | (None, _) => true,
+        (Some(owner), Some(tenant)) => owner == tenant,
+    }
+}
+
+/// Generates a key, sealed by the vault before it is stored (S26). It belongs to the caller's
+/// tenant, or to none for an unrestricted caller.
+#[allow(clippy::too_many_arguments)]
+pub async fn generate_key<S: SigningKeyStore + ?Sized>(
+    store: &S,
+    key_maker: &dyn KeyMaker,
+    vault: &dyn KeyVault,
+    clock: &dyn Clock,
+    entropy: &dyn Entropy,
+    scope: &TenantScope,
+    id: Option<KeyId>,
+    draft: KeyDraft,
+) -> FlowResult<SigningKey> {
+    let mut errors = ValidationErrors::new();
+    match (draft.algorithm, draft.length) {
+        (SigningAlgorithm::Rs256, None | Some(2048 | 3072 | 4096)) | (_, None) => {}
+        (SigningAlgorithm::Rs256, Some(_)) => errors.push(FieldError::invalid(
+            "key.length",
+            "An RSA key is 2048, 3072 or 4096 bits.",
+        )),
+        (_, Some(_)) => errors.push(FieldError::invalid(
+            "key.length",
+            "Only RSA keys take a length.",
+        )),
+    }
+    errors.require_single_line("key.name", draft.name.as_deref());
+    errors.into_result()?;
+    let id = match id {
+        Some(id) => id,
+        None => KeyId::from_random_bytes(random_id_bytes(entropy)?),
+    };
+    if store.signing_key(id).await?.is_some() {
+        return Err(ValidationErrors::field(FieldError::new(
+            "duplicate",
+            "keyId",
+            "A key with this id already exists.",
+        ))
+        .into());
+    }
+    let made = key_maker.generate(id, draft.algorithm, draft.length)?;
+    let sealed = vault
+        .seal(&made.private.0, &SigningKey::seal_context(id))
+        .await?;
+    let mut key = made.sealed(sealed, scope.explicit, clock.now());
+    key.name = draft.name;
+    match store.insert_signing_key(&key).await {
+        Err(StoreError::Duplicate(_)) => Err(ValidationErrors::field(FieldError::new(
+            "duplicate",
+            "keyId",
+            "A key with this id already exists.",
+        ))
+        .into()),
+        other => Ok(other.map(|()| key)?),
+    }
+}
+
+pub async fn key<S: SigningKeyStore + ?Sized>(
+    store: &S,
+    scope: &TenantScope,
+    id: KeyId,
+) -> FlowResult<SigningKey> {
+    match store.signing_key(id).await? {
+        Some(key) if visible(&key, scope) => Ok(key),
+        _ => Err(FlowError::NotFound),
+    }
+}
+
+pub async fn keys<S: SigningKeyStore + ?Sized>(
+    store: &S,
+    scope: &TenantScope,
+) -> FlowResult<Vec<SigningKey>> {
+    let mut keys = store.signing_keys().await?;
+    keys.retain(|k| visible(k, scope));
+    Ok(keys)
+}
+
+/// Deletes a key no tenant or application signs with. Rotation goes the other way round: point
+/// the tenant at a new key first; the old one stays published while it is kept (S24).
+pub async fn delete_key<S>(store: &S, scope: &TenantScope, id: KeyId) -> FlowResult<()>
+where
+    S: SigningKeyStore + TenantStore + ApplicationStore + ?Sized,
+{
+    let current = key(store, scope, id).await?;
+    let writable = match current.tenant_id {
+        Some(owner) => scope.allows(owner),
+        None => scope.is_unrestricted(),
+    };
+    if !writable {
+        return Err(FlowError::Unauthorized);
+    }
+    let names =
+        |access: Option<KeyId>, id_token: Option<KeyId>| access == Some(id) || id_token == Some(id);
+    let by_tenant = store.tenants().await?.iter().any(|t| {
+        names(
+            t.jwt_configuration.access_token_key_id,
+            t.jwt_configuration.id_token_key_id,
+        )
+    });
+    let by_application = store.applications().await?.iter().any(|a| {
+        names(
+            a.jwt_configuration.access_token_key_id,
+            a.jwt_configuration.id_token_key_id,
+        )
+    });
+    if by_tenant || by_application {
+        return Err(ValidationErrors::field(FieldError::new(
+            "inUse",
+            "keyId",
+            "A tenant or an application signs with this key.",
+        ))
+        .into());
+    }
+    match store.delete_signing_key(id).await {
+        Err(StoreError::Missing) => Err(FlowError::NotFound),
+        other => Ok(other?),
+    }
+}
