@@ -397,6 +397,8 @@ every_route! {
     s11_s25_email_template_create_with_id_survives_anything: EmailTemplateCreateWithId,
     s11_s25_user_retrieve_survives_anything: UserRetrieve,
     s11_s25_user_search_survives_anything: UserSearch,
+    s11_s25_jwt_validate_survives_anything: JwtValidate,
+    s11_s25_jwt_public_key_survives_anything: JwtPublicKey,
     s11_s25_key_generate_survives_anything: KeyGenerate,
     s11_s25_key_generate_with_id_survives_anything: KeyGenerateWithId,
     s11_s25_key_retrieve_survives_anything: KeyRetrieve,

@@ -155,6 +155,16 @@ fresh_jwks = jwt.PyJWKClient(base_url + "/.well-known/jwks.json", cache_keys=Fal
 for token in (old_token, new_token):
     key = fresh_jwks.get_signing_key_from_jwt(token)
     jwt.decode(token, key.key, algorithms=["RS256"], audience=application_id)
+# The JWT helpers: validate a token, and the public keys as PEM.
+validated = check(client.validate_jwt(new_token))["jwt"]
+assert validated["sub"] == user_id and validated["applicationId"] == application_id, validated
+assert client.validate_jwt(new_token[:-4] + "AAAA").status == 401
+assert client.validate_jwt("not-a-token").status == 401
+assert check(client.retrieve_jwt_public_key(rotated_id))["publicKey"] == rotated["publicKey"]
+assert check(client.retrieve_jwt_public_key_by_application_id(application_id))["publicKey"] == rotated["publicKey"]
+all_keys = check(client.retrieve_jwt_public_keys())["publicKeys"]
+assert all_keys[rotated_id] == rotated["publicKey"] and old_kid in all_keys and hmac["id"] not in all_keys
+assert client.retrieve_jwt_public_key(hmac["id"]).status == 404, "an HMAC secret has no public half"
 in_use = client.delete_key(rotated_id)
 assert in_use.status == 400 and "[inUse]keyId" in str(in_use.error_response), in_use.error_response
 check(client.delete_key(ec["id"]))

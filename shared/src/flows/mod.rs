@@ -2,6 +2,7 @@
 
 pub mod api_keys;
 pub mod bootstrap;
+pub mod jwt;
 pub mod keys;
 pub mod management;
 pub mod oauth;

@@ -6,6 +6,7 @@ pub mod api_keys;
 pub mod auth;
 pub mod errors;
 pub mod json;
+pub mod jwt;
 pub mod keys;
 pub mod management;
 pub mod oauth;
@@ -211,6 +212,8 @@ async fn dispatch(
         Route::KeyRetrieve => keys::retrieve_key(app, &scope, &params[0]).await,
         Route::KeyList => keys::list_keys(app, &scope).await,
         Route::KeyDelete => keys::delete_key(app, &scope, &params[0]).await,
+        Route::JwtValidate => jwt::validate(app, request).await,
+        Route::JwtPublicKey => jwt::public_key(app, request).await,
         Route::UserRetrieve => users::retrieve_user(app, &scope, &params[0]).await,
         Route::UserByLoginId => users::retrieve_user_by_login_id(app, request, &scope).await,
         Route::UserCreate => users::create_user(app, request, &scope, None).await,

@@ -28,7 +28,7 @@ pub async fn discovery(app: &App, tenant: Option<&str>) -> Result<HttpResponse, 
 }
 
 /// The bearer token of `Authorization: Bearer …` (RFC 6750 2.1).
-fn bearer(request: &HttpRequest) -> Option<&str> {
+pub(super) fn bearer(request: &HttpRequest) -> Option<&str> {
     let header = request
         .headers
         .get(http::header::AUTHORIZATION)?

@@ -1,0 +1,111 @@
+//! FusionAuth's `/api/jwt` helpers: validating access tokens and publishing public keys.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed step is a failed test
+
+mod support;
+
+use serde_json::json;
+use support::*;
+
+async fn validate(server: &TestServer, token: &str) -> Response {
+    let authorization = format!("Bearer {token}");
+    server
+        .request(
+            "GET",
+            "/api/jwt/validate",
+            None,
+            &[("Authorization", &authorization)],
+            None,
+        )
+        .await
+}
+
+#[tokio::test]
+async fn a_live_token_validates_and_an_expired_forged_or_foreign_one_does_not() {
+    let server = TestServer::start().await;
+    let app = server
+        .application(json!({"jwtConfiguration": {"enabled": true, "timeToLiveInSeconds": 60}}))
+        .await;
+    let user = server
+        .user(&app, "richard@piedpiper.example", json!({}))
+        .await;
+    let code = server.code(&app, "richard@piedpiper.example").await;
+    let token = server.login(json!({"code": code})).await.json()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let valid = validate(&server, &token).await;
+    valid.assert_status(200);
+    assert_eq!(valid.json()["jwt"]["sub"], user.as_str());
+    let mut forged = token.clone();
+    forged.truncate(token.len() - 4);
+    forged.push_str("AAAA");
+    validate(&server, &forged).await.assert_status(401);
+    server
+        .get("/api/jwt/validate", None)
+        .await
+        .assert_status(401);
+
+    // A token signed by another tenant's key for that tenant is that tenant's, not a forgery
+    // of this one: it validates as itself, with its own issuer.
+    let hooli = server.tenant("Hooli").await;
+    let hooli_app = server
+        .application(json!({"tenantId": hooli, "jwtConfiguration": {"enabled": true}}))
+        .await;
+    server
+        .user(&hooli_app, "gavin@hooli.example", json!({}))
+        .await;
+    let code = server.code(&hooli_app, "gavin@hooli.example").await;
+    let foreign = server.login(json!({"code": code})).await.json()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let shown = validate(&server, &foreign).await;
+    assert_eq!(shown.json()["jwt"]["tid"], hooli.as_str());
+
+    server.clock.advance_secs(61);
+    validate(&server, &token).await.assert_status(401);
+}
+
+#[tokio::test]
+async fn public_keys_are_published_as_pem_by_kid_by_application_and_all_but_never_an_hmac_secret() {
+    let server = TestServer::start().await;
+    let app = server.application(json!({})).await;
+    let tenant = server.get_tenant(&server.default_tenant()).await;
+    let kid = tenant["jwtConfiguration"]["accessTokenKeyId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let hmac = server
+        .post(
+            "/api/key/generate",
+            Some(ADMIN_KEY),
+            json!({"key": {"algorithm": "HS256"}}),
+        )
+        .await
+        .json()["key"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let by_kid = server
+        .get(&format!("/api/jwt/public-key?kid={kid}"), None)
+        .await;
+    by_kid.assert_status(200);
+    let pem = by_kid.json()["publicKey"].as_str().unwrap().to_owned();
+    assert!(
+        pem.starts_with("-----BEGIN PUBLIC KEY-----\n")
+            && pem.ends_with("-----END PUBLIC KEY-----")
+    );
+    let by_app = server
+        .get(&format!("/api/jwt/public-key?applicationId={app}"), None)
+        .await;
+    assert_eq!(by_app.json()["publicKey"], pem.as_str());
+    let all = server.get("/api/jwt/public-key", None).await.json()["publicKeys"].clone();
+    assert_eq!(all[&kid], pem.as_str());
+    assert!(all.get(&hmac).is_none());
+    server
+        .get(&format!("/api/jwt/public-key?kid={hmac}"), None)
+        .await
+        .assert_status(404);
+}
