@@ -114,6 +114,15 @@ assert claims["sub"] == user_id and claims["roles"] == ["user"], claims
 assert claims["authenticationType"] == "PASSWORDLESS"
 assert claims["sid"] == body["refreshTokenId"]
 
+# The refresh token rotates through /api/jwt/refresh; the old one is then used up, and
+# presenting it again ends the whole family.
+refreshed = check(client.exchange_refresh_token_for_jwt({"refreshToken": body["refreshToken"]}))
+assert refreshed["token"] and refreshed["refreshToken"] != body["refreshToken"], refreshed
+reused = client.exchange_refresh_token_for_jwt({"refreshToken": body["refreshToken"]})
+assert reused.status == 404, reused.status
+ended = client.exchange_refresh_token_for_jwt({"refreshToken": refreshed["refreshToken"]})
+assert ended.status == 404, "a reuse revokes the family (S20)"
+
 # A used code is gone: the client sees a 404 with no body.
 again = client.passwordless_login({"code": linked})
 assert again.status == 404 and not again.was_successful()

@@ -109,3 +109,61 @@ async fn public_keys_are_published_as_pem_by_kid_by_application_and_all_but_neve
         .await
         .assert_status(404);
 }
+
+#[tokio::test]
+async fn s20_a_refresh_token_rotates_once_and_its_reuse_ends_the_family() {
+    let server = TestServer::start().await;
+    let app = server
+        .application(json!({"loginConfiguration": {"generateRefreshTokens": true}}))
+        .await;
+    let user = server
+        .user(&app, "richard@piedpiper.example", json!({}))
+        .await;
+    let code = server.code(&app, "richard@piedpiper.example").await;
+    let first = server.login(json!({"code": code})).await.json()["refreshToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let refreshed = server
+        .post("/api/jwt/refresh", None, json!({"refreshToken": first}))
+        .await;
+    refreshed.assert_status(200);
+    let second = refreshed.json()["refreshToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(second, first);
+    let claims = verified_claims(&server, refreshed.json()["token"].as_str().unwrap(), &app).await;
+    assert_eq!(claims["sub"], user.as_str());
+
+    // From FusionAuth's cookie too.
+    let cookie = format!("refresh_token={second}");
+    let by_cookie = server
+        .request(
+            "POST",
+            "/api/jwt/refresh",
+            None,
+            &[("Cookie", &cookie)],
+            None,
+        )
+        .await;
+    by_cookie.assert_status(200);
+    let third = by_cookie.json()["refreshToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    server
+        .post("/api/jwt/refresh", None, json!({"refreshToken": first}))
+        .await
+        .assert_status(404);
+    server
+        .post("/api/jwt/refresh", None, json!({"refreshToken": third}))
+        .await
+        .assert_status(404);
+    server
+        .post("/api/jwt/refresh", None, json!({}))
+        .await
+        .assert_error_code("[blank]refreshToken");
+}

@@ -629,9 +629,9 @@ pub async fn exchange<S: TokenStore + ?Sized>(
     }))
 }
 
-/// The `refresh_token` grant: rotates the token (the old one is used up, a successor of the
-/// same family answers) and signs a new access token. A rotated token presented again revokes
-/// its whole family (S20).
+/// The `refresh_token` grant: the client authenticates as it did for the code (a public
+/// client, one that may skip authentication when it uses PKCE, refreshes without a secret),
+/// then the token rotates ([`rotate_refresh`]).
 async fn refresh<S: TokenStore + ?Sized>(
     store: &S,
     vault: &dyn KeyVault,
@@ -639,8 +639,6 @@ async fn refresh<S: TokenStore + ?Sized>(
     entropy: &dyn Entropy,
     request: TokenRequest,
 ) -> FlowResult<Result<Tokens, OAuthError>> {
-    let invalid =
-        || OAuthError::invalid_grant("invalid_refresh_token", "The refresh token is invalid.");
     let Some(presented) = &request.refresh_token else {
         return Ok(Err(OAuthError::new(
             "invalid_request",
@@ -648,8 +646,6 @@ async fn refresh<S: TokenStore + ?Sized>(
             "refresh_token is required.",
         )));
     };
-    // A public client (one that may skip authentication when it uses PKCE) refreshes without
-    // a secret; a confidential one authenticates as it did for the code.
     let application = match authenticate_client(
         store,
         request.client_id.as_deref(),
@@ -660,13 +656,45 @@ async fn refresh<S: TokenStore + ?Sized>(
         Ok(application) => application,
         Err(error) => return Ok(Err(error)),
     };
+    Ok(
+        rotate_refresh(store, vault, clock, entropy, presented, Some(&application))
+            .await?
+            .ok_or_else(|| {
+                OAuthError::invalid_grant("invalid_refresh_token", "The refresh token is invalid.")
+            }),
+    )
+}
+
+/// Rotates a refresh token (the old one is used up, a successor of the same family answers)
+/// and signs a new access token: the core of the OAuth grant and of FusionAuth's
+/// `/api/jwt/refresh`. With `client`, the token must be that client's; without, its own
+/// application must be active. `None` for a token that is unknown, expired, revoked, of
+/// another client or of an inactive user; a rotated token presented again also revokes its
+/// whole family (S20).
+pub async fn rotate_refresh<S: TokenStore + ?Sized>(
+    store: &S,
+    vault: &dyn KeyVault,
+    clock: &dyn Clock,
+    entropy: &dyn Entropy,
+    presented: &Secret,
+    client: Option<&Application>,
+) -> FlowResult<Option<Tokens>> {
     let now = clock.now();
     let Some(old) = store.refresh_token(&presented.hash(), now).await? else {
-        return Ok(Err(invalid()));
+        return Ok(None);
     };
-    if old.application_id != application.id {
-        return Ok(Err(invalid()));
-    }
+    let application = match client {
+        Some(client) if client.id == old.application_id => client.clone(),
+        Some(_) => return Ok(None),
+        None => match store
+            .application(old.application_id)
+            .await?
+            .filter(|a| a.active)
+        {
+            Some(application) => application,
+            None => return Ok(None),
+        },
+    };
     let tenant = tenant_of(store, old.tenant_id).await?;
     let user = store.user(old.user_id).await?.filter(|u| u.active);
     let rotation = match (&user, old.rotated) {
@@ -680,17 +708,17 @@ async fn refresh<S: TokenStore + ?Sized>(
             {
                 Rotation::Rotated(_) => Some((token, successor)),
                 Rotation::Reused(_) => None,
-                Rotation::Nothing => return Ok(Err(invalid())),
+                Rotation::Nothing => return Ok(None),
             }
         }
-        (None, false) => return Ok(Err(invalid())),
+        (None, false) => return Ok(None),
         (_, true) => None,
     };
     let (Some(user), Some((token, successor))) = (user, rotation) else {
         // A used token again: whoever holds the family's tokens may be a thief (S20).
         store.revoke_refresh_family(old.family_id()).await?;
         warn!(user_id = %old.user_id, application_id = %application.id, "refresh token reused: its family is revoked");
-        return Ok(Err(invalid()));
+        return Ok(None);
     };
     let access = issue_access_token(
         store,
@@ -704,7 +732,7 @@ async fn refresh<S: TokenStore + ?Sized>(
     )
     .await?;
     info!(user_id = %user.id, tenant_id = %tenant.id, application_id = %application.id, "refresh token rotated");
-    Ok(Ok(Tokens {
+    Ok(Some(Tokens {
         expires_in: (access.expiration.as_secs() - now.as_secs()).max(0),
         access_token: access.token,
         id_token: None,

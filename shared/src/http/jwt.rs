@@ -3,13 +3,19 @@
 use http::StatusCode;
 use serde_json::{json, Map, Value};
 
+use serde::Deserialize;
+
 use super::errors::ApiError;
+use super::json::{decode_body, Checks};
 use super::oidc::bearer;
+use super::pages;
 use super::{json_response, HttpRequest, HttpResponse};
 use crate::app::App;
+use crate::domain::secret::MAX_SECRET_LEN;
 use crate::domain::validation::FieldError;
-use crate::domain::{ApplicationId, KeyId};
+use crate::domain::{ApplicationId, KeyId, Secret};
 use crate::flows::jwt::{self as flows, KeySelection};
+use crate::flows::oauth::rotate_refresh;
 
 /// `GET /api/jwt/validate` with `Authorization: Bearer <token>` (or FusionAuth's `JWT <token>`):
 /// 200 with the claims, 401 for anything else.
@@ -77,5 +83,55 @@ pub async fn public_key(app: &App, request: &HttpRequest) -> Result<HttpResponse
             json!({"publicKeys": all})
         }
     };
+    Ok(json_response(StatusCode::OK, &body))
+}
+
+/// FusionAuth's `RefreshRequest`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[allow(dead_code)] // `token`, the old access token, is not needed to rotate
+struct RefreshBody {
+    refresh_token: Option<String>,
+    token: Option<String>,
+    event_info: Option<Map<String, Value>>,
+}
+
+/// `POST /api/jwt/refresh`: the refresh token (from the body, else FusionAuth's
+/// `refresh_token` cookie) rotates and a new access token answers. 404 for a token that is
+/// unknown, expired, revoked or reused (a reuse revokes its family, S20).
+pub async fn refresh(app: &App, request: &HttpRequest) -> Result<HttpResponse, ApiError> {
+    let body: RefreshBody = if request.body.iter().all(u8::is_ascii_whitespace) {
+        RefreshBody {
+            refresh_token: None,
+            token: None,
+            event_info: None,
+        }
+    } else {
+        decode_body(&request.body)?
+    };
+    let mut checks = Checks::new();
+    let from_cookie = pages::cookie(request, "refresh_token");
+    let presented = checks.text(
+        "refreshToken",
+        body.refresh_token.or(from_cookie),
+        MAX_SECRET_LEN,
+    );
+    checks.finish()?;
+    let presented = Secret::new(presented.unwrap_or_default());
+    let rotated = rotate_refresh(
+        app.store.as_ref(),
+        app.key_vault.as_ref(),
+        app.clock.as_ref(),
+        app.entropy.as_ref(),
+        &presented,
+        None,
+    )
+    .await?
+    .ok_or(ApiError::NotFound)?;
+    let mut body = json!({"token": rotated.access_token});
+    if let (Some(token), Some(id)) = (&rotated.refresh_token, rotated.refresh_token_id) {
+        body["refreshToken"] = json!(token.expose());
+        body["refreshTokenId"] = json!(id);
+    }
     Ok(json_response(StatusCode::OK, &body))
 }

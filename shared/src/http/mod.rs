@@ -213,6 +213,7 @@ async fn dispatch(
         Route::KeyList => keys::list_keys(app, &scope).await,
         Route::KeyDelete => keys::delete_key(app, &scope, &params[0]).await,
         Route::JwtValidate => jwt::validate(app, request).await,
+        Route::JwtRefresh => jwt::refresh(app, request).await,
         Route::JwtPublicKey => jwt::public_key(app, request).await,
         Route::UserRetrieve => users::retrieve_user(app, &scope, &params[0]).await,
         Route::UserByLoginId => users::retrieve_user_by_login_id(app, request, &scope).await,

@@ -53,6 +53,7 @@ pub enum Route {
     KeyList,
     KeyDelete,
     JwtValidate,
+    JwtRefresh,
     JwtPublicKey,
     UserRetrieve,
     UserByLoginId,
@@ -665,6 +666,13 @@ pub const ROUTES: &[RouteSpec] = &[
         "POST",
         "/oauth2/introspect",
         "oidc",
+        Access::Public,
+    ),
+    spec(
+        Route::JwtRefresh,
+        "POST",
+        "/api/jwt/refresh",
+        "oauth2-token",
         Access::Public,
     ),
     spec(
