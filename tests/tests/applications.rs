@@ -4,28 +4,10 @@
 
 mod support;
 
-use serde_json::{json, Value};
+use serde_json::json;
 use support::*;
 
 const LOCKED_KEY: &str = "hooli-key-12345678901234";
-
-async fn send(
-    server: &TestServer,
-    method: &str,
-    path: &str,
-    key: &str,
-    body: Option<Value>,
-) -> Response {
-    server
-        .request(
-            method,
-            path,
-            Some(key),
-            &[],
-            body.map(|b| b.to_string().into_bytes()),
-        )
-        .await
-}
 
 #[tokio::test]
 async fn s22_a_tenant_locked_key_sees_and_changes_only_its_tenants_applications() {
@@ -53,39 +35,39 @@ async fn s22_a_tenant_locked_key_sees_and_changes_only_its_tenants_applications(
         ("PATCH", Some(json!({"application": {"name": "Mine now"}}))),
         ("DELETE", None),
     ] {
-        let response = send(&server, method, &other, LOCKED_KEY, body).await;
+        let response = server.call(method, &other, LOCKED_KEY, body).await;
         assert_eq!(response.status.as_u16(), 404, "{method}: {}", response.text);
     }
-    let role = send(
-        &server,
-        "POST",
-        &format!("{other}/role"),
-        LOCKED_KEY,
-        Some(json!({"role": {"name": "spy"}})),
-    )
-    .await;
+    let role = server
+        .call(
+            "POST",
+            &format!("{other}/role"),
+            LOCKED_KEY,
+            Some(json!({"role": {"name": "spy"}})),
+        )
+        .await;
     role.assert_status(404);
-    send(
-        &server,
-        "DELETE",
-        &format!("{other}?hardDelete=true"),
-        LOCKED_KEY,
-        None,
-    )
-    .await
-    .assert_status(404);
+    server
+        .call(
+            "DELETE",
+            &format!("{other}?hardDelete=true"),
+            LOCKED_KEY,
+            None,
+        )
+        .await
+        .assert_status(404);
     assert_eq!(before, server.store_fingerprint().await, "nothing changed");
 
     // An application cannot be moved into another tenant either.
-    send(
-        &server,
-        "PATCH",
-        &format!("/api/application/{hooli_app}"),
-        ADMIN_KEY,
-        Some(json!({"application": {"tenantId": server.default_tenant()}})),
-    )
-    .await
-    .assert_error_code("[invalid]application.tenantId");
+    server
+        .call(
+            "PATCH",
+            &format!("/api/application/{hooli_app}"),
+            ADMIN_KEY,
+            Some(json!({"application": {"tenantId": server.default_tenant()}})),
+        )
+        .await
+        .assert_error_code("[invalid]application.tenantId");
 }
 
 #[tokio::test]
@@ -97,9 +79,7 @@ async fn an_update_keeps_what_is_not_the_callers_to_change() {
     let path = format!("/api/application/{app}");
     let before = server.get(&path, Some(ADMIN_KEY)).await.json()["application"].clone();
 
-    let put = send(
-        &server,
-        "PUT",
+    let put = server.call("PUT",
         &path,
         ADMIN_KEY,
         Some(json!({"application": {
@@ -126,16 +106,12 @@ async fn an_update_keeps_what_is_not_the_callers_to_change() {
         after
     );
 
-    send(
-        &server,
-        "PUT",
-        &path,
-        ADMIN_KEY,
-        Some(json!({"application": {}})),
-    )
-    .await
-    .assert_error_code("[blank]application.name");
-    send(&server, "PUT", &path, ADMIN_KEY, Some(json!({})))
+    server
+        .call("PUT", &path, ADMIN_KEY, Some(json!({"application": {}})))
+        .await
+        .assert_error_code("[blank]application.name");
+    server
+        .call("PUT", &path, ADMIN_KEY, Some(json!({})))
         .await
         .assert_error_code("[missing]application");
 }
@@ -153,7 +129,8 @@ async fn fusionauth_properties_are_kept_and_unknown_ones_refused() {
         "jwtConfiguration": {"refreshTokenUsagePolicy": "OneTimeUse"},
         "registrationConfiguration": {"enabled": false}
     }});
-    send(&server, "PATCH", &path, ADMIN_KEY, Some(kept.clone()))
+    server
+        .call("PATCH", &path, ADMIN_KEY, Some(kept.clone()))
         .await
         .assert_status(200);
     let shown = server.get(&path, Some(ADMIN_KEY)).await.json();
@@ -184,7 +161,8 @@ async fn fusionauth_properties_are_kept_and_unknown_ones_refused() {
             "[notSupported]application.multiFactorConfiguration.loginPolicy",
         ),
     ] {
-        send(&server, "PATCH", &path, ADMIN_KEY, Some(body))
+        server
+            .call("PATCH", &path, ADMIN_KEY, Some(body))
             .await
             .assert_error_code(code);
     }
@@ -201,7 +179,8 @@ async fn a_deactivated_application_starts_no_login_until_it_is_reactivated() {
     let path = format!("/api/application/{app}");
     let pending = server.code(&app, "richard@piedpiper.example").await;
 
-    send(&server, "DELETE", &path, ADMIN_KEY, None)
+    server
+        .call("DELETE", &path, ADMIN_KEY, None)
         .await
         .assert_status(200);
     let shown = server.get(&path, Some(ADMIN_KEY)).await.json()["application"].clone();
@@ -222,15 +201,10 @@ async fn a_deactivated_application_starts_no_login_until_it_is_reactivated() {
         .await
         .assert_status(404);
 
-    send(
-        &server,
-        "PUT",
-        &format!("{path}?reactivate=true"),
-        ADMIN_KEY,
-        None,
-    )
-    .await
-    .assert_status(200);
+    server
+        .call("PUT", &format!("{path}?reactivate=true"), ADMIN_KEY, None)
+        .await
+        .assert_status(200);
     let code = server.code(&app, "richard@piedpiper.example").await;
     server.login(json!({"code": code})).await.assert_status(200);
 }
@@ -256,15 +230,15 @@ async fn a_hard_delete_removes_the_application_and_its_registrations_only() {
         .await
         .assert_status(200);
 
-    send(
-        &server,
-        "DELETE",
-        &format!("/api/application/{app}?hardDelete=true"),
-        ADMIN_KEY,
-        None,
-    )
-    .await
-    .assert_status(200);
+    server
+        .call(
+            "DELETE",
+            &format!("/api/application/{app}?hardDelete=true"),
+            ADMIN_KEY,
+            None,
+        )
+        .await
+        .assert_status(200);
     server
         .get(&format!("/api/application/{app}"), Some(ADMIN_KEY))
         .await
@@ -293,72 +267,62 @@ async fn roles_are_added_replaced_patched_and_removed_one_by_one() {
         .await;
     let roles = format!("/api/application/{app}/role");
 
-    let made = send(
-        &server,
-        "POST",
-        &roles,
-        ADMIN_KEY,
-        Some(json!({"role": {"name": "editor"}})),
-    )
-    .await;
+    let made = server
+        .call(
+            "POST",
+            &roles,
+            ADMIN_KEY,
+            Some(json!({"role": {"name": "editor"}})),
+        )
+        .await;
     made.assert_status(200);
     let editor = made.json()["role"]["id"].as_str().unwrap().to_owned();
-    send(
-        &server,
-        "POST",
-        &roles,
-        ADMIN_KEY,
-        Some(json!({"role": {"name": "editor"}})),
-    )
-    .await
-    .assert_error_code("[duplicate]role.name");
-    send(
-        &server,
-        "POST",
-        &roles,
-        ADMIN_KEY,
-        Some(json!({"role": {"name": " "}})),
-    )
-    .await
-    .assert_error_code("[blank]role.name");
-    let replaced = send(
-        &server,
-        "PUT",
-        &format!("{roles}/{editor}"),
-        ADMIN_KEY,
-        Some(json!({"role": {"name": "writer", "isDefault": true}})),
-    )
-    .await;
+    server
+        .call(
+            "POST",
+            &roles,
+            ADMIN_KEY,
+            Some(json!({"role": {"name": "editor"}})),
+        )
+        .await
+        .assert_error_code("[duplicate]role.name");
+    server
+        .call(
+            "POST",
+            &roles,
+            ADMIN_KEY,
+            Some(json!({"role": {"name": " "}})),
+        )
+        .await
+        .assert_error_code("[blank]role.name");
+    let replaced = server
+        .call(
+            "PUT",
+            &format!("{roles}/{editor}"),
+            ADMIN_KEY,
+            Some(json!({"role": {"name": "writer", "isDefault": true}})),
+        )
+        .await;
     replaced.assert_status(200);
     assert_eq!(replaced.json()["role"]["id"], editor.as_str());
-    let patched = send(
-        &server,
-        "PATCH",
-        &format!("{roles}/{editor}"),
-        ADMIN_KEY,
-        Some(json!({"role": {"description": "Writes"}})),
-    )
-    .await;
+    let patched = server
+        .call(
+            "PATCH",
+            &format!("{roles}/{editor}"),
+            ADMIN_KEY,
+            Some(json!({"role": {"description": "Writes"}})),
+        )
+        .await;
     assert_eq!(patched.json()["role"]["name"], "writer");
     assert_eq!(patched.json()["role"]["isDefault"], true);
-    send(
-        &server,
-        "DELETE",
-        &format!("{roles}/{editor}"),
-        ADMIN_KEY,
-        None,
-    )
-    .await
-    .assert_status(200);
-    send(
-        &server,
-        "DELETE",
-        &format!("{roles}/{editor}"),
-        ADMIN_KEY,
-        None,
-    )
-    .await
-    .assert_status(404);
+    server
+        .call("DELETE", &format!("{roles}/{editor}"), ADMIN_KEY, None)
+        .await
+        .assert_status(200);
+    server
+        .call("DELETE", &format!("{roles}/{editor}"), ADMIN_KEY, None)
+        .await
+        .assert_status(404);
     let names: Vec<String> = server
         .get(&format!("/api/application/{app}"), Some(ADMIN_KEY))
         .await

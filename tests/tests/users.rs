@@ -9,24 +9,6 @@ use support::*;
 
 const LOCKED_KEY: &str = "hooli-key-12345678901234";
 
-async fn send(
-    server: &TestServer,
-    method: &str,
-    path: &str,
-    key: &str,
-    body: Option<Value>,
-) -> Response {
-    server
-        .request(
-            method,
-            path,
-            Some(key),
-            &[],
-            body.map(|b| b.to_string().into_bytes()),
-        )
-        .await
-}
-
 fn ids(response: &Response) -> Vec<String> {
     response.json()["users"]
         .as_array()
@@ -50,25 +32,25 @@ async fn s22_a_tenant_locked_key_sees_and_changes_only_its_tenants_users() {
         .await;
     server.api_key(LOCKED_KEY, &[], Some(&hooli)).await;
 
-    let search = send(
-        &server,
-        "POST",
-        "/api/user/search",
-        LOCKED_KEY,
-        Some(json!({"search": {"queryString": "*"}})),
-    )
-    .await;
+    let search = server
+        .call(
+            "POST",
+            "/api/user/search",
+            LOCKED_KEY,
+            Some(json!({"search": {"queryString": "*"}})),
+        )
+        .await;
     search.assert_status(200);
     assert_eq!(ids(&search), std::slice::from_ref(&gavin));
     assert_eq!(search.json()["total"], 1);
-    let everyone = send(
-        &server,
-        "POST",
-        "/api/user/search",
-        ADMIN_KEY,
-        Some(json!({"search": {}})),
-    )
-    .await;
+    let everyone = server
+        .call(
+            "POST",
+            "/api/user/search",
+            ADMIN_KEY,
+            Some(json!({"search": {}})),
+        )
+        .await;
     assert_eq!(
         everyone.json()["total"],
         2,
@@ -98,7 +80,7 @@ async fn s22_a_tenant_locked_key_sees_and_changes_only_its_tenants_users() {
             None,
         ),
     ] {
-        let response = send(&server, method, &path, LOCKED_KEY, body).await;
+        let response = server.call(method, &path, LOCKED_KEY, body).await;
         assert_eq!(
             response.status.as_u16(),
             404,
@@ -110,15 +92,15 @@ async fn s22_a_tenant_locked_key_sees_and_changes_only_its_tenants_users() {
         .get(&format!("/api/user/search?ids={richard}"), Some(LOCKED_KEY))
         .await;
     assert_eq!(by_ids.json()["total"], 0);
-    send(
-        &server,
-        "POST",
-        "/api/user",
-        LOCKED_KEY,
-        Some(json!({"user": {"email": "x@example.com", "tenantId": server.default_tenant()}})),
-    )
-    .await
-    .assert_error_code("[invalid]user.tenantId");
+    server
+        .call(
+            "POST",
+            "/api/user",
+            LOCKED_KEY,
+            Some(json!({"user": {"email": "x@example.com", "tenantId": server.default_tenant()}})),
+        )
+        .await
+        .assert_error_code("[invalid]user.tenantId");
     assert_eq!(before, server.store_fingerprint().await, "nothing changed");
 }
 
@@ -131,7 +113,8 @@ async fn a_deactivated_user_cannot_sign_in_until_reactivated_and_a_deleted_one_n
         .await;
     let path = format!("/api/user/{user}");
 
-    send(&server, "DELETE", &path, ADMIN_KEY, None)
+    server
+        .call("DELETE", &path, ADMIN_KEY, None)
         .await
         .assert_status(200);
     assert_eq!(
@@ -141,28 +124,28 @@ async fn a_deactivated_user_cannot_sign_in_until_reactivated_and_a_deleted_one_n
     let code = server.code(&app, "richard@piedpiper.example").await;
     server.login(json!({"code": code})).await.assert_status(423);
 
-    send(
-        &server,
-        "PUT",
-        &format!("/api/user/reactivate/{user}"),
-        ADMIN_KEY,
-        None,
-    )
-    .await
-    .assert_status(200);
+    server
+        .call(
+            "PUT",
+            &format!("/api/user/reactivate/{user}"),
+            ADMIN_KEY,
+            None,
+        )
+        .await
+        .assert_status(200);
     let code = server.code(&app, "richard@piedpiper.example").await;
     server.login(json!({"code": code})).await.assert_status(200);
 
     let pending = server.code(&app, "richard@piedpiper.example").await;
-    send(
-        &server,
-        "DELETE",
-        &format!("{path}?hardDelete=true"),
-        ADMIN_KEY,
-        None,
-    )
-    .await
-    .assert_status(200);
+    server
+        .call(
+            "DELETE",
+            &format!("{path}?hardDelete=true"),
+            ADMIN_KEY,
+            None,
+        )
+        .await
+        .assert_status(200);
     server
         .login(json!({"code": pending}))
         .await
@@ -184,20 +167,20 @@ async fn an_update_keeps_identity_registrations_and_verification() {
     let path = format!("/api/user/{user}");
     let before = server.get(&path, Some(ADMIN_KEY)).await.json()["user"].clone();
 
-    let put = send(
-        &server,
-        "PUT",
-        &path,
-        ADMIN_KEY,
-        Some(json!({"user": {
-            "email": "Richard.Hendricks@PiedPiper.example",
-            "id": "3c219e58-ed0e-4b18-ad48-f4f92793ae32",
-            "verified": true,
-            "registrations": [],
-            "password": "dropped"
-        }})),
-    )
-    .await;
+    let put = server
+        .call(
+            "PUT",
+            &path,
+            ADMIN_KEY,
+            Some(json!({"user": {
+                "email": "Richard.Hendricks@PiedPiper.example",
+                "id": "3c219e58-ed0e-4b18-ad48-f4f92793ae32",
+                "verified": true,
+                "registrations": [],
+                "password": "dropped"
+            }})),
+        )
+        .await;
     put.assert_status(200);
     let after = put.json()["user"].clone();
     assert_eq!(
@@ -218,24 +201,24 @@ async fn an_update_keeps_identity_registrations_and_verification() {
         .code(&app, "richard.hendricks@piedpiper.example")
         .await;
     server.login(json!({"code": code})).await.assert_status(200);
-    send(
-        &server,
-        "PATCH",
-        &path,
-        ADMIN_KEY,
-        Some(json!({"user": {"colour": "blue"}})),
-    )
-    .await
-    .assert_error_code("[invalidJSON]user.colour");
-    send(
-        &server,
-        "PUT",
-        &path,
-        ADMIN_KEY,
-        Some(json!({"user": {"firstName": "Nobody"}})),
-    )
-    .await
-    .assert_error_code("[blank]user.email");
+    server
+        .call(
+            "PATCH",
+            &path,
+            ADMIN_KEY,
+            Some(json!({"user": {"colour": "blue"}})),
+        )
+        .await
+        .assert_error_code("[invalidJSON]user.colour");
+    server
+        .call(
+            "PUT",
+            &path,
+            ADMIN_KEY,
+            Some(json!({"user": {"firstName": "Nobody"}})),
+        )
+        .await
+        .assert_error_code("[blank]user.email");
 }
 
 #[tokio::test]
@@ -251,8 +234,7 @@ async fn search_matches_prefixes_of_email_username_and_names_page_by_page() {
         server.user(&app, email, json!({"firstName": first})).await;
     }
     let search = |query: Value| {
-        send(
-            &server,
+        server.call(
             "POST",
             "/api/user/search",
             ADMIN_KEY,
@@ -329,7 +311,7 @@ async fn registrations_are_read_replaced_patched_and_removed_within_the_tenant()
         ("PATCH", Some(json!({"registration": {"roles": ["admin"]}}))),
         ("DELETE", None),
     ] {
-        let response = send(&server, method, &path, LOCKED_KEY, body).await;
+        let response = server.call(method, &path, LOCKED_KEY, body).await;
         assert_eq!(response.status.as_u16(), 404, "{method}: {}", response.text);
     }
     let unknown_user = format!("/api/user/registration/3c219e58-ed0e-4b18-ad48-f4f92793ae32/{app}");
@@ -337,25 +319,25 @@ async fn registrations_are_read_replaced_patched_and_removed_within_the_tenant()
         .get(&unknown_user, Some(ADMIN_KEY))
         .await
         .assert_status(404);
-    send(
-        &server,
-        "PUT",
-        &path,
-        ADMIN_KEY,
-        Some(json!({"registration": {"roles": ["god"]}})),
-    )
-    .await
-    .assert_error_code("[invalid]registration.roles");
+    server
+        .call(
+            "PUT",
+            &path,
+            ADMIN_KEY,
+            Some(json!({"registration": {"roles": ["god"]}})),
+        )
+        .await
+        .assert_error_code("[invalid]registration.roles");
     assert_eq!(before, server.store_fingerprint().await, "nothing changed");
 
-    let promoted = send(
-        &server,
-        "PATCH",
-        &path,
-        ADMIN_KEY,
-        Some(json!({"registration": {"roles": ["admin"]}})),
-    )
-    .await;
+    let promoted = server
+        .call(
+            "PATCH",
+            &path,
+            ADMIN_KEY,
+            Some(json!({"registration": {"roles": ["admin"]}})),
+        )
+        .await;
     promoted.assert_status(200);
     assert_eq!(promoted.json()["registration"]["roles"], json!(["admin"]));
     let code = server.code(&app, "richard@piedpiper.example").await;
@@ -364,7 +346,8 @@ async fn registrations_are_read_replaced_patched_and_removed_within_the_tenant()
     let claims = verified_claims(&server, login.json()["token"].as_str().unwrap(), &app).await;
     assert_eq!(claims["roles"], json!(["admin"]));
 
-    send(&server, "DELETE", &path, ADMIN_KEY, None)
+    server
+        .call("DELETE", &path, ADMIN_KEY, None)
         .await
         .assert_status(200);
     server.get(&path, Some(ADMIN_KEY)).await.assert_status(404);

@@ -8,7 +8,7 @@ use crate::domain::validation::{FieldError, ValidationErrors};
 use crate::domain::{ApiKey, ApiKeyPermissions, Instant, Secret, TenantId};
 use crate::ports::{ApiKeyStore, Clock, Entropy, StoreError, TenantStore};
 
-use super::{random_id_bytes, FlowError, FlowResult};
+use super::{duplicate, random_id_bytes, FlowError, FlowResult};
 
 /// Whether API-key permissions may name an endpoint and method: the route table knows.
 pub type Permissible = fn(&str, &str) -> bool;
@@ -155,15 +155,6 @@ async fn check_draft<S: TenantStore + ?Sized>(
         Some(&draft.description),
     );
     Ok(errors)
-}
-
-fn duplicate(field: &str, what: &str) -> FlowError {
-    ValidationErrors::field(FieldError::new(
-        "duplicate",
-        field,
-        format!("{what} already exists."),
-    ))
-    .into()
 }
 
 pub async fn api_key<S: ApiKeyStore + ?Sized>(store: &S, id: ApiKeyId) -> FlowResult<ApiKey> {

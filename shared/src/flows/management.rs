@@ -16,16 +16,7 @@ use crate::ports::{
 };
 
 use super::tenancy::TenantScope;
-use super::{random_id_bytes, FlowError, FlowResult};
-
-fn duplicate(field: &str, what: &str) -> FlowError {
-    ValidationErrors::field(FieldError::new(
-        "duplicate",
-        field,
-        format!("{what} already exists."),
-    ))
-    .into()
-}
+use super::{duplicate, random_id_bytes, FlowError, FlowResult};
 
 /// Everything tenant creation needs besides the store.
 pub struct TenantMaking<'a> {

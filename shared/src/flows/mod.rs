@@ -60,6 +60,16 @@ impl From<ValidationErrors> for FlowError {
 
 pub type FlowResult<T> = Result<T, FlowError>;
 
+/// `[duplicate]field`: a value that must be unique is taken.
+pub(crate) fn duplicate(field: &str, what: &str) -> FlowError {
+    crate::domain::validation::ValidationErrors::field(crate::domain::validation::FieldError::new(
+        "duplicate",
+        field,
+        format!("{what} already exists."),
+    ))
+    .into()
+}
+
 /// A fresh random v4 id from the injected entropy.
 pub(crate) fn random_id_bytes(
     entropy: &dyn crate::ports::Entropy,

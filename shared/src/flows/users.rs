@@ -7,7 +7,7 @@ use crate::domain::{ApplicationId, Registration, TenantId, User, UserId};
 use crate::ports::{ApplicationStore, Clock, Entropy, StoreError, TenantStore, UserStore};
 
 use super::tenancy::TenantScope;
-use super::{random_id_bytes, FlowError, FlowResult};
+use super::{duplicate, random_id_bytes, FlowError, FlowResult};
 
 /// Creates a user without registrations (they have their own API, as in FusionAuth). The
 /// email is stored lowercased, as FusionAuth stores it; password properties are dropped.
@@ -60,15 +60,6 @@ where
         Err(StoreError::Duplicate(field)) => Err(duplicate(field, "A user with this value")),
         Err(e) => Err(e.into()),
     }
-}
-
-fn duplicate(field: &str, what: &str) -> FlowError {
-    ValidationErrors::field(FieldError::new(
-        "duplicate",
-        field,
-        format!("{what} already exists."),
-    ))
-    .into()
 }
 
 /// The user `id`, if the caller may see it.

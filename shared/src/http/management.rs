@@ -62,8 +62,8 @@ struct ApplicationBody {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[allow(dead_code)]
-struct RegistrationBody {
-    registration: Option<Registration>,
+pub(super) struct RegistrationBody {
+    pub(super) registration: Option<Registration>,
     user: Option<User>,
     skip_verification: Option<bool>,
     skip_registration_verification: Option<bool>,

@@ -7,12 +7,14 @@ use serde_json::{json, Map, Value};
 
 use super::errors::ApiError;
 use super::json::{decode_body, Checks};
-use super::management::{patch_object, patched, path_id, query_flag, required_object};
+use super::management::{
+    patch_object, patched, path_id, query_flag, required_object, RegistrationBody,
+};
 use super::{empty_response, json_response, HttpRequest, HttpResponse};
 use crate::app::App;
 use crate::domain::user::{LoginIdType, MAX_LOGIN_ID_LEN};
 use crate::domain::validation::FieldError;
-use crate::domain::{ApplicationId, Registration, User, UserId};
+use crate::domain::{ApplicationId, User, UserId};
 use crate::flows::tenancy::TenantScope;
 use crate::flows::users::{self as flows, UserSearch, DEFAULT_SEARCH_RESULTS, MAX_SEARCH_RESULTS};
 
@@ -306,23 +308,6 @@ fn not_supported(field: &str, why: &str) -> ApiError {
     ))
 }
 
-/// FusionAuth's `RegistrationRequest`, as an update reads it.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[allow(dead_code)]
-struct RegistrationUpdateBody {
-    registration: Option<Registration>,
-    user: Option<Value>,
-    skip_verification: Option<bool>,
-    skip_registration_verification: Option<bool>,
-    send_set_password_email: Option<bool>,
-    send_set_password_identity_type: Option<String>,
-    generate_authentication_token: Option<bool>,
-    disable_domain_block: Option<bool>,
-    verification_ids: Option<Vec<String>>,
-    event_info: Option<Map<String, Value>>,
-}
-
 pub async fn retrieve_registration(
     app: &App,
     scope: &TenantScope,
@@ -365,7 +350,7 @@ pub async fn update_registration(
         let current = flows::registration(store, scope, user_id, application_id).await?;
         patched(&current, patch, "registration")?
     } else {
-        let body: RegistrationUpdateBody = decode_body(&request.body)?;
+        let body: RegistrationBody = decode_body(&request.body)?;
         required_object("registration", body.registration)?
     };
     let mut registration = registration;

@@ -462,6 +462,18 @@ impl TestServer {
         }
     }
 
+    /// A request with a JSON body (or none) and an API key.
+    pub async fn call(&self, method: &str, path: &str, key: &str, body: Option<Value>) -> Response {
+        self.request(
+            method,
+            path,
+            Some(key),
+            &[],
+            body.map(|b| b.to_string().into_bytes()),
+        )
+        .await
+    }
+
     pub async fn post(&self, path: &str, key: Option<&str>, body: Value) -> Response {
         self.request("POST", path, key, &[], Some(body.to_string().into_bytes()))
             .await
