@@ -536,13 +536,7 @@ async fn the_email_template_is_localized_by_preferred_languages() {
         "fromEmail": "login@piedpiper.example",
         "defaultFromName": "Pied Piper"
     }});
-    let template_id = server
-        .admin("POST", "/api/email/template", template)
-        .await
-        .json()["emailTemplate"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let template_id = server.email_template(template).await;
     let app = server
         .application(json!({"emailConfiguration": {"passwordlessEmailTemplateId": template_id}}))
         .await;
@@ -662,4 +656,122 @@ async fn s2_the_store_holds_no_code_token_or_key_in_the_clear() {
         .store_fingerprint()
         .await
         .contains(body["refreshToken"].as_str().unwrap()));
+}
+
+/// A template in the shape of FusionAuth's default passwordless template: the link assembled
+/// in FreeMarker from the code, the tenant and every `state` entry, and a subject with the
+/// expiry time in the user's own time zone.
+fn fusionauth_shaped_template() -> serde_json::Value {
+    let link = format!(
+        r#"[#setting url_escaping_charset="UTF-8"]
+[#-- `state` is the map the start call was given. --]
+[#assign url = "{PUBLIC_URL}/oauth2/passwordless/${{code}}?tenantId=${{user.tenantId}}" /]
+[#list state!{{}} as key, value][#if key != "tenantId" && value??][#assign url = url + "&" + key?url + "=" + value?url/][/#if][/#list]
+"#
+    );
+    json!({"emailTemplate": {
+        "name": "FusionAuth-shaped",
+        "defaultSubject": "[#setting time_zone = (user.timezone)!\"UTC\"]\
+            [#assign expiry = (.now?long + timeToLive * 1000)?number_to_datetime /]\
+            Your sign-in link expires at ${expiry?string(\"h:mm a z\")}",
+        "defaultHtmlTemplate": format!(
+            "{link}<p>Hi ${{user.firstName!\"there\"}},</p>\n<p><a href=\"${{url}}\">Sign in</a></p>\n"
+        ),
+        "defaultTextTemplate": format!("{link}Hi ${{user.firstName!\"there\"}},\n\n${{url}}\n"),
+    }})
+}
+
+#[tokio::test]
+async fn freemarker_templates_shaped_like_fusionauths_send_working_links() {
+    let server = TestServer::start().await;
+    let template_id = server.email_template(fusionauth_shaped_template()).await;
+    let app = server
+        .application(json!({"emailConfiguration": {"passwordlessEmailTemplateId": template_id}}))
+        .await;
+    server
+        .user(
+            &app,
+            "monica@raviga.example",
+            json!({"firstName": "Monica", "timezone": "America/Denver"}),
+        )
+        .await;
+    let state = json!({"client_id": app, "redirect_uri": "https://app.example/cb?x=1", "scope": "openid email"});
+    let started = server
+        .start_login(&app, "monica@raviga.example", json!({"state": state}))
+        .await;
+    started.assert_status(200);
+    let code = started.json()["code"].as_str().unwrap().to_owned();
+    server.send(json!({"code": code})).await.assert_status(200);
+
+    let email = server.emails().await.pop().unwrap();
+    let tenant = server.default_tenant();
+    let link = format!(
+        "{PUBLIC_URL}/oauth2/passwordless/{code}?tenantId={tenant}&client_id={app}\
+         &redirect_uri=https%3A%2F%2Fapp.example%2Fcb%3Fx%3D1&scope=openid%20email"
+    );
+    // Mail carries CRLF line breaks.
+    assert_eq!(
+        email.html.replace("\r\n", "\n"),
+        format!(
+            "<p>Hi Monica,</p>\n<p><a href=\"{}\">Sign in</a></p>\n",
+            link.replace('&', "&amp;")
+        )
+    );
+    if let Some(text) = &email.text {
+        assert_eq!(
+            text.replace("\r\n", "\n").trim_end(),
+            format!("Hi Monica,\n\n{link}")
+        );
+    }
+    // The server's clock reads 2026-01-01T00:00:00Z and the link lives 180 seconds: in
+    // Denver (UTC-7 in winter) that is the evening before.
+    assert_eq!(email.subject, "Your sign-in link expires at 5:03 PM MST");
+    assert_eq!(email.link_code(), code);
+    server
+        .login(json!({"code": code, "applicationId": app}))
+        .await
+        .assert_status(200);
+}
+
+#[tokio::test]
+async fn freemarker_outside_the_subset_is_refused_naming_the_construct_and_line() {
+    let server = TestServer::start().await;
+    let mut template = fusionauth_shaped_template();
+    template["emailTemplate"]["defaultTextTemplate"] =
+        json!("Hello\n[#include \"footer.ftl\"]\n${url}");
+    template["emailTemplate"]["defaultHtmlTemplate"] = json!("<p>${user.firstName?eval}</p>");
+    let response = server
+        .admin("POST", "/api/email/template", template.clone())
+        .await;
+    response.assert_status(400);
+    let errors = &response.json()["fieldErrors"];
+    let text = errors["emailTemplate.defaultTextTemplate"][0]["message"]
+        .as_str()
+        .unwrap();
+    assert!(
+        text.contains("line 2") && text.contains("[#include]"),
+        "{text}"
+    );
+    let html = errors["emailTemplate.defaultHtmlTemplate"][0]["message"]
+        .as_str()
+        .unwrap();
+    assert!(html.contains("?eval"), "{html}");
+    // The preview gives the same errors, and renders a template that is in the subset.
+    server
+        .admin("POST", "/api/email/template/preview", template)
+        .await
+        .assert_error_code("[invalid]emailTemplate.defaultTextTemplate");
+    let preview = server
+        .admin(
+            "POST",
+            "/api/email/template/preview",
+            fusionauth_shaped_template(),
+        )
+        .await;
+    preview.assert_status(200);
+    let text = preview.json()["email"]["text"].as_str().unwrap().to_owned();
+    assert!(
+        text.contains("?tenantId=") && text.contains("&redirect_uri=https%3A%2F%2F"),
+        "{text}"
+    );
 }

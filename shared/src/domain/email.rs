@@ -1,9 +1,11 @@
 //! Rendering the passwordless email from a template. Pure: the mailer port sends the result.
 
-use minijinja::{AutoEscape, Environment};
+use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 use serde::Serialize;
 
+use super::freemarker;
 use super::template::EmailTemplate;
+use super::time::Instant;
 
 /// What a passwordless email is made of before it becomes MIME.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,9 +68,11 @@ pub fn render_bounded<C: Serialize>(
 
 /// Renders subject, HTML and text with the same context. Only the HTML part is HTML-escaped,
 /// so a user named `<script>` stays text in the HTML and reads naturally in the text part.
+/// A FreeMarker source is translated first; `now` is its `.now`.
 pub fn render_email<C: Serialize>(
     template: &EmailTemplate,
     preferred_languages: &[String],
+    now: Instant,
     context: &C,
 ) -> Result<(String, String, String), RenderError> {
     let localized = template.localize(preferred_languages);
@@ -82,14 +86,28 @@ pub fn render_email<C: Serialize>(
     });
     env.set_formatter(html_formatter);
     env.set_fuel(Some(TEMPLATE_FUEL));
+    freemarker::runtime::install(&mut env);
+    let context = minijinja::context! {
+        __now => now.as_millis(),
+        ..minijinja::Value::from_serialize(context)
+    };
     let render = |name: &str, source: &str| -> Result<String, RenderError> {
         let mut env = env.clone();
-        env.add_template_owned(name.to_owned(), source.to_owned())
+        let source = if freemarker::is_freemarker(source) {
+            // FreeMarker keeps a template's last line break, and `a.b!` reaches through
+            // missing parents.
+            env.set_keep_trailing_newline(true);
+            env.set_undefined_behavior(UndefinedBehavior::Chainable);
+            freemarker::translate(source).map_err(|e| RenderError(e.to_string()))?
+        } else {
+            source.to_owned()
+        };
+        env.add_template_owned(name.to_owned(), source)
             .map_err(|e| RenderError(e.to_string()))?;
         let template = env
             .get_template(name)
             .map_err(|e| RenderError(e.to_string()))?;
-        render_bounded(&template, context)
+        render_bounded(&template, &context)
     };
     let subject = render("subject", localized.subject)?;
     // Header injection: a subject is one line whatever the template or data say.
@@ -114,22 +132,9 @@ fn html_formatter(
     value: &minijinja::Value,
 ) -> Result<(), minijinja::Error> {
     match value.as_str() {
-        Some(text) if state.auto_escape() == AutoEscape::Html && !value.is_safe() => {
-            let mut escaped = String::with_capacity(text.len());
-            for c in text.chars() {
-                match c {
-                    '&' => escaped.push_str("&amp;"),
-                    '<' => escaped.push_str("&lt;"),
-                    '>' => escaped.push_str("&gt;"),
-                    '"' => escaped.push_str("&quot;"),
-                    '\'' => escaped.push_str("&#39;"),
-                    c => escaped.push(c),
-                }
-            }
-            out.write_str(&escaped).map_err(|e| {
-                minijinja::Error::new(minijinja::ErrorKind::WriteFailure, e.to_string())
-            })
-        }
+        Some(text) if state.auto_escape() == AutoEscape::Html && !value.is_safe() => out
+            .write_str(&freemarker::runtime::escape_html(text))
+            .map_err(|e| minijinja::Error::new(minijinja::ErrorKind::WriteFailure, e.to_string())),
         _ => minijinja::escape_formatter(out, state, value),
     }
 }
@@ -153,7 +158,8 @@ mod tests {
     #[test]
     fn html_is_escaped_and_text_is_not() {
         let ctx = json!({"user": {"firstName": "<script>"}, "url": "https://x.example/a?b=1&c=2"});
-        let (subject, html, text) = render_email(&template(), &[], &ctx).unwrap();
+        let (subject, html, text) =
+            render_email(&template(), &[], Instant::default(), &ctx).unwrap();
         assert!(html.contains("&lt;script&gt;"), "{html}");
         assert!(
             html.contains("href=\"https://x.example/a?b=1&amp;c=2\""),
@@ -170,7 +176,7 @@ mod tests {
         t.default_text_template =
             "{% for a in range(3000) %}{% for b in range(3000) %}{% endfor %}{% endfor %}".into();
         let ctx = json!({"user": {"firstName": "A"}, "url": "u"});
-        let err = render_email(&t, &[], &ctx).unwrap_err();
+        let err = render_email(&t, &[], Instant::default(), &ctx).unwrap_err();
         assert!(err.to_string().contains("fuel"), "{err}");
     }
 
@@ -179,13 +185,13 @@ mod tests {
         let mut t = template();
         t.default_text_template = "{{ 'x' * 1000000 }}".into();
         let ctx = json!({"user": {"firstName": "A"}, "url": "u"});
-        assert!(render_email(&t, &[], &ctx).is_err());
+        assert!(render_email(&t, &[], Instant::default(), &ctx).is_err());
     }
 
     #[test]
     fn a_subject_is_always_one_line() {
         let ctx = json!({"user": {"firstName": "A"}, "url": "u"});
-        let (subject, _, _) = render_email(&template(), &[], &ctx).unwrap();
+        let (subject, _, _) = render_email(&template(), &[], Instant::default(), &ctx).unwrap();
         assert!(!subject.contains('\n'));
     }
 }

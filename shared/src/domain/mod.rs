@@ -5,6 +5,7 @@ pub mod application;
 pub mod claims;
 pub mod code;
 pub mod email;
+pub mod freemarker;
 pub mod generator;
 pub mod ids;
 pub mod kept;

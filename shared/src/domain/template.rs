@@ -1,5 +1,6 @@
 use serde::{Deserialize, Serialize};
 
+use super::freemarker;
 use super::kept::Kept;
 use std::collections::BTreeMap;
 
@@ -54,17 +55,52 @@ pub struct LocalizedTemplate<'a> {
 /// The largest source of one template part (S29).
 pub const MAX_TEMPLATE_SOURCE_BYTES: usize = 48 * 1024;
 
-/// Checks a template source when it is saved: at most [`MAX_TEMPLATE_SOURCE_BYTES`], and it
-/// compiles, so a syntax error is the author's 400 with its line, not a failure at render
-/// time that someone else pays for (S29).
+/// Checks a page template source when it is saved: at most [`MAX_TEMPLATE_SOURCE_BYTES`],
+/// and it compiles, so a syntax error is the author's 400 with its line, not a failure at
+/// render time that someone else pays for (S29).
 pub fn check_template_source(errors: &mut ValidationErrors, field: &str, source: &str) {
+    if check_size(errors, field, source) {
+        check_compiles(errors, field, source);
+    }
+}
+
+/// Checks an email template source when it is saved: as [`check_template_source`], and a
+/// FreeMarker source must stay within the subset this product translates, the error naming
+/// the construct and its line.
+pub fn check_email_template_source(errors: &mut ValidationErrors, field: &str, source: &str) {
+    if !check_size(errors, field, source) {
+        return;
+    }
+    if !freemarker::is_freemarker(source) {
+        check_compiles(errors, field, source);
+        return;
+    }
+    match freemarker::translate(source) {
+        Ok(translated) => check_compiles(errors, field, &translated),
+        Err(e) => errors.push(FieldError::invalid(
+            field,
+            format!(
+                "The FreeMarker template is not supported on line {}: {}.",
+                e.line, e.message
+            ),
+        )),
+    }
+}
+
+fn check_size(errors: &mut ValidationErrors, field: &str, source: &str) -> bool {
     if source.len() > MAX_TEMPLATE_SOURCE_BYTES {
         errors.push(FieldError::new(
             "tooLarge",
             field,
             format!("A template may hold at most {MAX_TEMPLATE_SOURCE_BYTES} bytes."),
         ));
-    } else if let Err(e) = minijinja::Environment::new().template_from_str(source) {
+        return false;
+    }
+    true
+}
+
+fn check_compiles(errors: &mut ValidationErrors, field: &str, source: &str) {
+    if let Err(e) = minijinja::Environment::new().template_from_str(source) {
         let line = e
             .line()
             .map(|l| format!(" on line {l}"))
@@ -107,7 +143,7 @@ impl EmailTemplate {
         // Compiled when saved, so a syntax error is the author's 400 with its line, not a 500
         // at send time that someone else pays for (S29).
         for (field, source) in self.sources() {
-            check_template_source(&mut errors, &format!("emailTemplate.{field}"), source);
+            check_email_template_source(&mut errors, &format!("emailTemplate.{field}"), source);
         }
         super::kept::check_kept(
             &mut errors,

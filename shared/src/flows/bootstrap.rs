@@ -111,27 +111,48 @@ mod tests {
             "url": "https://login.example/oauth2/passwordless/CODE?tenantId=T",
             "state": {"client_id": "c1", "redirect_uri": "https://app.example/cb?x=1", "tenantId": "other"},
         });
-        let (_, html, text) = crate::domain::email::render_email(&template, &[], &context).unwrap();
+        let (_, html, text) = crate::domain::email::render_email(
+            &template,
+            &[],
+            crate::domain::Instant::default(),
+            &context,
+        )
+        .unwrap();
         let link = "https://login.example/oauth2/passwordless/CODE?tenantId=T&client_id=c1&redirect_uri=https%3A//app.example/cb%3Fx%3D1";
         assert!(text.contains(link), "{text}");
         assert!(html.contains(&link.replace('&', "&amp;")), "{html}");
         assert!(!text.contains("other"));
         let without_state = serde_json::json!({"user": {"email": "a@example.com"}, "timeToLive": 180, "url": "https://l/x"});
-        let (_, html, _) =
-            crate::domain::email::render_email(&template, &[], &without_state).unwrap();
+        let (_, html, _) = crate::domain::email::render_email(
+            &template,
+            &[],
+            crate::domain::Instant::default(),
+            &without_state,
+        )
+        .unwrap();
         assert!(
             !html.contains("type this code"),
             "no short code, no sentence: {html}"
         );
         let with_code = serde_json::json!({"user": {"email": "a@example.com"}, "timeToLive": 180, "url": "https://l/x", "oneTimeCode": "123456"});
-        let (_, html, text) =
-            crate::domain::email::render_email(&template, &[], &with_code).unwrap();
+        let (_, html, text) = crate::domain::email::render_email(
+            &template,
+            &[],
+            crate::domain::Instant::default(),
+            &with_code,
+        )
+        .unwrap();
         assert!(
             html.contains("<strong>123456</strong>") && text.contains(": 123456"),
             "{text}"
         );
-        let (_, _, text) =
-            crate::domain::email::render_email(&template, &[], &without_state).unwrap();
+        let (_, _, text) = crate::domain::email::render_email(
+            &template,
+            &[],
+            crate::domain::Instant::default(),
+            &without_state,
+        )
+        .unwrap();
         assert!(text.contains("https://l/x\n"), "{text}");
     }
 }

@@ -349,7 +349,7 @@ async fn deliver<S: TemplateStore + CodeStore + ?Sized>(
         "timeToLive": stored.time_to_live_seconds(now),
         "url": links.magic_link(code, tenant),
     });
-    let (subject, html, text) = render_email(&template, &user.preferred_languages, &context)?;
+    let (subject, html, text) = render_email(&template, &user.preferred_languages, now, &context)?;
     let from_email = template
         .from_email
         .clone()

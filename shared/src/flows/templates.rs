@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::domain::email::render_email;
 use crate::domain::validation::{FieldError, ValidationErrors};
-use crate::domain::{EmailTemplate, TemplateId, User};
+use crate::domain::{EmailTemplate, Instant, TemplateId, User};
 use crate::ports::{ApplicationStore, Clock, StoreError, TemplateStore, TenantStore};
 
 use super::tenancy::TenantScope;
@@ -130,10 +130,14 @@ pub struct Preview {
 
 /// Renders a template against a sample user and code, in `locale` when it has a version for
 /// it. Errors in the sources are the same field errors a save gives.
-pub fn preview(template: &EmailTemplate, locale: Option<&str>) -> FlowResult<Preview> {
+pub fn preview(
+    template: &EmailTemplate,
+    locale: Option<&str>,
+    now: Instant,
+) -> FlowResult<Preview> {
     let mut errors = ValidationErrors::new();
     for (field, source) in template.sources() {
-        crate::domain::template::check_template_source(
+        crate::domain::template::check_email_template_source(
             &mut errors,
             &format!("emailTemplate.{field}"),
             source,
@@ -159,7 +163,7 @@ pub fn preview(template: &EmailTemplate, locale: Option<&str>) -> FlowResult<Pre
         "timeToLive": 180,
         "url": format!("https://login.example/oauth2/passwordless/{code}"),
     });
-    let (subject, html, text) = render_email(template, &sample.preferred_languages, &context)
+    let (subject, html, text) = render_email(template, &sample.preferred_languages, now, &context)
         .map_err(|e| {
             ValidationErrors::field(FieldError::invalid("emailTemplate", e.to_string()))
         })?;

@@ -557,10 +557,13 @@ struct PreviewBody {
 
 /// `POST /api/email/template/preview`: the template rendered for a sample user, as FusionAuth's
 /// `PreviewResponse` (`email` with `from`, `subject`, `html`, `text`; `errors`).
-pub async fn preview_email_template(request: &HttpRequest) -> Result<HttpResponse, ApiError> {
+pub async fn preview_email_template(
+    app: &App,
+    request: &HttpRequest,
+) -> Result<HttpResponse, ApiError> {
     let body: PreviewBody = decode_body(&request.body)?;
     let template = required_object("emailTemplate", body.email_template)?;
-    let preview = templates::preview(&template, body.locale.as_deref())?;
+    let preview = templates::preview(&template, body.locale.as_deref(), app.clock.now())?;
     let mut email = json!({
         "subject": preview.subject,
         "html": preview.html,

@@ -204,7 +204,7 @@ async fn dispatch(
         Route::EmailTemplateDelete => {
             management::delete_email_template(app, &scope, &params[0]).await
         }
-        Route::EmailTemplatePreview => management::preview_email_template(request).await,
+        Route::EmailTemplatePreview => management::preview_email_template(app, request).await,
         Route::KeyGenerate => keys::generate_key(app, request, &scope, None).await,
         Route::KeyGenerateWithId => {
             keys::generate_key(app, request, &scope, Some(&params[0])).await

@@ -527,6 +527,16 @@ impl TestServer {
             .to_owned()
     }
 
+    /// Creates an email template from a `{"emailTemplate": …}` body and returns its id.
+    pub async fn email_template(&self, body: Value) -> String {
+        let response = self.admin("POST", "/api/email/template", body).await;
+        response.assert_status(200);
+        response.json()["emailTemplate"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
     /// Creates a user registered (with role `user`) for `application`; `extra` is merged into the user.
     pub async fn user(&self, application: &str, email: &str, extra: Value) -> String {
         let mut user = json!({"email": email, "firstName": "Test"});
