@@ -243,6 +243,32 @@ pub trait RefreshTokenStore: Send + Sync {
     ) -> StoreResult<Rotation>;
     /// Ends every token of a family, now and for good (S18, S20).
     async fn revoke_refresh_family(&self, family: RefreshTokenId) -> StoreResult<()>;
+    /// The live tokens `filter` selects: unexpired, not yet used, of a family not revoked;
+    /// oldest first.
+    async fn live_refresh_tokens(
+        &self,
+        filter: RefreshTokenFilter,
+        now: Instant,
+    ) -> StoreResult<Vec<StoredRefreshToken>>;
+}
+
+/// Which refresh tokens a management call is about. By user is an index lookup; by id and by
+/// application read the whole (short-lived) token table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefreshTokenFilter {
+    User(UserId),
+    Id(RefreshTokenId),
+    Application(ApplicationId),
+}
+
+impl RefreshTokenFilter {
+    pub fn selects(self, token: &StoredRefreshToken) -> bool {
+        match self {
+            RefreshTokenFilter::User(id) => token.user_id == id,
+            RefreshTokenFilter::Id(id) => token.id == id,
+            RefreshTokenFilter::Application(id) => token.application_id == id,
+        }
+    }
 }
 
 /// What redeeming a single-use grant found.

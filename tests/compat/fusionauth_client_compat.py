@@ -123,6 +123,31 @@ assert reused.status == 404, reused.status
 ended = client.exchange_refresh_token_for_jwt({"refreshToken": refreshed["refreshToken"]})
 assert ended.status == 404, "a reuse revokes the family (S20)"
 
+
+def new_session():
+    started = check(client.start_passwordless_login({"applicationId": application_id, "loginId": "monica@raviga.example"}))
+    return check(client.passwordless_login({"code": started["code"]}))
+
+
+# Sessions are listed by user and revoked by token, id, user, application or request body.
+session = new_session()
+listed = check(client.retrieve_refresh_tokens(user_id))["refreshTokens"]
+assert [t["id"] for t in listed] == [session["refreshTokenId"]], listed
+assert "token" not in listed[0]
+assert check(client.retrieve_refresh_token_by_id(session["refreshTokenId"]))["refreshToken"]["userId"] == user_id
+for revoke in (
+    lambda s: client.revoke_refresh_token_by_token(s["refreshToken"]),
+    lambda s: client.revoke_refresh_token_by_id(s["refreshTokenId"]),
+    lambda s: client.revoke_refresh_tokens_by_user_id(user_id),
+    lambda s: client.revoke_refresh_tokens_by_application_id(application_id),
+    lambda s: client.revoke_refresh_tokens_by_user_id_for_application(user_id, application_id),
+    lambda s: client.revoke_refresh_tokens_with_request({"userId": user_id}),
+    lambda s: client.revoke_refresh_token(token=s["refreshToken"]),
+):
+    check(revoke(session))
+    assert client.exchange_refresh_token_for_jwt({"refreshToken": session["refreshToken"]}).status == 404
+    session = new_session()
+
 # A used code is gone: the client sees a 404 with no body.
 again = client.passwordless_login({"code": linked})
 assert again.status == 404 and not again.was_successful()

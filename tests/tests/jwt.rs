@@ -167,3 +167,187 @@ async fn s20_a_refresh_token_rotates_once_and_its_reuse_ends_the_family() {
         .await
         .assert_error_code("[blank]refreshToken");
 }
+
+/// A new sign-in of `email`: its refresh token and that token's id.
+async fn session(server: &TestServer, app: &str, email: &str) -> (String, String) {
+    let code = server.code(app, email).await;
+    let login = server.login(json!({"code": code})).await.json();
+    (
+        login["refreshToken"].as_str().unwrap().to_owned(),
+        login["refreshTokenId"].as_str().unwrap().to_owned(),
+    )
+}
+
+async fn refreshes(server: &TestServer, token: &str) -> bool {
+    let response = server
+        .post("/api/jwt/refresh", None, json!({"refreshToken": token}))
+        .await;
+    response.status == 200
+}
+
+#[tokio::test]
+async fn refresh_tokens_are_listed_by_user_and_revoked_by_token_id_user_and_application() {
+    let server = TestServer::start().await;
+    let app = server
+        .application(json!({"loginConfiguration": {"generateRefreshTokens": true}}))
+        .await;
+    let email = "gilfoyle@piedpiper.example";
+    let user = server.user(&app, email, json!({})).await;
+    let (first, _) = session(&server, &app, email).await;
+    let (second, second_id) = session(&server, &app, email).await;
+    let rotated = server
+        .post("/api/jwt/refresh", None, json!({"refreshToken": first}))
+        .await
+        .json();
+    let (first, first_id) = (
+        rotated["refreshToken"].as_str().unwrap().to_owned(),
+        rotated["refreshTokenId"].as_str().unwrap().to_owned(),
+    );
+
+    // Listed: the live token of each sign-in, never the token itself.
+    let listed = server
+        .get(&format!("/api/jwt/refresh?userId={user}"), Some(ADMIN_KEY))
+        .await;
+    listed.assert_status(200);
+    let tokens = listed.json()["refreshTokens"].as_array().unwrap().clone();
+    let mut ids: Vec<&str> = tokens.iter().map(|t| t["id"].as_str().unwrap()).collect();
+    ids.sort_unstable();
+    let mut expected = vec![first_id.as_str(), second_id.as_str()];
+    expected.sort_unstable();
+    assert_eq!(ids, expected);
+    for token in &tokens {
+        assert_eq!(token["userId"], user.as_str());
+        assert_eq!(token["applicationId"], app.as_str());
+        assert!(token.get("token").is_none(), "{token}");
+    }
+    let one = server
+        .get(&format!("/api/jwt/refresh/{second_id}"), Some(ADMIN_KEY))
+        .await;
+    one.assert_status(200);
+    assert_eq!(one.json()["refreshToken"]["id"], second_id.as_str());
+
+    // By token, by id: that sign-in ends, the other lives on.
+    server
+        .call(
+            "DELETE",
+            &format!("/api/jwt/refresh?token={second}"),
+            ADMIN_KEY,
+            None,
+        )
+        .await
+        .assert_status(200);
+    assert!(!refreshes(&server, &second).await);
+    server
+        .call(
+            "DELETE",
+            &format!("/api/jwt/refresh/{first_id}"),
+            ADMIN_KEY,
+            None,
+        )
+        .await
+        .assert_status(200);
+    assert!(!refreshes(&server, &first).await);
+    server
+        .get(&format!("/api/jwt/refresh/{first_id}"), Some(ADMIN_KEY))
+        .await
+        .assert_status(404);
+
+    // By user and application, by application, by user in a body.
+    for revoke in [
+        format!("/api/jwt/refresh?userId={user}&applicationId={app}"),
+        format!("/api/jwt/refresh?applicationId={app}"),
+        "/api/jwt/refresh".to_owned(),
+    ] {
+        let (token, _) = session(&server, &app, email).await;
+        let body = (!revoke.contains('?')).then(|| json!({"userId": user}));
+        server
+            .call("DELETE", &revoke, ADMIN_KEY, body)
+            .await
+            .assert_status(200);
+        assert!(!refreshes(&server, &token).await, "{revoke}");
+    }
+    let listed = server
+        .get(&format!("/api/jwt/refresh?userId={user}"), Some(ADMIN_KEY))
+        .await;
+    assert_eq!(listed.json()["refreshTokens"], json!([]));
+}
+
+#[tokio::test]
+async fn refresh_token_management_refuses_bad_requests_and_other_tenants() {
+    let server = TestServer::start().await;
+    let app = server
+        .application(json!({"loginConfiguration": {"generateRefreshTokens": true}}))
+        .await;
+    let email = "dinesh@piedpiper.example";
+    let user = server.user(&app, email, json!({})).await;
+    let (token, token_id) = session(&server, &app, email).await;
+
+    server
+        .get("/api/jwt/refresh", Some(ADMIN_KEY))
+        .await
+        .assert_error_code("[missing]userId");
+    server
+        .get("/api/jwt/refresh?userId=nope", Some(ADMIN_KEY))
+        .await
+        .assert_error_code("[invalid]userId");
+    server
+        .call("DELETE", "/api/jwt/refresh", ADMIN_KEY, None)
+        .await
+        .assert_error_code("[invalid]token");
+    server
+        .call(
+            "DELETE",
+            &format!("/api/jwt/refresh?token={token}&userId={user}"),
+            ADMIN_KEY,
+            None,
+        )
+        .await
+        .assert_error_code("[invalid]token");
+    let unknown = "7f3c2a10-1d2e-4b5f-8a9b-0c1d2e3f4a5b";
+    for path in [
+        format!("/api/jwt/refresh?userId={unknown}"),
+        format!("/api/jwt/refresh/{unknown}"),
+    ] {
+        server.get(&path, Some(ADMIN_KEY)).await.assert_status(404);
+    }
+    server
+        .call(
+            "DELETE",
+            "/api/jwt/refresh?token=never-issued",
+            ADMIN_KEY,
+            None,
+        )
+        .await
+        .assert_status(404);
+
+    // A key locked to another tenant neither sees nor ends this tenant's sessions (S22).
+    let other = server.tenant("Hooli").await;
+    let locked = "a-key-locked-to-hooli-0123456789abcdef";
+    server
+        .api_key(
+            locked,
+            &[("/api/jwt/refresh", &["GET", "DELETE"])],
+            Some(&other),
+        )
+        .await;
+    server
+        .get(&format!("/api/jwt/refresh?userId={user}"), Some(locked))
+        .await
+        .assert_status(404);
+    server
+        .get(&format!("/api/jwt/refresh/{token_id}"), Some(locked))
+        .await
+        .assert_status(404);
+    for revoke in [
+        format!("/api/jwt/refresh?token={token}"),
+        format!("/api/jwt/refresh/{token_id}"),
+        format!("/api/jwt/refresh?userId={user}"),
+        format!("/api/jwt/refresh?applicationId={app}"),
+    ] {
+        server
+            .call("DELETE", &revoke, locked, None)
+            .await
+            .assert_status(404);
+    }
+    assert!(refreshes(&server, &token).await);
+}

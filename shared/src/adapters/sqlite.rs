@@ -887,6 +887,46 @@ impl RefreshTokenStore for SqliteStore {
         })
         .await
     }
+
+    async fn live_refresh_tokens(
+        &self,
+        filter: RefreshTokenFilter,
+        now: Instant,
+    ) -> StoreResult<Vec<StoredRefreshToken>> {
+        self.run(move |conn| {
+            let hashes = |sql: &str, args: &[&dyn rusqlite::ToSql]| {
+                conn.prepare(sql)
+                    .and_then(|mut statement| {
+                        statement
+                            .query_map(args, |r| r.get::<_, String>(0))?
+                            .collect::<Result<Vec<_>, _>>()
+                    })
+                    .map_err(unavailable)
+            };
+            let now_millis = now.as_millis();
+            let hashes = match filter {
+                RefreshTokenFilter::User(id) => hashes(
+                    "SELECT hash FROM refresh_tokens WHERE user_id = ?1 AND expires_at > ?2",
+                    &[&id.to_string(), &now_millis],
+                )?,
+                _ => hashes(
+                    "SELECT hash FROM refresh_tokens WHERE expires_at > ?1",
+                    &[&now_millis],
+                )?,
+            };
+            let mut live = Vec::new();
+            for hash in hashes {
+                if let Some(token) = live_refresh_token(conn, &hash, now)? {
+                    if !token.rotated && filter.selects(&token) {
+                        live.push(token);
+                    }
+                }
+            }
+            live.sort_by_key(|t| t.start_instant);
+            Ok(live)
+        })
+        .await
+    }
 }
 
 /// A refresh token that is unexpired and whose family is not revoked (rotated or not).

@@ -1,10 +1,18 @@
-//! FusionAuth's `/api/jwt` helpers: validating an access token and publishing public keys.
+//! FusionAuth's `/api/jwt` helpers: validating an access token, publishing public keys, and
+//! listing and revoking refresh tokens.
 
 use serde_json::Value;
 
-use crate::domain::{ApplicationId, KeyId, SigningKey};
-use crate::ports::{ApplicationStore, Clock, KeyVault, SigningKeyStore, TenantStore};
+use std::collections::BTreeSet;
 
+use crate::domain::ids::RefreshTokenId;
+use crate::domain::{ApplicationId, Instant, KeyId, Secret, SigningKey, UserId};
+use crate::ports::{
+    ApplicationStore, Clock, KeyVault, RefreshTokenFilter, RefreshTokenStore, SigningKeyStore,
+    StoredRefreshToken, TenantStore, UserStore,
+};
+
+use super::tenancy::TenantScope;
 use super::{FlowError, FlowResult};
 
 /// The claims of a live access token of ours, or `None` (forged, foreign, expired).
@@ -63,4 +71,82 @@ pub async fn public_keys<S: TenantStore + ApplicationStore + SigningKeyStore + ?
             .filter_map(|key| pem(key).map(|p| (key.id, p)))
             .collect()),
     }
+}
+
+/// What a revoke names: tokens by user, application or id, a user's for one application,
+/// or the token itself.
+pub enum RevokeTarget {
+    Filter(RefreshTokenFilter),
+    UserForApplication(UserId, ApplicationId),
+    Token(Secret),
+}
+
+/// The live refresh tokens `filter` selects, within the caller's tenant (S22). An unknown
+/// (or foreign) user, application or token id is `NotFound`.
+pub async fn refresh_tokens<S: UserStore + ApplicationStore + RefreshTokenStore + ?Sized>(
+    store: &S,
+    scope: &TenantScope,
+    filter: RefreshTokenFilter,
+    now: Instant,
+) -> FlowResult<Vec<StoredRefreshToken>> {
+    match filter {
+        RefreshTokenFilter::User(id) => {
+            store
+                .user(id)
+                .await?
+                .filter(|u| scope.allows(u.tenant_id))
+                .ok_or(FlowError::NotFound)?;
+        }
+        RefreshTokenFilter::Application(id) => {
+            store
+                .application(id)
+                .await?
+                .filter(|a| scope.allows(a.tenant_id))
+                .ok_or(FlowError::NotFound)?;
+        }
+        RefreshTokenFilter::Id(_) => {}
+    }
+    let tokens: Vec<StoredRefreshToken> = store
+        .live_refresh_tokens(filter, now)
+        .await?
+        .into_iter()
+        .filter(|t| scope.allows(t.tenant_id))
+        .collect();
+    if matches!(filter, RefreshTokenFilter::Id(_)) && tokens.is_empty() {
+        return Err(FlowError::NotFound);
+    }
+    Ok(tokens)
+}
+
+/// Ends the sessions a revoke names: each token's whole family, so the tokens it was rotated
+/// from and into die with it (S20). An unknown token is `NotFound`.
+pub async fn revoke_refresh_tokens<S: UserStore + ApplicationStore + RefreshTokenStore + ?Sized>(
+    store: &S,
+    scope: &TenantScope,
+    target: RevokeTarget,
+    now: Instant,
+) -> FlowResult<usize> {
+    let tokens = match target {
+        RevokeTarget::Filter(filter) => refresh_tokens(store, scope, filter, now).await?,
+        RevokeTarget::UserForApplication(user, application) => {
+            refresh_tokens(store, scope, RefreshTokenFilter::User(user), now)
+                .await?
+                .into_iter()
+                .filter(|t| t.application_id == application)
+                .collect()
+        }
+        RevokeTarget::Token(token) => {
+            let found = store
+                .refresh_token(&token.hash(), now)
+                .await?
+                .filter(|t| scope.allows(t.tenant_id))
+                .ok_or(FlowError::NotFound)?;
+            vec![found]
+        }
+    };
+    let families: BTreeSet<RefreshTokenId> = tokens.iter().map(|t| t.family_id()).collect();
+    for family in &families {
+        store.revoke_refresh_family(*family).await?;
+    }
+    Ok(families.len())
 }

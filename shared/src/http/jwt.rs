@@ -1,4 +1,5 @@
-//! `/api/jwt/validate` and `/api/jwt/public-key`, as FusionAuth answers them.
+//! `/api/jwt/validate`, `/api/jwt/public-key` and `/api/jwt/refresh`, as FusionAuth answers
+//! them.
 
 use http::StatusCode;
 use serde_json::{json, Map, Value};
@@ -9,13 +10,16 @@ use super::errors::ApiError;
 use super::json::{decode_body, Checks};
 use super::oidc::bearer;
 use super::pages;
-use super::{json_response, HttpRequest, HttpResponse};
+use super::{empty_response, json_response, HttpRequest, HttpResponse};
 use crate::app::App;
+use crate::domain::ids::RefreshTokenId;
 use crate::domain::secret::MAX_SECRET_LEN;
 use crate::domain::validation::FieldError;
-use crate::domain::{ApplicationId, KeyId, Secret};
-use crate::flows::jwt::{self as flows, KeySelection};
+use crate::domain::{ApplicationId, KeyId, Secret, UserId};
+use crate::flows::jwt::{self as flows, KeySelection, RevokeTarget};
 use crate::flows::oauth::rotate_refresh;
+use crate::flows::tenancy::TenantScope;
+use crate::ports::{RefreshTokenFilter, StoredRefreshToken};
 
 /// `GET /api/jwt/validate` with `Authorization: Bearer <token>` (or FusionAuth's `JWT <token>`):
 /// 200 with the claims, 401 for anything else.
@@ -49,10 +53,7 @@ pub async fn validate(app: &App, request: &HttpRequest) -> Result<HttpResponse, 
 /// `GET /api/jwt/public-key?kid=…` or `?applicationId=…` (`{"publicKey": PEM}`), or with neither
 /// every public key (`{"publicKeys": {kid: PEM}}`).
 pub async fn public_key(app: &App, request: &HttpRequest) -> Result<HttpResponse, ApiError> {
-    let query = request.query.as_deref().unwrap_or_default();
-    let params: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
-        .into_owned()
-        .collect();
+    let params = request.query_pairs();
     let find = |name: &str| {
         params
             .iter()
@@ -134,4 +135,148 @@ pub async fn refresh(app: &App, request: &HttpRequest) -> Result<HttpResponse, A
         body["refreshTokenId"] = json!(id);
     }
     Ok(json_response(StatusCode::OK, &body))
+}
+
+/// FusionAuth's `RefreshToken` as management shows it. The token itself is stored only as
+/// its hash, so it is never shown.
+fn refresh_token_view(token: &StoredRefreshToken) -> Value {
+    json!({
+        "id": token.id,
+        "applicationId": token.application_id,
+        "tenantId": token.tenant_id,
+        "userId": token.user_id,
+        "insertInstant": token.start_instant,
+        "startInstant": token.start_instant,
+        "metaData": {},
+        "data": {},
+    })
+}
+
+fn query_id<T>(
+    pairs: &[(String, String)],
+    name: &str,
+    parse: fn(&str) -> Option<T>,
+) -> Result<Option<T>, ApiError> {
+    pairs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| {
+            parse(v).ok_or_else(|| {
+                ApiError::field(FieldError::invalid(
+                    name,
+                    format!("[{name}] must be a UUID."),
+                ))
+            })
+        })
+        .transpose()
+}
+
+/// `GET /api/jwt/refresh?userId=…`: the user's live refresh tokens; `GET /api/jwt/refresh/{id}`:
+/// one of them.
+pub async fn retrieve_refresh_tokens(
+    app: &App,
+    request: &HttpRequest,
+    scope: &TenantScope,
+    id: Option<&str>,
+) -> Result<HttpResponse, ApiError> {
+    if let Some(id) = id {
+        let id = RefreshTokenId::parse(id).ok_or(ApiError::NotFound)?;
+        let tokens = flows::refresh_tokens(
+            app.store.as_ref(),
+            scope,
+            RefreshTokenFilter::Id(id),
+            app.clock.now(),
+        )
+        .await?;
+        let token = tokens.first().ok_or(ApiError::NotFound)?;
+        return Ok(json_response(
+            StatusCode::OK,
+            &json!({"refreshToken": refresh_token_view(token)}),
+        ));
+    }
+    let pairs = request.query_pairs();
+    let user = query_id(&pairs, "userId", UserId::parse)?
+        .ok_or_else(|| ApiError::field(FieldError::missing("userId")))?;
+    let tokens = flows::refresh_tokens(
+        app.store.as_ref(),
+        scope,
+        RefreshTokenFilter::User(user),
+        app.clock.now(),
+    )
+    .await?;
+    let views: Vec<Value> = tokens.iter().map(refresh_token_view).collect();
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"refreshTokens": views}),
+    ))
+}
+
+/// FusionAuth's `RefreshTokenRevokeRequest`, the body form of a revoke.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[allow(dead_code)] // `eventInfo` is accepted and not recorded
+struct RevokeBody {
+    token: Option<String>,
+    user_id: Option<UserId>,
+    application_id: Option<ApplicationId>,
+    event_info: Option<Map<String, Value>>,
+}
+
+/// `DELETE /api/jwt/refresh` with `?token=`, `?tokenId=`, `?userId=` (and `&applicationId=`),
+/// `?applicationId=`, or the same in a body; `DELETE /api/jwt/refresh/{tokenId}`. Each token
+/// named ends with its whole rotation family.
+pub async fn revoke_refresh_tokens(
+    app: &App,
+    request: &HttpRequest,
+    scope: &TenantScope,
+    id: Option<&str>,
+) -> Result<HttpResponse, ApiError> {
+    let pairs = request.query_pairs();
+    let body: RevokeBody = if request.body.iter().all(u8::is_ascii_whitespace) {
+        RevokeBody::default()
+    } else {
+        decode_body(&request.body)?
+    };
+    let token = body.token.or_else(|| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == "token")
+            .map(|(_, v)| v.clone())
+    });
+    let token_id = match id {
+        Some(id) => Some(RefreshTokenId::parse(id).ok_or(ApiError::NotFound)?),
+        None => query_id(&pairs, "tokenId", RefreshTokenId::parse)?,
+    };
+    let user = match body.user_id {
+        Some(user) => Some(user),
+        None => query_id(&pairs, "userId", UserId::parse)?,
+    };
+    let application = match body.application_id {
+        Some(application) => Some(application),
+        None => query_id(&pairs, "applicationId", ApplicationId::parse)?,
+    };
+    let target =
+        match (token, token_id, user, application) {
+            (Some(token), None, None, None) => {
+                let mut checks = Checks::new();
+                let token = checks.text("token", Some(token), MAX_SECRET_LEN);
+                checks.finish()?;
+                RevokeTarget::Token(Secret::new(token.unwrap_or_default()))
+            }
+            (None, Some(id), None, None) => RevokeTarget::Filter(RefreshTokenFilter::Id(id)),
+            (None, None, Some(user), None) => RevokeTarget::Filter(RefreshTokenFilter::User(user)),
+            (None, None, Some(user), Some(application)) => {
+                RevokeTarget::UserForApplication(user, application)
+            }
+            (None, None, None, Some(application)) => {
+                RevokeTarget::Filter(RefreshTokenFilter::Application(application))
+            }
+            _ => return Err(ApiError::field(FieldError::invalid(
+                "token",
+                "Name the tokens to revoke with one of: token, tokenId, userId (optionally with \
+                 applicationId), applicationId.",
+            ))),
+        };
+    flows::revoke_refresh_tokens(app.store.as_ref(), scope, target, app.clock.now()).await?;
+    Ok(empty_response(StatusCode::OK))
 }

@@ -394,11 +394,7 @@ pub async fn delete_role(
 
 /// A `true`/`false` query parameter (absent: false); anything else is `[invalid]name`.
 pub(super) fn query_flag(request: &HttpRequest, name: &str) -> Result<bool, ApiError> {
-    let query = request.query.as_deref().unwrap_or_default();
-    let value = form_urlencoded::parse(query.as_bytes())
-        .find(|(key, _)| key == name)
-        .map(|(_, value)| value.into_owned());
-    match value.as_deref() {
+    match request.query_value(name).as_deref() {
         None | Some("false") => Ok(false),
         Some("true") => Ok(true),
         Some(_) => Err(ApiError::field(FieldError::invalid(

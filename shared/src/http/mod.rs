@@ -43,6 +43,23 @@ pub struct HttpRequest {
     pub request_id: String,
 }
 
+impl HttpRequest {
+    /// The pairs of the query string, decoded (its length is bounded where requests arrive).
+    pub fn query_pairs(&self) -> Vec<(String, String)> {
+        form_urlencoded::parse(self.query.as_deref().unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect()
+    }
+
+    /// The first value of one query parameter.
+    pub fn query_value(&self, name: &str) -> Option<String> {
+        self.query_pairs()
+            .into_iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value)
+    }
+}
+
 pub type HttpResponse = http::Response<Bytes>;
 
 /// Who is calling: a client over HTTP, or a kickstart file applied by the operator.
@@ -214,6 +231,14 @@ async fn dispatch(
         Route::KeyDelete => keys::delete_key(app, &scope, &params[0]).await,
         Route::JwtValidate => jwt::validate(app, request).await,
         Route::JwtRefresh => jwt::refresh(app, request).await,
+        Route::RefreshTokenList => jwt::retrieve_refresh_tokens(app, request, &scope, None).await,
+        Route::RefreshTokenRetrieve => {
+            jwt::retrieve_refresh_tokens(app, request, &scope, Some(&params[0])).await
+        }
+        Route::RefreshTokenRevoke => jwt::revoke_refresh_tokens(app, request, &scope, None).await,
+        Route::RefreshTokenRevokeById => {
+            jwt::revoke_refresh_tokens(app, request, &scope, Some(&params[0])).await
+        }
         Route::JwtPublicKey => jwt::public_key(app, request).await,
         Route::UserRetrieve => users::retrieve_user(app, &scope, &params[0]).await,
         Route::UserByLoginId => users::retrieve_user_by_login_id(app, request, &scope).await,

@@ -32,10 +32,6 @@ fn link_code(raw: &str) -> Option<Secret> {
     well_formed.then(|| Secret::new(raw))
 }
 
-fn query_pairs(request: &HttpRequest) -> Vec<(String, String)> {
-    form_pairs(request.query.as_deref().unwrap_or("").as_bytes())
-}
-
 /// The language of a page: `locale` from the form or query, else `Accept-Language`.
 fn language(request: &HttpRequest, pairs: &[(String, String)]) -> Language {
     Language::choose(form_value(pairs, "locale"), request)
@@ -105,7 +101,7 @@ async fn link_language(
     code: &Secret,
 ) -> Result<Language, ApiError> {
     if let Some(language) =
-        Language::requested(form_value(&query_pairs(request), "locale"), request)
+        Language::requested(form_value(&request.query_pairs(), "locale"), request)
     {
         return Ok(language);
     }
@@ -136,7 +132,7 @@ fn authorization_in(
 /// One page for every dead link (S10). The default template puts the authorization request in
 /// the link's query, so the page can offer to ask again.
 fn expired_page(app: &App, request: &HttpRequest) -> HttpResponse {
-    let query = query_pairs(request);
+    let query = request.query_pairs();
     let retry = authorization_in(&query)
         .ok()
         .flatten()
@@ -333,7 +329,7 @@ pub async fn complete_link(
         completing_browser(request, &form),
     )
     .await?;
-    let query = query_pairs(request);
+    let query = request.query_pairs();
     Ok(match completion {
         Completion::Redirect(location) => pages::redirect(&location),
         Completion::Expired => expired_page(app, request),
@@ -356,7 +352,7 @@ pub async fn complete_link(
 /// The browser a completion comes from: its address and the language it asks for (the form's
 /// `locale`, the link's, then `Accept-Language`).
 fn completing_browser(request: &HttpRequest, form: &[(String, String)]) -> CompletingBrowser {
-    let query = query_pairs(request);
+    let query = request.query_pairs();
     let locale = form_value(form, "locale").or(form_value(&query, "locale"));
     CompletingBrowser {
         ip_address: request.source_ip.map(|ip| ip.to_string()),
@@ -560,7 +556,7 @@ async fn checked_authorization<'a>(
 
 /// `GET /oauth2/authorize`: one email field, "Email me a login link".
 pub async fn authorize(app: &App, request: &HttpRequest) -> Result<HttpResponse, ApiError> {
-    let query = query_pairs(request);
+    let query = request.query_pairs();
     match checked_authorization(app, &query).await? {
         Ok((authorization, look)) => {
             authorize_page(&look, request, &query, &authorization, StatusCode::OK, None)

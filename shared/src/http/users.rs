@@ -128,13 +128,6 @@ pub async fn reactivate_user(
     Ok(user_response(&user))
 }
 
-fn query_params(request: &HttpRequest) -> Vec<(String, String)> {
-    let query = request.query.as_deref().unwrap_or_default();
-    form_urlencoded::parse(query.as_bytes())
-        .into_owned()
-        .collect()
-}
-
 /// `GET /api/user?email=…`, `?username=…` (usernames only) or `?loginId=…` (the kinds
 /// `loginIdTypes` names, email then username by default).
 pub async fn retrieve_user_by_login_id(
@@ -142,7 +135,7 @@ pub async fn retrieve_user_by_login_id(
     request: &HttpRequest,
     scope: &TenantScope,
 ) -> Result<HttpResponse, ApiError> {
-    let params = query_params(request);
+    let params = request.query_pairs();
     let find = |name: &str| {
         params
             .iter()
@@ -218,7 +211,7 @@ pub async fn search_users(
         }
         required_object("search", body.search)?
     } else {
-        criteria_from_query(&query_params(request))?
+        criteria_from_query(&request.query_pairs())?
     };
     if criteria.query.is_some() {
         return Err(not_supported(

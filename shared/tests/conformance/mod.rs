@@ -10,8 +10,8 @@ use passwordless::domain::oauth::AuthorizationGrant;
 use passwordless::domain::tenant::DEFAULT_TENANT_ID;
 use passwordless::domain::{ApplicationId, Instant, SecretHash, Tenant, TenantId, User, UserId};
 use passwordless::ports::{
-    Consumed, KickstartMark, LoginFinish, Proof, Redeemed, Rotation, Store, StoreError,
-    StoredRefreshToken,
+    Consumed, KickstartMark, LoginFinish, Proof, Redeemed, RefreshTokenFilter, Rotation, Store,
+    StoreError, StoredRefreshToken,
 };
 
 pub const NOW: Instant = Instant::from_secs(1_767_225_600);
@@ -708,6 +708,68 @@ pub async fn s20_a_refresh_token_rotates_once_and_a_revoked_family_is_dead(store
     );
 }
 
+/// Management lists a user's, an application's or one id's live refresh tokens: used,
+/// expired and revoked ones are not listed.
+pub async fn live_refresh_tokens_are_listed_by_user_application_and_id(store: Arc<dyn Store>) {
+    let user = fresh_user(store.as_ref(), "sessions@example.com").await;
+    let other = fresh_user(store.as_ref(), "others@example.com").await;
+    let application = id(8, ApplicationId::from_random_bytes);
+    let token = |user: &User, name: &str, family: RefreshTokenId| StoredRefreshToken {
+        application_id: application,
+        ..refresh_token(user, &format!("{name}-{}", user.id), family)
+    };
+    let (used_family, revoked_family, other_family) = (
+        id(9, RefreshTokenId::from_random_bytes),
+        id(10, RefreshTokenId::from_random_bytes),
+        id(11, RefreshTokenId::from_random_bytes),
+    );
+    let used = token(&user, "used", used_family);
+    let successor = StoredRefreshToken {
+        start_instant: NOW.plus_secs(1),
+        ..token(&user, "successor", used_family)
+    };
+    let revoked = token(&user, "revoked", revoked_family);
+    let expired = StoredRefreshToken {
+        expires_at: NOW.plus_secs(1),
+        ..token(&user, "expired", id(12, RefreshTokenId::from_random_bytes))
+    };
+    let others = token(&other, "other", other_family);
+    for t in [&used, &revoked, &expired, &others] {
+        store.insert_refresh_token(t).await.unwrap();
+    }
+    store
+        .rotate_refresh_token(&used.token_hash, &successor, NOW)
+        .await
+        .unwrap();
+    store.revoke_refresh_family(revoked_family).await.unwrap();
+    let later = NOW.plus_secs(2);
+    let ids =
+        |tokens: Vec<StoredRefreshToken>| tokens.into_iter().map(|t| t.id).collect::<Vec<_>>();
+
+    let of_user = store
+        .live_refresh_tokens(RefreshTokenFilter::User(user.id), later)
+        .await
+        .unwrap();
+    assert_eq!(ids(of_user), vec![successor.id]);
+    let of_application = store
+        .live_refresh_tokens(RefreshTokenFilter::Application(application), later)
+        .await
+        .unwrap();
+    assert_eq!(ids(of_application), vec![others.id, successor.id]);
+    for (wanted, expected) in [
+        (successor.id, vec![successor.id]),
+        (used.id, vec![]),
+        (revoked.id, vec![]),
+        (expired.id, vec![]),
+    ] {
+        let found = store
+            .live_refresh_tokens(RefreshTokenFilter::Id(wanted), later)
+            .await
+            .unwrap();
+        assert_eq!(ids(found), expected);
+    }
+}
+
 /// Declares one test per check. `$make` is evaluated inside each (async) test and gives the
 /// store and a guard that must live as long as the test (a temporary folder, a request log).
 macro_rules! conformance_suite {
@@ -733,7 +795,8 @@ macro_rules! conformance_suite {
             s14_a_bound_code_is_taken_only_with_its_binding,
             s31_a_bound_code_supersedes_nothing_and_a_login_ends_the_others,
             s6_an_api_start_ends_the_bound_codes,
-            s20_a_refresh_token_rotates_once_and_a_revoked_family_is_dead
+            s20_a_refresh_token_rotates_once_and_a_revoked_family_is_dead,
+            live_refresh_tokens_are_listed_by_user_application_and_id
         );
     };
     (@each $make:expr; $($check:ident),*) => {$(
@@ -769,5 +832,6 @@ pub async fn run_all(store: Arc<dyn Store>) {
     s14_a_bound_code_is_taken_only_with_its_binding(store.clone()).await;
     s31_a_bound_code_supersedes_nothing_and_a_login_ends_the_others(store.clone()).await;
     s6_an_api_start_ends_the_bound_codes(store.clone()).await;
-    s20_a_refresh_token_rotates_once_and_a_revoked_family_is_dead(store).await;
+    s20_a_refresh_token_rotates_once_and_a_revoked_family_is_dead(store.clone()).await;
+    live_refresh_tokens_are_listed_by_user_application_and_id(store).await;
 }

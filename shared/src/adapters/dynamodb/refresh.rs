@@ -9,7 +9,15 @@ use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWrite
 use super::{body, build, n, s, sdk, ttl_seconds, DynamoStore, Item};
 use crate::domain::ids::RefreshTokenId;
 use crate::domain::{Instant, SecretHash};
-use crate::ports::{RefreshTokenStore, Rotation, StoreResult, StoredRefreshToken};
+use std::collections::HashMap;
+
+use crate::ports::{
+    RefreshTokenFilter, RefreshTokenStore, Rotation, StoreResult, StoredRefreshToken,
+};
+
+/// The sparse index of refresh tokens by user, and its key attribute.
+pub(super) const USER_INDEX: &str = "refreshTokensByUser";
+pub(super) const USER_INDEX_KEY: &str = "refreshUserId";
 
 fn token_key(hash: &SecretHash) -> AttributeValue {
     s(format!("REFRESH#{}", hash.to_hex()))
@@ -31,6 +39,54 @@ impl DynamoStore {
             .await
             .map_err(|e| sdk("GetItem", e))?;
         Ok(out.item().cloned())
+    }
+
+    /// Every refresh-token item `filter` may select: one user's from the index, else all.
+    async fn refresh_items(
+        &self,
+        filter: RefreshTokenFilter,
+        now: Instant,
+    ) -> StoreResult<Vec<Item>> {
+        let mut found = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let (items, last) = match filter {
+                RefreshTokenFilter::User(user) => {
+                    let out = self
+                        .client
+                        .query()
+                        .table_name(&self.tables.codes)
+                        .index_name(USER_INDEX)
+                        .key_condition_expression("#k = :v")
+                        .expression_attribute_names("#k", USER_INDEX_KEY)
+                        .expression_attribute_values(":v", s(user.to_string()))
+                        .set_exclusive_start_key(start.take())
+                        .send()
+                        .await
+                        .map_err(|e| sdk("Query", e))?;
+                    (out.items, out.last_evaluated_key)
+                }
+                _ => {
+                    let out = self
+                        .client
+                        .scan()
+                        .table_name(&self.tables.codes)
+                        .filter_expression("begins_with(pk, :refresh) AND expiresAt > :now")
+                        .expression_attribute_values(":refresh", s("REFRESH#".to_owned()))
+                        .expression_attribute_values(":now", n(now.as_secs()))
+                        .set_exclusive_start_key(start.take())
+                        .send()
+                        .await
+                        .map_err(|e| sdk("Scan", e))?;
+                    (out.items, out.last_evaluated_key)
+                }
+            };
+            found.extend(items.unwrap_or_default());
+            match last {
+                Some(key) => start = Some(key),
+                None => return Ok(found),
+            }
+        }
     }
 
     /// An unexpired token of a family not revoked, with whether it was rotated.
@@ -62,6 +118,8 @@ impl DynamoStore {
                 .item("pk", token_key(&token.token_hash))
                 .item("body", s(super::to_json(token)?))
                 .item("userId", s(token.user_id.to_string()))
+                // Only refresh tokens carry this: the key of the sparse by-user index.
+                .item(USER_INDEX_KEY, s(token.user_id.to_string()))
                 .item("expiresAt", n(ttl_seconds(token.expires_at)))
                 .condition_expression("attribute_not_exists(pk)")
                 .build(),
@@ -162,5 +220,37 @@ impl RefreshTokenStore for DynamoStore {
             .await
             .map_err(|e| sdk("UpdateItem", e))?;
         Ok(())
+    }
+
+    async fn live_refresh_tokens(
+        &self,
+        filter: RefreshTokenFilter,
+        now: Instant,
+    ) -> StoreResult<Vec<StoredRefreshToken>> {
+        let mut revoked: HashMap<RefreshTokenId, bool> = HashMap::new();
+        let mut live = Vec::new();
+        for item in self.refresh_items(filter, now).await? {
+            let token: StoredRefreshToken = body(&item)?;
+            if now >= token.expires_at || item.contains_key("rotated") || !filter.selects(&token) {
+                continue;
+            }
+            let family = token.family_id();
+            let family_revoked = match revoked.get(&family) {
+                Some(known) => *known,
+                None => {
+                    let known = self
+                        .refresh_item(family_key(family))
+                        .await?
+                        .is_some_and(|f| f.contains_key("revoked"));
+                    revoked.insert(family, known);
+                    known
+                }
+            };
+            if !family_revoked {
+                live.push(token);
+            }
+        }
+        live.sort_by_key(|t| t.start_instant);
+        Ok(live)
     }
 }

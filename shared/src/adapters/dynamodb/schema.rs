@@ -81,7 +81,12 @@ impl DynamoStore {
             .table_name(&self.tables.codes)
             .billing_mode(BillingMode::PayPerRequest)
             .attribute_definitions(attr("pk")?)
+            .attribute_definitions(attr(super::refresh::USER_INDEX_KEY)?)
             .key_schema(key("pk", KeyType::Hash)?)
+            .global_secondary_indexes(index(
+                super::refresh::USER_INDEX,
+                super::refresh::USER_INDEX_KEY,
+            )?)
             .send()
             .await;
         if let Err(e) = codes {
