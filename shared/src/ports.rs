@@ -7,7 +7,7 @@ use crate::domain::code::PasswordlessCode;
 use crate::domain::email::OutgoingEmail;
 use crate::domain::ids::{ApplicationId, RefreshTokenId, TemplateId, TenantId, UserId};
 use crate::domain::oauth::AuthorizationGrant;
-use crate::domain::signing::GeneratedKey;
+use crate::domain::signing::{GeneratedKey, KeyMaterial};
 use crate::domain::{
     ApiKey, Application, EmailTemplate, Instant, KeyId, SecretHash, SigningAlgorithm, SigningKey,
     Tenant, User,
@@ -407,6 +407,25 @@ pub trait KeyMaker: Send + Sync {
         algorithm: SigningAlgorithm,
         length: Option<u32>,
     ) -> Result<GeneratedKey, KeyGenError>;
+    /// Checks imported material and makes a key of it; what is wrong names the property.
+    fn import(&self, id: KeyId, material: KeyMaterial<'_>) -> Result<GeneratedKey, KeyImportError>;
+}
+
+/// Why imported key material is refused: the request property at fault and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct KeyImportError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl KeyImportError {
+    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            field,
+            message: message.into(),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

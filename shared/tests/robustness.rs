@@ -407,6 +407,8 @@ every_route! {
     s11_s25_jwt_public_key_survives_anything: JwtPublicKey,
     s11_s25_key_generate_survives_anything: KeyGenerate,
     s11_s25_key_generate_with_id_survives_anything: KeyGenerateWithId,
+    s11_s25_key_import_survives_anything: KeyImport,
+    s11_s25_key_import_with_id_survives_anything: KeyImportWithId,
     s11_s25_key_retrieve_survives_anything: KeyRetrieve,
     s11_s25_key_list_survives_anything: KeyList,
     s11_s25_key_delete_survives_anything: KeyDelete,

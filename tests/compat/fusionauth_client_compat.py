@@ -174,8 +174,26 @@ ec = check(client.generate_key({"key": {"algorithm": "ES256", "name": "EC"}}))["
 assert serialization.load_pem_public_key(ec["publicKey"].encode()).curve.name == "secp256r1"
 hmac = check(client.generate_key({"key": {"algorithm": "HS256", "name": "Shared"}}))["key"]
 assert "publicKey" not in hmac and "secret" not in hmac, hmac
+es384 = check(client.generate_key({"key": {"algorithm": "ES384"}}))["key"]
+assert serialization.load_pem_public_key(es384["publicKey"].encode()).curve.name == "secp384r1"
+assert check(client.generate_key({"key": {"algorithm": "HS512"}}))["key"]["length"] == 512
+# Imports: a private key made elsewhere (its public half answered), a public key alone, a secret.
+from cryptography.hazmat.primitives.asymmetric import ec as ec_keys
+outside = ec_keys.generate_private_key(ec_keys.SECP384R1())
+outside_private = outside.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+outside_public = outside.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+imported_id = str(uuid.uuid4())
+imported = check(client.import_key({"key": {"name": "Imported", "privateKey": outside_private}}, imported_id))["key"]
+assert imported["id"] == imported_id and imported["algorithm"] == "ES384" and imported["hasPrivateKey"], imported
+assert imported["publicKey"].strip() == outside_public.strip() and "privateKey" not in imported
+public_only = check(client.import_key({"key": {"publicKey": outside_public}}))["key"]
+assert public_only["hasPrivateKey"] is False
+secret = check(client.import_key({"key": {"algorithm": "HS256", "secret": "x" * 32}}))["key"]
+assert secret["type"] == "HMAC" and "secret" not in secret
+short = client.import_key({"key": {"algorithm": "HS256", "secret": "x" * 31}})
+assert short.status == 400 and "[invalid]key.secret" in str(short.error_response)
 listed = {k["id"] for k in check(client.retrieve_keys())["keys"]}
-assert {rotated_id, ec["id"], hmac["id"]} <= listed
+assert {rotated_id, ec["id"], hmac["id"], imported_id, public_only["id"]} <= listed
 assert check(client.retrieve_key(ec["id"]))["key"]["algorithm"] == "ES256"
 bad = client.generate_key({"key": {"algorithm": "RS256", "length": 1024}})
 assert bad.status == 400 and "[invalid]key.length" in str(bad.error_response)

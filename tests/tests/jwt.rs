@@ -351,3 +351,186 @@ async fn refresh_token_management_refuses_bad_requests_and_other_tenants() {
     }
     assert!(refreshes(&server, &token).await);
 }
+
+/// A key pair made outside the server, as an operator brings it: private and public PEM.
+fn outside_key(algorithm: passwordless::domain::SigningAlgorithm) -> (String, String) {
+    use passwordless::ports::KeyMaker;
+    let made = passwordless::adapters::keys::AwsLcKeyMaker
+        .generate(
+            passwordless::domain::KeyId::from_random_bytes([5; 16]),
+            algorithm,
+            None,
+        )
+        .unwrap();
+    let public = made.public_jwk.as_ref().unwrap().to_pem().unwrap();
+    let private = passwordless::domain::signing::pem("PRIVATE KEY", &made.private.unwrap().0);
+    (private, public)
+}
+
+async fn access_token(server: &TestServer, app: &str, email: &str) -> String {
+    let code = server.code(app, email).await;
+    server.login(json!({"code": code})).await.json()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn kid_of(token: &str) -> String {
+    jsonwebtoken::decode_header(token).unwrap().kid.unwrap()
+}
+
+#[tokio::test]
+async fn an_imported_key_takes_over_signing_and_tokens_of_the_old_key_validate_until_they_expire() {
+    let server = TestServer::start().await;
+    let app = server.application(json!({})).await;
+    let email = "laurie@raviga.example";
+    server.user(&app, email, json!({})).await;
+    let before = access_token(&server, &app, email).await;
+    let old_kid = kid_of(&before);
+
+    let (private, public) = outside_key(passwordless::domain::SigningAlgorithm::Es384);
+    let imported = server
+        .admin(
+            "POST",
+            "/api/key/import",
+            json!({"key": {"name": "2027 signing key", "privateKey": private, "publicKey": public}}),
+        )
+        .await;
+    imported.assert_status(200);
+    let key = imported.json()["key"].clone();
+    assert_eq!(
+        (
+            &key["algorithm"],
+            &key["type"],
+            &key["hasPrivateKey"],
+            &key["name"]
+        ),
+        (
+            &json!("ES384"),
+            &json!("EC"),
+            &json!(true),
+            &json!("2027 signing key")
+        )
+    );
+    assert_eq!(key["publicKey"].as_str().unwrap().trim(), public.trim());
+    assert!(key.get("privateKey").is_none(), "{key}");
+    let new_kid = key["id"].as_str().unwrap().to_owned();
+
+    // Rotation: the tenant signs with the new key from now on.
+    server
+        .patch_default_tenant(
+            json!({"tenant": {"jwtConfiguration": {"accessTokenKeyId": new_kid}}}),
+        )
+        .await;
+    let after = access_token(&server, &app, email).await;
+    let header = jsonwebtoken::decode_header(&after).unwrap();
+    assert_eq!(
+        (header.alg, header.kid.as_deref()),
+        (jsonwebtoken::Algorithm::ES384, Some(new_kid.as_str()))
+    );
+    // Meanwhile both validate and the JWKS shows both keys.
+    validate(&server, &before).await.assert_status(200);
+    validate(&server, &after).await.assert_status(200);
+    let jwks = server.get("/.well-known/jwks.json", None).await.json();
+    let kids: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    assert!(
+        kids.contains(&old_kid.as_str()) && kids.contains(&new_kid.as_str()),
+        "{kids:?}"
+    );
+    let new_jwk = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == new_kid.as_str())
+        .unwrap();
+    assert_eq!(
+        (&new_jwk["crv"], &new_jwk["alg"]),
+        (&json!("P-384"), &json!("ES384"))
+    );
+
+    // Once the old key's last token has expired, only new tokens validate.
+    server.clock.advance_secs(3601);
+    validate(&server, &before).await.assert_status(401);
+    let fresh = access_token(&server, &app, email).await;
+    assert_eq!(kid_of(&fresh), new_kid);
+    validate(&server, &fresh).await.assert_status(200);
+}
+
+#[tokio::test]
+async fn imports_refuse_keys_that_cannot_sign_safely() {
+    let server = TestServer::start().await;
+    let (_, public) = outside_key(passwordless::domain::SigningAlgorithm::Rs256);
+    let verification_only = server
+        .admin(
+            "POST",
+            "/api/key/import",
+            json!({"key": {"publicKey": public}}),
+        )
+        .await;
+    verification_only.assert_status(200);
+    let key = verification_only.json()["key"].clone();
+    assert_eq!(
+        (&key["hasPrivateKey"], &key["length"]),
+        (&json!(false), &json!(2048))
+    );
+    let id = key["id"].as_str().unwrap();
+    // It signs nothing, so no tenant may sign with it and no verifier is told to trust it.
+    let tenant = server
+        .admin(
+            "POST",
+            "/api/tenant",
+            json!({"tenant": {"name": "Verify only", "jwtConfiguration": {"accessTokenKeyId": id}}}),
+        )
+        .await;
+    tenant.assert_error_code("[invalid]tenant.jwtConfiguration.accessTokenKeyId");
+    let jwks = server.get("/.well-known/jwks.json", None).await.json();
+    assert!(!jwks.to_string().contains(id));
+    server
+        .get(&format!("/api/jwt/public-key?kid={id}"), None)
+        .await
+        .assert_status(404);
+
+    for (body, code) in [
+        (
+            json!({"algorithm": "HS256", "secret": "thirty-one-bytes-is-one-too-few"}),
+            "[invalid]key.secret",
+        ),
+        (json!({"secret": "a".repeat(64)}), "[missing]key.algorithm"),
+        (
+            json!({"algorithm": "HS384", "secret": "a".repeat(64)}),
+            "[notSupported]key.algorithm",
+        ),
+        (
+            json!({"privateKey": "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----"}),
+            "[invalid]key.privateKey",
+        ),
+        (json!({}), "[invalid]key.publicKey"),
+        (
+            json!({"certificate": "-----BEGIN CERTIFICATE-----"}),
+            "[notSupported]key.certificate",
+        ),
+    ] {
+        server
+            .admin("POST", "/api/key/import", json!({"key": body}))
+            .await
+            .assert_error_code(code);
+    }
+    let hmac = server
+        .admin(
+            "POST",
+            "/api/key/import/0d6b7f51-3c2a-4e8f-9b1d-5a7c9e2f4b60",
+            json!({"key": {"algorithm": "HS512", "secret": "s".repeat(64)}}),
+        )
+        .await;
+    hmac.assert_status(200);
+    assert_eq!(
+        (&hmac.json()["key"]["id"], &hmac.json()["key"]["length"]),
+        (&json!("0d6b7f51-3c2a-4e8f-9b1d-5a7c9e2f4b60"), &json!(512))
+    );
+    assert!(!hmac.text.contains(&"s".repeat(64)));
+}

@@ -16,17 +16,31 @@ pub enum SigningAlgorithm {
     Rs256,
     #[serde(rename = "ES256")]
     Es256,
+    #[serde(rename = "ES384")]
+    Es384,
     /// A shared secret: never published, only for verifiers that hold the secret too.
     #[serde(rename = "HS256")]
     Hs256,
+    #[serde(rename = "HS512")]
+    Hs512,
 }
 
 impl SigningAlgorithm {
+    pub const ALL: [SigningAlgorithm; 5] = [
+        SigningAlgorithm::Rs256,
+        SigningAlgorithm::Es256,
+        SigningAlgorithm::Es384,
+        SigningAlgorithm::Hs256,
+        SigningAlgorithm::Hs512,
+    ];
+
     fn jwt_algorithm(self) -> Algorithm {
         match self {
             SigningAlgorithm::Rs256 => Algorithm::RS256,
             SigningAlgorithm::Es256 => Algorithm::ES256,
+            SigningAlgorithm::Es384 => Algorithm::ES384,
             SigningAlgorithm::Hs256 => Algorithm::HS256,
+            SigningAlgorithm::Hs512 => Algorithm::HS512,
         }
     }
 
@@ -34,7 +48,36 @@ impl SigningAlgorithm {
         match self {
             SigningAlgorithm::Rs256 => "RS256",
             SigningAlgorithm::Es256 => "ES256",
+            SigningAlgorithm::Es384 => "ES384",
             SigningAlgorithm::Hs256 => "HS256",
+            SigningAlgorithm::Hs512 => "HS512",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.name() == name)
+    }
+
+    /// FusionAuth's key `type`: `RSA`, `EC` or `HMAC`.
+    pub fn key_type(self) -> &'static str {
+        match self {
+            SigningAlgorithm::Rs256 => "RSA",
+            SigningAlgorithm::Es256 | SigningAlgorithm::Es384 => "EC",
+            SigningAlgorithm::Hs256 | SigningAlgorithm::Hs512 => "HMAC",
+        }
+    }
+
+    /// A shared secret, which verifying needs as much as signing.
+    pub fn is_hmac(self) -> bool {
+        self.key_type() == "HMAC"
+    }
+
+    /// The EC curve of the algorithm, as JWKs name it.
+    pub fn curve(self) -> Option<&'static str> {
+        match self {
+            SigningAlgorithm::Es256 => Some("P-256"),
+            SigningAlgorithm::Es384 => Some("P-384"),
+            _ => None,
         }
     }
 }
@@ -58,6 +101,7 @@ pub struct SigningKey {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant_id: Option<TenantId>,
     pub algorithm: SigningAlgorithm,
+    /// Empty for a public key imported alone: it signs nothing and is published nowhere.
     pub sealed_private_key: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public_jwk: Option<PublicJwk>,
@@ -90,12 +134,30 @@ impl fmt::Debug for PrivateKeyDer {
     }
 }
 
-/// A key just made: its private half is sealed before anything stores it.
+/// Key material a caller brings to an import.
+#[derive(Debug, Clone, Copy)]
+pub enum KeyMaterial<'a> {
+    /// PEM: a private key (PKCS#1, SEC1 or PKCS#8) with its public half or not, or a public
+    /// key alone, which verifies and never signs.
+    Pem {
+        algorithm: Option<SigningAlgorithm>,
+        private_key: Option<&'a str>,
+        public_key: Option<&'a str>,
+    },
+    /// An HMAC secret: its bytes as given.
+    Secret {
+        algorithm: SigningAlgorithm,
+        secret: &'a [u8],
+    },
+}
+
+/// A key just made or imported: its private half is sealed before anything stores it. A
+/// public key imported alone has none.
 #[derive(Debug)]
 pub struct GeneratedKey {
     pub id: KeyId,
     pub algorithm: SigningAlgorithm,
-    pub private: PrivateKeyDer,
+    pub private: Option<PrivateKeyDer>,
     pub public_jwk: Option<PublicJwk>,
     pub length: Option<u32>,
 }
@@ -146,10 +208,10 @@ impl SigningKey {
         let mut header = Header::new(self.algorithm.jwt_algorithm());
         header.kid = Some(self.id.to_string());
         header.typ = Some("JWT".to_owned());
-        let key = match self.algorithm {
-            SigningAlgorithm::Rs256 => EncodingKey::from_rsa_der(&private.0),
-            SigningAlgorithm::Es256 => EncodingKey::from_ec_der(&private.0),
-            SigningAlgorithm::Hs256 => EncodingKey::from_secret(&private.0),
+        let key = match self.algorithm.key_type() {
+            "RSA" => EncodingKey::from_rsa_der(&private.0),
+            "EC" => EncodingKey::from_ec_der(&private.0),
+            _ => EncodingKey::from_secret(&private.0),
         };
         Ok(jsonwebtoken::encode(&header, claims, &key)?)
     }
@@ -166,10 +228,14 @@ impl SigningKey {
             (Some(PublicJwk::Rsa { n, e }), SigningAlgorithm::Rs256, _) => {
                 DecodingKey::from_rsa_components(n, e)?
             }
-            (Some(PublicJwk::Ec { x, y, .. }), SigningAlgorithm::Es256, _) => {
+            (Some(PublicJwk::Ec { crv, x, y }), algorithm, _)
+                if algorithm.curve() == Some(crv.as_str()) =>
+            {
                 DecodingKey::from_ec_components(x, y)?
             }
-            (_, SigningAlgorithm::Hs256, Some(secret)) => DecodingKey::from_secret(&secret.0),
+            (_, algorithm, Some(secret)) if algorithm.is_hmac() => {
+                DecodingKey::from_secret(&secret.0)
+            }
             _ => return Err(SigningError::NoVerifyingKey),
         };
         let mut validation = Validation::new(self.algorithm.jwt_algorithm());
@@ -179,9 +245,21 @@ impl SigningKey {
         Ok(jsonwebtoken::decode::<Value>(token, &key, &validation)?.claims)
     }
 
-    /// The JWKS entry for this key; HMAC secrets are never published.
+    /// Whether this server holds the private half (or secret) and so signs with the key.
+    pub fn can_sign(&self) -> bool {
+        !self.sealed_private_key.is_empty()
+    }
+
+    /// The public half a verifier of this server's tokens may trust: none for HMAC secrets,
+    /// and none for a public key imported alone, which signs none of them.
+    pub fn published_jwk(&self) -> Option<&PublicJwk> {
+        self.public_jwk.as_ref().filter(|_| self.can_sign())
+    }
+
+    /// The JWKS entry for this key; HMAC secrets and keys this server does not sign with are
+    /// never published.
     pub fn jwk(&self) -> Option<Value> {
-        let public = self.public_jwk.as_ref()?;
+        let public = self.published_jwk()?;
         let mut jwk = serde_json::to_value(public).ok()?;
         if let Value::Object(map) = &mut jwk {
             map.insert("kid".into(), json!(self.id.to_string()));
@@ -204,54 +282,70 @@ impl PublicJwk {
                 // AlgorithmIdentifier: rsaEncryption (1.2.840.113549.1.1.1), NULL.
                 let algorithm = der(
                     0x30,
-                    &[
-                        der(
-                            0x06,
-                            &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01],
-                        ),
-                        vec![0x05, 0x00],
-                    ]
-                    .concat(),
+                    &[der(0x06, RSA_ENCRYPTION_OID), vec![0x05, 0x00]].concat(),
                 );
                 der(
                     0x30,
                     &[algorithm, der(0x03, &[&[0u8][..], &rsa_key].concat())].concat(),
                 )
             }
-            PublicJwk::Ec { crv, x, y } if crv == "P-256" => {
+            PublicJwk::Ec { crv, x, y } => {
                 let point = [
                     &[4u8][..],
                     &URL_SAFE_NO_PAD.decode(x).ok()?,
                     &URL_SAFE_NO_PAD.decode(y).ok()?,
                 ]
                 .concat();
-                // id-ecPublicKey (1.2.840.10045.2.1) on prime256v1 (1.2.840.10045.3.1.7).
+                // id-ecPublicKey (1.2.840.10045.2.1) on the key's named curve.
                 let algorithm = der(
                     0x30,
-                    &[
-                        der(0x06, &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01]),
-                        der(0x06, &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07]),
-                    ]
-                    .concat(),
+                    &[der(0x06, EC_PUBLIC_KEY_OID), der(0x06, curve_oid(crv)?)].concat(),
                 );
                 der(
                     0x30,
                     &[algorithm, der(0x03, &[&[0u8][..], &point].concat())].concat(),
                 )
             }
-            PublicJwk::Ec { .. } => return None,
         };
-        let body = base64::engine::general_purpose::STANDARD.encode(spki);
-        let lines: Vec<&str> = body
-            .as_bytes()
-            .chunks(64)
-            .filter_map(|c| std::str::from_utf8(c).ok())
-            .collect();
-        Some(format!(
-            "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----",
-            lines.join("\n")
-        ))
+        Some(pem("PUBLIC KEY", &spki))
     }
+}
+
+/// DER as a PEM block of `label`: base64 in lines of 64, no final line break.
+pub fn pem(label: &str, der: &[u8]) -> String {
+    let body = base64::engine::general_purpose::STANDARD.encode(der);
+    let lines: Vec<&str> = body
+        .as_bytes()
+        .chunks(64)
+        .filter_map(|c| std::str::from_utf8(c).ok())
+        .collect();
+    format!(
+        "-----BEGIN {label}-----\n{}\n-----END {label}-----",
+        lines.join("\n")
+    )
+}
+
+/// id-ecPublicKey, 1.2.840.10045.2.1.
+pub const EC_PUBLIC_KEY_OID: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
+/// rsaEncryption, 1.2.840.113549.1.1.1.
+pub const RSA_ENCRYPTION_OID: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
+/// prime256v1 (1.2.840.10045.3.1.7) and secp384r1 (1.3.132.0.34).
+const CURVE_OIDS: [(&str, &[u8]); 2] = [
+    ("P-256", &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07]),
+    ("P-384", &[0x2b, 0x81, 0x04, 0x00, 0x22]),
+];
+
+/// The object identifier of a named curve.
+pub fn curve_oid(curve: &str) -> Option<&'static [u8]> {
+    CURVE_OIDS
+        .iter()
+        .find(|(c, _)| *c == curve)
+        .map(|(_, oid)| *oid)
+}
+
+/// The curve an object identifier names.
+pub fn curve_of_oid(oid: &[u8]) -> Option<&'static str> {
+    CURVE_OIDS.iter().find(|(_, o)| *o == oid).map(|(c, _)| *c)
 }
 
 /// One DER element: tag, length, content.

@@ -6,6 +6,7 @@ use serde_json::Value;
 use std::collections::BTreeSet;
 
 use crate::domain::ids::RefreshTokenId;
+use crate::domain::signing::PublicJwk;
 use crate::domain::{ApplicationId, Instant, KeyId, Secret, SigningKey, UserId};
 use crate::ports::{
     ApplicationStore, Clock, KeyVault, RefreshTokenFilter, RefreshTokenStore, SigningKeyStore,
@@ -43,7 +44,7 @@ pub async fn public_keys<S: TenantStore + ApplicationStore + SigningKeyStore + ?
     store: &S,
     selection: KeySelection,
 ) -> FlowResult<Vec<(KeyId, String)>> {
-    let pem = |key: &SigningKey| key.public_jwk.as_ref().and_then(|jwk| jwk.to_pem());
+    let pem = |key: &SigningKey| key.published_jwk().and_then(PublicJwk::to_pem);
     let one = |key: Option<SigningKey>| -> FlowResult<Vec<(KeyId, String)>> {
         let key = key.ok_or(FlowError::NotFound)?;
         let pem = pem(&key).ok_or(FlowError::NotFound)?;

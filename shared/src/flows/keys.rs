@@ -1,9 +1,10 @@
-//! Signing keys through the management API: generated, read, listed and deleted. A tenant's
+//! Signing keys through the management API: generated, imported, read, listed and deleted. A tenant's
 //! caller makes and sees its tenant's keys (and sees the global ones); private halves never
 //! leave the vault (S24, S26).
 
+use crate::domain::signing::{GeneratedKey, KeyMaterial};
 use crate::domain::validation::{FieldError, ValidationErrors};
-use crate::domain::{KeyId, SigningAlgorithm, SigningKey};
+use crate::domain::{Instant, KeyId, SigningAlgorithm, SigningKey, TenantId};
 use crate::ports::{
     ApplicationStore, Clock, Entropy, KeyMaker, KeyVault, SigningKeyStore, StoreError, TenantStore,
 };
@@ -42,7 +43,10 @@ pub async fn generate_key<S: SigningKeyStore + ?Sized>(
 ) -> FlowResult<SigningKey> {
     let mut errors = ValidationErrors::new();
     match (draft.algorithm, draft.length) {
-        (SigningAlgorithm::Rs256, None | Some(2048 | 3072 | 4096)) | (_, None) => {}
+        (SigningAlgorithm::Rs256, None | Some(2048 | 3072 | 4096))
+        | (_, None)
+        | (SigningAlgorithm::Hs256, Some(256))
+        | (SigningAlgorithm::Hs512, Some(512)) => {}
         (SigningAlgorithm::Rs256, Some(_)) => errors.push(FieldError::invalid(
             "key.length",
             "An RSA key is 2048, 3072 or 4096 bits.",
@@ -54,33 +58,125 @@ pub async fn generate_key<S: SigningKeyStore + ?Sized>(
     }
     errors.require_single_line("key.name", draft.name.as_deref());
     errors.into_result()?;
+    let id = fresh_key_id(store, entropy, id).await?;
+    let made = key_maker.generate(id, draft.algorithm, draft.length)?;
+    store_key(store, vault, clock, scope, made, draft.name).await
+}
+
+/// Seals a made key's private half (S26) into its stored form; a public key imported alone
+/// has none to seal.
+pub async fn seal(
+    vault: &dyn KeyVault,
+    made: &GeneratedKey,
+    tenant: Option<TenantId>,
+    now: Instant,
+) -> FlowResult<SigningKey> {
+    let sealed = match &made.private {
+        Some(private) => {
+            vault
+                .seal(&private.0, &SigningKey::seal_context(made.id))
+                .await?
+        }
+        None => String::new(),
+    };
+    Ok(made.sealed(sealed, tenant, now))
+}
+
+async fn store_key<S: SigningKeyStore + ?Sized>(
+    store: &S,
+    vault: &dyn KeyVault,
+    clock: &dyn Clock,
+    scope: &TenantScope,
+    made: GeneratedKey,
+    name: Option<String>,
+) -> FlowResult<SigningKey> {
+    let mut key = seal(vault, &made, scope.explicit, clock.now()).await?;
+    key.name = name;
+    match store.insert_signing_key(&key).await {
+        Err(StoreError::Duplicate(_)) => Err(duplicate_key()),
+        other => Ok(other.map(|()| key)?),
+    }
+}
+
+/// The id a new key gets: the one asked for, unless a key has it, else a random one.
+async fn fresh_key_id<S: SigningKeyStore + ?Sized>(
+    store: &S,
+    entropy: &dyn Entropy,
+    id: Option<KeyId>,
+) -> FlowResult<KeyId> {
     let id = match id {
         Some(id) => id,
         None => KeyId::from_random_bytes(random_id_bytes(entropy)?),
     };
     if store.signing_key(id).await?.is_some() {
-        return Err(ValidationErrors::field(FieldError::new(
-            "duplicate",
-            "keyId",
-            "A key with this id already exists.",
-        ))
-        .into());
+        return Err(duplicate_key());
     }
-    let made = key_maker.generate(id, draft.algorithm, draft.length)?;
-    let sealed = vault
-        .seal(&made.private.0, &SigningKey::seal_context(id))
-        .await?;
-    let mut key = made.sealed(sealed, scope.explicit, clock.now());
-    key.name = draft.name;
-    match store.insert_signing_key(&key).await {
-        Err(StoreError::Duplicate(_)) => Err(ValidationErrors::field(FieldError::new(
-            "duplicate",
-            "keyId",
-            "A key with this id already exists.",
-        ))
-        .into()),
-        other => Ok(other.map(|()| key)?),
+    Ok(id)
+}
+
+fn duplicate_key() -> FlowError {
+    ValidationErrors::field(FieldError::new(
+        "duplicate",
+        "keyId",
+        "A key with this id already exists.",
+    ))
+    .into()
+}
+
+/// What a caller brings to an import.
+#[derive(Debug, Clone, Default)]
+pub struct KeyImport {
+    pub algorithm: Option<SigningAlgorithm>,
+    pub name: Option<String>,
+    pub private_key: Option<String>,
+    pub public_key: Option<String>,
+    pub secret: Option<String>,
+}
+
+/// Imports a key: a PEM private key (its public half given or not), a PEM public key alone
+/// (kept, never signing or published), or an HMAC secret. Checked, then sealed and stored as
+/// a generated key is.
+#[allow(clippy::too_many_arguments)]
+pub async fn import_key<S: SigningKeyStore + ?Sized>(
+    store: &S,
+    key_maker: &dyn KeyMaker,
+    vault: &dyn KeyVault,
+    clock: &dyn Clock,
+    entropy: &dyn Entropy,
+    scope: &TenantScope,
+    id: Option<KeyId>,
+    import: KeyImport,
+) -> FlowResult<SigningKey> {
+    let mut errors = ValidationErrors::new();
+    errors.require_single_line("key.name", import.name.as_deref());
+    let material = match (&import.secret, &import.private_key, &import.public_key) {
+        (Some(secret), None, None) => import.algorithm.map(|algorithm| KeyMaterial::Secret {
+            algorithm,
+            secret: secret.as_bytes(),
+        }),
+        (None, private_key, public_key) => Some(KeyMaterial::Pem {
+            algorithm: import.algorithm,
+            private_key: private_key.as_deref(),
+            public_key: public_key.as_deref(),
+        }),
+        (Some(_), _, _) => {
+            errors.push(FieldError::invalid(
+                "key.secret",
+                "A secret is imported alone, without a private or public key.",
+            ));
+            None
+        }
+    };
+    if import.secret.is_some() && import.algorithm.is_none() {
+        errors.push(FieldError::missing("key.algorithm"));
     }
+    errors.into_result()?;
+    let id = fresh_key_id(store, entropy, id).await?;
+    let material = material.ok_or_else(|| FlowError::Internal("no key material".into()))?;
+    let made = key_maker
+        .import(id, material)
+        .map_err(|e| ValidationErrors::field(FieldError::invalid(e.field, e.message)))?;
+    store_key(store, vault, clock, scope, made, import.name).await
 }
 
 pub async fn key<S: SigningKeyStore + ?Sized>(

@@ -100,11 +100,7 @@ where
                 tenant.jwt_configuration.signing_algorithm,
                 None,
             )?;
-            let sealed = making
-                .vault
-                .seal(&made.private.0, &SigningKey::seal_context(key_id))
-                .await?;
-            let key = made.sealed(sealed, Some(id), now);
+            let key = super::keys::seal(making.vault, &made, Some(id), now).await?;
             store.insert_signing_key(&key).await?;
             tenant.jwt_configuration.access_token_key_id = Some(key_id);
         }
@@ -234,14 +230,20 @@ async fn require_usable_key<S: SigningKeyStore + ?Sized>(
     let usable = store
         .signing_key(key_id)
         .await?
-        .is_some_and(|key| match key.tenant_id {
+        .filter(|key| match key.tenant_id {
             Some(owner) => owner == tenant,
             None => scope.is_unrestricted(),
         });
-    if usable {
-        Ok(())
-    } else {
-        Err(ValidationErrors::field(FieldError::invalid(field, "The key does not exist.")).into())
+    match usable {
+        Some(key) if key.can_sign() => Ok(()),
+        Some(_) => Err(ValidationErrors::field(FieldError::invalid(
+            field,
+            "The key is a public key only: it cannot sign.",
+        ))
+        .into()),
+        None => Err(
+            ValidationErrors::field(FieldError::invalid(field, "The key does not exist.")).into(),
+        ),
     }
 }
 

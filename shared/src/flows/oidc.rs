@@ -9,9 +9,7 @@ use tracing::info;
 
 use crate::domain::ids::RefreshTokenId;
 use crate::domain::oauth::redirect_with;
-use crate::domain::{
-    Application, ApplicationId, SigningAlgorithm, SigningKey, Tenant, TenantId, UserId,
-};
+use crate::domain::{Application, ApplicationId, SigningKey, Tenant, TenantId, UserId};
 use crate::ports::{
     ApplicationStore, Clock, KeyVault, RefreshTokenStore, SigningKeyStore, TenantStore, UserStore,
 };
@@ -65,16 +63,22 @@ async fn our_token<S: TenantStore + SigningKeyStore + ?Sized>(
     let Some(key_id) = header.kid.as_deref().and_then(crate::domain::KeyId::parse) else {
         return Ok(None);
     };
-    let Some(key) = store.signing_key(key_id).await? else {
+    // Only a key this server signs with makes a token ours.
+    let Some(key) = store
+        .signing_key(key_id)
+        .await?
+        .filter(SigningKey::can_sign)
+    else {
         return Ok(None);
     };
-    let secret = match key.algorithm {
-        SigningAlgorithm::Hs256 => Some(PrivateKeyDer(
+    let secret = if key.algorithm.is_hmac() {
+        Some(PrivateKeyDer(
             vault
                 .open(&key.sealed_private_key, &SigningKey::seal_context(key.id))
                 .await?,
-        )),
-        _ => None,
+        ))
+    } else {
+        None
     };
     let Ok(claims) = key.verify(token, secret.as_ref()) else {
         return Ok(None);

@@ -1,4 +1,4 @@
-//! `/api/key`: generate, retrieve, list and delete signing keys. Responses carry the public
+//! `/api/key`: generate, import, retrieve, list and delete signing keys. Responses carry the public
 //! half only (`publicKey` as PEM), never a private key or an HMAC secret (S24).
 
 use http::StatusCode;
@@ -6,14 +6,14 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::errors::ApiError;
-use super::json::decode_body;
+use super::json::{decode_body, Checks};
 use super::management::{path_id, required_object};
 use super::{empty_response, json_response, HttpRequest, HttpResponse};
 use crate::app::App;
 use crate::domain::signing::PublicJwk;
 use crate::domain::validation::{FieldError, ValidationErrors};
 use crate::domain::{KeyId, SigningAlgorithm, SigningKey};
-use crate::flows::keys::{self as flows, KeyDraft};
+use crate::flows::keys::{self as flows, KeyDraft, KeyImport};
 use crate::flows::tenancy::TenantScope;
 
 /// FusionAuth's `KeyRequest`.
@@ -46,40 +46,34 @@ struct KeyInput {
     secret: Option<String>,
 }
 
-fn algorithm(name: Option<&str>) -> Result<SigningAlgorithm, FieldError> {
+fn algorithm(name: &str) -> Result<SigningAlgorithm, FieldError> {
+    if let Some(algorithm) = SigningAlgorithm::from_name(name) {
+        return Ok(algorithm);
+    }
     match name {
-        None | Some("RS256") => Ok(SigningAlgorithm::Rs256),
-        Some("ES256") => Ok(SigningAlgorithm::Es256),
-        Some("HS256") => Ok(SigningAlgorithm::Hs256),
-        Some(other @ ("RS384" | "RS512" | "ES384" | "ES512" | "HS384" | "HS512")) => {
-            Err(FieldError::new(
-                "notSupported",
-                "key.algorithm",
-                format!(
-                    "[{other}] is not supported by this server: keys are RS256, ES256 or HS256."
-                ),
-            ))
-        }
-        Some(_) => Err(FieldError::invalid(
+        "RS384" | "RS512" | "ES512" | "HS384" => Err(FieldError::new(
+            "notSupported",
             "key.algorithm",
-            "The algorithm must be RS256, ES256 or HS256.",
+            format!(
+                "[{name}] is not supported by this server: keys are RS256, ES256, ES384, HS256 \
+                 or HS512."
+            ),
+        )),
+        _ => Err(FieldError::invalid(
+            "key.algorithm",
+            "The algorithm must be RS256, ES256, ES384, HS256 or HS512.",
         )),
     }
 }
 
 /// A key as responses show it: FusionAuth's shape, the public half only.
 fn view(key: &SigningKey) -> Value {
-    let kind = match key.algorithm {
-        SigningAlgorithm::Rs256 => "RSA",
-        SigningAlgorithm::Es256 => "EC",
-        SigningAlgorithm::Hs256 => "HMAC",
-    };
     let mut view = json!({
         "id": key.id,
         "kid": key.id,
         "algorithm": key.algorithm.name(),
-        "type": kind,
-        "hasPrivateKey": key.algorithm != SigningAlgorithm::Hs256,
+        "type": key.algorithm.key_type(),
+        "hasPrivateKey": key.can_sign() && !key.algorithm.is_hmac(),
         "insertInstant": key.insert_instant,
         "lastUpdateInstant": key.insert_instant,
     });
@@ -94,6 +88,64 @@ fn view(key: &SigningKey) -> Value {
     }
     view
 }
+
+/// `POST /api/key/import[/{id}]`: a PEM private key (with its `publicKey` or not), a PEM public
+/// key alone, or an HMAC `secret` with its `algorithm`.
+pub async fn import_key(
+    app: &App,
+    request: &HttpRequest,
+    scope: &TenantScope,
+    id: Option<&str>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.map(|t| path_id(t, "keyId", KeyId::parse)).transpose()?;
+    let body: KeyBody = decode_body(&request.body)?;
+    let input = required_object("key", body.key)?;
+    let mut checks = Checks::new();
+    let private_key = checks.optional_text("key.privateKey", input.private_key, MAX_PEM_BYTES);
+    let public_key = checks.optional_text("key.publicKey", input.public_key, MAX_PEM_BYTES);
+    let secret = checks.optional_text("key.secret", input.secret, MAX_PEM_BYTES);
+    let mut errors = ValidationErrors::new();
+    if input.certificate.is_some() {
+        errors.push(FieldError::new(
+            "notSupported",
+            "key.certificate",
+            "Certificates are not imported: import the public key as PEM.",
+        ));
+    }
+    let algorithm = input
+        .algorithm
+        .as_deref()
+        .map(algorithm)
+        .transpose()
+        .unwrap_or_else(|e| {
+            errors.push(e);
+            None
+        });
+    checks.finish()?;
+    errors.into_result().map_err(ApiError::BadRequest)?;
+    let import = KeyImport {
+        algorithm,
+        name: input.name,
+        private_key,
+        public_key,
+        secret,
+    };
+    let key = flows::import_key(
+        app.store.as_ref(),
+        app.key_maker.as_ref(),
+        app.key_vault.as_ref(),
+        app.clock.as_ref(),
+        app.entropy.as_ref(),
+        scope,
+        id,
+        import,
+    )
+    .await?;
+    Ok(json_response(StatusCode::OK, &json!({"key": view(&key)})))
+}
+
+/// The largest PEM (or secret) an import takes: a 4096-bit RSA private key is about 3.3 KiB.
+const MAX_PEM_BYTES: usize = 16 * 1024;
 
 /// `POST /api/key/generate[/{id}]`.
 pub async fn generate_key(
@@ -119,7 +171,7 @@ pub async fn generate_key(
             ));
         }
     }
-    let algorithm = algorithm(input.algorithm.as_deref()).map_err(|e| {
+    let algorithm = algorithm(input.algorithm.as_deref().unwrap_or("RS256")).map_err(|e| {
         errors.push(e);
     });
     errors.into_result().map_err(ApiError::BadRequest)?;

@@ -226,6 +226,8 @@ async fn dispatch(
         Route::KeyGenerateWithId => {
             keys::generate_key(app, request, &scope, Some(&params[0])).await
         }
+        Route::KeyImport => keys::import_key(app, request, &scope, None).await,
+        Route::KeyImportWithId => keys::import_key(app, request, &scope, Some(&params[0])).await,
         Route::KeyRetrieve => keys::retrieve_key(app, &scope, &params[0]).await,
         Route::KeyList => keys::list_keys(app, &scope).await,
         Route::KeyDelete => keys::delete_key(app, &scope, &params[0]).await,
