@@ -5,27 +5,38 @@
 # CLI and cargo-lambda for the template and the Lambda build), starts moto on a free loopback
 # port, runs formatting, lints, the template checks, the arm64 Lambda build and the whole test
 # suite (twice for the black-box part: on SQLite and the outbox, then on DynamoDB and SES),
-# and stops moto. The browser test needs Debian's chromium and chromium-driver: installed here
-# with apt-get (as root, or through sudo) unless PASSWORDLESS_CHROMEDRIVER names a driver.
+# and stops moto. The browser test needs Debian's chromium and chromium-driver, and the
+# TypeScript client's test Node.js and npm: installed here with apt-get (as root, or through
+# sudo) where missing (the browser unless PASSWORDLESS_CHROMEDRIVER names a driver), and the
+# client itself with npm.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Each step announces itself with the seconds since the start, so a slow step shows in the log.
 step() { printf '\n== %s (%ds)\n' "$1" "$SECONDS"; }
 
-# Chromium installs in the background while the Python tools and the build run.
-chromium_log="$(mktemp)"
-chromium_pid=""
+# Debian packages the tests need and the machine lacks (Chromium and ChromeDriver for the
+# browser test, Node.js and npm for the TypeScript client's test) install in the background
+# while the Python tools and the build run.
+packages=()
 if [ -z "${PASSWORDLESS_CHROMEDRIVER:-}" ] && { [ ! -x /usr/bin/chromedriver ] || [ ! -x /usr/bin/chromium ]; }; then
-  step "Chromium (in the background)"
+  packages+=(chromium chromium-driver)
+fi
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  packages+=(nodejs npm)
+fi
+apt_log="$(mktemp)"
+apt_pid=""
+if [ "${#packages[@]}" -gt 0 ]; then
+  step "Debian packages (in the background): ${packages[*]}"
   apt=(apt-get)
   if [ "$(id -u)" -ne 0 ]; then apt=(sudo apt-get); fi
   (
     export DEBIAN_FRONTEND=noninteractive
-    "${apt[@]}" install -y -q chromium chromium-driver ||
-      { "${apt[@]}" update -q && "${apt[@]}" install -y -q chromium chromium-driver; }
-  ) >"$chromium_log" 2>&1 &
-  chromium_pid=$!
+    "${apt[@]}" install -y -q "${packages[@]}" ||
+      { "${apt[@]}" update -q && "${apt[@]}" install -y -q "${packages[@]}"; }
+  ) >"$apt_log" 2>&1 &
+  apt_pid=$!
 fi
 
 step "Python tools"
@@ -76,15 +87,21 @@ PATH="$venv/bin:$PATH" cargo lambda build --release --arm64 --locked \
 PATH="$venv/bin:$PATH" SAM_CLI_TELEMETRY=0 "$venv/bin/sam" build --beta-features --region us-east-1
 wc -c .aws-sam/build/*/bootstrap
 
-if [ -n "$chromium_pid" ]; then
-  step "waiting for Chromium"
-  if ! wait "$chromium_pid"; then
-    cat "$chromium_log"
-    echo "installing chromium and chromium-driver failed" >&2
+if [ -n "$apt_pid" ]; then
+  step "waiting for the Debian packages"
+  if ! wait "$apt_pid"; then
+    cat "$apt_log"
+    echo "installing ${packages[*]} failed" >&2
     exit 1
   fi
 fi
-rm -f "$chromium_log"
+rm -f "$apt_log"
+
+step "Node tools"
+# FusionAuth's TypeScript client, from the npm registry, at the version the lock file pins.
+npm ci --prefix tests/compat/typescript --no-audit --no-fund --loglevel=error
+PASSWORDLESS_TEST_NODE="$(command -v node)"
+export PASSWORDLESS_TEST_NODE
 
 step "tests"
 status=0

@@ -157,9 +157,10 @@ fn query_id<T>(
     name: &str,
     parse: fn(&str) -> Option<T>,
 ) -> Result<Option<T>, ApiError> {
+    // FusionAuth's TypeScript client sends a parameter it was given no value for as `null`.
     pairs
         .iter()
-        .find(|(k, _)| k == name)
+        .find(|(k, v)| k == name && !matches!(v.as_str(), "" | "null" | "undefined"))
         .map(|(_, v)| {
             parse(v).ok_or_else(|| {
                 ApiError::field(FieldError::invalid(
@@ -240,7 +241,7 @@ pub async fn revoke_refresh_tokens(
     let token = body.token.or_else(|| {
         pairs
             .iter()
-            .find(|(k, _)| k == "token")
+            .find(|(k, v)| k == "token" && !matches!(v.as_str(), "null" | "undefined"))
             .map(|(_, v)| v.clone())
     });
     let token_id = match id {

@@ -1,0 +1,47 @@
+//! FusionAuth's official TypeScript client (npm `@fusionauth/typescript-client@1.69.0`),
+//! unchanged, against the server: the management calls, keys and the JWT helpers. The test
+//! command installs it with `npm ci` into `tests/compat/typescript` and names Node.js in
+//! `PASSWORDLESS_TEST_NODE`.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed step is a failed test
+
+mod support;
+
+use std::path::PathBuf;
+use support::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_official_typescript_client_works_unchanged() {
+    let folder = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("compat/typescript");
+    assert!(
+        folder.join("node_modules/@fusionauth/typescript-client").exists(),
+        "the TypeScript client is not installed: run `bash scripts/test.sh`, which runs `npm ci` in {}",
+        folder.display()
+    );
+    let node = std::env::var("PASSWORDLESS_TEST_NODE").unwrap_or_else(|_| "node".to_owned());
+    let server = TestServer::start().await;
+    // The refresh and validate calls check expiry against the server's clock only, but tokens
+    // are easier to read in a log with real times.
+    #[allow(clippy::disallowed_methods)]
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    server.clock.advance_secs(now - T0.as_secs());
+    let output = tokio::process::Command::new(node)
+        .current_dir(&folder)
+        .arg("smoke.mjs")
+        .arg(&server.base)
+        .arg(ADMIN_KEY)
+        .output()
+        .await
+        .expect("node runs");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+    );
+    assert!(
+        output.status.success(),
+        "the client failed:\n{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("all checks passed"), "{stdout}");
+}
