@@ -99,6 +99,13 @@ async fn users_are_found_by_username_when_login_id_types_allow_it() {
         .start_login(&app, "nobody@example.com", json!({}))
         .await
         .assert_status(404);
+    // Matched as given, as FusionAuth does: case aside, nothing is trimmed.
+    for padded in [" richard", "richard "] {
+        server
+            .start_login(&app, padded, json!({}))
+            .await
+            .assert_status(404);
+    }
 }
 
 #[tokio::test]

@@ -143,9 +143,10 @@ impl LoginIdType {
     }
 }
 
-/// Emails compare case-insensitively; so do usernames, as in FusionAuth.
+/// Emails compare case-insensitively; so do usernames, as in FusionAuth. A login id is
+/// otherwise matched as given: `" a@example.com"` is not `a@example.com`, as in FusionAuth.
 pub fn normalize_login_id(login_id: &str) -> String {
-    login_id.trim().to_lowercase()
+    login_id.to_lowercase()
 }
 
 impl User {
