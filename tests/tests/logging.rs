@@ -73,7 +73,7 @@ async fn s12_no_secret_or_address_is_logged_and_logins_are_logged_as_events() {
     server
         .login(json!({"code": started["code"], "oneTimeCode": "WRONGWRONGXX"}))
         .await
-        .assert_status(404);
+        .assert_error_code("[invalid]oneTimeCode");
     let done = server.login(json!({"code": started["code"], "oneTimeCode": started["oneTimeCode"], "ipAddress": "203.0.113.9"})).await.json();
     server
         .post(

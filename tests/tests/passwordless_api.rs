@@ -383,14 +383,15 @@ async fn a_form_field_login_needs_the_one_time_code_too() {
         one_time.len() == 6 && one_time.bytes().all(|b| b.is_ascii_digit()),
         "{one_time}"
     );
+    // FusionAuth's field errors: the code lives on until its last try.
     server
         .login(json!({"code": started["code"]}))
         .await
-        .assert_status(404);
+        .assert_error_code("[blank]oneTimeCode");
     server
         .login(json!({"code": started["code"], "oneTimeCode": "000000x"}))
         .await
-        .assert_status(404);
+        .assert_error_code("[invalid]oneTimeCode");
     server
         .login(json!({"code": started["code"], "oneTimeCode": one_time}))
         .await
@@ -408,7 +409,7 @@ async fn s7_a_one_time_code_is_burned_after_five_wrong_tries() {
         server
             .login(json!({"code": started["code"], "oneTimeCode": "wrong"}))
             .await
-            .assert_status(404);
+            .assert_error_code("[invalid]oneTimeCode");
     }
     server
         .login(json!({"code": started["code"], "oneTimeCode": started["oneTimeCode"]}))
@@ -781,4 +782,83 @@ async fn freemarker_outside_the_subset_is_refused_naming_the_construct_and_line(
         text.contains("?tenantId=") && text.contains("&redirect_uri=https%3A%2F%2F"),
         "{text}"
     );
+}
+
+#[tokio::test]
+async fn the_applications_email_login_strategy_is_the_default_a_start_may_override() {
+    let server = TestServer::start().await;
+    let app = server
+        .application(json!({"passwordlessConfiguration": {"emailLoginStrategy": "FormField"}}))
+        .await;
+    server.user(&app, "a@example.com", json!({})).await;
+    let retrieved = server
+        .get(&format!("/api/application/{app}"), Some(ADMIN_KEY))
+        .await
+        .json();
+    assert_eq!(
+        retrieved["application"]["passwordlessConfiguration"]["emailLoginStrategy"],
+        "FormField"
+    );
+    let by_default = server
+        .start_login(&app, "a@example.com", json!({}))
+        .await
+        .json();
+    assert!(by_default["oneTimeCode"].is_string(), "{by_default}");
+    let overridden = server
+        .start_login(
+            &app,
+            "a@example.com",
+            json!({"loginStrategy": "ClickableLink"}),
+        )
+        .await
+        .json();
+    assert!(overridden.get("oneTimeCode").is_none(), "{overridden}");
+    server
+        .login(json!({"code": overridden["code"]}))
+        .await
+        .assert_status(200);
+    let plain = server.application(json!({})).await;
+    let retrieved = server
+        .get(&format!("/api/application/{plain}"), Some(ADMIN_KEY))
+        .await
+        .json();
+    assert_eq!(
+        retrieved["application"]["passwordlessConfiguration"]["emailLoginStrategy"],
+        "ClickableLink"
+    );
+}
+
+/// Starts, emails and logs in with the code; answers the user's `verified`.
+async fn emailed_login(server: &TestServer, app: &str) -> serde_json::Value {
+    let code = server.code(app, "a@example.com").await;
+    server.send(json!({"code": code})).await.assert_status(200);
+    server.login(json!({"code": code})).await.json()["user"]["verified"].clone()
+}
+
+#[tokio::test]
+async fn an_emailed_code_verifies_the_email_unless_the_tenant_forbids_implicit_verification() {
+    let (server, app) = TestServer::with_user("a@example.com").await;
+    // Not emailed: the login proves nothing about the address.
+    let code = server.code(&app, "a@example.com").await;
+    let body = server.login(json!({"code": code})).await.json();
+    assert_eq!(body["user"]["verified"], false);
+    let user = body["user"]["id"].as_str().unwrap().to_owned();
+
+    server
+        .patch_default_tenant(
+            json!({"tenant": {"emailConfiguration": {"implicitEmailVerificationAllowed": false}}}),
+        )
+        .await;
+    assert_eq!(emailed_login(&server, &app).await, false);
+    server
+        .patch_default_tenant(
+            json!({"tenant": {"emailConfiguration": {"implicitEmailVerificationAllowed": true}}}),
+        )
+        .await;
+    assert_eq!(emailed_login(&server, &app).await, true);
+    let stored = server
+        .get(&format!("/api/user/{user}"), Some(ADMIN_KEY))
+        .await
+        .json();
+    assert_eq!(stored["user"]["verified"], true);
 }

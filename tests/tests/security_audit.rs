@@ -508,7 +508,7 @@ async fn s7_an_account_sees_at_most_a_hundred_failed_one_time_codes_an_hour() {
             server
                 .login(json!({"code": code, "oneTimeCode": "wrong!"}))
                 .await
-                .assert_status(404);
+                .assert_error_code("[invalid]oneTimeCode");
         }
     }
     let started = server

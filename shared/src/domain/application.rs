@@ -1,5 +1,6 @@
 use serde::{Deserialize, Serialize};
 
+use super::code::LoginStrategy;
 use super::kept::Kept;
 
 use super::ids::{ApplicationId, KeyId, RoleId, TemplateId, TenantId};
@@ -76,6 +77,8 @@ impl RoleId {
 #[serde(rename_all = "camelCase", default)]
 pub struct PasswordlessConfiguration {
     pub enabled: bool,
+    /// How a start that names no `loginStrategy` delivers: a link, or a link and a short code.
+    pub email_login_strategy: LoginStrategy,
     /// FusionAuth's properties of this object that are stored and returned, not read.
     #[serde(flatten)]
     pub kept: Kept,

@@ -80,7 +80,6 @@ pub const TENANT_EMAIL: &[&str] = &[
     "emailVerifiedEmailTemplateId",
     "forgotPasswordEmailTemplateId",
     "host",
-    "implicitEmailVerificationAllowed",
     "loginIdInUseOnCreateEmailTemplateId",
     "loginIdInUseOnUpdateEmailTemplateId",
     "loginNewDeviceEmailTemplateId",
@@ -203,7 +202,7 @@ pub const APPLICATION_EMAIL: &[&str] = &[
 ];
 
 /// FusionAuth's `PasswordlessConfiguration`.
-pub const PASSWORDLESS: &[&str] = &["emailLoginStrategy", "phoneLoginStrategy"];
+pub const PASSWORDLESS: &[&str] = &["phoneLoginStrategy"];
 
 /// FusionAuth's `OAuth2Configuration`.
 pub const OAUTH: &[&str] = &[

@@ -56,7 +56,7 @@ pub struct Tenant {
     pub kept: Kept,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct TenantEmailConfiguration {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -65,9 +65,24 @@ pub struct TenantEmailConfiguration {
     pub default_from_email: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub default_from_name: Option<String>,
+    /// A login with a code that was emailed proves the address and marks it verified, as
+    /// FusionAuth does by default; off, only an explicit update verifies it.
+    pub implicit_email_verification_allowed: bool,
     /// FusionAuth's properties of this object that are stored and returned, not read.
     #[serde(flatten)]
     pub kept: Kept,
+}
+
+impl Default for TenantEmailConfiguration {
+    fn default() -> Self {
+        Self {
+            passwordless_email_template_id: None,
+            default_from_email: None,
+            default_from_name: None,
+            implicit_email_verification_allowed: true,
+            kept: Kept::default(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -68,8 +68,7 @@ where
         email_configuration: TenantEmailConfiguration {
             passwordless_email_template_id: Some(BUILT_IN_TEMPLATE_ID),
             default_from_email: Some("no-reply@localhost".into()),
-            default_from_name: None,
-            kept: Default::default(),
+            ..TenantEmailConfiguration::default()
         },
         ..Tenant::default()
     };

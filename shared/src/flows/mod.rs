@@ -25,6 +25,10 @@ pub enum FlowError {
     /// Unknown id, or a code that is unknown, expired, used or superseded (S10).
     #[error("not found")]
     NotFound,
+    /// A live code that needs its short one-time code was presented without it (`missing`) or
+    /// with a wrong one. The try was counted; the code lives until its last try (S7).
+    #[error("the one-time code is missing or wrong")]
+    WrongOneTimeCode { missing: bool },
     /// The caller's key may not act on what it named (S21, S22).
     #[error("not authorized")]
     Unauthorized,

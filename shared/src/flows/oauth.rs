@@ -341,7 +341,10 @@ async fn finish<S: LinkStore + ?Sized>(
     .await
     {
         Ok(logged_in) => logged_in,
-        Err(FlowError::NotFound) => return Ok(Completion::Expired),
+        // Whether a wrong short code left the login alive is the caller's to tell.
+        Err(FlowError::NotFound | FlowError::WrongOneTimeCode { .. }) => {
+            return Ok(Completion::Expired)
+        }
         Err(other) => return Err(other),
     };
     // The second factor (a later step) comes in here, between the login and the grant.

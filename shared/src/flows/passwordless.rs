@@ -24,7 +24,8 @@ pub struct StartRequest {
     pub application_id: ApplicationId,
     pub login_id: String,
     pub login_id_types: Vec<LoginIdType>,
-    pub strategy: LoginStrategy,
+    /// `None`: the application's `passwordlessConfiguration.emailLoginStrategy`.
+    pub strategy: Option<LoginStrategy>,
     pub state: Option<Map<String, Value>>,
 }
 
@@ -128,7 +129,9 @@ where
         &application,
         &user,
         CodeSpec {
-            strategy: request.strategy,
+            strategy: request
+                .strategy
+                .unwrap_or(application.passwordless_configuration.email_login_strategy),
             state: request.state,
             browser_binding: None,
         },
@@ -696,7 +699,11 @@ where
                 )
                 .await?;
             warn!(user_id = %user, failures, ip_address = ?request.ip_address, "user.login.failed: wrong one-time code");
-            return Err(FlowError::NotFound);
+            return Err(match request.presented {
+                Presented::Link => FlowError::WrongOneTimeCode { missing: true },
+                Presented::OneTimeCode(_) => FlowError::WrongOneTimeCode { missing: false },
+                Presented::BoundBrowser(_) => FlowError::NotFound,
+            });
         }
         Consumed::Nothing => {
             info!(ip_address = ?request.ip_address, "user.login.failed: unknown code");
@@ -734,6 +741,12 @@ where
     if application.tenant_id != code.tenant_id || !scope.allows(code.tenant_id) {
         return Err(FlowError::NotFound);
     }
+    let tenant = tenant_of(store, code.tenant_id).await?;
+    let mut code = code;
+    // An emailed code proves the address only where the tenant lets a login say so.
+    code.emailed &= tenant
+        .email_configuration
+        .implicit_email_verification_allowed;
     let user = match store
         .finish_login(code.user_id, &code, application.id, now)
         .await?
@@ -751,7 +764,6 @@ where
             return Err(FlowError::NotFound);
         }
     };
-    let tenant = tenant_of(store, code.tenant_id).await?;
     let registered = user.registration(application.id).is_some();
     let (mut token, mut expiration, mut refresh_token, mut refresh_token_id) =
         (None, None, None, None);

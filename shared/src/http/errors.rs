@@ -103,6 +103,13 @@ impl From<FlowError> for ApiError {
         match error {
             FlowError::Invalid(errors) => ApiError::BadRequest(errors),
             FlowError::NotFound => ApiError::NotFound,
+            FlowError::WrongOneTimeCode { missing: true } => {
+                ApiError::field(FieldError::blank("oneTimeCode"))
+            }
+            FlowError::WrongOneTimeCode { missing: false } => ApiError::field(FieldError::invalid(
+                "oneTimeCode",
+                "The one-time code is not the one sent with this code.",
+            )),
             FlowError::Unauthorized => ApiError::Unauthorized,
             FlowError::UserLocked => ApiError::Locked,
             FlowError::UserExpired => ApiError::Gone,

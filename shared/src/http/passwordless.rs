@@ -87,7 +87,7 @@ fn start_request(body: StartBody) -> Result<StartRequest, ApiError> {
             application_id,
             login_id,
             login_id_types,
-            strategy: body.login_strategy.unwrap_or_default(),
+            strategy: body.login_strategy,
             state,
         }),
         _ => Err(ApiError::Internal(
