@@ -180,3 +180,77 @@ async fn variables_environment_and_uuids_are_substituted_everywhere() {
         Err(KickstartError::Malformed(_))
     ));
 }
+
+#[tokio::test]
+async fn a_kickstart_file_may_use_the_whole_management_api() {
+    let server = pristine().await;
+    let env = |name: &str| match name {
+        "PASSWORDLESS_API_KEY" => Some(SAMPLE_KEY.to_owned()),
+        "BILLING_HMAC_SECRET" => Some("b".repeat(64)),
+        _ => None,
+    };
+    let file = json!({
+        "variables": {
+            "tenantId": "#{UUID()}", "applicationId": "#{UUID()}", "userId": "#{UUID()}",
+            "signingKeyId": "#{UUID()}", "sharedKeyId": "#{UUID()}", "templateId": "#{UUID()}",
+            "roleId": "#{UUID()}", "apiKeyId": "#{UUID()}"
+        },
+        "apiKeys": [{"key": "#{ENV.PASSWORDLESS_API_KEY}"}],
+        "requests": [
+            {"method": "POST", "url": "/api/tenant/#{tenantId}", "body": {"tenant": {"name": "Hooli"}}},
+            {"method": "POST", "url": "/api/key/generate/#{signingKeyId}", "body": {"key": {"algorithm": "ES384", "name": "Hooli signing"}}},
+            {"method": "POST", "url": "/api/key/import/#{sharedKeyId}", "body": {"key": {"algorithm": "HS512", "secret": "#{ENV.BILLING_HMAC_SECRET}"}}},
+            {"method": "PATCH", "url": "/api/tenant/#{tenantId}", "body": {"tenant": {"jwtConfiguration": {"accessTokenKeyId": "#{signingKeyId}"}}}},
+            {"method": "POST", "url": "/api/email/template/#{templateId}", "tenantId": "#{tenantId}", "body": {"emailTemplate": {
+                "name": "Hooli link",
+                "defaultSubject": "Sign in to ${application.name}",
+                "defaultTextTemplate": "[#if user.firstName??]Hi ${user.firstName},[/#if]\n${url}\n",
+                "defaultHtmlTemplate": "<p><a href=\"${url}\">Sign in</a></p>"
+            }}},
+            {"method": "POST", "url": "/api/application/#{applicationId}", "tenantId": "#{tenantId}", "body": {"application": {
+                "name": "Hooli XYZ",
+                "passwordlessConfiguration": {"enabled": true, "emailLoginStrategy": "ClickableLink"},
+                "emailConfiguration": {"passwordlessEmailTemplateId": "#{templateId}"},
+                "loginConfiguration": {"generateRefreshTokens": true}
+            }}},
+            {"method": "POST", "url": "/api/application/#{applicationId}/role/#{roleId}", "tenantId": "#{tenantId}", "body": {"role": {"name": "editor"}}},
+            {"method": "POST", "url": "/api/user/#{userId}", "tenantId": "#{tenantId}", "body": {"user": {"email": "gavin@hooli.example", "firstName": "Gavin"}}},
+            {"method": "POST", "url": "/api/user/registration/#{userId}", "tenantId": "#{tenantId}", "body": {"registration": {"applicationId": "#{applicationId}", "roles": ["editor"]}}},
+            {"method": "PATCH", "url": "/api/user/#{userId}", "tenantId": "#{tenantId}", "body": {"user": {"data": {"title": "CEO"}}}},
+            {"method": "POST", "url": "/api/api-key/#{apiKeyId}", "body": {"apiKey": {"key": "hooli-start-key-0123456789abcdef", "tenantId": "#{tenantId}",
+                "permissions": {"endpoints": {"/api/passwordless/start": ["POST"]}}}}}
+        ]
+    });
+    let outcome = apply_if_pristine(&server.app, &file.to_string(), &env)
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome,
+        KickstartOutcome::Applied {
+            api_keys: 1,
+            requests: 11
+        }
+    );
+
+    // The tenant-locked start key made by a request starts a login in that tenant; the code
+    // is emailed with the FreeMarker template and logs in with the imported tenant's ES384 key.
+    let applications = server.app.store.applications().await.unwrap();
+    let app = applications.iter().find(|a| a.name == "Hooli XYZ").unwrap();
+    let started = server
+        .post(
+            "/api/passwordless/start",
+            Some("hooli-start-key-0123456789abcdef"),
+            json!({"applicationId": app.id, "loginId": "gavin@hooli.example"}),
+        )
+        .await;
+    started.assert_status(200);
+    let code = started.json()["code"].as_str().unwrap().to_owned();
+    server.send(json!({"code": code})).await.assert_status(200);
+    let email = server.emails().await.pop().unwrap();
+    assert_eq!(email.subject, "Sign in to Hooli XYZ");
+    assert_eq!(email.link_code(), code);
+    let login = server.login(json!({"code": code})).await.json();
+    let header = jsonwebtoken::decode_header(login["token"].as_str().unwrap()).unwrap();
+    assert_eq!(header.alg, jsonwebtoken::Algorithm::ES384);
+    assert_eq!(login["user"]["data"]["title"], "CEO");
+}
