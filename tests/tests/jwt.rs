@@ -534,3 +534,35 @@ async fn imports_refuse_keys_that_cannot_sign_safely() {
     );
     assert!(!hmac.text.contains(&"s".repeat(64)));
 }
+
+#[tokio::test]
+async fn a_login_sets_fusionauths_token_cookies_for_browser_callers() {
+    let server = TestServer::start().await;
+    let app = server
+        .application(json!({"loginConfiguration": {"generateRefreshTokens": true}}))
+        .await;
+    server.user(&app, "jian@yang.example", json!({})).await;
+    let code = server.code(&app, "jian@yang.example").await;
+    let login = server.login(json!({"code": code})).await;
+    login.assert_status(200);
+    let body = login.json();
+    let cookies: Vec<String> = login
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    let access = format!(
+        "access_token={}; Max-Age=3600; Path=/; SameSite=Strict; HttpOnly; Secure",
+        body["token"].as_str().unwrap()
+    );
+    let refresh = format!(
+        "refresh_token={}; Max-Age=2592000; Path=/; SameSite=Strict; HttpOnly; Secure",
+        body["refreshToken"].as_str().unwrap()
+    );
+    assert_eq!(cookies, vec![access, refresh]);
+    // noJWT: no tokens, no cookies.
+    let code = server.code(&app, "jian@yang.example").await;
+    let quiet = server.login(json!({"code": code, "noJWT": true})).await;
+    assert!(quiet.headers.get("set-cookie").is_none());
+}

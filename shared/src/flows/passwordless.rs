@@ -644,6 +644,7 @@ pub struct LoggedIn {
     pub token_expiration_instant: Option<Instant>,
     pub refresh_token: Option<Secret>,
     pub refresh_token_id: Option<RefreshTokenId>,
+    pub refresh_token_expiration_instant: Option<Instant>,
     pub user: User,
     pub state: Option<Map<String, Value>>,
 }
@@ -767,6 +768,7 @@ where
     let registered = user.registration(application.id).is_some();
     let (mut token, mut expiration, mut refresh_token, mut refresh_token_id) =
         (None, None, None, None);
+    let mut refresh_expiration = None;
     if !request.no_jwt {
         if registered && application.login_configuration.generate_refresh_tokens {
             let refresh =
@@ -774,6 +776,7 @@ where
                     .await?;
             refresh_token_id = Some(refresh.id);
             refresh_token = Some(refresh.token);
+            refresh_expiration = Some(refresh.expires_at);
         }
         let access = issue_access_token(
             store,
@@ -799,6 +802,7 @@ where
         token_expiration_instant: expiration,
         refresh_token,
         refresh_token_id,
+        refresh_token_expiration_instant: refresh_expiration,
         user,
         state: code.state,
     })

@@ -18,6 +18,7 @@ pub struct AccessToken {
 pub struct RefreshToken {
     pub token: Secret,
     pub id: RefreshTokenId,
+    pub expires_at: Instant,
 }
 
 const REFRESH_TOKEN: CodeGenerator = CodeGenerator {
@@ -42,6 +43,7 @@ pub async fn issue_refresh_token<S: RefreshTokenStore + ?Sized>(
     Ok(RefreshToken {
         token,
         id: stored.id,
+        expires_at: stored.expires_at,
     })
 }
 

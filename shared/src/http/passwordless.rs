@@ -12,8 +12,10 @@ use crate::domain::code::LoginStrategy;
 use crate::domain::secret::MAX_SECRET_LEN;
 use crate::domain::user::{LoginIdType, MAX_LOGIN_ID_LEN};
 use crate::domain::validation::FieldError;
-use crate::domain::{ApplicationId, Secret};
-use crate::flows::passwordless::{self, LoginRequest, Presented, SendOutcome, StartRequest};
+use crate::domain::{ApplicationId, Instant, Secret};
+use crate::flows::passwordless::{
+    self, LoggedIn, LoginRequest, Presented, SendOutcome, StartRequest,
+};
 use crate::flows::tenancy::TenantScope;
 
 /// The largest `state` a start may carry, serialized (S11).
@@ -228,13 +230,46 @@ pub async fn login(
         body["refreshToken"] = json!(refresh.expose());
         body["refreshTokenId"] = json!(id);
     }
-    if let Some(state) = done.state {
-        body["state"] = Value::Object(state);
+    if let Some(state) = &done.state {
+        body["state"] = Value::Object(state.clone());
     }
     let status = if done.registered {
         StatusCode::OK
     } else {
         StatusCode::ACCEPTED
     };
-    Ok(json_response(status, &body))
+    let mut response = json_response(status, &body);
+    let secure = app.links.0.starts_with("https://");
+    for cookie in login_cookies(&done, secure, app.clock.now()) {
+        if let Ok(value) = http::HeaderValue::from_str(&cookie) {
+            response
+                .headers_mut()
+                .append(http::header::SET_COOKIE, value);
+        }
+    }
+    Ok(response)
+}
+
+/// FusionAuth's login cookies, for browser callers: `access_token` and `refresh_token`,
+/// HttpOnly and SameSite=Strict, Secure when the public URL is https, each living as long as
+/// its token. `/api/jwt/refresh` reads the refresh token back from its cookie.
+fn login_cookies(done: &LoggedIn, secure: bool, now: Instant) -> Vec<String> {
+    let cookie = |name: &str, value: &str, until: Instant| {
+        let max_age = (until.as_millis() - now.as_millis()).max(0) / 1000;
+        let mut cookie =
+            format!("{name}={value}; Max-Age={max_age}; Path=/; SameSite=Strict; HttpOnly");
+        if secure {
+            cookie.push_str("; Secure");
+        }
+        cookie
+    };
+    let mut cookies = Vec::new();
+    if let (Some(token), Some(until)) = (&done.token, done.token_expiration_instant) {
+        cookies.push(cookie("access_token", token, until));
+    }
+    if let (Some(token), Some(until)) = (&done.refresh_token, done.refresh_token_expiration_instant)
+    {
+        cookies.push(cookie("refresh_token", token.expose(), until));
+    }
+    cookies
 }
