@@ -21,13 +21,6 @@ pub struct KeyDraft {
     pub length: Option<u32>,
 }
 
-fn visible(key: &SigningKey, scope: &TenantScope) -> bool {
-    match (key.tenant_id, scope.explicit) {
-        (_, None) | (None, _) => true,
-        (Some(owner), Some(tenant)) => owner == tenant,
-    }
-}
-
 /// Generates a key, sealed by the vault before it is stored (S26). It belongs to the caller's
 /// tenant, or to none for an unrestricted caller.
 #[allow(clippy::too_many_arguments)]
@@ -185,7 +178,7 @@ pub async fn key<S: SigningKeyStore + ?Sized>(
     id: KeyId,
 ) -> FlowResult<SigningKey> {
     match store.signing_key(id).await? {
-        Some(key) if visible(&key, scope) => Ok(key),
+        Some(key) if scope.sees(key.tenant_id) => Ok(key),
         _ => Err(FlowError::NotFound),
     }
 }
@@ -195,7 +188,7 @@ pub async fn keys<S: SigningKeyStore + ?Sized>(
     scope: &TenantScope,
 ) -> FlowResult<Vec<SigningKey>> {
     let mut keys = store.signing_keys().await?;
-    keys.retain(|k| visible(k, scope));
+    keys.retain(|k| scope.sees(k.tenant_id));
     Ok(keys)
 }
 
@@ -206,11 +199,7 @@ where
     S: SigningKeyStore + TenantStore + ApplicationStore + ?Sized,
 {
     let current = key(store, scope, id).await?;
-    let writable = match current.tenant_id {
-        Some(owner) => scope.allows(owner),
-        None => scope.is_unrestricted(),
-    };
-    if !writable {
+    if !scope.changes(current.tenant_id) {
         return Err(FlowError::Unauthorized);
     }
     let names =

@@ -12,27 +12,13 @@ use crate::ports::{ApplicationStore, Clock, StoreError, TemplateStore, TenantSto
 use super::tenancy::TenantScope;
 use super::{FlowError, FlowResult};
 
-fn visible(template: &EmailTemplate, scope: &TenantScope) -> bool {
-    match (template.tenant_id, scope.explicit) {
-        (_, None) | (None, _) => true,
-        (Some(owner), Some(tenant)) => owner == tenant,
-    }
-}
-
-fn writable(template: &EmailTemplate, scope: &TenantScope) -> bool {
-    match template.tenant_id {
-        Some(owner) => scope.allows(owner),
-        None => scope.is_unrestricted(),
-    }
-}
-
 pub async fn template<S: TemplateStore + ?Sized>(
     store: &S,
     scope: &TenantScope,
     id: TemplateId,
 ) -> FlowResult<EmailTemplate> {
     match store.template(id).await? {
-        Some(t) if visible(&t, scope) => Ok(t),
+        Some(t) if scope.sees(t.tenant_id) => Ok(t),
         _ => Err(FlowError::NotFound),
     }
 }
@@ -42,7 +28,7 @@ pub async fn templates<S: TemplateStore + ?Sized>(
     scope: &TenantScope,
 ) -> FlowResult<Vec<EmailTemplate>> {
     let mut templates = store.templates().await?;
-    templates.retain(|t| visible(t, scope));
+    templates.retain(|t| scope.sees(t.tenant_id));
     Ok(templates)
 }
 
@@ -54,7 +40,7 @@ async fn own_template<S: TemplateStore + ?Sized>(
     id: TemplateId,
 ) -> FlowResult<EmailTemplate> {
     let current = template(store, scope, id).await?;
-    if !writable(&current, scope) {
+    if !scope.changes(current.tenant_id) {
         return Err(FlowError::Unauthorized);
     }
     Ok(current)

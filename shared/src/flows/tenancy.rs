@@ -22,6 +22,24 @@ impl TenantScope {
         self.explicit.is_none_or(|t| t == tenant)
     }
 
+    /// Whether an object owned by `owner` (`None`: global, every tenant's to use) may be seen
+    /// under this scope: global objects and the scope's tenant's (S22, S29).
+    pub fn sees(&self, owner: Option<TenantId>) -> bool {
+        match (owner, self.explicit) {
+            (_, None) | (None, _) => true,
+            (Some(owner), Some(tenant)) => owner == tenant,
+        }
+    }
+
+    /// Whether an object owned by `owner` may be changed under this scope: a tenant's by its
+    /// callers, a global one only by an unrestricted caller.
+    pub fn changes(&self, owner: Option<TenantId>) -> bool {
+        match owner {
+            Some(owner) => self.allows(owner),
+            None => self.is_unrestricted(),
+        }
+    }
+
     /// A caller with a key and no tenant: the only one that may make or assign global things
     /// (signing keys and email templates that belong to no tenant).
     pub fn is_unrestricted(&self) -> bool {
