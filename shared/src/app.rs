@@ -12,6 +12,7 @@ use crate::adapters::sqlite::SqliteStore;
 use crate::adapters::vault::{KmsKeyVault, LocalKeyVault, NoKeyVault};
 use crate::config::{Config, MailerConfig, StoreConfig, VaultConfig};
 use crate::flows::bootstrap::ensure_default_tenant;
+use crate::flows::keys::KeyMaking;
 use crate::flows::management::TenantMaking;
 use crate::flows::passwordless::{LinkBase, SendPacer};
 use crate::flows::FlowError;
@@ -139,6 +140,15 @@ impl App {
             return Err(AppError::IncompleteKickstart);
         }
         Ok(app)
+    }
+
+    pub fn key_making(&self) -> KeyMaking<'_> {
+        KeyMaking {
+            key_maker: self.key_maker.as_ref(),
+            vault: self.key_vault.as_ref(),
+            clock: self.clock.as_ref(),
+            entropy: self.entropy.as_ref(),
+        }
     }
 
     pub fn tenant_making(&self) -> TenantMaking<'_> {

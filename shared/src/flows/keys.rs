@@ -12,6 +12,14 @@ use crate::ports::{
 use super::tenancy::TenantScope;
 use super::{random_id_bytes, FlowError, FlowResult};
 
+/// The ports making a key uses.
+pub struct KeyMaking<'a> {
+    pub key_maker: &'a dyn KeyMaker,
+    pub vault: &'a dyn KeyVault,
+    pub clock: &'a dyn Clock,
+    pub entropy: &'a dyn Entropy,
+}
+
 /// What a caller asks of a new key.
 #[derive(Debug, Clone, Default)]
 pub struct KeyDraft {
@@ -23,13 +31,9 @@ pub struct KeyDraft {
 
 /// Generates a key, sealed by the vault before it is stored (S26). It belongs to the caller's
 /// tenant, or to none for an unrestricted caller.
-#[allow(clippy::too_many_arguments)]
 pub async fn generate_key<S: SigningKeyStore + ?Sized>(
     store: &S,
-    key_maker: &dyn KeyMaker,
-    vault: &dyn KeyVault,
-    clock: &dyn Clock,
-    entropy: &dyn Entropy,
+    making: &KeyMaking<'_>,
     scope: &TenantScope,
     id: Option<KeyId>,
     draft: KeyDraft,
@@ -51,9 +55,11 @@ pub async fn generate_key<S: SigningKeyStore + ?Sized>(
     }
     errors.require_single_line("key.name", draft.name.as_deref());
     errors.into_result()?;
-    let id = fresh_key_id(store, entropy, id).await?;
-    let made = key_maker.generate(id, draft.algorithm, draft.length)?;
-    store_key(store, vault, clock, scope, made, draft.name).await
+    let id = fresh_key_id(store, making.entropy, id).await?;
+    let made = making
+        .key_maker
+        .generate(id, draft.algorithm, draft.length)?;
+    store_key(store, making, scope, made, draft.name).await
 }
 
 /// Seals a made key's private half (S26) into its stored form; a public key imported alone
@@ -77,13 +83,12 @@ pub async fn seal(
 
 async fn store_key<S: SigningKeyStore + ?Sized>(
     store: &S,
-    vault: &dyn KeyVault,
-    clock: &dyn Clock,
+    making: &KeyMaking<'_>,
     scope: &TenantScope,
     made: GeneratedKey,
     name: Option<String>,
 ) -> FlowResult<SigningKey> {
-    let mut key = seal(vault, &made, scope.explicit, clock.now()).await?;
+    let mut key = seal(making.vault, &made, scope.explicit, making.clock.now()).await?;
     key.name = name;
     match store.insert_signing_key(&key).await {
         Err(StoreError::Duplicate(_)) => Err(duplicate_key()),
@@ -129,13 +134,9 @@ pub struct KeyImport {
 /// Imports a key: a PEM private key (its public half given or not), a PEM public key alone
 /// (kept, never signing or published), or an HMAC secret. Checked, then sealed and stored as
 /// a generated key is.
-#[allow(clippy::too_many_arguments)]
 pub async fn import_key<S: SigningKeyStore + ?Sized>(
     store: &S,
-    key_maker: &dyn KeyMaker,
-    vault: &dyn KeyVault,
-    clock: &dyn Clock,
-    entropy: &dyn Entropy,
+    making: &KeyMaking<'_>,
     scope: &TenantScope,
     id: Option<KeyId>,
     import: KeyImport,
@@ -164,12 +165,13 @@ pub async fn import_key<S: SigningKeyStore + ?Sized>(
         errors.push(FieldError::missing("key.algorithm"));
     }
     errors.into_result()?;
-    let id = fresh_key_id(store, entropy, id).await?;
+    let id = fresh_key_id(store, making.entropy, id).await?;
     let material = material.ok_or_else(|| FlowError::Internal("no key material".into()))?;
-    let made = key_maker
+    let made = making
+        .key_maker
         .import(id, material)
         .map_err(|e| ValidationErrors::field(FieldError::invalid(e.field, e.message)))?;
-    store_key(store, vault, clock, scope, made, import.name).await
+    store_key(store, making, scope, made, import.name).await
 }
 
 pub async fn key<S: SigningKeyStore + ?Sized>(

@@ -130,17 +130,7 @@ pub async fn import_key(
         public_key,
         secret,
     };
-    let key = flows::import_key(
-        app.store.as_ref(),
-        app.key_maker.as_ref(),
-        app.key_vault.as_ref(),
-        app.clock.as_ref(),
-        app.entropy.as_ref(),
-        scope,
-        id,
-        import,
-    )
-    .await?;
+    let key = flows::import_key(app.store.as_ref(), &app.key_making(), scope, id, import).await?;
     Ok(json_response(StatusCode::OK, &json!({"key": view(&key)})))
 }
 
@@ -180,17 +170,7 @@ pub async fn generate_key(
         name: input.name,
         length: input.length,
     };
-    let key = flows::generate_key(
-        app.store.as_ref(),
-        app.key_maker.as_ref(),
-        app.key_vault.as_ref(),
-        app.clock.as_ref(),
-        app.entropy.as_ref(),
-        scope,
-        id,
-        draft,
-    )
-    .await?;
+    let key = flows::generate_key(app.store.as_ref(), &app.key_making(), scope, id, draft).await?;
     Ok(json_response(StatusCode::OK, &json!({"key": view(&key)})))
 }
 

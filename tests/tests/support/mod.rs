@@ -313,6 +313,19 @@ impl TestServer {
         }
     }
 
+    /// A server whose clock starts at the real time, for client libraries that check a
+    /// token's `exp` against the wall clock.
+    pub async fn start_at_wall_clock() -> TestServer {
+        let server = TestServer::start().await;
+        #[allow(clippy::disallowed_methods)]
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        server.clock.advance_secs(now - T0.as_secs());
+        server
+    }
+
     /// A server with one passwordless application and one user registered for it.
     pub async fn with_user(email: &str) -> (TestServer, String) {
         let server = TestServer::start().await;
@@ -872,4 +885,17 @@ pub async fn kms_key(kms: &aws_sdk_kms::Client) -> String {
         .unwrap()
         .key_id()
         .to_owned()
+}
+
+/// Asserts that a client script ran to its end: it exits 0 after printing "all checks passed".
+pub fn assert_script_passed(output: &std::process::Output) {
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+    );
+    assert!(
+        output.status.success(),
+        "the client failed:\n{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("all checks passed"), "{stdout}");
 }
