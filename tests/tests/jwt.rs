@@ -193,6 +193,16 @@ async fn refresh_tokens_are_listed_by_user_and_revoked_by_token_id_user_and_appl
         .await;
     let email = "gilfoyle@piedpiper.example";
     let user = server.user(&app, email, json!({})).await;
+    // The combined create gave the new user a session of its own: end it, to count sign-ins.
+    server
+        .call(
+            "DELETE",
+            &format!("/api/jwt/refresh?userId={user}"),
+            ADMIN_KEY,
+            None,
+        )
+        .await
+        .assert_status(200);
     let (first, _) = session(&server, &app, email).await;
     let (second, second_id) = session(&server, &app, email).await;
     let rotated = server
@@ -565,4 +575,59 @@ async fn a_login_sets_fusionauths_token_cookies_for_browser_callers() {
     let code = server.code(&app, "jian@yang.example").await;
     let quiet = server.login(json!({"code": code, "noJWT": true})).await;
     assert!(quiet.headers.get("set-cookie").is_none());
+}
+
+#[tokio::test]
+async fn the_combined_user_and_registration_create_answers_with_tokens_for_the_new_user_only() {
+    let server = TestServer::start().await;
+    let app = server
+        .application(json!({"loginConfiguration": {"generateRefreshTokens": true}}))
+        .await;
+    let created = server
+        .admin(
+            "POST",
+            "/api/user/registration",
+            json!({"user": {"email": "big.head@hooli.example"}, "registration": {"applicationId": app, "roles": ["user"]}}),
+        )
+        .await;
+    created.assert_status(200);
+    let body = created.json();
+    let token = body["token"].as_str().unwrap();
+    assert!(body["tokenExpirationInstant"].is_i64(), "{body}");
+    let claims = validate(&server, token).await.json()["jwt"].clone();
+    assert_eq!(
+        (
+            &claims["sub"],
+            &claims["authenticationType"],
+            &claims["roles"]
+        ),
+        (
+            &body["user"]["id"],
+            &json!("REGISTRATION"),
+            &json!(["user"])
+        )
+    );
+    assert_eq!(claims["sid"], body["refreshTokenId"]);
+    let refreshed = server
+        .post(
+            "/api/jwt/refresh",
+            None,
+            json!({"refreshToken": body["refreshToken"]}),
+        )
+        .await;
+    refreshed.assert_status(200);
+
+    // Registering a user who already exists answers no token: a key allowed to register must
+    // not become a way to obtain a token for any account.
+    let other = server.application(json!({"name": "Other"})).await;
+    let user = body["user"]["id"].as_str().unwrap();
+    let registered = server
+        .admin(
+            "POST",
+            &format!("/api/user/registration/{user}"),
+            json!({"registration": {"applicationId": other}}),
+        )
+        .await;
+    registered.assert_status(200);
+    assert!(registered.json().get("token").is_none());
 }

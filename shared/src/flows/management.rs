@@ -11,11 +11,14 @@ use crate::domain::{
     TenantId, User, UserId,
 };
 use crate::ports::{
-    ApplicationStore, Clock, Entropy, KeyMaker, KeyVault, SigningKeyStore, StoreError,
-    TemplateStore, TenantStore, UserStore,
+    ApplicationStore, Clock, Entropy, KeyMaker, KeyVault, RefreshTokenStore, SigningKeyStore,
+    StoreError, TemplateStore, TenantStore, UserStore,
 };
 
 use super::tenancy::TenantScope;
+use super::tokens::{
+    issue_access_token_for, issue_refresh_token, AccessToken, Issuing, RefreshToken,
+};
 use super::{duplicate, random_id_bytes, FlowError, FlowResult};
 
 /// Everything tenant creation needs besides the store.
@@ -607,6 +610,64 @@ fn named_tenant(named: TenantId, field: &str, scope: &TenantScope) -> FlowResult
 pub struct Registered {
     pub user: User,
     pub registration: Registration,
+}
+
+/// What the combined user-and-registration create answers with besides the objects, as
+/// FusionAuth's does: an access token (`authenticationType` `REGISTRATION`) and, where the
+/// application makes them, a refresh token.
+pub struct RegistrationTokens {
+    pub access: AccessToken,
+    pub refresh: Option<RefreshToken>,
+}
+
+/// Tokens for a user the combined create just made. Only for a new user: answering a token
+/// for registering an existing one would hand a key allowed to register a token for any
+/// account of its tenant.
+pub async fn registration_tokens<S>(
+    store: &S,
+    vault: &dyn KeyVault,
+    entropy: &dyn Entropy,
+    clock: &dyn Clock,
+    registered: &Registered,
+) -> FlowResult<RegistrationTokens>
+where
+    S: TenantStore + ApplicationStore + SigningKeyStore + RefreshTokenStore + ?Sized,
+{
+    let now = clock.now();
+    let application = store
+        .application(registered.registration.application_id)
+        .await?
+        .ok_or(FlowError::NotFound)?;
+    let tenant = store
+        .tenant(application.tenant_id)
+        .await?
+        .ok_or(FlowError::NotFound)?;
+    let refresh = if application.login_configuration.generate_refresh_tokens {
+        Some(
+            issue_refresh_token(
+                store,
+                entropy,
+                &tenant,
+                &application,
+                &registered.user,
+                now,
+                None,
+            )
+            .await?,
+        )
+    } else {
+        None
+    };
+    let issuing = Issuing {
+        tenant: &tenant,
+        application: &application,
+        user: &registered.user,
+        now,
+        authentication_type: "REGISTRATION",
+    };
+    let session = refresh.as_ref().map(|r| r.id);
+    let access = issue_access_token_for(store, vault, entropy, &issuing, session).await?;
+    Ok(RegistrationTokens { access, refresh })
 }
 
 /// `POST /api/user/registration[/{userId}]` as the flow receives it.

@@ -77,8 +77,9 @@ pub fn new_refresh_token(
     Ok((token, stored))
 }
 
-/// Signs an access token with the application's key, else the tenant's. `applicationId` and
-/// `roles` are claimed only for a registered user, as FusionAuth does.
+/// Signs an access token of a passwordless sign-in with the application's key, else the
+/// tenant's. `applicationId` and `roles` are claimed only for a registered user, as FusionAuth
+/// does.
 #[allow(clippy::too_many_arguments)]
 pub async fn issue_access_token<S: SigningKeyStore + ?Sized>(
     store: &S,
@@ -90,6 +91,41 @@ pub async fn issue_access_token<S: SigningKeyStore + ?Sized>(
     now: Instant,
     session: Option<RefreshTokenId>,
 ) -> FlowResult<AccessToken> {
+    let issuing = Issuing {
+        tenant,
+        application,
+        user,
+        now,
+        authentication_type: "PASSWORDLESS",
+    };
+    issue_access_token_for(store, vault, entropy, &issuing, session).await
+}
+
+/// Whom an access token is for, when, and how they got it (FusionAuth's
+/// `authenticationType`: `PASSWORDLESS`, or `REGISTRATION` for the combined create).
+pub struct Issuing<'a> {
+    pub tenant: &'a Tenant,
+    pub application: &'a Application,
+    pub user: &'a User,
+    pub now: Instant,
+    pub authentication_type: &'static str,
+}
+
+/// Signs an access token as [`issue_access_token`] does, for any way of authenticating.
+pub async fn issue_access_token_for<S: SigningKeyStore + ?Sized>(
+    store: &S,
+    vault: &dyn KeyVault,
+    entropy: &dyn Entropy,
+    issuing: &Issuing<'_>,
+    session: Option<RefreshTokenId>,
+) -> FlowResult<AccessToken> {
+    let Issuing {
+        tenant,
+        application,
+        user,
+        now,
+        authentication_type,
+    } = *issuing;
     let key_id = application
         .jwt_configuration
         .access_token_key_id
@@ -107,7 +143,7 @@ pub async fn issue_access_token<S: SigningKeyStore + ?Sized>(
         jti: uuid::Builder::from_random_bytes(random_id_bytes(entropy)?)
             .into_uuid()
             .to_string(),
-        authentication_type: "PASSWORDLESS",
+        authentication_type,
         email: user.email.clone(),
         email_verified: user.verified,
         preferred_username: user.username.clone(),

@@ -437,6 +437,7 @@ pub async fn register(
             "[generateAuthenticationToken] is not supported: this server issues no standing authentication tokens.",
         )));
     }
+    let creates_user = body.user.is_some();
     let command = RegisterCommand {
         registration: required_object("registration", body.registration)?,
         user: body.user,
@@ -451,10 +452,24 @@ pub async fn register(
         command,
     )
     .await?;
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({"registration": registered.registration, "user": registered.user}),
-    ))
+    let mut response = json!({"registration": &registered.registration, "user": &registered.user});
+    if creates_user {
+        let tokens = flows::registration_tokens(
+            app.store.as_ref(),
+            app.key_vault.as_ref(),
+            app.entropy.as_ref(),
+            app.clock.as_ref(),
+            &registered,
+        )
+        .await?;
+        response["token"] = json!(tokens.access.token);
+        response["tokenExpirationInstant"] = json!(tokens.access.expiration);
+        if let Some(refresh) = tokens.refresh {
+            response["refreshToken"] = json!(refresh.token.expose());
+            response["refreshTokenId"] = json!(refresh.id);
+        }
+    }
+    Ok(json_response(StatusCode::OK, &response))
 }
 
 pub async fn create_email_template(
