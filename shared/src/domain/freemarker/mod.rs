@@ -32,9 +32,7 @@ pub struct TranslateError {
 /// Whether a template source is FreeMarker rather than MiniJinja: it has a FreeMarker
 /// interpolation or tag. MiniJinja's own markup (`{{ }}`) in a FreeMarker source is text.
 pub fn is_freemarker(source: &str) -> bool {
-    ["${", "[#", "[/#", "<#", "</#", "[@", "<@"]
-        .iter()
-        .any(|marker| source.contains(marker))
+    MARKUP_STARTS.iter().any(|marker| source.contains(marker))
 }
 
 /// Translates a FreeMarker source into a MiniJinja source that renders the same text, given
@@ -77,13 +75,14 @@ enum Piece {
 /// A piece and the byte offset it starts at.
 type Located = (usize, Piece);
 
-const TAG_STARTS: [&str; 7] = ["${", "[#", "[/#", "<#", "</#", "[@", "<@"];
+/// What opens FreeMarker markup: an interpolation, a tag or a macro call.
+const MARKUP_STARTS: [&str; 7] = ["${", "[#", "[/#", "<#", "</#", "[@", "<@"];
 
 fn scan(source: &str) -> Result<Vec<Located>, SyntaxError> {
     let mut pieces = Vec::new();
     let mut pos = 0;
     while pos < source.len() {
-        let next = TAG_STARTS
+        let next = MARKUP_STARTS
             .iter()
             .filter_map(|start| source[pos..].find(start).map(|i| pos + i))
             .min();
