@@ -8,6 +8,7 @@ use crate::domain::email::OutgoingEmail;
 use crate::domain::ids::{ApplicationId, RefreshTokenId, TemplateId, TenantId, UserId};
 use crate::domain::oauth::AuthorizationGrant;
 use crate::domain::signing::{GeneratedKey, KeyMaterial};
+use crate::domain::system::SystemConfiguration;
 use crate::domain::{
     ApiKey, Application, EmailTemplate, Instant, KeyId, SecretHash, SigningAlgorithm, SigningKey,
     Tenant, User,
@@ -331,6 +332,19 @@ impl KickstartMark {
     }
 }
 
+/// The one system configuration (CORS above all), read on every cross-origin request: stores
+/// keep it where their configuration cache serves it.
+#[async_trait]
+pub trait SystemStore: Send + Sync {
+    /// The configuration saved last; `None` until one is saved, when the defaults hold.
+    async fn system_configuration(&self) -> StoreResult<Option<SystemConfiguration>>;
+    /// Replaces the configuration.
+    async fn put_system_configuration(
+        &self,
+        configuration: &SystemConfiguration,
+    ) -> StoreResult<()>;
+}
+
 #[async_trait]
 pub trait StoreAdmin: Send + Sync {
     /// True while the store holds nothing but the default tenant: kickstart applies only then.
@@ -353,6 +367,7 @@ pub trait Store:
     + RefreshTokenStore
     + GrantStore
     + RateLimiter
+    + SystemStore
     + StoreAdmin
 {
 }
@@ -368,6 +383,7 @@ impl<T> Store for T where
         + RefreshTokenStore
         + GrantStore
         + RateLimiter
+        + SystemStore
         + StoreAdmin
 {
 }

@@ -239,23 +239,40 @@ fn headers() -> impl Strategy<Value = Vec<(&'static str, String)>> {
         "[ -~]{0,40}",
     ];
     let content_type = prop_oneof![Just("application/json".to_owned()), "[ -~]{0,30}",];
+    let origin = prop_oneof![Just("https://app.example".to_owned()), "[ -~]{0,40}"];
+    let preflight_method = prop_oneof![Just("POST".to_owned()), "[ -~]{0,12}"];
     (
-        proptest::option::of(authorization),
-        proptest::option::of(tenant),
-        proptest::option::of(content_type),
-        proptest::option::of("[ -~]{0,60}"),
+        (
+            proptest::option::of(authorization),
+            proptest::option::of(tenant),
+            proptest::option::of(content_type),
+            proptest::option::of("[ -~]{0,60}"),
+        ),
+        (
+            proptest::option::of(origin),
+            proptest::option::of(preflight_method),
+            proptest::option::of("[ -~]{0,60}"),
+        ),
     )
-        .prop_map(|(authorization, tenant, content_type, forwarded)| {
-            [
-                ("authorization", authorization),
-                ("x-fusionauth-tenantid", tenant),
-                ("content-type", content_type),
-                ("x-forwarded-for", forwarded),
-            ]
-            .into_iter()
-            .filter_map(|(name, value)| value.map(|v| (name, v)))
-            .collect()
-        })
+        .prop_map(
+            |(
+                (authorization, tenant, content_type, forwarded),
+                (origin, asked_method, asked_headers),
+            )| {
+                [
+                    ("authorization", authorization),
+                    ("x-fusionauth-tenantid", tenant),
+                    ("content-type", content_type),
+                    ("x-forwarded-for", forwarded),
+                    ("origin", origin),
+                    ("access-control-request-method", asked_method),
+                    ("access-control-request-headers", asked_headers),
+                ]
+                .into_iter()
+                .filter_map(|(name, value)| value.map(|v| (name, v)))
+                .collect()
+            },
+        )
 }
 
 fn method() -> impl Strategy<Value = Method> {
@@ -266,6 +283,7 @@ fn method() -> impl Strategy<Value = Method> {
         Just(Method::PATCH),
         Just(Method::DELETE),
         Just(Method::HEAD),
+        Just(Method::OPTIONS),
     ]
 }
 
@@ -450,6 +468,10 @@ every_route! {
     s11_s25_userinfo_survives_anything: UserInfo,
     s11_s25_logout_survives_anything: Logout,
     s11_s25_introspect_survives_anything: Introspect,
+    s11_s25_system_configuration_retrieve_survives_anything: SystemConfigurationRetrieve,
+    s11_s25_system_configuration_update_survives_anything: SystemConfigurationUpdate,
+    s11_s25_system_configuration_patch_survives_anything: SystemConfigurationPatch,
+    s11_s25_cors_preflight_survives_anything: CorsPreflight,
     s11_s25_tenant_retrieve_survives_anything: TenantRetrieve,
     s11_s25_tenant_list_survives_anything: TenantList,
     s11_s25_tenant_update_survives_anything: TenantUpdate,

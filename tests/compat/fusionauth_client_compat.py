@@ -427,4 +427,22 @@ assert client.delete_tenant(other_id).status == 404
 default_delete = client.delete_tenant(tenant_id)
 assert default_delete.status == 400, default_delete.status
 
+# The system configuration: CORS for browser callers of the API, off by default.
+system = check(client.retrieve_system_configuration())["systemConfiguration"]
+assert system["corsConfiguration"]["enabled"] is False, system
+cors = {"enabled": True, "allowedOrigins": ["https://spa.example"], "allowedMethods": ["POST", "OPTIONS"]}
+system = check(client.patch_system_configuration({"systemConfiguration": {"corsConfiguration": cors}}))
+assert system["systemConfiguration"]["corsConfiguration"]["allowedOrigins"] == ["https://spa.example"], system
+preflight = urllib.request.Request(base_url + "/api/passwordless/login", method="OPTIONS", headers={
+    "Origin": "https://spa.example", "Access-Control-Request-Method": "POST",
+    "Access-Control-Request-Headers": "Content-Type",
+})
+with urllib.request.urlopen(preflight) as answer:
+    assert answer.status == 204, answer.status
+    assert answer.headers["Access-Control-Allow-Origin"] == "https://spa.example", dict(answer.headers)
+bad = client.update_system_configuration({"systemConfiguration": {"corsConfiguration": {"allowedOrigins": ["spa.example"]}}})
+assert bad.status == 400 and "allowedOrigins" in str(bad.error_response), bad.error_response
+check(client.update_system_configuration({"systemConfiguration": {}}))
+assert check(client.retrieve_system_configuration())["systemConfiguration"]["corsConfiguration"]["enabled"] is False
+
 print("fusionauth-client compatibility: all checks passed")

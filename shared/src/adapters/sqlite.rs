@@ -15,6 +15,7 @@ use std::time::Duration;
 use crate::domain::code::{PasswordlessCode, MAX_ONE_TIME_CODE_ATTEMPTS};
 use crate::domain::ids::{ApplicationId, RefreshTokenId, TemplateId, TenantId, UserId};
 use crate::domain::oauth::AuthorizationGrant;
+use crate::domain::system::SystemConfiguration;
 use crate::domain::tenant::DEFAULT_TENANT_ID;
 use crate::domain::{
     ApiKey, Application, EmailTemplate, Instant, KeyId, SecretHash, SigningKey, Tenant, User,
@@ -1058,6 +1059,34 @@ impl RateLimiter for SqliteStore {
                 .optional()
                 .map_err(unavailable)?;
             Ok(hits.unwrap_or(0))
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl SystemStore for SqliteStore {
+    async fn system_configuration(&self) -> StoreResult<Option<SystemConfiguration>> {
+        self.get_body(
+            "SELECT value FROM meta WHERE key = ?1",
+            "systemConfiguration".to_owned(),
+        )
+        .await
+    }
+
+    async fn put_system_configuration(
+        &self,
+        configuration: &SystemConfiguration,
+    ) -> StoreResult<()> {
+        let body = to_json(configuration)?;
+        self.run(move |conn| {
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('systemConfiguration', ?1)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                [body],
+            )
+            .map(|_| ())
+            .map_err(unavailable)
         })
         .await
     }

@@ -12,6 +12,7 @@ pub mod kept;
 pub mod oauth;
 pub mod secret;
 pub mod signing;
+pub mod system;
 pub mod template;
 pub mod tenant;
 pub mod time;

@@ -8,6 +8,7 @@ pub mod management;
 pub mod oauth;
 pub mod oidc;
 pub mod passwordless;
+pub mod system;
 pub mod templates;
 pub mod tenancy;
 pub mod tokens;

@@ -14,6 +14,7 @@ pub mod oidc;
 pub mod pages;
 pub mod passwordless;
 pub mod routes;
+pub mod system;
 pub mod users;
 
 use bytes::Bytes;
@@ -89,7 +90,7 @@ pub async fn handle_as(
         let outcome = AssertUnwindSafe(dispatch(app, &request, only, caller))
             .catch_unwind()
             .await;
-        let response = match outcome {
+        let mut response = match outcome {
             Ok(Ok(response)) => response,
             Ok(Err(e)) => {
                 if let ApiError::Internal(detail) = &e {
@@ -103,6 +104,7 @@ pub async fn handle_as(
                 error_response(app, &request, ApiError::Internal("panic".into()))
             }
         };
+        system::decorate(app, &request, &mut response).await;
         info!(status = response.status().as_u16(), "request done");
         response
     }
@@ -266,6 +268,10 @@ async fn dispatch(
         Route::UserInfo => oidc::userinfo(app, request).await,
         Route::Logout => oidc::logout(app, request).await,
         Route::Introspect => oidc::introspect(app, request).await,
+        Route::SystemConfigurationRetrieve => system::retrieve(app).await,
+        Route::SystemConfigurationUpdate => system::update(app, request, &scope).await,
+        Route::SystemConfigurationPatch => system::patch(app, request, &scope).await,
+        Route::CorsPreflight => system::preflight(app, request).await,
     }
 }
 

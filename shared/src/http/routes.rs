@@ -84,6 +84,10 @@ pub enum Route {
     UserInfo,
     Logout,
     Introspect,
+    SystemConfigurationRetrieve,
+    SystemConfigurationUpdate,
+    SystemConfigurationPatch,
+    CorsPreflight,
 }
 
 impl Route {
@@ -730,7 +734,40 @@ pub const ROUTES: &[RouteSpec] = &[
         "oauth2-token",
         Access::Public,
     ),
+    spec(
+        Route::SystemConfigurationRetrieve,
+        "GET",
+        "/api/system-configuration",
+        "management",
+        key("/api/system-configuration"),
+    ),
+    spec(
+        Route::SystemConfigurationUpdate,
+        "PUT",
+        "/api/system-configuration",
+        "management",
+        key("/api/system-configuration"),
+    ),
+    spec(
+        Route::SystemConfigurationPatch,
+        "PATCH",
+        "/api/system-configuration",
+        "management",
+        key("/api/system-configuration"),
+    ),
+    // Every path's preflight: one small public function answers them all from the system
+    // configuration.
+    spec(
+        Route::CorsPreflight,
+        "OPTIONS",
+        ANY_PATH,
+        "oidc",
+        Access::Public,
+    ),
 ];
+
+/// A pattern that matches every path (API Gateway's greedy `{proxy+}`).
+pub const ANY_PATH: &str = "/{proxy+}";
 
 /// The routes one Lambda function serves.
 pub fn routes_of(function: &str) -> Vec<Route> {
@@ -757,6 +794,9 @@ fn segments(path: &str) -> Vec<&str> {
 }
 
 fn match_path(pattern: &str, path: &str) -> Option<Vec<String>> {
+    if pattern == ANY_PATH {
+        return Some(Vec::new());
+    }
     let (pattern, path) = (segments(pattern), segments(path));
     if pattern.len() != path.len() {
         return None;
@@ -823,6 +863,14 @@ mod tests {
             (found.spec.route, found.params),
             (Route::UserRetrieve, vec!["abc".to_owned()])
         );
+    }
+
+    #[test]
+    fn every_path_has_a_preflight_route() {
+        for path in ["/api/passwordless/login", "/nope", "/"] {
+            let found = match_route(&Method::OPTIONS, path).unwrap();
+            assert_eq!(found.spec.route, Route::CorsPreflight, "{path}");
+        }
     }
 
     #[test]

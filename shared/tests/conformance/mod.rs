@@ -770,6 +770,35 @@ pub async fn live_refresh_tokens_are_listed_by_user_application_and_id(store: Ar
     }
 }
 
+pub async fn the_system_configuration_is_saved_and_replaced(store: Arc<dyn Store>) {
+    use passwordless::domain::system::SystemConfiguration;
+    assert_eq!(store.system_configuration().await.unwrap(), None);
+    let mut configuration = SystemConfiguration::default();
+    configuration.cors_configuration.enabled = true;
+    configuration.cors_configuration.allowed_origins = vec!["https://app.example".into()];
+    configuration
+        .kept
+        .insert("reportTimezone".into(), json!("America/Denver"));
+    store
+        .put_system_configuration(&configuration)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.system_configuration().await.unwrap().as_ref(),
+        Some(&configuration)
+    );
+    configuration.cors_configuration.enabled = false;
+    store
+        .put_system_configuration(&configuration)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.system_configuration().await.unwrap(),
+        Some(configuration),
+        "a save replaces the one before, also where reads are cached"
+    );
+}
+
 /// Declares one test per check. `$make` is evaluated inside each (async) test and gives the
 /// store and a guard that must live as long as the test (a temporary folder, a request log).
 macro_rules! conformance_suite {
@@ -796,7 +825,8 @@ macro_rules! conformance_suite {
             s31_a_bound_code_supersedes_nothing_and_a_login_ends_the_others,
             s6_an_api_start_ends_the_bound_codes,
             s20_a_refresh_token_rotates_once_and_a_revoked_family_is_dead,
-            live_refresh_tokens_are_listed_by_user_application_and_id
+            live_refresh_tokens_are_listed_by_user_application_and_id,
+            the_system_configuration_is_saved_and_replaced
         );
     };
     (@each $make:expr; $($check:ident),*) => {$(
@@ -833,5 +863,6 @@ pub async fn run_all(store: Arc<dyn Store>) {
     s31_a_bound_code_supersedes_nothing_and_a_login_ends_the_others(store.clone()).await;
     s6_an_api_start_ends_the_bound_codes(store.clone()).await;
     s20_a_refresh_token_rotates_once_and_a_revoked_family_is_dead(store.clone()).await;
-    live_refresh_tokens_are_listed_by_user_application_and_id(store).await;
+    live_refresh_tokens_are_listed_by_user_application_and_id(store.clone()).await;
+    the_system_configuration_is_saved_and_replaced(store).await;
 }

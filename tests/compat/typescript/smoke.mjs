@@ -165,4 +165,12 @@ await fails(client.retrieveApplication(applicationId), 404);
 await ok(client.deleteTenant(tenantId));
 await fails(client.retrieveTenant(tenantId), 404);
 
+// The system configuration: patch CORS on and replace it with the defaults again.
+const corsOn = { corsConfiguration: { enabled: true, allowedOrigins: ["https://spa.example"] } };
+const patchedSystem = await ok(client.patchSystemConfiguration({ systemConfiguration: corsOn }));
+assert.deepEqual(patchedSystem.systemConfiguration.corsConfiguration.allowedOrigins, ["https://spa.example"]);
+assert.deepEqual(patchedSystem.systemConfiguration.corsConfiguration.allowedMethods, ["GET", "OPTIONS"]);
+await ok(client.updateSystemConfiguration({ systemConfiguration: {} }));
+assert.equal((await ok(client.retrieveSystemConfiguration())).systemConfiguration.corsConfiguration.enabled, false);
+
 console.log("all checks passed");

@@ -327,6 +327,31 @@ impl ApiKeyStore for DynamoStore {
 }
 
 #[async_trait]
+impl SystemStore for DynamoStore {
+    async fn system_configuration(&self) -> StoreResult<Option<SystemConfiguration>> {
+        self.config_get("META", "systemConfiguration".into()).await
+    }
+
+    async fn put_system_configuration(
+        &self,
+        configuration: &SystemConfiguration,
+    ) -> StoreResult<()> {
+        let id = "systemConfiguration";
+        self.forget("META", id);
+        self.client
+            .put_item()
+            .table_name(&self.tables.config)
+            .item("pk", s("META"))
+            .item("sk", s(id))
+            .item("body", s(to_json(configuration)?))
+            .send()
+            .await
+            .map_err(|e| sdk("PutItem", e))?;
+        Ok(())
+    }
+}
+
+#[async_trait]
 impl StoreAdmin for DynamoStore {
     async fn is_pristine(&self) -> StoreResult<bool> {
         let tenants: Vec<Tenant> = self.tenants().await?;

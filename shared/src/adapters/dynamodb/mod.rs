@@ -33,6 +33,7 @@ use std::time::Duration;
 
 use crate::domain::code::{PasswordlessCode, MAX_ONE_TIME_CODE_ATTEMPTS};
 use crate::domain::ids::{ApplicationId, TemplateId, TenantId, UserId};
+use crate::domain::system::SystemConfiguration;
 use crate::domain::tenant::DEFAULT_TENANT_ID;
 use crate::domain::user::normalize_login_id;
 use crate::domain::{
