@@ -9,6 +9,7 @@ use crate::domain::ids::{ApplicationId, RefreshTokenId, TemplateId, TenantId, Us
 use crate::domain::oauth::AuthorizationGrant;
 use crate::domain::signing::{GeneratedKey, KeyMaterial};
 use crate::domain::system::SystemConfiguration;
+use crate::domain::verification::{Verification, VerificationTaken};
 use crate::domain::{
     ApiKey, Application, EmailTemplate, Instant, KeyId, SecretHash, SigningAlgorithm, SigningKey,
     Tenant, User,
@@ -332,6 +333,23 @@ impl KickstartMark {
     }
 }
 
+/// Email and registration verifications, stored under the hash of their id (S2) until they
+/// are taken or expire.
+#[async_trait]
+pub trait VerificationStore: Send + Sync {
+    /// Fails with `Duplicate("verification")` when the id exists.
+    async fn insert_verification(&self, verification: &Verification) -> StoreResult<()>;
+    /// Takes a live verification exactly once (S5). One with a one-time code needs it: a wrong
+    /// one is counted before it is compared and the fifth ends the verification (S7); a missing
+    /// one counts nothing and leaves it as it was.
+    async fn take_verification(
+        &self,
+        id: &SecretHash,
+        one_time_code: Option<&SecretHash>,
+        now: Instant,
+    ) -> StoreResult<VerificationTaken>;
+}
+
 /// The one system configuration (CORS above all), read on every cross-origin request: stores
 /// keep it where their configuration cache serves it.
 #[async_trait]
@@ -368,6 +386,7 @@ pub trait Store:
     + GrantStore
     + RateLimiter
     + SystemStore
+    + VerificationStore
     + StoreAdmin
 {
 }
@@ -384,6 +403,7 @@ impl<T> Store for T where
         + GrantStore
         + RateLimiter
         + SystemStore
+        + VerificationStore
         + StoreAdmin
 {
 }

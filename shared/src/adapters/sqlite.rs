@@ -17,6 +17,7 @@ use crate::domain::ids::{ApplicationId, RefreshTokenId, TemplateId, TenantId, Us
 use crate::domain::oauth::AuthorizationGrant;
 use crate::domain::system::SystemConfiguration;
 use crate::domain::tenant::DEFAULT_TENANT_ID;
+use crate::domain::verification::{Verification, VerificationTaken};
 use crate::domain::{
     ApiKey, Application, EmailTemplate, Instant, KeyId, SecretHash, SigningKey, Tenant, User,
 };
@@ -49,6 +50,8 @@ CREATE TABLE IF NOT EXISTS refresh_tokens (hash TEXT PRIMARY KEY, user_id TEXT N
 CREATE TABLE IF NOT EXISTS refresh_families (id TEXT PRIMARY KEY, revoked INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS grants (hash TEXT PRIMARY KEY, expires_at INTEGER NOT NULL, used INTEGER NOT NULL DEFAULT 0, body TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS grants_expiry ON grants (expires_at);
+CREATE TABLE IF NOT EXISTS verifications (hash TEXT PRIMARY KEY, expires_at INTEGER NOT NULL, body TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS verifications_expiry ON verifications (expires_at);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS rate_counters (key TEXT NOT NULL, window_start INTEGER NOT NULL, hits INTEGER NOT NULL, PRIMARY KEY (key, window_start));
 ";
@@ -1059,6 +1062,92 @@ impl RateLimiter for SqliteStore {
                 .optional()
                 .map_err(unavailable)?;
             Ok(hits.unwrap_or(0))
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl VerificationStore for SqliteStore {
+    async fn insert_verification(&self, verification: &Verification) -> StoreResult<()> {
+        let (key, expires_at, body, now) = (
+            verification.id_hash.to_hex(),
+            verification.expires_at.as_millis(),
+            to_json(verification)?,
+            verification.insert_instant.as_millis(),
+        );
+        self.run(move |conn| {
+            // Expired verifications go here, since nothing else sweeps this table.
+            conn.execute(
+                "DELETE FROM verifications WHERE expires_at <= ?1",
+                params![now],
+            )
+            .map_err(unavailable)?;
+            conn.execute(
+                "INSERT INTO verifications (hash, expires_at, body) VALUES (?1, ?2, ?3)",
+                params![key, expires_at, body],
+            )
+            .map(|_| ())
+            .map_err(|e| insert_error(e, "verification"))
+        })
+        .await
+    }
+
+    async fn take_verification(
+        &self,
+        id: &SecretHash,
+        one_time_code: Option<&SecretHash>,
+        now: Instant,
+    ) -> StoreResult<VerificationTaken> {
+        let key = id.to_hex();
+        let given = one_time_code.copied();
+        self.run(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(unavailable)?;
+            let body: Option<String> = tx
+                .query_row(
+                    "SELECT body FROM verifications WHERE hash = ?1",
+                    [&key],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(unavailable)?;
+            let Some(body) = body else {
+                return Ok(VerificationTaken::Nothing);
+            };
+            let mut verification: Verification = from_json(&body)?;
+            let delete = |tx: &rusqlite::Transaction<'_>| {
+                tx.execute("DELETE FROM verifications WHERE hash = ?1", [&key])
+                    .map_err(unavailable)
+            };
+            if !verification.is_live(now) {
+                delete(&tx)?;
+                tx.commit().map_err(unavailable)?;
+                return Ok(VerificationTaken::Nothing);
+            }
+            if let Some(expected) = verification.one_time_code_hash {
+                let Some(given) = given else {
+                    return Ok(VerificationTaken::WrongOneTimeCode { missing: true });
+                };
+                if !given.matches(&expected) {
+                    verification.failed_attempts += 1;
+                    if verification.failed_attempts >= MAX_ONE_TIME_CODE_ATTEMPTS {
+                        delete(&tx)?;
+                    } else {
+                        tx.execute(
+                            "UPDATE verifications SET body = ?2 WHERE hash = ?1",
+                            params![key, to_json(&verification)?],
+                        )
+                        .map_err(unavailable)?;
+                    }
+                    tx.commit().map_err(unavailable)?;
+                    return Ok(VerificationTaken::WrongOneTimeCode { missing: false });
+                }
+            }
+            delete(&tx)?;
+            tx.commit().map_err(unavailable)?;
+            Ok(VerificationTaken::Taken(Box::new(verification)))
         })
         .await
     }

@@ -18,6 +18,7 @@ pub mod tenant;
 pub mod time;
 pub mod user;
 pub mod validation;
+pub mod verification;
 
 pub use api_key::{ApiKey, ApiKeyPermissions};
 pub use application::Application;

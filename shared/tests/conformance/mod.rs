@@ -8,6 +8,7 @@ use passwordless::domain::code::{LoginStrategy, PasswordlessCode};
 use passwordless::domain::ids::RefreshTokenId;
 use passwordless::domain::oauth::AuthorizationGrant;
 use passwordless::domain::tenant::DEFAULT_TENANT_ID;
+use passwordless::domain::verification::{Verification, VerificationPurpose, VerificationTaken};
 use passwordless::domain::{ApplicationId, Instant, SecretHash, Tenant, TenantId, User, UserId};
 use passwordless::ports::{
     Consumed, KickstartMark, LoginFinish, Proof, Redeemed, RefreshTokenFilter, Rotation, Store,
@@ -799,6 +800,117 @@ pub async fn the_system_configuration_is_saved_and_replaced(store: Arc<dyn Store
     );
 }
 
+fn verification(user: &User, id: &str, one_time_code: Option<&str>) -> Verification {
+    Verification {
+        id_hash: SecretHash::of(id),
+        one_time_code_hash: one_time_code.map(SecretHash::of),
+        purpose: VerificationPurpose::Email,
+        tenant_id: user.tenant_id,
+        user_id: user.id,
+        email: user.email.clone().unwrap_or_default(),
+        insert_instant: NOW,
+        expires_at: NOW.plus_secs(86_400),
+        failed_attempts: 0,
+    }
+}
+
+pub async fn s5_a_verification_is_taken_once_by_its_id(store: Arc<dyn Store>) {
+    let user = user(DEFAULT_TENANT_ID, "verify-link@example.com");
+    let link = verification(&user, "verify-link", None);
+    store.insert_verification(&link).await.unwrap();
+    assert!(matches!(
+        store.insert_verification(&link).await,
+        Err(StoreError::Duplicate("verification"))
+    ));
+    let racers = (0..20).map(|_| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            store
+                .take_verification(&SecretHash::of("verify-link"), None, NOW)
+                .await
+                .unwrap()
+        })
+    });
+    let mut taken = 0;
+    for racer in racers {
+        match racer.await.unwrap() {
+            VerificationTaken::Taken(found) => {
+                assert_eq!(*found, link);
+                taken += 1;
+            }
+            other => assert_eq!(other, VerificationTaken::Nothing),
+        }
+    }
+    assert_eq!(taken, 1);
+    let expired = verification(&user, "verify-expired", None);
+    store.insert_verification(&expired).await.unwrap();
+    assert_eq!(
+        store
+            .take_verification(&expired.id_hash, None, expired.expires_at)
+            .await
+            .unwrap(),
+        VerificationTaken::Nothing,
+        "an expired verification proves nothing whatever the sweeper did (S4)"
+    );
+    assert_eq!(
+        store
+            .take_verification(&SecretHash::of("never-issued"), None, NOW)
+            .await
+            .unwrap(),
+        VerificationTaken::Nothing
+    );
+}
+
+pub async fn s7_a_verification_with_a_one_time_code_takes_five_wrong_tries(store: Arc<dyn Store>) {
+    let user = user(DEFAULT_TENANT_ID, "verify-form@example.com");
+    let form = verification(&user, "verify-form", Some("123456"));
+    store.insert_verification(&form).await.unwrap();
+    let id = form.id_hash;
+    assert_eq!(
+        store.take_verification(&id, None, NOW).await.unwrap(),
+        VerificationTaken::WrongOneTimeCode { missing: true },
+        "the id alone does not take it, and counts nothing"
+    );
+    let wrong = SecretHash::of("000000");
+    for _ in 0..4 {
+        assert_eq!(
+            store
+                .take_verification(&id, Some(&wrong), NOW)
+                .await
+                .unwrap(),
+            VerificationTaken::WrongOneTimeCode { missing: false }
+        );
+    }
+    let right = SecretHash::of("123456");
+    match store
+        .take_verification(&id, Some(&right), NOW)
+        .await
+        .unwrap()
+    {
+        VerificationTaken::Taken(found) => assert_eq!(found.user_id, user.id),
+        other => panic!("the right code on the fifth try takes it: {other:?}"),
+    }
+    let burnt = verification(&user, "verify-burnt", Some("123456"));
+    store.insert_verification(&burnt).await.unwrap();
+    for _ in 0..5 {
+        assert_eq!(
+            store
+                .take_verification(&burnt.id_hash, Some(&wrong), NOW)
+                .await
+                .unwrap(),
+            VerificationTaken::WrongOneTimeCode { missing: false }
+        );
+    }
+    assert_eq!(
+        store
+            .take_verification(&burnt.id_hash, Some(&right), NOW)
+            .await
+            .unwrap(),
+        VerificationTaken::Nothing,
+        "the fifth wrong try ended it"
+    );
+}
+
 /// Declares one test per check. `$make` is evaluated inside each (async) test and gives the
 /// store and a guard that must live as long as the test (a temporary folder, a request log).
 macro_rules! conformance_suite {
@@ -826,7 +938,9 @@ macro_rules! conformance_suite {
             s6_an_api_start_ends_the_bound_codes,
             s20_a_refresh_token_rotates_once_and_a_revoked_family_is_dead,
             live_refresh_tokens_are_listed_by_user_application_and_id,
-            the_system_configuration_is_saved_and_replaced
+            the_system_configuration_is_saved_and_replaced,
+            s5_a_verification_is_taken_once_by_its_id,
+            s7_a_verification_with_a_one_time_code_takes_five_wrong_tries
         );
     };
     (@each $make:expr; $($check:ident),*) => {$(
@@ -864,5 +978,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     s6_an_api_start_ends_the_bound_codes(store.clone()).await;
     s20_a_refresh_token_rotates_once_and_a_revoked_family_is_dead(store.clone()).await;
     live_refresh_tokens_are_listed_by_user_application_and_id(store.clone()).await;
-    the_system_configuration_is_saved_and_replaced(store).await;
+    the_system_configuration_is_saved_and_replaced(store.clone()).await;
+    s5_a_verification_is_taken_once_by_its_id(store.clone()).await;
+    s7_a_verification_with_a_one_time_code_takes_five_wrong_tries(store).await;
 }

@@ -76,6 +76,7 @@ mod rate;
 mod refresh;
 mod schema;
 mod users;
+mod verifications;
 use cache::ConfigCache;
 
 pub struct DynamoStore {
