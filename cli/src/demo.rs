@@ -61,16 +61,9 @@ pub async fn seed(app: &App) -> Result<Demo, FlowError> {
         )?),
         registration: typed(json!({"applicationId": DEMO_APPLICATION_ID}))?,
         skip_verification: false,
+        skip_registration_verification: false,
     };
-    register(
-        store,
-        app.clock.as_ref(),
-        app.entropy.as_ref(),
-        &scope,
-        None,
-        registration,
-    )
-    .await?;
+    register(&app.verification_ports(), &scope, None, registration).await?;
     let mut key_bytes = [0u8; 24];
     app.entropy.fill(&mut key_bytes)?;
     let api_key = Secret::new(

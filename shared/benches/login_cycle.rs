@@ -68,17 +68,11 @@ async fn app(dir: &tempfile::TempDir) -> (App, String) {
         user: Some(typed(json!({"email": "bench@example.com"}))),
         registration: typed(json!({"applicationId": application.id, "roles": ["user"]})),
         skip_verification: false,
+        skip_registration_verification: false,
     };
-    register(
-        app.store.as_ref(),
-        app.clock.as_ref(),
-        app.entropy.as_ref(),
-        &scope,
-        None,
-        command,
-    )
-    .await
-    .unwrap();
+    register(&app.verification_ports(), &scope, None, command)
+        .await
+        .unwrap();
     create_api_key(
         app.store.as_ref(),
         app.entropy.as_ref(),

@@ -15,6 +15,7 @@ use crate::flows::bootstrap::ensure_default_tenant;
 use crate::flows::keys::KeyMaking;
 use crate::flows::management::TenantMaking;
 use crate::flows::passwordless::{LinkBase, SendPacer};
+use crate::flows::verification::VerificationPorts;
 use crate::flows::FlowError;
 use crate::ports::{
     Clock, Entropy, KeyMaker, KeyVault, KickstartMark, Mailer, Store, StoreError, VaultError,
@@ -148,6 +149,16 @@ impl App {
             vault: self.key_vault.as_ref(),
             clock: self.clock.as_ref(),
             entropy: self.entropy.as_ref(),
+        }
+    }
+
+    pub fn verification_ports(&self) -> VerificationPorts<'_, dyn Store> {
+        VerificationPorts {
+            store: self.store.as_ref(),
+            mailer: self.mailer.as_ref(),
+            clock: self.clock.as_ref(),
+            entropy: self.entropy.as_ref(),
+            links: &self.links,
         }
     }
 

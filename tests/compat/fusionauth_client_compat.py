@@ -427,6 +427,40 @@ assert client.delete_tenant(other_id).status == 404
 default_delete = client.delete_tenant(tenant_id)
 assert default_delete.status == 400, default_delete.status
 
+# Email and registration verification, in a tenant of their own.
+verify_tenant_id = str(uuid.uuid4())
+check(client.create_tenant({"tenant": {"name": "Verifying"}}, verify_tenant_id))
+in_verify = FusionAuthClient(api_key, base_url)
+in_verify.set_tenant_id(verify_tenant_id)
+verify_template = check(in_verify.create_email_template({"emailTemplate": {
+    "name": "Verify", "defaultSubject": "Confirm",
+    "defaultHtmlTemplate": "<a href=\"https://x.example/email/verify/${verificationId}\">Confirm</a>",
+    "defaultTextTemplate": "Confirm: ${verificationId}",
+}}))["emailTemplate"]["id"]
+check(in_verify.patch_tenant(verify_tenant_id, {"tenant": {"emailConfiguration": {
+    "verifyEmail": True, "verificationEmailTemplateId": verify_template,
+}}}))
+strict = check(in_verify.create_application({"application": {
+    "name": "Strict", "passwordlessConfiguration": {"enabled": True},
+    "verifyRegistration": True, "verificationEmailTemplateId": verify_template,
+}}))["application"]
+made = check(in_verify.register({"user": {"email": "vera@example.com"}, "registration": {"applicationId": strict["id"]}}))
+assert made["user"]["verified"] is False and made["registration"]["verified"] is False, made
+vera_code = check(in_verify.start_passwordless_login({"applicationId": strict["id"], "loginId": "vera@example.com"}))["code"]
+assert in_verify.passwordless_login({"code": vera_code}).status == 213
+check(client.verify_user_registration({"verificationId": made["registrationVerificationId"]}))
+vera_code = check(in_verify.start_passwordless_login({"applicationId": strict["id"], "loginId": "vera@example.com"}))["code"]
+assert in_verify.passwordless_login({"code": vera_code}).status == 212
+generated = check(in_verify.generate_email_verification_id("vera@example.com"))
+check(in_verify.resend_email_verification("vera@example.com"))
+check(client.verify_email_address({"verificationId": generated["verificationId"]}))
+vera_code = check(in_verify.start_passwordless_login({"applicationId": strict["id"], "loginId": "vera@example.com"}))["code"]
+assert in_verify.passwordless_login({"code": vera_code}).status == 200
+check(in_verify.resend_registration_verification("vera@example.com", strict["id"]))
+assert check(in_verify.generate_registration_verification_id("vera@example.com", strict["id"]))["verificationId"]
+check(in_verify.verify_email_address_by_user_id({"userId": made["user"]["id"]}))
+check(client.delete_tenant(verify_tenant_id))
+
 # The system configuration: CORS for browser callers of the API, off by default.
 system = check(client.retrieve_system_configuration())["systemConfiguration"]
 assert system["corsConfiguration"]["enabled"] is False, system

@@ -590,7 +590,7 @@ async fn a_tenant_keeps_fusionauth_properties_and_refuses_unknown_or_unsafe_ones
     let kept = json!({"tenant": {
         "themeId": "3c219e58-ed0e-4b18-ad48-f4f92793ae32",
         "data": {"region": "eu"},
-        "emailConfiguration": {"host": "smtp.example", "port": 587, "verifyEmail": true},
+        "emailConfiguration": {"host": "smtp.example", "port": 587, "verifyEmailWhenChanged": true},
         "externalIdentifierConfiguration": {"changePasswordIdTimeToLiveInSeconds": 600},
         "jwtConfiguration": {"enabled": true},
         "rateLimitConfiguration": {"failedLogin": {"enabled": true, "limit": 5, "timePeriodInSeconds": 60}},
@@ -621,7 +621,7 @@ async fn a_tenant_keeps_fusionauth_properties_and_refuses_unknown_or_unsafe_ones
             "[invalidJSON]tenant.rateLimitConfiguration.sendPasswordless.burst",
         ),
         (
-            json!({"tenant": {"emailConfiguration": {"unverified": {"behavior": "Gated"}}}}),
+            json!({"tenant": {"emailConfiguration": {"unverified": {"behavior": "Gated"}, "implicitEmailVerificationAllowed": false}}}),
             "[notSupported]tenant.emailConfiguration.unverified.behavior",
         ),
         (

@@ -153,8 +153,8 @@ async fn fusionauth_properties_are_kept_and_unknown_ones_refused() {
             "[invalidJSON]application.name",
         ),
         (
-            json!({"application": {"verifyRegistration": true}}),
-            "[notSupported]application.verifyRegistration",
+            json!({"application": {"unverified": {"behavior": "Gated"}}}),
+            "[notSupported]application.unverified.behavior",
         ),
         (
             json!({"application": {"multiFactorConfiguration": {"loginPolicy": "Required"}}}),

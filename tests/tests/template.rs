@@ -88,8 +88,8 @@ fn every_function_is_an_arm64_custom_runtime_built_by_cargo_lambda_from_a_worksp
 }
 
 #[test]
-fn only_the_functions_that_send_links_may_send_mail_and_only_those_that_consume_codes_delete_them()
-{
+fn only_the_functions_that_send_links_or_verifications_may_send_mail_and_only_those_that_take_codes_delete_them(
+) {
     let template = template();
     for (name, function) in functions(&template) {
         let policies = serde_norway::to_string(&function["Properties"]["Policies"]).unwrap();
@@ -97,7 +97,7 @@ fn only_the_functions_that_send_links_may_send_mail_and_only_those_that_consume_
             policies.contains("ses:SendEmail"),
             matches!(
                 name.as_str(),
-                "PasswordlessSendFunction" | "OAuth2PagesFunction"
+                "PasswordlessSendFunction" | "OAuth2PagesFunction" | "ManagementFunction"
             ),
             "{name}"
         );
@@ -124,7 +124,7 @@ fn only_the_functions_that_send_links_may_send_mail_and_only_those_that_consume_
             deletes_codes,
             matches!(
                 name.as_str(),
-                "PasswordlessLoginFunction" | "OAuth2PagesFunction"
+                "PasswordlessLoginFunction" | "OAuth2PagesFunction" | "ManagementFunction"
             ),
             "{name}"
         );

@@ -7,6 +7,7 @@ use super::ids::{ApplicationId, KeyId, RoleId, TemplateId, TenantId};
 use super::secret::{Secret, SecretHash};
 use super::time::Instant;
 use super::validation::{FieldError, ValidationErrors};
+use super::verification::VerificationStrategy;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -32,6 +33,14 @@ pub struct Application {
     pub oauth_configuration: OAuthConfiguration,
     #[serde(default)]
     pub email_configuration: ApplicationEmailConfiguration,
+    /// A new registration starts unverified and gets a verification email; its logins answer
+    /// 213 until it is verified.
+    #[serde(default)]
+    pub verify_registration: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification_email_template_id: Option<TemplateId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification_strategy: Option<VerificationStrategy>,
     #[serde(default)]
     pub insert_instant: Instant,
     #[serde(default)]
@@ -160,6 +169,23 @@ pub struct ApplicationEmailConfiguration {
 }
 
 impl Application {
+    /// The email templates the application names, with the field that names each.
+    pub fn email_template_references(&self) -> Vec<(&'static str, TemplateId)> {
+        [
+            (
+                "application.emailConfiguration.passwordlessEmailTemplateId",
+                self.email_configuration.passwordless_email_template_id,
+            ),
+            (
+                "application.verificationEmailTemplateId",
+                self.verification_email_template_id,
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(field, id)| id.map(|id| (field, id)))
+        .collect()
+    }
+
     /// FusionAuth's properties kept but not read: known names only, and none whose being
     /// ignored would weaken sign-in.
     fn check_kept(&self, errors: &mut ValidationErrors) {
@@ -200,9 +226,9 @@ impl Application {
         }
         refuse_unhonoured(
             errors,
-            "application.verifyRegistration",
-            self.kept.get("verifyRegistration") == Some(&serde_json::Value::Bool(true)),
-            "registration verification is not built yet, and ignoring it would let unverified registrations in.",
+            "application.unverified.behavior",
+            nested_str(&self.kept, &["unverified", "behavior"]) == Some("Gated"),
+            "the hosted sign-in does not hold back unverified registrations; their logins answer 213 and the application decides.",
         );
         refuse_unhonoured(
             errors,
@@ -224,6 +250,11 @@ impl Application {
         let mut errors = ValidationErrors::new();
         if self.name.trim().is_empty() {
             errors.push(FieldError::blank("application.name"));
+        }
+        if self.verify_registration && self.verification_email_template_id.is_none() {
+            errors.push(FieldError::missing(
+                "application.verificationEmailTemplateId",
+            ));
         }
         let jwt = &self.jwt_configuration;
         errors.require_positive(

@@ -64,6 +64,11 @@ impl CodeGenerator {
         length: 6,
         kind: GeneratorType::RandomDigits,
     };
+    /// FusionAuth's default for the short code a verification email carries.
+    pub const VERIFICATION_ONE_TIME_DEFAULT: CodeGenerator = CodeGenerator {
+        length: 6,
+        kind: GeneratorType::RandomAlphaNumeric,
+    };
 
     pub fn validate(&self, field: &str) -> Result<(), ValidationErrors> {
         let (min, max) = self.kind.length_range();

@@ -7,6 +7,7 @@ use super::ids::{KeyId, TemplateId, TenantId};
 use super::signing::SigningAlgorithm;
 use super::time::Instant;
 use super::validation::{FieldError, ValidationErrors};
+use super::verification::VerificationStrategy;
 
 /// The text at `path` inside a kept map, if there is one.
 pub(crate) fn nested_str<'a>(kept: &'a Kept, path: &[&str]) -> Option<&'a str> {
@@ -68,6 +69,15 @@ pub struct TenantEmailConfiguration {
     /// A login with a code that was emailed proves the address and marks it verified, as
     /// FusionAuth does by default; off, only an explicit update verifies it.
     pub implicit_email_verification_allowed: bool,
+    /// New users get a verification email, and a login of a user whose address is not
+    /// verified answers 212.
+    pub verify_email: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verification_email_template_id: Option<TemplateId>,
+    /// `FormField` (only with `unverified.behavior: Gated`, as in FusionAuth): the mail
+    /// carries a short code to type in besides the verification id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verification_strategy: Option<VerificationStrategy>,
     /// FusionAuth's properties of this object that are stored and returned, not read.
     #[serde(flatten)]
     pub kept: Kept,
@@ -80,8 +90,19 @@ impl Default for TenantEmailConfiguration {
             default_from_email: None,
             default_from_name: None,
             implicit_email_verification_allowed: true,
+            verify_email: false,
+            verification_email_template_id: None,
+            verification_strategy: None,
             kept: Kept::default(),
         }
+    }
+}
+
+impl TenantEmailConfiguration {
+    /// Whether users of the tenant must verify their address before the hosted pages let
+    /// them through (`unverified.behavior: Gated`).
+    pub fn gates_unverified(&self) -> bool {
+        self.verify_email && nested_str(&self.kept, &["unverified", "behavior"]) == Some("Gated")
     }
 }
 
@@ -94,6 +115,12 @@ pub struct ExternalIdentifierConfiguration {
     pub two_factor_id_time_to_live_in_seconds: i64,
     pub two_factor_trust_id_time_to_live_in_seconds: i64,
     pub authorization_grant_id_time_to_live_in_seconds: i64,
+    pub email_verification_id_time_to_live_in_seconds: i64,
+    pub email_verification_id_generator: CodeGenerator,
+    pub email_verification_one_time_code_generator: CodeGenerator,
+    pub registration_verification_id_time_to_live_in_seconds: i64,
+    pub registration_verification_id_generator: CodeGenerator,
+    pub registration_verification_one_time_code_generator: CodeGenerator,
     /// FusionAuth's properties of this object that are stored and returned, not read.
     #[serde(flatten)]
     pub kept: Kept,
@@ -108,6 +135,14 @@ impl Default for ExternalIdentifierConfiguration {
             two_factor_id_time_to_live_in_seconds: 300,
             two_factor_trust_id_time_to_live_in_seconds: 2_592_000,
             authorization_grant_id_time_to_live_in_seconds: 30,
+            email_verification_id_time_to_live_in_seconds: 86_400,
+            email_verification_id_generator: CodeGenerator::LINK_DEFAULT,
+            email_verification_one_time_code_generator:
+                CodeGenerator::VERIFICATION_ONE_TIME_DEFAULT,
+            registration_verification_id_time_to_live_in_seconds: 86_400,
+            registration_verification_id_generator: CodeGenerator::LINK_DEFAULT,
+            registration_verification_one_time_code_generator:
+                CodeGenerator::VERIFICATION_ONE_TIME_DEFAULT,
             kept: Kept::new(),
         }
     }
@@ -256,8 +291,9 @@ impl Tenant {
         refuse_unhonoured(
             errors,
             "tenant.emailConfiguration.unverified.behavior",
-            nested_str(email, &["unverified", "behavior"]) == Some("Gated"),
-            "gating unverified users is not built yet, and ignoring it would let them in.",
+            nested_str(email, &["unverified", "behavior"]) == Some("Gated")
+                && !self.email_configuration.implicit_email_verification_allowed,
+            "the hosted pages gate unverified users by the sign-in link itself, which verifies the address; with implicitEmailVerificationAllowed off nothing would gate them.",
         );
         refuse_unhonoured(
             errors,
@@ -323,6 +359,65 @@ impl Tenant {
                 errors.extend(e);
             }
         }
+        for (field, ttl) in [
+            (
+                "emailVerificationIdTimeToLiveInSeconds",
+                ext.email_verification_id_time_to_live_in_seconds,
+            ),
+            (
+                "registrationVerificationIdTimeToLiveInSeconds",
+                ext.registration_verification_id_time_to_live_in_seconds,
+            ),
+        ] {
+            errors.require_positive(&format!("{prefix}.{field}"), ttl);
+        }
+        for (field, generator) in [
+            (
+                "emailVerificationOneTimeCodeGenerator",
+                ext.email_verification_one_time_code_generator,
+            ),
+            (
+                "registrationVerificationOneTimeCodeGenerator",
+                ext.registration_verification_one_time_code_generator,
+            ),
+        ] {
+            if let Err(e) = generator.validate(&format!("{prefix}.{field}")) {
+                errors.extend(e);
+            }
+        }
+        for (field, generator) in [
+            (
+                "emailVerificationIdGenerator",
+                ext.email_verification_id_generator,
+            ),
+            (
+                "registrationVerificationIdGenerator",
+                ext.registration_verification_id_generator,
+            ),
+        ] {
+            if let Err(e) = generator.validate(&format!("{prefix}.{field}")) {
+                errors.extend(e);
+            } else if generator.kind != super::GeneratorType::RandomBytes {
+                // A verification id in a link is, like a link code, the whole secret (S1).
+                errors.push(FieldError::invalid(
+                    &format!("{prefix}.{field}.type"),
+                    "A verification id generator must be randomBytes: the id in a verification link is its only secret, and within the length limits only randomBytes reaches 128 bits.",
+                ));
+            }
+        }
+        if email.verify_email && email.verification_email_template_id.is_none() {
+            errors.push(FieldError::missing(
+                "tenant.emailConfiguration.verificationEmailTemplateId",
+            ));
+        }
+        if email.verification_strategy == Some(VerificationStrategy::FormField)
+            && nested_str(&email.kept, &["unverified", "behavior"]) != Some("Gated")
+        {
+            errors.push(FieldError::invalid(
+                "tenant.emailConfiguration.verificationStrategy",
+                "The FormField verification strategy needs unverified.behavior Gated.",
+            ));
+        }
         if ext.passwordless_login_generator.kind != super::GeneratorType::RandomBytes {
             // A link code is the only secret in a magic link: anything short of 128 bits is guessable (S1).
             errors.push(FieldError::invalid(
@@ -373,6 +468,24 @@ impl Tenant {
         }
         self.check_kept(&mut errors);
         errors.into_result()
+    }
+
+    /// The email templates the tenant names, with the field that names each.
+    pub fn email_template_references(&self) -> Vec<(&'static str, TemplateId)> {
+        let email = &self.email_configuration;
+        [
+            (
+                "tenant.emailConfiguration.passwordlessEmailTemplateId",
+                email.passwordless_email_template_id,
+            ),
+            (
+                "tenant.emailConfiguration.verificationEmailTemplateId",
+                email.verification_email_template_id,
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(field, id)| id.map(|id| (field, id)))
+        .collect()
     }
 
     /// How long a link code lives (S4).

@@ -12,13 +12,15 @@ use crate::domain::{
 };
 use crate::ports::{
     ApplicationStore, Clock, Entropy, KeyMaker, KeyVault, RefreshTokenStore, SigningKeyStore,
-    StoreError, TemplateStore, TenantStore, UserStore,
+    StoreError, TemplateStore, TenantStore, UserStore, VerificationStore,
 };
 
 use super::tenancy::TenantScope;
 use super::tokens::{
     issue_access_token_for, issue_refresh_token, AccessToken, Issuing, RefreshToken,
 };
+use super::users::verify_new_address;
+use super::verification::{issue_after_create, Issued, VerificationKind, VerificationPorts};
 use super::{duplicate, random_id_bytes, FlowError, FlowResult};
 
 /// Everything tenant creation needs besides the store.
@@ -66,14 +68,8 @@ where
     if store.tenant(id).await?.is_some() {
         return Err(duplicate("tenantId", "A tenant with this id"));
     }
-    if let Some(template) = tenant.email_configuration.passwordless_email_template_id {
-        require_usable_template(
-            store,
-            id,
-            template,
-            "tenant.emailConfiguration.passwordlessEmailTemplateId",
-        )
-        .await?;
+    for (field, template) in tenant.email_template_references() {
+        require_usable_template(store, id, template, field).await?;
     }
     if let Some(key_id) = tenant.jwt_configuration.id_token_key_id {
         require_usable_key(
@@ -201,18 +197,11 @@ where
             require_usable_key(store, scope, tenant.id, key_id, field).await?;
         }
     }
-    if let Some(template) = tenant
-        .email_configuration
-        .passwordless_email_template_id
-        .filter(|t| Some(*t) != current.email_configuration.passwordless_email_template_id)
-    {
-        require_usable_template(
-            store,
-            tenant.id,
-            template,
-            "tenant.emailConfiguration.passwordlessEmailTemplateId",
-        )
-        .await?;
+    let before = current.email_template_references();
+    for (field, template) in tenant.email_template_references() {
+        if !before.contains(&(field, template)) {
+            require_usable_template(store, tenant.id, template, field).await?;
+        }
     }
     if tenant.issuer != current.issuer && !scope.is_unrestricted() {
         require_own_issuer(store, &tenant).await?;
@@ -338,17 +327,8 @@ where
     };
     application.oauth_configuration.client_secret_hash = Some(client_secret.hash());
     application.oauth_configuration.client_secret = Some(client_secret);
-    if let Some(template) = application
-        .email_configuration
-        .passwordless_email_template_id
-    {
-        require_usable_template(
-            store,
-            tenant_id,
-            template,
-            "application.emailConfiguration.passwordlessEmailTemplateId",
-        )
-        .await?;
+    for (field, template) in application.email_template_references() {
+        require_usable_template(store, tenant_id, template, field).await?;
     }
     for (field, key) in [
         (
@@ -444,18 +424,11 @@ where
         application.active = true;
     }
     application.validate()?;
-    if let Some(template) = application
-        .email_configuration
-        .passwordless_email_template_id
-        .filter(|t| Some(*t) != current.email_configuration.passwordless_email_template_id)
-    {
-        require_usable_template(
-            store,
-            current.tenant_id,
-            template,
-            "application.emailConfiguration.passwordlessEmailTemplateId",
-        )
-        .await?;
+    let before = current.email_template_references();
+    for (field, template) in application.email_template_references() {
+        if !before.contains(&(field, template)) {
+            require_usable_template(store, current.tenant_id, template, field).await?;
+        }
     }
     for (field, now, before) in [
         (
@@ -610,6 +583,10 @@ fn named_tenant(named: TenantId, field: &str, scope: &TenantScope) -> FlowResult
 pub struct Registered {
     pub user: User,
     pub registration: Registration,
+    /// The new user's address verification, under a tenant that verifies addresses.
+    pub email_verification: Option<Issued>,
+    /// The new registration's verification, for an application that verifies them.
+    pub registration_verification: Option<Issued>,
 }
 
 /// What the combined user-and-registration create answers with besides the objects, as
@@ -676,26 +653,27 @@ pub struct RegisterCommand {
     /// With a user, the user and the registration are created together.
     pub user: Option<User>,
     pub skip_verification: bool,
+    pub skip_registration_verification: bool,
 }
 
 /// Registers a user for an application, creating the user too when the command carries one.
 /// Passwords are not a thing here: the edge drops any password field.
 pub async fn register<S>(
-    store: &S,
-    clock: &dyn Clock,
-    entropy: &dyn Entropy,
+    ports: &VerificationPorts<'_, S>,
     scope: &TenantScope,
     user_id: Option<UserId>,
     command: RegisterCommand,
 ) -> FlowResult<Registered>
 where
-    S: TenantStore + ApplicationStore + UserStore + ?Sized,
+    S: TenantStore + ApplicationStore + UserStore + VerificationStore + TemplateStore + ?Sized,
 {
-    let now = clock.now();
+    let (store, entropy) = (ports.store, ports.entropy);
+    let now = ports.clock.now();
     let RegisterCommand {
         mut registration,
         user,
         skip_verification,
+        skip_registration_verification,
     } = command;
     if registration.application_id.is_nil() {
         return Err(
@@ -718,9 +696,14 @@ where
     registration.id = RegistrationId::from_random_bytes(random_id_bytes(entropy)?);
     registration.insert_instant = now;
     registration.last_login_instant = None;
-    // Verified unless the application asks for registration verification, which it cannot
-    // yet (`verifyRegistration` is refused when the application is saved).
-    registration.verified = true;
+    // Verified unless the application verifies registrations and the caller did not skip it.
+    registration.verified = skip_registration_verification || !application.verify_registration;
+    if registration.verified {
+        registration
+            .kept
+            .entry("verifiedInstant")
+            .or_insert(Value::from(now.as_millis()));
+    }
     if registration.roles.is_empty() {
         registration.roles = application.default_roles();
     }
@@ -758,15 +741,25 @@ where
             user.registrations = vec![registration.clone()];
             user.validate()?;
             match store.insert_user(&user).await {
-                Ok(()) => Ok(Registered { user, registration }),
+                Ok(()) => {}
                 Err(StoreError::Duplicate("user.id")) => {
-                    Err(duplicate("user.id", "A user with this id"))
+                    return Err(duplicate("user.id", "A user with this id"))
                 }
                 Err(StoreError::Duplicate(field)) => {
-                    Err(duplicate(field, "A user with this value"))
+                    return Err(duplicate(field, "A user with this value"))
                 }
-                Err(e) => Err(e.into()),
+                Err(e) => return Err(e.into()),
             }
+            let tenant = super::passwordless::tenant_of(store, tenant_id).await?;
+            let email_verification = verify_new_address(ports, &tenant, &user).await?;
+            let registration_verification =
+                verify_new_registration(ports, &tenant, &application, &user, &registration).await?;
+            Ok(Registered {
+                user,
+                registration,
+                email_verification,
+                registration_verification,
+            })
         }
         None => {
             let Some(user_id) = user_id else {
@@ -791,9 +784,42 @@ where
             user.registrations.push(registration.clone());
             user.last_update_instant = now;
             store.update_user(&user).await?;
-            Ok(Registered { user, registration })
+            let tenant = super::passwordless::tenant_of(store, user.tenant_id).await?;
+            let registration_verification =
+                verify_new_registration(ports, &tenant, &application, &user, &registration).await?;
+            Ok(Registered {
+                user,
+                registration,
+                email_verification: None,
+                registration_verification,
+            })
         }
     }
+}
+
+/// The verification a registration just made gets when it is not verified.
+async fn verify_new_registration<S>(
+    ports: &VerificationPorts<'_, S>,
+    tenant: &Tenant,
+    application: &Application,
+    user: &User,
+    registration: &Registration,
+) -> FlowResult<Option<Issued>>
+where
+    S: VerificationStore + TemplateStore + ?Sized,
+{
+    if registration.verified || user.email.is_none() {
+        return Ok(None);
+    }
+    issue_after_create(
+        ports,
+        tenant,
+        Some(application),
+        user,
+        VerificationKind::Registration,
+    )
+    .await
+    .map(Some)
 }
 
 /// Creates an email template. A caller scoped to a tenant makes one of that tenant's templates;

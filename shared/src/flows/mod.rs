@@ -4,6 +4,7 @@ pub mod api_keys;
 pub mod bootstrap;
 pub mod jwt;
 pub mod keys;
+pub mod mail;
 pub mod management;
 pub mod oauth;
 pub mod oidc;
@@ -13,6 +14,7 @@ pub mod templates;
 pub mod tenancy;
 pub mod tokens;
 pub mod users;
+pub mod verification;
 
 use crate::domain::email::RenderError;
 use crate::domain::signing::SigningError;
@@ -39,6 +41,10 @@ pub enum FlowError {
     UserExpired,
     #[error("too many requests")]
     RateLimited,
+    /// The feature the request uses is turned off where it would act (a tenant that does not
+    /// verify email addresses, an application that does not verify registrations).
+    #[error("the feature is disabled")]
+    Disabled,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]

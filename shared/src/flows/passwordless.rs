@@ -4,7 +4,6 @@ use serde_json::{json, Map, Value};
 use tracing::{info, instrument, warn};
 
 use crate::domain::code::{LoginStrategy, PasswordlessCode};
-use crate::domain::email::{render_email, OutgoingEmail};
 use crate::domain::ids::{ApplicationId, RefreshTokenId};
 use crate::domain::user::{normalize_login_id, LoginIdType, LoginRefusal};
 use crate::domain::validation::{FieldError, ValidationErrors};
@@ -330,18 +329,6 @@ async fn deliver<S: TemplateStore + CodeStore + ?Sized>(
                 "No passwordless email template is configured.",
             ))
         })?;
-    // Management refuses another tenant's template; a store written before that rule still
-    // never renders one tenant's template for another's user (S29).
-    let template = store
-        .template(template_id)
-        .await?
-        .filter(|t| t.usable_by(tenant.id))
-        .ok_or_else(|| {
-            ValidationErrors::field(FieldError::invalid(
-                "applicationId",
-                "The passwordless email template does not exist.",
-            ))
-        })?;
     let context = json!({
         "code": code.expose(),
         "oneTimeCode": one_time_code.map(Secret::expose),
@@ -352,34 +339,20 @@ async fn deliver<S: TemplateStore + CodeStore + ?Sized>(
         "timeToLive": stored.time_to_live_seconds(now),
         "url": links.magic_link(code, tenant),
     });
-    let (subject, html, text) = render_email(&template, &user.preferred_languages, now, &context)?;
-    let from_email = template
-        .from_email
-        .clone()
-        .or_else(|| tenant.email_configuration.default_from_email.clone())
-        .unwrap_or_else(|| "no-reply@localhost".to_owned());
-    let from_name = template
-        .default_from_name
-        .clone()
-        .or_else(|| tenant.email_configuration.default_from_name.clone());
-    let to_name = user.full_name.clone().or_else(|| {
-        let parts: Vec<&str> = [user.first_name.as_deref(), user.last_name.as_deref()]
-            .into_iter()
-            .flatten()
-            .collect();
-        (!parts.is_empty()).then(|| parts.join(" "))
-    });
-    let sent = mailer
-        .send(&OutgoingEmail {
-            from_email,
-            from_name,
+    let sent = super::mail::send_template(
+        store,
+        mailer,
+        &super::mail::TemplatedEmail {
+            tenant,
+            template_id,
             to_email,
-            to_name,
-            subject,
-            html,
-            text,
-        })
-        .await?;
+            user,
+            context: &context,
+            field: "applicationId",
+        },
+        now,
+    )
+    .await?;
     store.mark_code_emailed(&stored.code_hash).await?;
     info!(user_id = %user.id, tenant_id = %tenant.id, application_id = %application.id, message_id = %sent.message_id, "user.passwordless.code.sent");
     Ok(SendOutcome::Sent)
@@ -637,9 +610,38 @@ pub struct LoginRequest {
     pub no_jwt: bool,
 }
 
+/// What a successful login still lacks, in FusionAuth's order of precedence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginVerification {
+    /// The user has no registration for the application (202).
+    NotRegistered,
+    /// The registration waits for its verification (213).
+    RegistrationUnverified,
+    /// The tenant verifies addresses and the user's is not verified (212).
+    EmailUnverified,
+    /// Nothing (200).
+    Verified,
+}
+
+impl LoginVerification {
+    pub fn of(tenant: &Tenant, application: &Application, user: &User) -> Self {
+        match user.registration(application.id) {
+            None => LoginVerification::NotRegistered,
+            Some(registration) if !registration.verified => {
+                LoginVerification::RegistrationUnverified
+            }
+            Some(_) if tenant.email_configuration.verify_email && !user.verified => {
+                LoginVerification::EmailUnverified
+            }
+            Some(_) => LoginVerification::Verified,
+        }
+    }
+}
+
 pub struct LoggedIn {
     /// False when the user has no registration for the application (202).
     pub registered: bool,
+    pub verification: LoginVerification,
     pub token: Option<String>,
     pub token_expiration_instant: Option<Instant>,
     pub refresh_token: Option<Secret>,
@@ -798,6 +800,7 @@ where
     );
     Ok(LoggedIn {
         registered,
+        verification: LoginVerification::of(&tenant, &application, &user),
         token,
         token_expiration_instant: expiration,
         refresh_token,

@@ -85,17 +85,17 @@ where
         .tenants()
         .await?
         .iter()
-        .any(|t| t.email_configuration.passwordless_email_template_id == Some(id));
+        .any(|t| t.email_template_references().iter().any(|(_, t)| *t == id));
     let used_by_application = store
         .applications()
         .await?
         .iter()
-        .any(|a| a.email_configuration.passwordless_email_template_id == Some(id));
+        .any(|a| a.email_template_references().iter().any(|(_, t)| *t == id));
     if used_by_tenant || used_by_application {
         return Err(ValidationErrors::field(FieldError::new(
             "inUse",
             "emailTemplateId",
-            "A tenant or an application sends its passwordless email with this template.",
+            "A tenant or an application sends its passwordless or verification email with this template.",
         ))
         .into());
     }

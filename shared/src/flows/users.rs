@@ -3,26 +3,30 @@
 
 use crate::domain::user::LoginIdType;
 use crate::domain::validation::{FieldError, ValidationErrors};
-use crate::domain::{ApplicationId, Registration, TenantId, User, UserId};
-use crate::ports::{ApplicationStore, Clock, Entropy, StoreError, TenantStore, UserStore};
+use crate::domain::{ApplicationId, Registration, Tenant, TenantId, User, UserId};
+use crate::ports::{
+    ApplicationStore, Clock, StoreError, TemplateStore, TenantStore, UserStore, VerificationStore,
+};
 
 use super::tenancy::TenantScope;
+use super::verification::{issue_after_create, Issued, VerificationKind, VerificationPorts};
 use super::{duplicate, random_id_bytes, FlowError, FlowResult};
 
 /// Creates a user without registrations (they have their own API, as in FusionAuth). The
 /// email is stored lowercased, as FusionAuth stores it; password properties are dropped.
+/// Under a tenant that verifies addresses, the new user's address gets a verification email
+/// unless `skip_verification` (which marks it verified); the verification is answered too.
 pub async fn create_user<S>(
-    store: &S,
-    clock: &dyn Clock,
-    entropy: &dyn Entropy,
+    ports: &VerificationPorts<'_, S>,
     scope: &TenantScope,
     id: Option<UserId>,
     mut user: User,
     skip_verification: bool,
-) -> FlowResult<User>
+) -> FlowResult<(User, Option<Issued>)>
 where
-    S: TenantStore + UserStore + ?Sized,
+    S: TenantStore + UserStore + VerificationStore + TemplateStore + ?Sized,
 {
+    let (store, clock, entropy) = (ports.store, ports.clock, ports.entropy);
     let named = (!user.tenant_id.is_nil()).then_some(user.tenant_id);
     if let Some(named) = named.filter(|t| !scope.allows(*t)) {
         return Err(ValidationErrors::field(FieldError::invalid(
@@ -32,13 +36,13 @@ where
         .into());
     }
     let tenant_id = scope.resolve(store, named).await?;
-    if store.tenant(tenant_id).await?.is_none() {
+    let Some(tenant) = store.tenant(tenant_id).await? else {
         return Err(ValidationErrors::field(FieldError::invalid(
             "user.tenantId",
             "The tenant does not exist.",
         ))
         .into());
-    }
+    };
     let id = match id.or((!user.id.is_nil()).then_some(user.id)) {
         Some(id) => id,
         None => UserId::from_random_bytes(random_id_bytes(entropy)?),
@@ -55,11 +59,35 @@ where
     user.verified = skip_verification;
     user.validate()?;
     match store.insert_user(&user).await {
-        Ok(()) => Ok(user),
-        Err(StoreError::Duplicate("user.id")) => Err(duplicate("userId", "A user with this id")),
-        Err(StoreError::Duplicate(field)) => Err(duplicate(field, "A user with this value")),
-        Err(e) => Err(e.into()),
+        Ok(()) => {}
+        Err(StoreError::Duplicate("user.id")) => {
+            return Err(duplicate("userId", "A user with this id"))
+        }
+        Err(StoreError::Duplicate(field)) => {
+            return Err(duplicate(field, "A user with this value"))
+        }
+        Err(e) => return Err(e.into()),
     }
+    let verification = verify_new_address(ports, &tenant, &user).await?;
+    Ok((user, verification))
+}
+
+/// The verification a user just created gets: one for the address when the tenant verifies
+/// addresses and it is not verified already.
+pub(crate) async fn verify_new_address<S>(
+    ports: &VerificationPorts<'_, S>,
+    tenant: &Tenant,
+    user: &User,
+) -> FlowResult<Option<Issued>>
+where
+    S: VerificationStore + TemplateStore + ?Sized,
+{
+    if !tenant.email_configuration.verify_email || user.verified || user.email.is_none() {
+        return Ok(None);
+    }
+    issue_after_create(ports, tenant, None, user, VerificationKind::Email)
+        .await
+        .map(Some)
 }
 
 /// The user `id`, if the caller may see it.
@@ -98,13 +126,16 @@ pub async fn user_by_login_id<S: TenantStore + UserStore + ?Sized>(
 /// Replaces the user `id` with `user` (a PUT, or a PATCH the edge merged). Its id, tenant,
 /// registrations (their own API), verification and login history are not the caller's to
 /// change here.
-pub async fn update_user<S: UserStore + ?Sized>(
-    store: &S,
-    clock: &dyn Clock,
+pub async fn update_user<S>(
+    ports: &VerificationPorts<'_, S>,
     scope: &TenantScope,
     id: UserId,
     mut user: User,
-) -> FlowResult<User> {
+) -> FlowResult<User>
+where
+    S: TenantStore + UserStore + VerificationStore + TemplateStore + ?Sized,
+{
+    let (store, clock) = (ports.store, ports.clock);
     let current = self::user(store, scope, id).await?;
     if !user.tenant_id.is_nil() && user.tenant_id != current.tenant_id {
         return Err(ValidationErrors::field(FieldError::invalid(
@@ -113,6 +144,9 @@ pub async fn update_user<S: UserStore + ?Sized>(
         ))
         .into());
     }
+    // A new address is not verified by the old one's verification (ours: FusionAuth keeps the
+    // flag unless the tenant re-verifies changed addresses), so no token claims it is.
+    let address_changed = user.normalized_email() != current.normalized_email();
     user.drop_password_properties();
     user.id = current.id;
     user.tenant_id = current.tenant_id;
@@ -120,15 +154,25 @@ pub async fn update_user<S: UserStore + ?Sized>(
     user.registrations = current.registrations;
     user.insert_instant = current.insert_instant;
     user.last_login_instant = current.last_login_instant;
-    user.verified = current.verified;
+    user.verified = current.verified && !address_changed;
     user.last_update_instant = clock.now();
     user.validate()?;
     match store.update_user(&user).await {
-        Ok(()) => Ok(user),
-        Err(StoreError::Duplicate(field)) => Err(duplicate(field, "A user with this value")),
-        Err(StoreError::Missing) => Err(FlowError::NotFound),
-        Err(e) => Err(e.into()),
+        Ok(()) => {}
+        Err(StoreError::Duplicate(field)) => {
+            return Err(duplicate(field, "A user with this value"))
+        }
+        Err(StoreError::Missing) => return Err(FlowError::NotFound),
+        Err(e) => return Err(e.into()),
     }
+    if address_changed {
+        let tenant = super::passwordless::tenant_of(store, user.tenant_id).await?;
+        let email = &tenant.email_configuration;
+        if email.kept.get("verifyEmailWhenChanged") == Some(&serde_json::Value::Bool(true)) {
+            verify_new_address(ports, &tenant, &user).await?;
+        }
+    }
+    Ok(user)
 }
 
 /// Deactivates a user (FusionAuth's default: no login until reactivated), or with `hard`

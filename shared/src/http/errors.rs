@@ -23,6 +23,9 @@ pub enum ApiError {
     Locked,
     #[error("too many requests")]
     TooManyRequests,
+    /// FusionAuth's 403 for a feature that is turned off, with an empty body.
+    #[error("forbidden")]
+    Forbidden,
     /// Logged with the request id; the caller learns nothing internal.
     #[error("internal error: {0}")]
     Internal(String),
@@ -50,6 +53,7 @@ impl ApiError {
                 json_response(StatusCode::BAD_REQUEST, &errors_body(&errors))
             }
             ApiError::Unauthorized => empty_response(StatusCode::UNAUTHORIZED),
+            ApiError::Forbidden => empty_response(StatusCode::FORBIDDEN),
             ApiError::NotFound => empty_response(StatusCode::NOT_FOUND),
             ApiError::MethodNotAllowed => empty_response(StatusCode::METHOD_NOT_ALLOWED),
             ApiError::Gone => empty_response(StatusCode::GONE),
@@ -114,6 +118,7 @@ impl From<FlowError> for ApiError {
             FlowError::UserLocked => ApiError::Locked,
             FlowError::UserExpired => ApiError::Gone,
             FlowError::RateLimited => ApiError::TooManyRequests,
+            FlowError::Disabled => ApiError::Forbidden,
             other => ApiError::Internal(other.to_string()),
         }
     }

@@ -442,17 +442,20 @@ pub async fn register(
         registration: required_object("registration", body.registration)?,
         user: body.user,
         skip_verification: body.skip_verification.unwrap_or(false),
+        skip_registration_verification: body.skip_registration_verification.unwrap_or(false),
     };
-    let registered = flows::register(
-        app.store.as_ref(),
-        app.clock.as_ref(),
-        app.entropy.as_ref(),
-        scope,
-        user_id,
-        command,
-    )
-    .await?;
+    let registered = flows::register(&app.verification_ports(), scope, user_id, command).await?;
     let mut response = json!({"registration": &registered.registration, "user": &registered.user});
+    super::users::add_verification(
+        &mut response,
+        "email",
+        registered.email_verification.as_ref(),
+    );
+    super::users::add_verification(
+        &mut response,
+        "registration",
+        registered.registration_verification.as_ref(),
+    );
     if creates_user {
         let tokens = flows::registration_tokens(
             app.store.as_ref(),

@@ -12,10 +12,12 @@ pub mod management;
 pub mod oauth;
 pub mod oidc;
 pub mod pages;
+pub mod pages_verify;
 pub mod passwordless;
 pub mod routes;
 pub mod system;
 pub mod users;
+pub mod verification;
 
 use bytes::Bytes;
 use futures_util::FutureExt;
@@ -25,6 +27,7 @@ use std::panic::AssertUnwindSafe;
 use tracing::{error, info, Instrument};
 
 use crate::app::App;
+use crate::flows::verification::VerificationKind;
 use errors::ApiError;
 use routes::{Route, RouteMatch};
 
@@ -272,6 +275,30 @@ async fn dispatch(
         Route::SystemConfigurationUpdate => system::update(app, request, &scope).await,
         Route::SystemConfigurationPatch => system::patch(app, request, &scope).await,
         Route::CorsPreflight => system::preflight(app, request).await,
+        Route::UserVerifyEmail => {
+            verification::verify(app, request, &scope, VerificationKind::Email).await
+        }
+        Route::UserVerifyEmailReissue => {
+            verification::reissue(app, request, &scope, VerificationKind::Email).await
+        }
+        Route::UserVerifyRegistration => {
+            verification::verify(app, request, &scope, VerificationKind::Registration).await
+        }
+        Route::UserVerifyRegistrationReissue => {
+            verification::reissue(app, request, &scope, VerificationKind::Registration).await
+        }
+        Route::EmailVerifyPage => {
+            pages_verify::page(app, request, VerificationKind::Email, &params[0]).await
+        }
+        Route::EmailVerifyComplete => {
+            pages_verify::complete(app, request, VerificationKind::Email, &params[0]).await
+        }
+        Route::RegistrationVerifyPage => {
+            pages_verify::page(app, request, VerificationKind::Registration, &params[0]).await
+        }
+        Route::RegistrationVerifyComplete => {
+            pages_verify::complete(app, request, VerificationKind::Registration, &params[0]).await
+        }
     }
 }
 

@@ -23,7 +23,8 @@ use crate::flows::FlowError;
 
 /// A link code as it may appear in a path: what the generators make (URL-safe base64,
 /// letters, digits), within the secret length limit. Anything else is an expired link (S10).
-fn link_code(raw: &str) -> Option<Secret> {
+/// Verification ids in their links are read the same way.
+pub(super) fn link_code(raw: &str) -> Option<Secret> {
     let well_formed = !raw.is_empty()
         && raw.len() <= MAX_SECRET_LEN
         && raw

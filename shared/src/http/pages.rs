@@ -29,6 +29,12 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("limited.html", include_str!("pages/limited.html")),
     ("signed-out.html", include_str!("pages/signed-out.html")),
+    ("verify.html", include_str!("pages/verify.html")),
+    ("verified.html", include_str!("pages/verified.html")),
+    (
+        "verify-expired.html",
+        include_str!("pages/verify-expired.html"),
+    ),
 ];
 
 /// The page templates, parsed once per process.
@@ -242,6 +248,21 @@ const EN: &[(&str, &str)] = &[
     ("error_title", "Sign-in problem"),
     ("error_heading", "This sign-in request cannot be used"),
     ("error_text", "The application that sent you here made a request this service cannot accept. Go back to the application and try again."),
+    ("verify_title", "Confirm your address"),
+    ("verify_email_heading", "Confirm your email address"),
+    ("verify_registration_heading", "Confirm your registration"),
+    ("verify_text", "You opened a verification link. Confirm to finish."),
+    ("verify_code_label", "The code from the same email"),
+    ("verify_button", "Confirm"),
+    ("verify_note", "If you did not ask for this, close this page: nothing happens until you confirm."),
+    ("verify_code_problem", "That code is not right. Check the email and try again."),
+    ("verified_title", "Confirmed"),
+    ("verified_email_heading", "Your email address is confirmed"),
+    ("verified_registration_heading", "Your registration is confirmed"),
+    ("verified_text", "Thank you. You can close this page."),
+    ("verify-expired_title", "Link expired"),
+    ("verify_expired_heading", "This verification link cannot be used"),
+    ("verify_expired_text", "It has expired or was used already. Ask the application for a new one."),
 ];
 
 const FR: &[(&str, &str)] = &[
@@ -285,6 +306,21 @@ const FR: &[(&str, &str)] = &[
     ("error_title", "Problème de connexion"),
     ("error_heading", "Cette demande de connexion n’est pas utilisable"),
     ("error_text", "L’application qui vous a envoyé ici a fait une demande que ce service ne peut pas accepter. Revenez à l’application et réessayez."),
+    ("verify_title", "Confirmez votre adresse"),
+    ("verify_email_heading", "Confirmez votre adresse e-mail"),
+    ("verify_registration_heading", "Confirmez votre inscription"),
+    ("verify_text", "Vous avez ouvert un lien de vérification. Confirmez pour terminer."),
+    ("verify_code_label", "Le code du même e-mail"),
+    ("verify_button", "Confirmer"),
+    ("verify_note", "Si vous n’avez rien demandé, fermez cette page : rien ne se passe tant que vous ne confirmez pas."),
+    ("verify_code_problem", "Ce code n’est pas le bon. Vérifiez l’e-mail et réessayez."),
+    ("verified_title", "Confirmé"),
+    ("verified_email_heading", "Votre adresse e-mail est confirmée"),
+    ("verified_registration_heading", "Votre inscription est confirmée"),
+    ("verified_text", "Merci. Vous pouvez fermer cette page."),
+    ("verify-expired_title", "Lien expiré"),
+    ("verify_expired_heading", "Ce lien de vérification n’est pas utilisable"),
+    ("verify_expired_text", "Il a expiré ou a déjà servi. Demandez-en un nouveau à l’application."),
 ];
 
 const DE: &[(&str, &str)] = &[
@@ -328,6 +364,21 @@ const DE: &[(&str, &str)] = &[
     ("error_title", "Anmeldeproblem"),
     ("error_heading", "Diese Anmeldeanfrage kann nicht verwendet werden"),
     ("error_text", "Die Anwendung, die Sie hierher geschickt hat, hat eine Anfrage gestellt, die dieser Dienst nicht annehmen kann. Kehren Sie zur Anwendung zurück und versuchen Sie es erneut."),
+    ("verify_title", "Adresse bestätigen"),
+    ("verify_email_heading", "Bestätigen Sie Ihre E-Mail-Adresse"),
+    ("verify_registration_heading", "Bestätigen Sie Ihre Registrierung"),
+    ("verify_text", "Sie haben einen Bestätigungslink geöffnet. Bestätigen Sie, um abzuschließen."),
+    ("verify_code_label", "Der Code aus derselben E-Mail"),
+    ("verify_button", "Bestätigen"),
+    ("verify_note", "Wenn Sie nichts angefordert haben, schließen Sie diese Seite: Ohne Bestätigung geschieht nichts."),
+    ("verify_code_problem", "Dieser Code stimmt nicht. Prüfen Sie die E-Mail und versuchen Sie es erneut."),
+    ("verified_title", "Bestätigt"),
+    ("verified_email_heading", "Ihre E-Mail-Adresse ist bestätigt"),
+    ("verified_registration_heading", "Ihre Registrierung ist bestätigt"),
+    ("verified_text", "Danke. Sie können diese Seite schließen."),
+    ("verify-expired_title", "Link abgelaufen"),
+    ("verify_expired_heading", "Dieser Bestätigungslink kann nicht verwendet werden"),
+    ("verify_expired_text", "Er ist abgelaufen oder wurde bereits verwendet. Fordern Sie bei der Anwendung einen neuen an."),
 ];
 
 /// One page to render: a built-in template, its status and what it shows.

@@ -14,7 +14,7 @@ use crate::domain::user::{LoginIdType, MAX_LOGIN_ID_LEN};
 use crate::domain::validation::FieldError;
 use crate::domain::{ApplicationId, Instant, Secret};
 use crate::flows::passwordless::{
-    self, LoggedIn, LoginRequest, Presented, SendOutcome, StartRequest,
+    self, LoggedIn, LoginRequest, LoginVerification, Presented, SendOutcome, StartRequest,
 };
 use crate::flows::tenancy::TenantScope;
 
@@ -233,10 +233,13 @@ pub async fn login(
     if let Some(state) = &done.state {
         body["state"] = Value::Object(state.clone());
     }
-    let status = if done.registered {
-        StatusCode::OK
-    } else {
-        StatusCode::ACCEPTED
+    // FusionAuth's order: not registered, then the registration, then the address unverified;
+    // the tokens come with each of them.
+    let status = match done.verification {
+        LoginVerification::NotRegistered => StatusCode::ACCEPTED,
+        LoginVerification::RegistrationUnverified => status(213),
+        LoginVerification::EmailUnverified => status(212),
+        LoginVerification::Verified => StatusCode::OK,
     };
     let mut response = json_response(status, &body);
     let secure = app.links.0.starts_with("https://");
@@ -272,4 +275,9 @@ fn login_cookies(done: &LoggedIn, secure: bool, now: Instant) -> Vec<String> {
         cookies.push(cookie("refresh_token", token.expose(), until));
     }
     cookies
+}
+
+/// One of FusionAuth's own success codes (212, 213), which `http` has no name for.
+fn status(code: u16) -> StatusCode {
+    StatusCode::from_u16(code).unwrap_or(StatusCode::OK)
 }

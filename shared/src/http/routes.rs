@@ -84,6 +84,14 @@ pub enum Route {
     UserInfo,
     Logout,
     Introspect,
+    UserVerifyEmail,
+    UserVerifyEmailReissue,
+    UserVerifyRegistration,
+    UserVerifyRegistrationReissue,
+    EmailVerifyPage,
+    EmailVerifyComplete,
+    RegistrationVerifyPage,
+    RegistrationVerifyComplete,
     SystemConfigurationRetrieve,
     SystemConfigurationUpdate,
     SystemConfigurationPatch,
@@ -101,6 +109,10 @@ impl Route {
                 | Route::PasswordlessLinkPage
                 | Route::PasswordlessLinkComplete
                 | Route::Logout
+                | Route::EmailVerifyPage
+                | Route::EmailVerifyComplete
+                | Route::RegistrationVerifyPage
+                | Route::RegistrationVerifyComplete
         )
     }
 }
@@ -524,6 +536,37 @@ pub const ROUTES: &[RouteSpec] = &[
         "management",
         key("/api/email/template"),
     ),
+    // Before `/api/user/{userId}`: literal segments win by table order.
+    spec(
+        Route::UserVerifyEmail,
+        "POST",
+        "/api/user/verify-email",
+        "management",
+        Access::PublicWithKeyForm {
+            endpoint: "/api/user/verify-email",
+        },
+    ),
+    spec(
+        Route::UserVerifyEmailReissue,
+        "PUT",
+        "/api/user/verify-email",
+        "management",
+        key("/api/user/verify-email"),
+    ),
+    spec(
+        Route::UserVerifyRegistration,
+        "POST",
+        "/api/user/verify-registration",
+        "management",
+        Access::Public,
+    ),
+    spec(
+        Route::UserVerifyRegistrationReissue,
+        "PUT",
+        "/api/user/verify-registration",
+        "management",
+        key("/api/user/verify-registration"),
+    ),
     spec(
         Route::UserSearch,
         "POST",
@@ -661,6 +704,34 @@ pub const ROUTES: &[RouteSpec] = &[
         Route::PasswordlessLinkComplete,
         "POST",
         "/oauth2/passwordless/{code}",
+        "oauth2-pages",
+        Access::Public,
+    ),
+    spec(
+        Route::EmailVerifyPage,
+        "GET",
+        "/email/verify/{verificationId}",
+        "oauth2-pages",
+        Access::Public,
+    ),
+    spec(
+        Route::EmailVerifyComplete,
+        "POST",
+        "/email/verify/{verificationId}",
+        "oauth2-pages",
+        Access::Public,
+    ),
+    spec(
+        Route::RegistrationVerifyPage,
+        "GET",
+        "/registration/verify/{verificationId}",
+        "oauth2-pages",
+        Access::Public,
+    ),
+    spec(
+        Route::RegistrationVerifyComplete,
+        "POST",
+        "/registration/verify/{verificationId}",
         "oauth2-pages",
         Access::Public,
     ),
@@ -828,7 +899,8 @@ pub fn match_route(method: &Method, path: &str) -> Result<RouteMatch, RouteMiss>
             if spec.method == method {
                 return Ok(RouteMatch { spec, params });
             }
-            path_matched = true;
+            // Every path has a preflight: that alone does not make a path known.
+            path_matched |= spec.path != ANY_PATH;
         }
     }
     Err(if path_matched {
@@ -838,10 +910,18 @@ pub fn match_route(method: &Method, path: &str) -> Result<RouteMatch, RouteMiss>
     })
 }
 
-/// The path as logged: magic-link paths carry a code, which never reaches the logs (S12).
+/// The paths whose last segment is a secret: a magic link's code, a verification id.
+const SECRET_PATHS: &[&str] = &[
+    "/oauth2/passwordless/",
+    "/email/verify/",
+    "/registration/verify/",
+];
+
+/// The path as logged: magic-link and verification paths carry a secret, which never reaches
+/// the logs (S12).
 pub fn loggable_path(path: &str) -> String {
-    match path.strip_prefix("/oauth2/passwordless/") {
-        Some(_) => "/oauth2/passwordless/<code>".to_owned(),
+    match SECRET_PATHS.iter().find(|prefix| path.starts_with(*prefix)) {
+        Some(prefix) => format!("{prefix}<code>"),
         None if path.len() > 200 => format!(
             "{}…",
             &path[..path.char_indices().nth(200).map_or(path.len(), |(i, _)| i)]
@@ -914,6 +994,14 @@ mod tests {
         assert_eq!(
             loggable_path("/oauth2/passwordless/SECRETCODE"),
             "/oauth2/passwordless/<code>"
+        );
+        assert_eq!(
+            loggable_path("/email/verify/SECRETID"),
+            "/email/verify/<code>"
+        );
+        assert_eq!(
+            loggable_path("/registration/verify/SECRETID"),
+            "/registration/verify/<code>"
         );
     }
 }

@@ -17,6 +17,7 @@ use crate::domain::validation::FieldError;
 use crate::domain::{ApplicationId, User, UserId};
 use crate::flows::tenancy::TenantScope;
 use crate::flows::users::{self as flows, UserSearch, DEFAULT_SEARCH_RESULTS, MAX_SEARCH_RESULTS};
+use crate::flows::verification::Issued;
 
 /// FusionAuth's `UserRequest`. The password properties are accepted and dropped: a
 /// passwordless server keeps no password.
@@ -52,17 +53,28 @@ pub async fn create_user(
         .transpose()?;
     let body: UserBody = decode_body(&request.body)?;
     let user = required_object("user", body.user)?;
-    let user = flows::create_user(
-        app.store.as_ref(),
-        app.clock.as_ref(),
-        app.entropy.as_ref(),
+    let (user, verification) = flows::create_user(
+        &app.verification_ports(),
         scope,
         id,
         user,
         body.skip_verification.unwrap_or(false),
     )
     .await?;
-    Ok(user_response(&user))
+    let mut response = json!({"user": user});
+    add_verification(&mut response, "email", verification.as_ref());
+    Ok(json_response(StatusCode::OK, &response))
+}
+
+/// FusionAuth's `emailVerificationId` / `registrationVerificationId` (`prefix`) and, for the
+/// `FormField` strategy, the matching `…VerificationOneTimeCode`, in a create's response.
+pub(super) fn add_verification(response: &mut Value, prefix: &str, issued: Option<&Issued>) {
+    if let Some(issued) = issued {
+        response[format!("{prefix}VerificationId")] = json!(issued.id.expose());
+        if let Some(code) = &issued.one_time_code {
+            response[format!("{prefix}VerificationOneTimeCode")] = json!(code.expose());
+        }
+    }
 }
 
 pub async fn retrieve_user(
@@ -101,7 +113,7 @@ pub async fn update_user(
         let body: UserBody = decode_body(&request.body)?;
         required_object("user", body.user)?
     };
-    let user = flows::update_user(store, app.clock.as_ref(), scope, id, user).await?;
+    let user = flows::update_user(&app.verification_ports(), scope, id, user).await?;
     Ok(user_response(&user))
 }
 

@@ -59,8 +59,9 @@ pub async fn seed(app: &App, email: &str) -> ApplicationId {
         user: Some(typed(json!({"email": email}))),
         registration: typed(json!({"applicationId": application.id, "roles": ["user"]})),
         skip_verification: false,
+        skip_registration_verification: false,
     };
-    register(store, clock, entropy, &scope, None, command)
+    register(&app.verification_ports(), &scope, None, command)
         .await
         .unwrap();
     create_api_key(

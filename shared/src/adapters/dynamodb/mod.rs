@@ -8,12 +8,13 @@
 //!   one query. The user's current code and login state are top-level attributes, so that a
 //!   login is one conditional update.
 //! - `codes` (`pk`, TTL on `expiresAt`): `CODE#hash`, `REFRESH#hash` (with `FAMILY#id` items
-//!   marking revoked families), `GRANT#hash` (authorization codes) and `RATE#key#window`.
+//!   marking revoked families), `GRANT#hash` (authorization codes), `VERIFY#hash` (email and
+//!   registration verifications) and `RATE#key#window`.
 //!   TTL deletion lags, so every read checks expiry itself.
 //!
 //! One module per aggregate: `schema` (creating the tables), `config` (with `cache`), `users`,
-//! `codes`, `grants`, `refresh` and `rate`; this one holds the client, the table names and the
-//! attribute helpers they share.
+//! `codes`, `grants`, `refresh`, `verifications` and `rate`; this one holds the client, the
+//! table names and the attribute helpers they share.
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;

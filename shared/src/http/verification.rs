@@ -1,0 +1,121 @@
+//! `/api/user/verify-email` and `/api/user/verify-registration`: take a verification (no key),
+//! or, with a key, mark an address verified by user id or issue a new verification.
+
+use http::StatusCode;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use super::errors::ApiError;
+use super::json::decode_body;
+use super::management::query_flag;
+use super::{empty_response, json_response, HttpRequest, HttpResponse};
+use crate::app::App;
+use crate::domain::secret::MAX_SECRET_LEN;
+use crate::domain::validation::FieldError;
+use crate::domain::{ApplicationId, Secret, UserId};
+use crate::flows::tenancy::TenantScope;
+use crate::flows::verification::{self as flows, VerificationKind};
+
+/// FusionAuth's `VerifyEmailRequest` and `VerifyRegistrationRequest` (the latter has no
+/// `userId`).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[allow(dead_code)]
+struct VerifyBody {
+    verification_id: Option<String>,
+    one_time_code: Option<String>,
+    user_id: Option<UserId>,
+    event_info: Option<Map<String, Value>>,
+}
+
+/// A presented secret as the flows take it: blank is absent; longer than any secret this
+/// server makes is one that cannot match (S11).
+fn presented(value: Option<String>) -> Option<Secret> {
+    value
+        .filter(|v| !v.trim().is_empty())
+        .map(|v| Secret::new(if v.len() > MAX_SECRET_LEN { "" } else { &v }))
+}
+
+/// `POST`: `{verificationId, oneTimeCode?}` takes a verification; `{userId}` with an API key
+/// verifies the address outright.
+pub async fn verify(
+    app: &App,
+    request: &HttpRequest,
+    scope: &TenantScope,
+    kind: VerificationKind,
+) -> Result<HttpResponse, ApiError> {
+    let body: VerifyBody = decode_body(&request.body)?;
+    if kind == VerificationKind::Registration && body.user_id.is_some() {
+        return Err(ApiError::BadRequest(
+            crate::domain::validation::ValidationErrors::general(
+                "[invalidJSON]",
+                "Invalid JSON in the request body. The property was [userId]. The error was [Unrecognized property].",
+            ),
+        ));
+    }
+    if let (Some(user_id), None) = (body.user_id, body.verification_id.as_ref()) {
+        flows::verify_by_user_id(app.store.as_ref(), app.clock.as_ref(), scope, user_id).await?;
+        return Ok(empty_response(StatusCode::OK));
+    }
+    let Some(id) = presented(body.verification_id) else {
+        return Err(ApiError::field(FieldError::blank("verificationId")));
+    };
+    let one_time_code = presented(body.one_time_code);
+    flows::verify(
+        app.store.as_ref(),
+        app.clock.as_ref(),
+        scope,
+        kind,
+        &id,
+        one_time_code.as_ref(),
+    )
+    .await?;
+    Ok(empty_response(StatusCode::OK))
+}
+
+/// `PUT ?email=[&applicationId=][&sendVerifyEmail=false]` (for registrations
+/// `sendVerifyRegistrationEmail`, or `sendVerifyPasswordEmail` as FusionAuth's clients spell
+/// it): a new verification, mailed unless asked not to, its id (and one-time code) answered.
+pub async fn reissue(
+    app: &App,
+    request: &HttpRequest,
+    scope: &TenantScope,
+    kind: VerificationKind,
+) -> Result<HttpResponse, ApiError> {
+    let email = request.query_value("email").unwrap_or_default();
+    let application_id = match request.query_value("applicationId") {
+        None => None,
+        Some(text) => Some(ApplicationId::parse(&text).ok_or_else(|| {
+            ApiError::field(FieldError::invalid(
+                "applicationId",
+                "[applicationId] must be a UUID.",
+            ))
+        })?),
+    };
+    let flags: &[&str] = match kind {
+        VerificationKind::Email => &["sendVerifyEmail"],
+        VerificationKind::Registration => {
+            &["sendVerifyRegistrationEmail", "sendVerifyPasswordEmail"]
+        }
+    };
+    let mut send = true;
+    for flag in flags {
+        if request.query_value(flag).is_some() {
+            send &= query_flag(request, flag)?;
+        }
+    }
+    let issued = flows::reissue(
+        &app.verification_ports(),
+        scope,
+        kind,
+        &email,
+        application_id,
+        send,
+    )
+    .await?;
+    let mut body = json!({"verificationId": issued.id.expose()});
+    if let Some(code) = &issued.one_time_code {
+        body["oneTimeCode"] = json!(code.expose());
+    }
+    Ok(json_response(StatusCode::OK, &body))
+}
