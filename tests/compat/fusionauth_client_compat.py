@@ -438,7 +438,7 @@ verify_template = check(in_verify.create_email_template({"emailTemplate": {
     "defaultTextTemplate": "Confirm: ${verificationId}",
 }}))["emailTemplate"]["id"]
 check(in_verify.patch_tenant(verify_tenant_id, {"tenant": {"emailConfiguration": {
-    "verifyEmail": True, "verificationEmailTemplateId": verify_template,
+    "verifyEmail": True, "verificationEmailTemplateId": verify_template, "unverified": {"behavior": "Gated"},
 }}}))
 strict = check(in_verify.create_application({"application": {
     "name": "Strict", "passwordlessConfiguration": {"enabled": True},

@@ -97,7 +97,10 @@ fn only_the_functions_that_send_links_or_verifications_may_send_mail_and_only_th
             policies.contains("ses:SendEmail"),
             matches!(
                 name.as_str(),
-                "PasswordlessSendFunction" | "OAuth2PagesFunction" | "ManagementFunction"
+                "PasswordlessSendFunction"
+                    | "OAuth2PagesFunction"
+                    | "ManagementFunction"
+                    | "PasswordlessLoginFunction"
             ),
             "{name}"
         );

@@ -1,7 +1,7 @@
 //! Email and registration verification as FusionAuth has them: a tenant that verifies
 //! addresses mails new users a verification link, a login of an unverified user answers 212
-//! (an unverified registration 213) with its tokens, and the link's page, the verify APIs and
-//! the resend APIs complete or renew the verification.
+//! where the tenant gates them (an unverified registration 213) with its tokens, and the link's
+//! page, the verify APIs and the resend APIs complete or renew the verification.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed step is a failed test
 
 mod support;
@@ -103,6 +103,12 @@ async fn a_new_user_is_mailed_a_link_and_logs_in_with_212_until_the_link_is_conf
     let server = TestServer::start().await;
     let application = server.application(json!({})).await;
     verifying_tenant(&server, json!({})).await;
+    // Verifying without gating: an unverified user logs in as any other (FusionAuth's Allow).
+    create_user(&server, &application, "al@example.com").await;
+    api_login(&server, &application, "al@example.com")
+        .await
+        .assert_status(200);
+    verifying_tenant(&server, json!({"unverified": {"behavior": "Gated"}})).await;
     let created = create_user(&server, &application, "ann@example.com").await;
     assert_eq!(created["user"]["verified"], false);
     let id = created["emailVerificationId"].as_str().unwrap().to_owned();
@@ -220,6 +226,23 @@ async fn the_form_field_strategy_needs_the_code_from_the_email_and_counts_wrong_
         )
         .await
         .assert_error_code("[invalid]verificationId");
+    // A login before the code is typed answers 212 with a fresh verification, its code mailed.
+    let gated = api_login(&server, &application, "cy@example.com").await;
+    gated.assert_status(212);
+    let fresh = gated.json()["emailVerificationId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(fresh, id);
+    assert!(gated.json().get("emailVerificationOneTimeCode").is_none());
+    let mailed = server.emails().await.pop().unwrap().html;
+    let fresh_code = mailed
+        .split("<b>")
+        .nth(1)
+        .unwrap()
+        .split("</b>")
+        .next()
+        .unwrap();
     server
         .post(
             "/api/user/verify-email",
@@ -229,6 +252,15 @@ async fn the_form_field_strategy_needs_the_code_from_the_email_and_counts_wrong_
         .await
         .assert_status(200);
     api_login(&server, &application, "cy@example.com")
+        .await
+        .assert_status(200);
+    // The other one proves the same address again: harmless, and still single-use.
+    server
+        .post(
+            "/api/user/verify-email",
+            None,
+            json!({"verificationId": fresh, "oneTimeCode": fresh_code}),
+        )
         .await
         .assert_status(200);
 }
@@ -383,6 +415,14 @@ async fn a_registration_to_an_application_that_verifies_them_logs_in_with_213_un
         )
         .await
         .assert_error_code("[blank]verificationId");
+    server
+        .post(
+            "/api/user/verify-registration",
+            Some(ADMIN_KEY),
+            json!({"userId": created["user"]["id"]}),
+        )
+        .await
+        .assert_error_code("[invalidJSON]userId");
     server
         .post(
             "/api/user/verify-registration",

@@ -617,7 +617,7 @@ pub enum LoginVerification {
     NotRegistered,
     /// The registration waits for its verification (213).
     RegistrationUnverified,
-    /// The tenant verifies addresses and the user's is not verified (212).
+    /// The tenant gates users whose address is not verified, and the user's is not (212).
     EmailUnverified,
     /// Nothing (200).
     Verified,
@@ -630,7 +630,7 @@ impl LoginVerification {
             Some(registration) if !registration.verified => {
                 LoginVerification::RegistrationUnverified
             }
-            Some(_) if tenant.email_configuration.verify_email && !user.verified => {
+            Some(_) if tenant.email_configuration.gates_unverified() && !user.verified => {
                 LoginVerification::EmailUnverified
             }
             Some(_) => LoginVerification::Verified,
@@ -642,6 +642,8 @@ pub struct LoggedIn {
     /// False when the user has no registration for the application (202).
     pub registered: bool,
     pub verification: LoginVerification,
+    /// The application the login finished in.
+    pub application_id: ApplicationId,
     pub token: Option<String>,
     pub token_expiration_instant: Option<Instant>,
     pub refresh_token: Option<Secret>,
@@ -801,6 +803,7 @@ where
     Ok(LoggedIn {
         registered,
         verification: LoginVerification::of(&tenant, &application, &user),
+        application_id: application.id,
         token,
         token_expiration_instant: expiration,
         refresh_token,

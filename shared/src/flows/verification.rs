@@ -32,12 +32,18 @@ pub enum VerificationKind {
 }
 
 impl VerificationKind {
-    /// The hosted page's path segment (`/email/verify/…`, `/registration/verify/…`).
+    /// The hosted page's path segment (`/email/verify/…`, `/registration/verify/…`), which is
+    /// also how FusionAuth's responses name the ids (`emailVerificationId`, …).
     pub fn path(self) -> &'static str {
         match self {
             VerificationKind::Email => "email",
             VerificationKind::Registration => "registration",
         }
+    }
+
+    /// The prefix of the response fields that carry a verification of this kind.
+    pub fn field_prefix(self) -> &'static str {
+        self.path()
     }
 }
 
@@ -166,8 +172,8 @@ where
     Ok(issued)
 }
 
-/// Issues and mails a verification for something just created; a mail that fails is logged
-/// and does not undo the creation (the verification can be sent again).
+/// Issues and mails a verification for something just created (or a login that needs one); a
+/// mail that fails is logged and undoes nothing (the verification can be sent again).
 pub async fn issue_after_create<S>(
     ports: &VerificationPorts<'_, S>,
     tenant: &Tenant,
@@ -387,4 +393,36 @@ where
         return Err(FlowError::NotFound);
     }
     issue(ports, &tenant, application.as_ref(), &user, kind, send).await
+}
+
+/// The verification a 212 or 213 login answers: for the `FormField` strategy only, as in
+/// FusionAuth, where the person types the emailed code next. Only the hashes of earlier
+/// verifications are kept, so a fresh one is made and mailed (ours).
+pub async fn for_unverified_login<S>(
+    ports: &VerificationPorts<'_, S>,
+    user: &User,
+    application_id: ApplicationId,
+    kind: VerificationKind,
+) -> FlowResult<Option<Issued>>
+where
+    S: VerificationStore + TemplateStore + TenantStore + ApplicationStore + ?Sized,
+{
+    let store = ports.store;
+    let (Some(tenant), Some(application)) = (
+        store.tenant(user.tenant_id).await?,
+        store.application(application_id).await?,
+    ) else {
+        return Ok(None);
+    };
+    let strategy = match kind {
+        VerificationKind::Email => tenant.email_configuration.verification_strategy,
+        VerificationKind::Registration => application.verification_strategy,
+    };
+    if strategy != Some(VerificationStrategy::FormField) {
+        return Ok(None);
+    }
+    let application = (kind == VerificationKind::Registration).then_some(&application);
+    issue_after_create(ports, &tenant, application, user, kind)
+        .await
+        .map(Some)
 }

@@ -19,6 +19,7 @@ use crate::domain::{
 use crate::flows::management::{self as flows, RegisterCommand};
 use crate::flows::templates;
 use crate::flows::tenancy::TenantScope;
+use crate::flows::verification::VerificationKind;
 
 pub(super) fn path_id<T>(
     text: &str,
@@ -448,12 +449,12 @@ pub async fn register(
     let mut response = json!({"registration": &registered.registration, "user": &registered.user});
     super::users::add_verification(
         &mut response,
-        "email",
+        VerificationKind::Email,
         registered.email_verification.as_ref(),
     );
     super::users::add_verification(
         &mut response,
-        "registration",
+        VerificationKind::Registration,
         registered.registration_verification.as_ref(),
     );
     if creates_user {

@@ -17,6 +17,7 @@ use crate::flows::passwordless::{
     self, LoggedIn, LoginRequest, LoginVerification, Presented, SendOutcome, StartRequest,
 };
 use crate::flows::tenancy::TenantScope;
+use crate::flows::verification::{self, VerificationKind};
 
 /// The largest `state` a start may carry, serialized (S11).
 pub const MAX_STATE_BYTES: usize = 8 * 1024;
@@ -232,6 +233,24 @@ pub async fn login(
     }
     if let Some(state) = &done.state {
         body["state"] = Value::Object(state.clone());
+    }
+    let pending = match done.verification {
+        LoginVerification::RegistrationUnverified => Some(VerificationKind::Registration),
+        LoginVerification::EmailUnverified => Some(VerificationKind::Email),
+        LoginVerification::NotRegistered | LoginVerification::Verified => None,
+    };
+    if let Some(kind) = pending {
+        let issued = verification::for_unverified_login(
+            &app.verification_ports(),
+            &done.user,
+            done.application_id,
+            kind,
+        )
+        .await?;
+        // The id only: the one-time code reaches the person by email, never the caller.
+        if let Some(issued) = issued {
+            body[format!("{}VerificationId", kind.field_prefix())] = json!(issued.id.expose());
+        }
     }
     // FusionAuth's order: not registered, then the registration, then the address unverified;
     // the tokens come with each of them.

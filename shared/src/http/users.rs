@@ -17,7 +17,7 @@ use crate::domain::validation::FieldError;
 use crate::domain::{ApplicationId, User, UserId};
 use crate::flows::tenancy::TenantScope;
 use crate::flows::users::{self as flows, UserSearch, DEFAULT_SEARCH_RESULTS, MAX_SEARCH_RESULTS};
-use crate::flows::verification::Issued;
+use crate::flows::verification::{Issued, VerificationKind};
 
 /// FusionAuth's `UserRequest`. The password properties are accepted and dropped: a
 /// passwordless server keeps no password.
@@ -62,13 +62,23 @@ pub async fn create_user(
     )
     .await?;
     let mut response = json!({"user": user});
-    add_verification(&mut response, "email", verification.as_ref());
+    add_verification(
+        &mut response,
+        VerificationKind::Email,
+        verification.as_ref(),
+    );
     Ok(json_response(StatusCode::OK, &response))
 }
 
-/// FusionAuth's `emailVerificationId` / `registrationVerificationId` (`prefix`) and, for the
-/// `FormField` strategy, the matching `…VerificationOneTimeCode`, in a create's response.
-pub(super) fn add_verification(response: &mut Value, prefix: &str, issued: Option<&Issued>) {
+/// FusionAuth's `emailVerificationId` / `registrationVerificationId` and, for the `FormField`
+/// strategy, the matching `…VerificationOneTimeCode`, in a create's response (the caller
+/// holds a key that may create users; a login's caller gets the id alone).
+pub(super) fn add_verification(
+    response: &mut Value,
+    kind: VerificationKind,
+    issued: Option<&Issued>,
+) {
+    let prefix = kind.field_prefix();
     if let Some(issued) = issued {
         response[format!("{prefix}VerificationId")] = json!(issued.id.expose());
         if let Some(code) = &issued.one_time_code {

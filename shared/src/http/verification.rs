@@ -16,15 +16,24 @@ use crate::domain::{ApplicationId, Secret, UserId};
 use crate::flows::tenancy::TenantScope;
 use crate::flows::verification::{self as flows, VerificationKind};
 
-/// FusionAuth's `VerifyEmailRequest` and `VerifyRegistrationRequest` (the latter has no
-/// `userId`).
+/// FusionAuth's `VerifyEmailRequest`.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[allow(dead_code)]
-struct VerifyBody {
+struct VerifyEmailBody {
     verification_id: Option<String>,
     one_time_code: Option<String>,
     user_id: Option<UserId>,
+    event_info: Option<Map<String, Value>>,
+}
+
+/// FusionAuth's `VerifyRegistrationRequest`: no `userId`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[allow(dead_code)]
+struct VerifyRegistrationBody {
+    verification_id: Option<String>,
+    one_time_code: Option<String>,
     event_info: Option<Map<String, Value>>,
 }
 
@@ -44,30 +53,31 @@ pub async fn verify(
     scope: &TenantScope,
     kind: VerificationKind,
 ) -> Result<HttpResponse, ApiError> {
-    let body: VerifyBody = decode_body(&request.body)?;
-    if kind == VerificationKind::Registration && body.user_id.is_some() {
-        return Err(ApiError::BadRequest(
-            crate::domain::validation::ValidationErrors::general(
-                "[invalidJSON]",
-                "Invalid JSON in the request body. The property was [userId]. The error was [Unrecognized property].",
-            ),
-        ));
-    }
-    if let (Some(user_id), None) = (body.user_id, body.verification_id.as_ref()) {
-        flows::verify_by_user_id(app.store.as_ref(), app.clock.as_ref(), scope, user_id).await?;
-        return Ok(empty_response(StatusCode::OK));
-    }
-    let Some(id) = presented(body.verification_id) else {
+    let (verification_id, one_time_code) = match kind {
+        VerificationKind::Email => {
+            let body: VerifyEmailBody = decode_body(&request.body)?;
+            if let (Some(user_id), None) = (body.user_id, body.verification_id.as_ref()) {
+                flows::verify_by_user_id(app.store.as_ref(), app.clock.as_ref(), scope, user_id)
+                    .await?;
+                return Ok(empty_response(StatusCode::OK));
+            }
+            (body.verification_id, body.one_time_code)
+        }
+        VerificationKind::Registration => {
+            let body: VerifyRegistrationBody = decode_body(&request.body)?;
+            (body.verification_id, body.one_time_code)
+        }
+    };
+    let Some(id) = presented(verification_id) else {
         return Err(ApiError::field(FieldError::blank("verificationId")));
     };
-    let one_time_code = presented(body.one_time_code);
     flows::verify(
         app.store.as_ref(),
         app.clock.as_ref(),
         scope,
         kind,
         &id,
-        one_time_code.as_ref(),
+        presented(one_time_code).as_ref(),
     )
     .await?;
     Ok(empty_response(StatusCode::OK))
