@@ -16,12 +16,7 @@ pub type Kept = Map<String, Value>;
 /// `[invalidJSON]` for each property of `kept` that FusionAuth's object at `path` does not have.
 pub fn check_kept(errors: &mut ValidationErrors, path: &str, kept: &Kept, known: &[&str]) {
     for name in kept.keys().filter(|name| !known.contains(&name.as_str())) {
-        errors.general_errors.push((
-            "[invalidJSON]".to_owned(),
-            format!(
-                "Invalid JSON in the request body. The property was [{path}.{name}]. The error was [Unrecognized property]."
-            ),
-        ));
+        errors.push_invalid_json(Some(&format!("{path}.{name}")), "Unrecognized property");
     }
 }
 

@@ -57,6 +57,19 @@ impl ValidationErrors {
         }
     }
 
+    /// FusionAuth's `[invalidJSON]` general error for the property at `path` (none: the body
+    /// as a whole), as its JSON binding words it.
+    pub fn push_invalid_json(&mut self, path: Option<&str>, detail: &str) {
+        let message = match path {
+            Some(path) if !path.is_empty() && path != "." => format!(
+                "Invalid JSON in the request body. The property was [{path}]. The error was [{detail}]."
+            ),
+            _ => format!("Invalid JSON in the request body. The error was [{detail}]."),
+        };
+        self.general_errors
+            .push(("[invalidJSON]".to_owned(), message));
+    }
+
     pub fn push(&mut self, error: FieldError) {
         self.field_errors.push(error);
     }

@@ -583,6 +583,9 @@ fn named_tenant(named: TenantId, field: &str, scope: &TenantScope) -> FlowResult
 pub struct Registered {
     pub user: User,
     pub registration: Registration,
+    /// The application and its tenant, as the registration found them.
+    pub application: Application,
+    pub tenant: Tenant,
     /// The new user's address verification, under a tenant that verifies addresses.
     pub email_verification: Option<Issued>,
     /// The new registration's verification, for an application that verifies them.
@@ -608,24 +611,17 @@ pub async fn registration_tokens<S>(
     registered: &Registered,
 ) -> FlowResult<RegistrationTokens>
 where
-    S: TenantStore + ApplicationStore + SigningKeyStore + RefreshTokenStore + ?Sized,
+    S: SigningKeyStore + RefreshTokenStore + ?Sized,
 {
     let now = clock.now();
-    let application = store
-        .application(registered.registration.application_id)
-        .await?
-        .ok_or(FlowError::NotFound)?;
-    let tenant = store
-        .tenant(application.tenant_id)
-        .await?
-        .ok_or(FlowError::NotFound)?;
+    let (application, tenant) = (&registered.application, &registered.tenant);
     let refresh = if application.login_configuration.generate_refresh_tokens {
         Some(
             issue_refresh_token(
                 store,
                 entropy,
-                &tenant,
-                &application,
+                tenant,
+                application,
                 &registered.user,
                 now,
                 None,
@@ -636,8 +632,8 @@ where
         None
     };
     let issuing = Issuing {
-        tenant: &tenant,
-        application: &application,
+        tenant,
+        application,
         user: &registered.user,
         now,
         authentication_type: "REGISTRATION",
@@ -757,6 +753,8 @@ where
             Ok(Registered {
                 user,
                 registration,
+                application,
+                tenant,
                 email_verification,
                 registration_verification,
             })
@@ -790,6 +788,8 @@ where
             Ok(Registered {
                 user,
                 registration,
+                application,
+                tenant,
                 email_verification: None,
                 registration_verification,
             })

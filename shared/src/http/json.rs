@@ -55,9 +55,7 @@ pub fn decode_value<T: DeserializeOwned>(
                     errors.push(FieldError::missing(&join(Some(&path), field)));
                     return Err(errors);
                 }
-                errors
-                    .general_errors
-                    .push(invalid_json_error(Some(&path), &detail));
+                errors.push_invalid_json(Some(&path), &detail);
                 // Strip the offending property and decode again, to find the next one; stop
                 // when that is impossible or the same property fails twice.
                 let repeated = seen_paths.contains(&path);
@@ -119,19 +117,11 @@ fn remove_at(value: &mut Value, segments: &[serde_path_to_error::Segment]) -> bo
     }
 }
 
-fn invalid_json_error(path: Option<&str>, detail: &str) -> (String, String) {
-    let message = match path {
-        Some(path) if !path.is_empty() && path != "." => format!(
-            "Invalid JSON in the request body. The property was [{path}]. The error was [{detail}]."
-        ),
-        _ => format!("Invalid JSON in the request body. The error was [{detail}]."),
-    };
-    ("[invalidJSON]".to_owned(), message)
-}
-
-fn invalid_json(path: Option<&str>, detail: &str) -> ApiError {
-    let (code, message) = invalid_json_error(path, detail);
-    ApiError::BadRequest(ValidationErrors::general(&code, message))
+/// The `[invalidJSON]` answer for the property at `path`.
+pub fn invalid_json(path: Option<&str>, detail: &str) -> ApiError {
+    let mut errors = ValidationErrors::new();
+    errors.push_invalid_json(path, detail);
+    ApiError::BadRequest(errors)
 }
 
 /// Rules on the values of a decoded request, collected so every broken one is reported.

@@ -11,7 +11,7 @@ use super::{empty_response, json_response, HttpRequest, HttpResponse};
 use crate::app::App;
 use crate::domain::application::ApplicationRole;
 use crate::domain::ids::RoleId;
-use crate::domain::validation::{FieldError, ValidationErrors};
+use crate::domain::validation::FieldError;
 use crate::domain::{
     Application, ApplicationId, EmailTemplate, Registration, TemplateId, Tenant, TenantId, User,
     UserId,
@@ -185,10 +185,7 @@ pub(super) fn patch_object(body: &[u8], name: &str) -> Result<Map<String, Value>
     match body.remove(name) {
         Some(Value::Object(object)) => Ok(object),
         Some(Value::Null) | None => Err(ApiError::field(FieldError::missing(name))),
-        Some(_) => Err(ApiError::BadRequest(ValidationErrors::general(
-            "[invalidJSON]",
-            format!("Invalid JSON in the request body. The property was [{name}]. The error was [not an object]."),
-        ))),
+        Some(_) => Err(super::json::invalid_json(Some(name), "not an object")),
     }
 }
 
