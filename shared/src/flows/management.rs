@@ -686,6 +686,8 @@ where
             .into())
         }
     };
+    // Both branches below stay in the application's tenant: one read serves them.
+    let tenant = super::passwordless::tenant_of(store, application.tenant_id).await?;
     let mut kept_errors = ValidationErrors::new();
     registration.check_kept(&mut kept_errors, "registration");
     kept_errors.into_result()?;
@@ -746,7 +748,6 @@ where
                 }
                 Err(e) => return Err(e.into()),
             }
-            let tenant = super::passwordless::tenant_of(store, tenant_id).await?;
             let email_verification = verify_new_address(ports, &tenant, &user).await?;
             let registration_verification =
                 verify_new_registration(ports, &tenant, &application, &user, &registration).await?;
@@ -782,7 +783,6 @@ where
             user.registrations.push(registration.clone());
             user.last_update_instant = now;
             store.update_user(&user).await?;
-            let tenant = super::passwordless::tenant_of(store, user.tenant_id).await?;
             let registration_verification =
                 verify_new_registration(ports, &tenant, &application, &user, &registration).await?;
             Ok(Registered {

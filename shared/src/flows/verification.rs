@@ -116,15 +116,15 @@ pub fn verification_link(
 }
 
 /// Makes a verification of the user's address (`application` names the registration for a
-/// registration verification) and, when `send`, mails it with the tenant's (or application's)
-/// verification template. A failed send leaves the verification stored: it can be sent again.
+/// registration verification) and mails it as `mailing` says, with the tenant's (or the
+/// application's) verification template. A failed send leaves the verification stored.
 pub async fn issue<S>(
     ports: &VerificationPorts<'_, S>,
     tenant: &Tenant,
     application: Option<&Application>,
     user: &User,
     kind: VerificationKind,
-    send: bool,
+    mailing: Mailing,
 ) -> FlowResult<Issued>
 where
     S: VerificationStore + TemplateStore + ?Sized,
@@ -166,10 +166,28 @@ where
     ports.store.insert_verification(&verification).await?;
     info!(user_id = %user.id, tenant_id = %tenant.id, kind = kind.path(), "user.verification.issued");
     let issued = Issued { id, one_time_code };
-    if send {
-        send_issued(ports, tenant, application, user, kind, &issued).await?;
+    match mailing {
+        Mailing::No => {}
+        Mailing::Required => {
+            send_issued(ports, tenant, application, user, kind, &settings, &issued).await?;
+        }
+        Mailing::BestEffort => {
+            let sent = send_issued(ports, tenant, application, user, kind, &settings, &issued);
+            if let Err(e) = sent.await {
+                warn!(user_id = %user.id, error = %e, kind = kind.path(), "the verification email could not be sent");
+            }
+        }
     }
     Ok(issued)
+}
+
+/// Whether issuing a verification mails it, and whether a failed mail fails the call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mailing {
+    No,
+    Required,
+    /// Logged and not undone: what was created stays, and the mail can be sent again.
+    BestEffort,
 }
 
 /// Issues and mails a verification for something just created (or a login that needs one); a
@@ -184,11 +202,7 @@ pub async fn issue_after_create<S>(
 where
     S: VerificationStore + TemplateStore + ?Sized,
 {
-    let issued = issue(ports, tenant, application, user, kind, false).await?;
-    if let Err(e) = send_issued(ports, tenant, application, user, kind, &issued).await {
-        warn!(user_id = %user.id, error = %e, kind = kind.path(), "the verification email could not be sent");
-    }
-    Ok(issued)
+    issue(ports, tenant, application, user, kind, Mailing::BestEffort).await
 }
 
 /// Mails a verification already stored (the one `issued` names) with the tenant's (email) or
@@ -199,12 +213,12 @@ async fn send_issued<S>(
     application: Option<&Application>,
     user: &User,
     kind: VerificationKind,
+    settings: &Settings,
     issued: &Issued,
 ) -> FlowResult<()>
 where
     S: VerificationStore + TemplateStore + ?Sized,
 {
-    let settings = settings(tenant, application, kind);
     let (Some(template_id), Some(email)) = (settings.template, user.email.clone()) else {
         return Ok(());
     };
@@ -392,7 +406,8 @@ where
     {
         return Err(FlowError::NotFound);
     }
-    issue(ports, &tenant, application.as_ref(), &user, kind, send).await
+    let mailing = if send { Mailing::Required } else { Mailing::No };
+    issue(ports, &tenant, application.as_ref(), &user, kind, mailing).await
 }
 
 /// The verification a 212 or 213 login answers: for the `FormField` strategy only, as in
