@@ -15,6 +15,7 @@
 mod support;
 
 use base64::Engine;
+use passwordless::domain::two_factor::AuthenticatorSecret;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -40,6 +41,8 @@ where
 /// `passwordless serve` on a fresh folder: the embedded store, the outbox, the demo.
 struct LocalServer {
     base: String,
+    /// The demo's API key, as `serve` prints it once.
+    api_key: String,
     _process: Group,
     _dir: tempfile::TempDir,
 }
@@ -72,8 +75,15 @@ impl LocalServer {
             printed.contains(&format!("{base}/demo/")),
             "serve prints the demo relying party's URL: {printed}"
         );
+        let api_key = printed
+            .lines()
+            .find_map(|line| line.trim().strip_prefix("API key:"))
+            .expect("serve prints the demo's API key")
+            .trim()
+            .to_owned();
         LocalServer {
             base,
+            api_key,
             _process: process,
             _dir: dir,
         }
@@ -398,4 +408,111 @@ async fn people_sign_in_in_chromium_with_the_link_or_the_short_code_and_a_second
     asking.click("button[type=submit]").await;
     assert_signed_in(&asking, &server).await;
     asking.quit().await;
+}
+
+impl LocalServer {
+    /// Calls the API with the demo's key.
+    async fn api(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let mut request = reqwest::Client::new()
+            .request(method, format!("{}{path}", self.base))
+            .header("Authorization", &self.api_key);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        assert!(
+            response.status().is_success(),
+            "{path}: {}",
+            response.status()
+        );
+        response.json().await.unwrap()
+    }
+}
+
+/// The code an authenticator app shows `steps` time steps from now (the server runs on the
+/// real clock here).
+fn authenticator_code(secret: &AuthenticatorSecret, steps: i64) -> String {
+    let now = passwordless::ports::Clock::now(&passwordless::adapters::clock::SystemClock);
+    secret.code_at(now.plus_secs(30 * steps))
+}
+
+/// Opens the newest link in the browser that asked and presses its button.
+async fn open_newest_link(browser: &Browser, server: &LocalServer) {
+    let link = href_after(&server.newest_mail().await, "class=\"mail\"");
+    browser.open(&link).await;
+    browser.click("button[type=submit]").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_with_an_authenticator_app_passes_the_second_step_and_a_trusted_browser_skips_it()
+{
+    let server = LocalServer::start().await;
+    // The demo user enables an authenticator app through the API (the test is the app).
+    let found = server
+        .api(
+            reqwest::Method::GET,
+            "/api/user?email=demo@example.com",
+            None,
+        )
+        .await;
+    let user = found["user"]["id"].as_str().unwrap().to_owned();
+    let secret = server
+        .api(reqwest::Method::GET, "/api/two-factor/secret", None)
+        .await;
+    let app_secret = AuthenticatorSecret::from_base64(secret["secret"].as_str().unwrap()).unwrap();
+    server
+        .api(
+            reqwest::Method::POST,
+            &format!("/api/user/two-factor/{user}"),
+            Some(
+                json!({"method": "authenticator", "secret": secret["secret"],
+                        "code": authenticator_code(&app_secret, 0)}),
+            ),
+        )
+        .await;
+    let driver = Driver::start().await;
+    let profiles = tempfile::tempdir().unwrap();
+    let browser = driver.browser(&profiles.path().join("totp")).await;
+
+    // The link alone no longer signs in: the two-factor page asks for the app's code.
+    ask_for_a_link(&browser, &server, None).await;
+    open_newest_link(&browser, &server).await;
+    wait_until("the two-factor page", || async {
+        browser.source().await.contains("One more step")
+    })
+    .await;
+    assert!(browser.url().await.contains("/oauth2/passwordless/"));
+    browser.type_into("input[name=code]", "000000").await;
+    browser
+        .click("form[action='/oauth2/two-factor'] button[type=submit]")
+        .await;
+    wait_until("the page again, with the problem", || async {
+        browser.source().await.contains("That code is not right")
+    })
+    .await;
+    browser
+        .type_into("input[name=code]", &authenticator_code(&app_secret, 1))
+        .await;
+    browser.click("#trustComputer").await;
+    browser.screenshot("8-two-factor").await;
+    browser
+        .click("form[action='/oauth2/two-factor'] button[type=submit]")
+        .await;
+    assert_signed_in(&browser, &server).await;
+
+    // The same browser, trusted for 30 days, signs in next time with the link alone.
+    ask_for_a_link(&browser, &server, None).await;
+    open_newest_link(&browser, &server).await;
+    assert_signed_in(&browser, &server).await;
+
+    // Another browser is not trusted: it is asked again.
+    let other = driver.browser(&profiles.path().join("untrusted")).await;
+    ask_for_a_link(&other, &server, None).await;
+    open_newest_link(&other, &server).await;
+    wait_until("the two-factor page", || async {
+        other.source().await.contains("One more step")
+    })
+    .await;
+    other.quit().await;
+    browser.quit().await;
 }

@@ -15,6 +15,7 @@ use crate::flows::bootstrap::ensure_default_tenant;
 use crate::flows::keys::KeyMaking;
 use crate::flows::management::TenantMaking;
 use crate::flows::passwordless::{LinkBase, SendPacer};
+use crate::flows::two_factor::TwoFactorPorts;
 use crate::flows::verification::VerificationPorts;
 use crate::flows::FlowError;
 use crate::ports::{
@@ -159,6 +160,16 @@ impl App {
             clock: self.clock.as_ref(),
             entropy: self.entropy.as_ref(),
             links: &self.links,
+        }
+    }
+
+    pub fn two_factor_ports(&self) -> TwoFactorPorts<'_, dyn Store> {
+        TwoFactorPorts {
+            store: self.store.as_ref(),
+            vault: self.key_vault.as_ref(),
+            mailer: self.mailer.as_ref(),
+            clock: self.clock.as_ref(),
+            entropy: self.entropy.as_ref(),
         }
     }
 

@@ -9,6 +9,7 @@ use crate::domain::ids::{ApplicationId, RefreshTokenId, TemplateId, TenantId, Us
 use crate::domain::oauth::AuthorizationGrant;
 use crate::domain::signing::{GeneratedKey, KeyMaterial};
 use crate::domain::system::SystemConfiguration;
+use crate::domain::two_factor::{TwoFactorChallenge, TwoFactorSecrets, TwoFactorTrust};
 use crate::domain::verification::{Verification, VerificationTaken};
 use crate::domain::{
     ApiKey, Application, EmailTemplate, Instant, KeyId, SecretHash, SigningAlgorithm, SigningKey,
@@ -350,6 +351,43 @@ pub trait VerificationStore: Send + Sync {
     ) -> StoreResult<VerificationTaken>;
 }
 
+/// Two-factor records: a user's secrets (kept apart from the user, read only when a code is
+/// checked), pending second steps and trusted browsers, the last two under the hash of their
+/// ids (S2).
+#[async_trait]
+pub trait TwoFactorStore: Send + Sync {
+    async fn two_factor_secrets(&self, user: UserId) -> StoreResult<Option<TwoFactorSecrets>>;
+    /// Saves `secrets` only if the stored version is one less (none stored counts as 0), so
+    /// of two concurrent uses of one recovery code or step exactly one saves; `false` when
+    /// another save came first.
+    async fn save_two_factor_secrets(&self, secrets: &TwoFactorSecrets) -> StoreResult<bool>;
+    /// Stores a pending step, replacing one of the same id.
+    async fn put_two_factor_challenge(&self, challenge: &TwoFactorChallenge) -> StoreResult<()>;
+    /// A live pending step: expired ones, and ones that took their last wrong code, read as
+    /// absent (S4, S7).
+    async fn two_factor_challenge(
+        &self,
+        id: &SecretHash,
+        now: Instant,
+    ) -> StoreResult<Option<TwoFactorChallenge>>;
+    /// Counts a wrong code on a live pending step, atomically; the last allowed one ends it
+    /// (S7). `false` when there was none.
+    async fn fail_two_factor_challenge(&self, id: &SecretHash, now: Instant) -> StoreResult<bool>;
+    /// Takes a live pending step exactly once (S5): of concurrent calls one gets it.
+    async fn take_two_factor_challenge(
+        &self,
+        id: &SecretHash,
+        now: Instant,
+    ) -> StoreResult<Option<TwoFactorChallenge>>;
+    async fn insert_two_factor_trust(&self, trust: &TwoFactorTrust) -> StoreResult<()>;
+    /// A live trust; expired ones read as absent.
+    async fn two_factor_trust(
+        &self,
+        id: &SecretHash,
+        now: Instant,
+    ) -> StoreResult<Option<TwoFactorTrust>>;
+}
+
 /// The one system configuration (CORS above all), read on every cross-origin request: stores
 /// keep it where their configuration cache serves it.
 #[async_trait]
@@ -387,6 +425,7 @@ pub trait Store:
     + RateLimiter
     + SystemStore
     + VerificationStore
+    + TwoFactorStore
     + StoreAdmin
 {
 }
@@ -404,6 +443,7 @@ impl<T> Store for T where
         + RateLimiter
         + SystemStore
         + VerificationStore
+        + TwoFactorStore
         + StoreAdmin
 {
 }

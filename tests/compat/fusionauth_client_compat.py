@@ -4,12 +4,16 @@ Usage: python fusionauth_client_compat.py BASE_URL API_KEY MAILBOX TENANT_ID
 MAILBOX is the server's outbox folder, or the URL of the SES emulator it sends through.
 Exits non-zero on the first broken expectation.
 """
+import base64
 import email
 import email.policy
 import glob
+import hashlib
+import hmac as hmac_lib
 import json
 import os
 import re
+import struct
 import sys
 import time
 import urllib.error
@@ -478,5 +482,67 @@ bad = client.update_system_configuration({"systemConfiguration": {"corsConfigura
 assert bad.status == 400 and "allowedOrigins" in str(bad.error_response), bad.error_response
 check(client.update_system_configuration({"systemConfiguration": {}}))
 assert check(client.retrieve_system_configuration())["systemConfiguration"]["corsConfiguration"]["enabled"] is False
+
+# Two-factor after the magic link: an authenticator app (the code computed here), 242 and
+# /api/two-factor/login, a trusted browser, recovery codes, and removal.
+def totp(secret_b64, steps_ahead=0):
+    key = base64.b64decode(secret_b64)
+    counter = int(time.time() // 30) + steps_ahead
+    digest = hmac_lib.new(key, struct.pack(">Q", counter), hashlib.sha1).digest()
+    offset = digest[-1] & 15
+    value = struct.unpack(">I", digest[offset:offset + 4])[0] & 0x7FFFFFFF
+    return f"{value % 1000000:06d}"
+
+
+def wrong_code(secret_b64):
+    near = {totp(secret_b64, step) for step in (-1, 0, 1, 2)}
+    return next(c for c in ("000000", "111111", "222222", "333333", "444444") if c not in near)
+
+
+two = check(client.register({"user": {"email": "dinesh@example.com"}, "registration": {"applicationId": application_id}}))
+two_user = two["user"]["id"]
+secret = check(client.generate_two_factor_secret())
+assert base64.b32decode(secret["secretBase32Encoded"] + "=" * (-len(secret["secretBase32Encoded"]) % 8)) == base64.b64decode(secret["secret"]), secret
+assert client.enable_two_factor(two_user, {"code": wrong_code(secret["secret"]), "method": "authenticator", "secret": secret["secret"]}).status == 421
+enabled = check(client.enable_two_factor(two_user, {"code": totp(secret["secret"]), "method": "authenticator", "secret": secret["secret"]}))
+recovery = enabled["recoveryCodes"]
+assert len(recovery) == 10 and all(re.fullmatch(r"[A-Z0-9]{5}-[A-Z0-9]{5}", c) for c in recovery), recovery
+methods = check(client.retrieve_user(two_user))["user"]["twoFactor"]["methods"]
+assert [m["method"] for m in methods] == ["authenticator"] and "secret" not in json.dumps(methods), methods
+method_id = methods[0]["id"]
+
+
+def first_step():
+    code = check(client.start_passwordless_login({"applicationId": application_id, "loginId": "dinesh@example.com"}))["code"]
+    answer = client.passwordless_login({"code": code})
+    assert answer.status == 242, answer.status
+    body = answer.success_response
+    assert "token" not in body and "user" not in body, body
+    assert body["methods"][0]["authenticator"]["algorithm"] == "HmacSHA1", body
+    return body["twoFactorId"]
+
+
+step = first_step()
+assert client.two_factor_login({"twoFactorId": step, "code": wrong_code(secret["secret"])}).status == 421
+done = check(client.two_factor_login({"twoFactorId": step, "code": totp(secret["secret"], 1), "trustComputer": True, "applicationId": application_id}))
+assert done["user"]["id"] == two_user and done["token"] and done["twoFactorTrustId"], done
+assert client.two_factor_login({"twoFactorId": step, "code": totp(secret["secret"], 1)}).status == 404
+trust = done["twoFactorTrustId"]
+status = client.retrieve_two_factor_status(two_user, application_id, trust)
+assert status.status == 200 and status.success_response["trusts"][0]["applicationId"] == application_id, status.response.text
+assert client.retrieve_two_factor_status(two_user, application_id, "not-a-trust").status == 242
+code = check(client.start_passwordless_login({"applicationId": application_id, "loginId": "dinesh@example.com"}))["code"]
+trusted = check(client.passwordless_login({"code": code, "twoFactorTrustId": trust}))
+assert trusted["token"] and trusted["user"]["id"] == two_user, trusted
+step = first_step()
+check(client.two_factor_login({"twoFactorId": step, "code": recovery[0]}))
+step = first_step()
+assert client.two_factor_login({"twoFactorId": step, "code": recovery[0]}).status == 421, "a recovery code works once"
+assert check(client.retrieve_two_factor_recovery_codes(two_user))["remaining"] == 9
+assert client.disable_two_factor(two_user, method_id, wrong_code(secret["secret"])).status == 421
+check(client.disable_two_factor(two_user, method_id, recovery[1]))
+assert "twoFactor" not in check(client.retrieve_user(two_user))["user"]
+code = check(client.start_passwordless_login({"applicationId": application_id, "loginId": "dinesh@example.com"}))["code"]
+assert check(client.passwordless_login({"code": code}))["token"]
 
 print("fusionauth-client compatibility: all checks passed")

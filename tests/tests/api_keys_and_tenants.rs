@@ -625,8 +625,16 @@ async fn a_tenant_keeps_fusionauth_properties_and_refuses_unknown_or_unsafe_ones
             "[notSupported]tenant.emailConfiguration.unverified.behavior",
         ),
         (
-            json!({"tenant": {"multiFactorConfiguration": {"loginPolicy": "Required"}}}),
-            "[notSupported]tenant.multiFactorConfiguration.loginPolicy",
+            json!({"tenant": {"multiFactorConfiguration": {"sms": {"enabled": true}}}}),
+            "[notSupported]tenant.multiFactorConfiguration.sms.enabled",
+        ),
+        (
+            json!({"tenant": {"multiFactorConfiguration": {"email": {"enabled": true}}}}),
+            "[missing]tenant.multiFactorConfiguration.email.templateId",
+        ),
+        (
+            json!({"tenant": {"multiFactorConfiguration": {"loginPolicy": "Sometimes"}}}),
+            "[invalidJSON]tenant.multiFactorConfiguration.loginPolicy",
         ),
     ] {
         server

@@ -157,8 +157,12 @@ async fn fusionauth_properties_are_kept_and_unknown_ones_refused() {
             "[notSupported]application.unverified.behavior",
         ),
         (
-            json!({"application": {"multiFactorConfiguration": {"loginPolicy": "Required"}}}),
-            "[notSupported]application.multiFactorConfiguration.loginPolicy",
+            json!({"application": {"multiFactorConfiguration": {"trustPolicy": "Sometimes"}}}),
+            "[invalidJSON]application.multiFactorConfiguration.trustPolicy",
+        ),
+        (
+            json!({"application": {"multiFactorConfiguration": {"colour": "blue"}}}),
+            "[invalidJSON]application.multiFactorConfiguration.colour",
         ),
     ] {
         server

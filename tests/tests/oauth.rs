@@ -1705,3 +1705,167 @@ async fn a_tenant_brings_its_own_page_templates_checked_when_saved() {
     assert_eq!(plain.status, 200, "{}", plain.html);
     assert!(!plain.html.contains("Acme"), "{}", plain.html);
 }
+
+/// The value of the page's hidden field `name`.
+fn hidden(page: &Page, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = page
+        .html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("a {name} field in {}", page.html))
+        + marker.len();
+    page.html[start..].split('"').next().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn the_hosted_second_step_asks_for_the_code_and_a_trusted_browser_skips_it() {
+    let server = TestServer::start().await;
+    let client = relying_party(&server, json!({}), "monica@example.com").await;
+    let secret = passwordless::domain::two_factor::AuthenticatorSecret::from_base64(
+        "MTIzNDU2Nzg5MDEyMzQ1Njc4OTA=",
+    )
+    .unwrap();
+    server
+        .admin(
+            "POST",
+            &format!("/api/user/two-factor/{}", client.user),
+            json!({"method": "authenticator", "secret": "MTIzNDU2Nzg5MDEyMzQ1Njc4OTA=",
+                   "code": secret.code_at(server.clock_now())}),
+        )
+        .await
+        .assert_status(200);
+    let mut browser = Browser::new(&server);
+    ask_for_link(&mut browser, &client, client.email, &[]).await;
+    let link = link_in(&server.emails().await.pop().unwrap());
+    let step = continue_from(&mut browser, &link).await;
+    assert_eq!(
+        step.status, 200,
+        "the second step, not a redirect: {}",
+        step.html
+    );
+    assert!(step.html.contains("One more step"), "{}", step.html);
+    let two_factor_id = hidden(&step, "twoFactorId");
+    let wrong = browser
+        .post_form(
+            "/oauth2/two-factor",
+            &[
+                ("csrf", &step.csrf()),
+                ("twoFactorId", &two_factor_id),
+                ("code", "000000"),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, 400);
+    assert!(wrong.html.contains("That code is not right"));
+    let code = secret.code_at(server.clock_now().plus_secs(30));
+    let done = browser
+        .post_form(
+            "/oauth2/two-factor",
+            &[
+                ("csrf", &wrong.csrf()),
+                ("twoFactorId", &two_factor_id),
+                ("code", &code),
+                ("trustComputer", "true"),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 302, "{}", done.html);
+    let location = done.location().unwrap();
+    assert!(location.starts_with(CALLBACK) && parameter(&location, "code").is_some());
+    let trust = done
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("__Host-fusionauth.trust="))
+        .expect("the trust cookie");
+    assert!(trust.contains("HttpOnly") && trust.contains("Secure") && trust.contains("Path=/"));
+
+    // The trusted browser's next sign-in ends at the client without the step.
+    ask_for_link(&mut browser, &client, client.email, &[]).await;
+    let link = link_in(&server.emails().await.pop().unwrap());
+    let again = continue_from(&mut browser, &link).await;
+    assert_eq!(again.status, 302, "{}", again.html);
+    // Another browser is asked.
+    let mut other = Browser::new(&server);
+    ask_for_link(&mut other, &client, client.email, &[]).await;
+    let link = link_in(&server.emails().await.pop().unwrap());
+    let asked = continue_from(&mut other, &link).await;
+    assert!(asked.html.contains("One more step"));
+}
+
+#[tokio::test]
+async fn under_a_required_policy_the_hosted_pages_enrol_an_authenticator_and_show_the_recovery_codes_once(
+) {
+    let server = TestServer::start().await;
+    let client = relying_party(&server, json!({}), "jian.yang@example.com").await;
+    server
+        .patch_default_tenant(
+            json!({"tenant": {"multiFactorConfiguration": {"loginPolicy": "Required"}}}),
+        )
+        .await;
+    let mut browser = Browser::new(&server);
+    ask_for_link(&mut browser, &client, client.email, &[]).await;
+    let link = link_in(&server.emails().await.pop().unwrap());
+    let enrol = continue_from(&mut browser, &link).await;
+    assert_eq!(enrol.status, 200, "{}", enrol.html);
+    let key = hidden(&enrol, "enrolSecret");
+    assert!(
+        enrol.html.contains("href=\"otpauth:")
+            && enrol.html.contains(&format!("secret={key}&amp;")),
+        "the key and the link an authenticator app reads: {}",
+        enrol.html
+    );
+    let secret = passwordless::domain::two_factor::AuthenticatorSecret::from_base32(&key).unwrap();
+    let two_factor_id = hidden(&enrol, "twoFactorId");
+    let wrong = browser
+        .post_form(
+            "/oauth2/two-factor",
+            &[
+                ("csrf", &enrol.csrf()),
+                ("twoFactorId", &two_factor_id),
+                ("enrolSecret", &key),
+                ("code", "000000"),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, 400, "{}", wrong.html);
+    assert_eq!(
+        hidden(&wrong, "enrolSecret"),
+        key,
+        "the same key, asked again"
+    );
+    let codes = browser
+        .post_form(
+            "/oauth2/two-factor",
+            &[
+                ("csrf", &wrong.csrf()),
+                ("twoFactorId", &two_factor_id),
+                ("enrolSecret", &key),
+                ("code", &secret.code_at(server.clock_now())),
+            ],
+        )
+        .await;
+    assert_eq!(codes.status, 200, "{}", codes.html);
+    assert!(codes.html.contains("Save your recovery codes"));
+    assert_eq!(codes.html.matches("<li><code>").count(), 10);
+    let done = browser
+        .post_form(
+            "/oauth2/two-factor",
+            &[
+                ("csrf", &codes.csrf()),
+                ("twoFactorId", &two_factor_id),
+                ("code", &hidden(&codes, "code")),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 302, "{}", done.html);
+    let user = server
+        .get(&format!("/api/user/{}", client.user), Some(ADMIN_KEY))
+        .await
+        .json();
+    assert_eq!(
+        user["user"]["twoFactor"]["methods"][0]["method"],
+        "authenticator"
+    );
+}

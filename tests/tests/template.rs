@@ -135,7 +135,7 @@ fn only_the_functions_that_send_links_or_verifications_may_send_mail_and_only_th
 }
 
 #[test]
-fn m4_only_the_functions_that_sign_make_or_verify_with_keys_may_decrypt_with_the_signing_keys_kms_key(
+fn m4_only_the_functions_that_sign_make_or_verify_with_keys_or_check_authenticator_codes_may_decrypt_with_the_signing_keys_kms_key(
 ) {
     let template = template();
     let key = &template["Resources"]["SigningKeysKmsKey"];
@@ -143,12 +143,14 @@ fn m4_only_the_functions_that_sign_make_or_verify_with_keys_may_decrypt_with_the
     assert_eq!(key["Properties"]["EnableKeyRotation"], true);
     for (name, function) in functions(&template) {
         let policies = serde_norway::to_string(&function["Properties"]["Policies"]).unwrap();
+        // The hosted pages sign nothing but open a user's sealed authenticator secret (S26).
         let signs = matches!(
             name.as_str(),
             "PasswordlessLoginFunction"
                 | "ManagementFunction"
                 | "OAuth2TokenFunction"
                 | "OidcFunction"
+                | "OAuth2PagesFunction"
         );
         assert_eq!(policies.contains("kms:Decrypt"), signs, "{name}");
         assert!(

@@ -6,6 +6,7 @@ use super::kept::Kept;
 use super::ids::{ApplicationId, KeyId, RoleId, TemplateId, TenantId};
 use super::secret::{Secret, SecretHash};
 use super::time::Instant;
+use super::two_factor::ApplicationMultiFactorConfiguration;
 use super::validation::{FieldError, ValidationErrors};
 use super::verification::VerificationStrategy;
 
@@ -33,6 +34,8 @@ pub struct Application {
     pub oauth_configuration: OAuthConfiguration,
     #[serde(default)]
     pub email_configuration: ApplicationEmailConfiguration,
+    #[serde(default)]
+    pub multi_factor_configuration: ApplicationMultiFactorConfiguration,
     /// A new registration starts unverified and gets a verification email; its logins answer
     /// 213 until it is verified.
     #[serde(default)]
@@ -180,6 +183,10 @@ impl Application {
                 "application.verificationEmailTemplateId",
                 self.verification_email_template_id,
             ),
+            (
+                "application.multiFactorConfiguration.email.templateId",
+                self.multi_factor_configuration.email.template_id,
+            ),
         ]
         .into_iter()
         .filter_map(|(field, id)| id.map(|id| (field, id)))
@@ -192,6 +199,7 @@ impl Application {
         use super::kept::{self, check_kept, refuse_unhonoured};
         use super::tenant::nested_str;
         check_kept(errors, "application", &self.kept, kept::APPLICATION);
+        self.multi_factor_configuration.validate(errors);
         for role in &self.roles {
             check_kept(errors, "application.roles", &role.kept, kept::ROLE);
         }
@@ -229,13 +237,6 @@ impl Application {
             "application.unverified.behavior",
             nested_str(&self.kept, &["unverified", "behavior"]) == Some("Gated"),
             "the hosted sign-in does not hold back unverified registrations; their logins answer 213 and the application decides.",
-        );
-        refuse_unhonoured(
-            errors,
-            "application.multiFactorConfiguration.loginPolicy",
-            nested_str(&self.kept, &["multiFactorConfiguration", "loginPolicy"])
-                == Some("Required"),
-            "two-factor sign-in is not built yet, and ignoring it would let users in on one factor.",
         );
         refuse_unhonoured(
             errors,

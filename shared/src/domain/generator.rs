@@ -95,7 +95,7 @@ impl CodeGenerator {
     }
 }
 
-fn uniform_string(
+pub(crate) fn uniform_string(
     alphabet: &[u8],
     length: usize,
     entropy: &dyn Entropy,

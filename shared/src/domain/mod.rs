@@ -16,6 +16,7 @@ pub mod system;
 pub mod template;
 pub mod tenant;
 pub mod time;
+pub mod two_factor;
 pub mod user;
 pub mod validation;
 pub mod verification;

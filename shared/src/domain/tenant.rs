@@ -6,6 +6,7 @@ use super::generator::CodeGenerator;
 use super::ids::{KeyId, TemplateId, TenantId};
 use super::signing::SigningAlgorithm;
 use super::time::Instant;
+use super::two_factor::TenantMultiFactorConfiguration;
 use super::validation::{FieldError, ValidationErrors};
 use super::verification::VerificationStrategy;
 
@@ -45,6 +46,8 @@ pub struct Tenant {
     pub jwt_configuration: TenantJwtConfiguration,
     #[serde(default)]
     pub rate_limit_configuration: RateLimitConfiguration,
+    #[serde(default)]
+    pub multi_factor_configuration: TenantMultiFactorConfiguration,
     /// (ours) How the hosted login pages behave.
     #[serde(default)]
     pub hosted_pages_configuration: HostedPagesConfiguration,
@@ -114,6 +117,8 @@ pub struct ExternalIdentifierConfiguration {
     pub passwordless_login_one_time_code_generator: CodeGenerator,
     pub two_factor_id_time_to_live_in_seconds: i64,
     pub two_factor_trust_id_time_to_live_in_seconds: i64,
+    /// How long a code sent by email for a second step holds (FusionAuth's default: 60 s).
+    pub two_factor_one_time_code_id_time_to_live_in_seconds: i64,
     pub authorization_grant_id_time_to_live_in_seconds: i64,
     pub email_verification_id_time_to_live_in_seconds: i64,
     pub email_verification_id_generator: CodeGenerator,
@@ -134,6 +139,7 @@ impl Default for ExternalIdentifierConfiguration {
             passwordless_login_one_time_code_generator: CodeGenerator::ONE_TIME_DEFAULT,
             two_factor_id_time_to_live_in_seconds: 300,
             two_factor_trust_id_time_to_live_in_seconds: 2_592_000,
+            two_factor_one_time_code_id_time_to_live_in_seconds: 60,
             authorization_grant_id_time_to_live_in_seconds: 30,
             email_verification_id_time_to_live_in_seconds: 86_400,
             email_verification_id_generator: CodeGenerator::LINK_DEFAULT,
@@ -295,13 +301,6 @@ impl Tenant {
                 && !self.email_configuration.implicit_email_verification_allowed,
             "the hosted pages gate unverified users by the sign-in link itself, which verifies the address; with implicitEmailVerificationAllowed off nothing would gate them.",
         );
-        refuse_unhonoured(
-            errors,
-            "tenant.multiFactorConfiguration.loginPolicy",
-            nested_str(&self.kept, &["multiFactorConfiguration", "loginPolicy"])
-                == Some("Required"),
-            "two-factor sign-in is not built yet, and ignoring it would let users in on one factor.",
-        );
     }
 
     pub fn new(id: TenantId, name: &str, issuer: &str, now: Instant) -> Self {
@@ -313,6 +312,7 @@ impl Tenant {
             external_identifier_configuration: ExternalIdentifierConfiguration::default(),
             jwt_configuration: TenantJwtConfiguration::default(),
             rate_limit_configuration: RateLimitConfiguration::default(),
+            multi_factor_configuration: TenantMultiFactorConfiguration::default(),
             hosted_pages_configuration: HostedPagesConfiguration::default(),
             insert_instant: now,
             last_update_instant: now,
@@ -440,6 +440,10 @@ impl Tenant {
                 "twoFactorTrustIdTimeToLiveInSeconds",
                 ext.two_factor_trust_id_time_to_live_in_seconds,
             ),
+            (
+                "twoFactorOneTimeCodeIdTimeToLiveInSeconds",
+                ext.two_factor_one_time_code_id_time_to_live_in_seconds,
+            ),
         ] {
             errors.require_positive(&format!("{prefix}.{field}"), value);
         }
@@ -466,6 +470,7 @@ impl Tenant {
                 "The limit and time period must be greater than zero.",
             ));
         }
+        self.multi_factor_configuration.validate(&mut errors);
         self.check_kept(&mut errors);
         errors.into_result()
     }
@@ -481,6 +486,10 @@ impl Tenant {
             (
                 "tenant.emailConfiguration.verificationEmailTemplateId",
                 email.verification_email_template_id,
+            ),
+            (
+                "tenant.multiFactorConfiguration.email.templateId",
+                self.multi_factor_configuration.email.template_id,
             ),
         ]
         .into_iter()

@@ -5,6 +5,7 @@ use serde_json::{Map, Value};
 
 use super::ids::{ApplicationId, RegistrationId, TenantId, UserId};
 use super::time::Instant;
+use super::two_factor::UserTwoFactor;
 use super::validation::{FieldError, ValidationErrors};
 
 /// The longest login id (an email address's maximum length, S11).
@@ -59,6 +60,9 @@ pub struct User {
     pub password_change_required: bool,
     #[serde(default)]
     pub registrations: Vec<Registration>,
+    /// The second factors a login asks for; changed only through the two-factor API.
+    #[serde(default, skip_serializing_if = "UserTwoFactor::is_empty")]
+    pub two_factor: UserTwoFactor,
     /// FusionAuth's properties of this object that are stored and returned, not read.
     #[serde(flatten)]
     pub kept: Kept,
@@ -258,17 +262,22 @@ impl User {
         for registration in &self.registrations {
             registration.check_kept(&mut errors, "user.registrations");
         }
-        super::kept::refuse_unhonoured(
-            &mut errors,
-            "user.twoFactor.methods",
-            self.kept
-                .get("twoFactor")
-                .and_then(|t| t.get("methods"))
-                .and_then(Value::as_array)
-                .is_some_and(|m| !m.is_empty()),
-            "two-factor sign-in is not built yet, and ignoring a user's methods would let them in on one factor.",
-        );
         errors.into_result()
+    }
+}
+
+impl User {
+    /// A new user comes without second factors: a method is enrolled through
+    /// `/api/user/two-factor`, which checks a first code and seals the secret (S26).
+    pub fn refuse_two_factor_import(&self) -> Result<(), ValidationErrors> {
+        if self.two_factor.is_empty() {
+            return Ok(());
+        }
+        Err(ValidationErrors::field(FieldError::new(
+            "notSupported",
+            "user.twoFactor.methods",
+            "Two-factor methods are enabled through /api/user/two-factor/{userId}, which checks a first code.",
+        )))
     }
 }
 

@@ -737,6 +737,7 @@ where
             user.last_login_instant = None;
             user.verified = skip_verification;
             user.registrations = vec![registration.clone()];
+            user.refuse_two_factor_import()?;
             user.validate()?;
             match store.insert_user(&user).await {
                 Ok(()) => {}

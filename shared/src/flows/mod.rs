@@ -13,6 +13,7 @@ pub mod system;
 pub mod templates;
 pub mod tenancy;
 pub mod tokens;
+pub mod two_factor;
 pub mod users;
 pub mod verification;
 
@@ -45,6 +46,10 @@ pub enum FlowError {
     /// verify email addresses, an application that does not verify registrations).
     #[error("the feature is disabled")]
     Disabled,
+    /// A second-factor code that is wrong, used already, or refused while the account's
+    /// failed-attempt limit holds (FusionAuth's 421).
+    #[error("the two-factor code is not valid")]
+    TwoFactorCodeWrong,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]

@@ -12,20 +12,22 @@ use crate::domain::oauth::{
 use crate::domain::user::LoginIdType;
 use crate::domain::{
     Application, ApplicationId, LoginStrategy, PasswordlessCode, Secret, SecretHash, Tenant,
+    TenantId,
 };
 use crate::ports::{
     ApplicationStore, Clock, CodeStore, Entropy, GrantStore, KeyVault, RateLimiter, Redeemed,
-    RefreshTokenStore, Rotation, SigningKeyStore, TenantStore, UserStore,
+    RefreshTokenStore, Rotation, SigningKeyStore, TenantStore, TwoFactorStore, UserStore,
 };
 
 use super::passwordless::{
-    self, limited_start_and_send, tenant_of, CodeSpec, LoginRequest, Presented, SendPorts,
-    SendStore,
+    self, limited_start_and_send, tenant_of, CodeSpec, LoginOutcome, LoginRequest, Presented,
+    SendPorts, SendStore,
 };
 use super::tenancy::TenantScope;
 use super::tokens::{
     issue_access_token, issue_id_token, issue_refresh_token, new_refresh_token, IdTokenFacts,
 };
+use super::two_factor::PendingTwoFactor;
 use super::{FlowError, FlowResult};
 
 /// Authorization codes: 32 random bytes, like link codes (S1).
@@ -186,6 +188,12 @@ pub enum Completion {
     OtherBrowser,
     /// A short code that is not the login's: counted (S7); the login lives on until its fifth.
     WrongOneTimeCode,
+    /// The code is spent and the user's second factor is asked for next; the authorization
+    /// request waits with the pending step.
+    TwoFactor {
+        pending: PendingTwoFactor,
+        tenant_id: TenantId,
+    },
 }
 
 /// The ports completing a link needs: the passwordless login's, plus grants.
@@ -198,6 +206,7 @@ pub trait LinkStore:
     + RefreshTokenStore
     + RateLimiter
     + GrantStore
+    + TwoFactorStore
 {
 }
 
@@ -210,6 +219,7 @@ impl<T> LinkStore for T where
         + RefreshTokenStore
         + RateLimiter
         + GrantStore
+        + TwoFactorStore
         + ?Sized
 {
 }
@@ -231,6 +241,9 @@ pub struct CompletingBrowser {
     /// The language the browser asked for (`locale`, then `Accept-Language`); the client gets
     /// it as FusionAuth's `locale`, else the user's first preferred language.
     pub locale: Option<String>,
+    /// The hash of the browser's `fusionauth.trust` cookie: a trusted browser skips the
+    /// second step where the application's trust policy accepts it.
+    pub two_factor_trust: Option<SecretHash>,
 }
 
 /// Completes the login behind a magic link from its page's POST: checks the authorization
@@ -336,35 +349,60 @@ async fn finish<S: LinkStore + ?Sized>(
             application_id: Some(application.id),
             ip_address: browser.ip_address,
             no_jwt: true,
+            two_factor_trust: browser.two_factor_trust,
+            authorization: Some(request.clone()),
         },
     )
     .await
     {
-        Ok(logged_in) => logged_in,
+        Ok(LoginOutcome::LoggedIn(logged_in)) => logged_in,
+        Ok(LoginOutcome::TwoFactor(pending)) => {
+            return Ok(Completion::TwoFactor {
+                pending,
+                tenant_id: application.tenant_id,
+            })
+        }
         // Whether a wrong short code left the login alive is the caller's to tell.
         Err(FlowError::NotFound | FlowError::WrongOneTimeCode { .. }) => {
             return Ok(Completion::Expired)
         }
         Err(other) => return Err(other),
     };
-    // The second factor (a later step) comes in here, between the login and the grant.
-    let user_state = match logged_in.registered {
+    redirect_to_client(
+        ports,
+        &application,
+        &logged_in.user,
+        logged_in.registered,
+        request,
+        browser.locale,
+    )
+    .await
+}
+
+/// Leaves an authorization code for the client and sends the browser back to it.
+pub async fn redirect_to_client<S: TenantStore + GrantStore + ?Sized>(
+    ports: &CompletionPorts<'_, S>,
+    application: &Application,
+    user: &crate::domain::User,
+    registered: bool,
+    request: AuthorizationRequest,
+    locale: Option<String>,
+) -> FlowResult<Completion> {
+    let user_state = match registered {
         true => UserState::Authenticated,
         false => UserState::AuthenticatedNotRegistered,
     };
     let authorization_code = grant_authorization(
-        store,
+        ports.store,
         ports.clock,
         ports.entropy,
-        &application,
-        &logged_in.user,
+        application,
+        user,
         request.clone(),
         user_state,
     )
     .await?;
-    let locale = browser
-        .locale
-        .or_else(|| logged_in.user.preferred_languages.first().cloned());
+    let locale = locale.or_else(|| user.preferred_languages.first().cloned());
     let mut parameters = vec![("code", authorization_code.expose())];
     if let Some(locale) = locale.as_deref() {
         parameters.push(("locale", locale));

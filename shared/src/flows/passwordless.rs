@@ -5,12 +5,14 @@ use tracing::{info, instrument, warn};
 
 use crate::domain::code::{LoginStrategy, PasswordlessCode};
 use crate::domain::ids::{ApplicationId, RefreshTokenId};
+use crate::domain::oauth::AuthorizationRequest;
 use crate::domain::user::{normalize_login_id, LoginIdType, LoginRefusal};
 use crate::domain::validation::{FieldError, ValidationErrors};
 use crate::domain::{Application, Instant, Secret, SecretHash, Tenant, User};
 use crate::ports::{
     ApplicationStore, Clock, CodeStore, Consumed, Entropy, KeyVault, LoginFinish, Mailer, Proof,
-    RateLimiter, RefreshTokenStore, SigningKeyStore, TemplateStore, TenantStore, UserStore,
+    RateLimiter, RefreshTokenStore, SigningKeyStore, TemplateStore, TenantStore, TwoFactorStore,
+    UserStore,
 };
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -573,9 +575,9 @@ async fn enforce_send_limits<S: RateLimiter + ?Sized>(
 /// An account sees at most this many wrong one-time codes per window; beyond, every login with
 /// a one-time code is refused until the window ends (S7, ASVS 2.2.1).
 pub const MAX_ACCOUNT_FAILURES_PER_HOUR: u32 = 100;
-const ACCOUNT_FAILURE_WINDOW_SECONDS: i64 = 3600;
+pub(crate) const ACCOUNT_FAILURE_WINDOW_SECONDS: i64 = 3600;
 
-fn account_failures_key(user: crate::domain::UserId) -> String {
+pub(crate) fn account_failures_key(user: crate::domain::UserId) -> String {
     format!("login-failed:user:{user}")
 }
 
@@ -608,6 +610,17 @@ pub struct LoginRequest {
     pub application_id: Option<ApplicationId>,
     pub ip_address: Option<String>,
     pub no_jwt: bool,
+    /// The hash of the `twoFactorTrustId` the caller presented (body or `fusionauth.trust`).
+    pub two_factor_trust: Option<SecretHash>,
+    /// The hosted pages' authorization request, finished after a second step if one is asked.
+    pub authorization: Option<AuthorizationRequest>,
+}
+
+/// What a login with a proven code comes to.
+pub enum LoginOutcome {
+    LoggedIn(Box<LoggedIn>),
+    /// The user's second factor is asked for first (242).
+    TwoFactor(super::two_factor::PendingTwoFactor),
 }
 
 /// What a successful login still lacks, in FusionAuth's order of precedence.
@@ -663,7 +676,7 @@ pub async fn login<S>(
     entropy: &dyn Entropy,
     scope: &TenantScope,
     request: LoginRequest,
-) -> FlowResult<LoggedIn>
+) -> FlowResult<LoginOutcome>
 where
     S: TenantStore
         + ApplicationStore
@@ -671,6 +684,7 @@ where
         + SigningKeyStore
         + RefreshTokenStore
         + RateLimiter
+        + TwoFactorStore
         + ?Sized,
 {
     // The application a login names must be one a login may finish in (M2), checked before the
@@ -769,15 +783,82 @@ where
             return Err(FlowError::NotFound);
         }
     };
+    let second = super::two_factor::second_step(
+        store,
+        clock,
+        entropy,
+        super::two_factor::FirstFactor {
+            tenant: &tenant,
+            application: &application,
+            user: &user,
+            trust: request.two_factor_trust.as_ref(),
+            state: code.state.clone(),
+            authorization: request.authorization,
+        },
+    )
+    .await?;
+    if let super::two_factor::SecondStep::Required(pending) = second {
+        info!(user_id = %user.id, tenant_id = %tenant.id, application_id = %application.id, "user.login.two-factor.required");
+        return Ok(LoginOutcome::TwoFactor(pending));
+    }
+    let done = complete_login(
+        store,
+        vault,
+        entropy,
+        Completing {
+            tenant: &tenant,
+            application: &application,
+            user,
+            no_jwt: request.no_jwt,
+            state: code.state,
+            now,
+        },
+    )
+    .await?;
+    info!(
+        user_id = %done.user.id, tenant_id = %tenant.id, application_id = %application.id,
+        ip_address = ?request.ip_address, authentication_type = "PASSWORDLESS", "user.login.success"
+    );
+    Ok(LoginOutcome::LoggedIn(Box::new(done)))
+}
+
+/// What a login that proved every factor it needs is finished with.
+pub struct Completing<'a> {
+    pub tenant: &'a Tenant,
+    pub application: &'a Application,
+    pub user: User,
+    pub no_jwt: bool,
+    pub state: Option<Map<String, Value>>,
+    pub now: Instant,
+}
+
+/// Issues what a finished login answers: the refresh token (where the application makes them
+/// and the user is registered) and the access token, unless `no_jwt`.
+pub async fn complete_login<S>(
+    store: &S,
+    vault: &dyn KeyVault,
+    entropy: &dyn Entropy,
+    completing: Completing<'_>,
+) -> FlowResult<LoggedIn>
+where
+    S: SigningKeyStore + RefreshTokenStore + ?Sized,
+{
+    let Completing {
+        tenant,
+        application,
+        user,
+        no_jwt,
+        state,
+        now,
+    } = completing;
     let registered = user.registration(application.id).is_some();
     let (mut token, mut expiration, mut refresh_token, mut refresh_token_id) =
         (None, None, None, None);
     let mut refresh_expiration = None;
-    if !request.no_jwt {
+    if !no_jwt {
         if registered && application.login_configuration.generate_refresh_tokens {
             let refresh =
-                issue_refresh_token(store, entropy, &tenant, &application, &user, now, None)
-                    .await?;
+                issue_refresh_token(store, entropy, tenant, application, &user, now, None).await?;
             refresh_token_id = Some(refresh.id);
             refresh_token = Some(refresh.token);
             refresh_expiration = Some(refresh.expires_at);
@@ -786,8 +867,8 @@ where
             store,
             vault,
             entropy,
-            &tenant,
-            &application,
+            tenant,
+            application,
             &user,
             now,
             refresh_token_id,
@@ -796,13 +877,9 @@ where
         token = Some(access.token);
         expiration = Some(access.expiration);
     }
-    info!(
-        user_id = %user.id, tenant_id = %tenant.id, application_id = %application.id,
-        ip_address = ?request.ip_address, authentication_type = "PASSWORDLESS", "user.login.success"
-    );
     Ok(LoggedIn {
         registered,
-        verification: LoginVerification::of(&tenant, &application, &user),
+        verification: LoginVerification::of(tenant, application, &user),
         application_id: application.id,
         token,
         token_expiration_instant: expiration,
@@ -810,6 +887,6 @@ where
         refresh_token_id,
         refresh_token_expiration_instant: refresh_expiration,
         user,
-        state: code.state,
+        state,
     })
 }

@@ -57,6 +57,7 @@ where
     user.last_update_instant = now;
     user.last_login_instant = None;
     user.verified = skip_verification;
+    user.refuse_two_factor_import()?;
     user.validate()?;
     match store.insert_user(&user).await {
         Ok(()) => {}
@@ -155,6 +156,7 @@ where
     user.insert_instant = current.insert_instant;
     user.last_login_instant = current.last_login_instant;
     user.verified = current.verified && !address_changed;
+    user.two_factor = current.two_factor;
     user.last_update_instant = clock.now();
     user.validate()?;
     match store.update_user(&user).await {

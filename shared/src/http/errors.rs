@@ -26,6 +26,9 @@ pub enum ApiError {
     /// FusionAuth's 403 for a feature that is turned off, with an empty body.
     #[error("forbidden")]
     Forbidden,
+    /// FusionAuth's 421 for a wrong two-factor code, with an empty body.
+    #[error("invalid two-factor code")]
+    TwoFactorCodeWrong,
     /// Logged with the request id; the caller learns nothing internal.
     #[error("internal error: {0}")]
     Internal(String),
@@ -54,6 +57,9 @@ impl ApiError {
             }
             ApiError::Unauthorized => empty_response(StatusCode::UNAUTHORIZED),
             ApiError::Forbidden => empty_response(StatusCode::FORBIDDEN),
+            ApiError::TwoFactorCodeWrong => {
+                empty_response(StatusCode::from_u16(421).unwrap_or(StatusCode::BAD_REQUEST))
+            }
             ApiError::NotFound => empty_response(StatusCode::NOT_FOUND),
             ApiError::MethodNotAllowed => empty_response(StatusCode::METHOD_NOT_ALLOWED),
             ApiError::Gone => empty_response(StatusCode::GONE),
@@ -119,6 +125,7 @@ impl From<FlowError> for ApiError {
             FlowError::UserExpired => ApiError::Gone,
             FlowError::RateLimited => ApiError::TooManyRequests,
             FlowError::Disabled => ApiError::Forbidden,
+            FlowError::TwoFactorCodeWrong => ApiError::TwoFactorCodeWrong,
             other => ApiError::Internal(other.to_string()),
         }
     }

@@ -12,10 +12,12 @@ pub mod management;
 pub mod oauth;
 pub mod oidc;
 pub mod pages;
+pub mod pages_two_factor;
 pub mod pages_verify;
 pub mod passwordless;
 pub mod routes;
 pub mod system;
+pub mod two_factor;
 pub mod users;
 pub mod verification;
 
@@ -27,6 +29,7 @@ use std::panic::AssertUnwindSafe;
 use tracing::{error, info, Instrument};
 
 use crate::app::App;
+use crate::domain::UserId;
 use crate::flows::verification::VerificationKind;
 use errors::ApiError;
 use routes::{Route, RouteMatch};
@@ -286,6 +289,28 @@ async fn dispatch(
         }
         Route::UserVerifyRegistrationReissue => {
             verification::reissue(app, request, &scope, VerificationKind::Registration).await
+        }
+        Route::TwoFactorComplete => pages_two_factor::complete(app, request).await,
+        Route::TwoFactorSecret => two_factor::secret(app, request, &scope).await,
+        Route::TwoFactorEnable => {
+            let user = management::path_id(&params[0], "userId", UserId::parse)?;
+            two_factor::enable(app, request, &scope, user).await
+        }
+        Route::TwoFactorDisable => {
+            let user = management::path_id(&params[0], "userId", UserId::parse)?;
+            two_factor::disable(app, request, &scope, user).await
+        }
+        Route::TwoFactorSend => two_factor::send(app, request, &scope).await,
+        Route::TwoFactorSendForLogin => two_factor::send_for_login(app, request, &params[0]).await,
+        Route::TwoFactorLogin => two_factor::login(app, request).await,
+        Route::TwoFactorStatus => two_factor::status_of(app, request, &scope, &params[0]).await,
+        Route::TwoFactorRecoveryCodes => {
+            let user = management::path_id(&params[0], "userId", UserId::parse)?;
+            two_factor::remaining_recovery_codes(app, &scope, user).await
+        }
+        Route::TwoFactorRecoveryCodesGenerate => {
+            let user = management::path_id(&params[0], "userId", UserId::parse)?;
+            two_factor::regenerate_recovery_codes(app, &scope, user).await
         }
         Route::EmailVerifyPage => {
             pages_verify::page(app, request, VerificationKind::Email, &params[0]).await

@@ -34,33 +34,33 @@ pub(super) fn link_code(raw: &str) -> Option<Secret> {
 }
 
 /// The language of a page: `locale` from the form or query, else `Accept-Language`.
-fn language(request: &HttpRequest, pairs: &[(String, String)]) -> Language {
+pub(super) fn language(request: &HttpRequest, pairs: &[(String, String)]) -> Language {
     Language::choose(form_value(pairs, "locale"), request)
 }
 
 /// Where pages render: the app (for randomness) and the templates of the tenant they belong
 /// to, or the built-in ones when no tenant is known.
-struct Look<'a> {
-    app: &'a App,
+pub(super) struct Look<'a> {
+    pub(super) app: &'a App,
     set: PageSet,
 }
 
 impl<'a> Look<'a> {
-    fn builtin(app: &'a App) -> Self {
+    pub(super) fn builtin(app: &'a App) -> Self {
         Look {
             app,
             set: PageSet::builtin(),
         }
     }
 
-    fn of(app: &'a App, tenant: Option<&Tenant>) -> Self {
+    pub(super) fn of(app: &'a App, tenant: Option<&Tenant>) -> Self {
         Look {
             app,
             set: tenant.map_or_else(PageSet::builtin, PageSet::for_tenant),
         }
     }
 
-    fn page(
+    pub(super) fn page(
         &self,
         request: &HttpRequest,
         pairs: &[(String, String)],
@@ -132,7 +132,7 @@ fn authorization_in(
 
 /// One page for every dead link (S10). The default template puts the authorization request in
 /// the link's query, so the page can offer to ask again.
-fn expired_page(app: &App, request: &HttpRequest) -> HttpResponse {
+pub(super) fn expired_page(app: &App, request: &HttpRequest) -> HttpResponse {
     let query = request.query_pairs();
     let retry = authorization_in(&query)
         .ok()
@@ -148,7 +148,7 @@ fn expired_page(app: &App, request: &HttpRequest) -> HttpResponse {
     )
 }
 
-fn error_page(
+pub(super) fn error_page(
     app: &App,
     request: &HttpRequest,
     pairs: &[(String, String)],
@@ -176,7 +176,10 @@ const BINDING_COOKIE: &str = "binding";
 /// How long the binding cookie lives: as long as the longest code (one-time codes, 10 min).
 const BINDING_MAX_AGE_SECONDS: i64 = 600;
 
-fn csrf_token(app: &App, request: &HttpRequest) -> Result<(String, Option<String>), ApiError> {
+pub(super) fn csrf_token(
+    app: &App,
+    request: &HttpRequest,
+) -> Result<(String, Option<String>), ApiError> {
     Csrf::for_public_url(&app.links.0)
         .token(request, app.entropy.as_ref())
         .ok_or_else(|| ApiError::Internal("no randomness for a CSRF token".into()))
@@ -327,7 +330,7 @@ pub async fn complete_link(
         &code,
         binding.as_ref(),
         confirmed_here,
-        completing_browser(request, &form),
+        completing_browser(app, request, &form),
     )
     .await?;
     let query = request.query_pairs();
@@ -347,21 +350,30 @@ pub async fn complete_link(
         Completion::Refused(reason) => error_page(app, request, &query, &reason),
         // Only the short-code form presents a one-time code.
         Completion::WrongOneTimeCode => expired_page(app, request),
+        Completion::TwoFactor { pending, tenant_id } => {
+            super::pages_two_factor::first_page(app, request, &form, &pending, tenant_id).await?
+        }
     })
 }
 
 /// The browser a completion comes from: its address and the language it asks for (the form's
 /// `locale`, the link's, then `Accept-Language`).
-fn completing_browser(request: &HttpRequest, form: &[(String, String)]) -> CompletingBrowser {
+fn completing_browser(
+    app: &App,
+    request: &HttpRequest,
+    form: &[(String, String)],
+) -> CompletingBrowser {
     let query = request.query_pairs();
     let locale = form_value(form, "locale").or(form_value(&query, "locale"));
     CompletingBrowser {
         ip_address: request.source_ip.map(|ip| ip.to_string()),
         locale: Language::requested(locale, request).map(|l| l.tag().to_owned()),
+        two_factor_trust: super::two_factor::trust_cookie(app, request)
+            .map(|id| Secret::new(id).hash()),
     }
 }
 
-fn completion_ports(app: &App) -> CompletionPorts<'_, dyn crate::ports::Store> {
+pub(super) fn completion_ports(app: &App) -> CompletionPorts<'_, dyn crate::ports::Store> {
     CompletionPorts {
         store: app.store.as_ref(),
         vault: app.key_vault.as_ref(),
@@ -396,7 +408,7 @@ fn check_email_page(
 /// The look of the pages after a request on the hosted page: its client's tenant's. The short
 /// code's form names the client, so that a wrong code, a dead login and an unknown address
 /// all answer in the same look (S9).
-async fn look_of_client<'a>(
+pub(super) async fn look_of_client<'a>(
     app: &'a App,
     pairs: &[(String, String)],
 ) -> Result<Look<'a>, ApiError> {
@@ -459,7 +471,7 @@ pub async fn complete_one_time_code(
         &pending,
         binding(app, request).as_ref(),
         &Secret::new(typed),
-        completing_browser(request, &form),
+        completing_browser(app, request, &form),
     )
     .await?;
     match completion {
@@ -484,6 +496,9 @@ pub async fn complete_one_time_code(
             other_browser_page(&look, request, language(request, &form), None)
         }
         Completion::Refused(reason) => Ok(error_page(app, request, &form, &reason)),
+        Completion::TwoFactor { pending, tenant_id } => {
+            super::pages_two_factor::first_page(app, request, &form, &pending, tenant_id).await
+        }
     }
 }
 

@@ -30,6 +30,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("limited.html", include_str!("pages/limited.html")),
     ("signed-out.html", include_str!("pages/signed-out.html")),
     ("verify.html", include_str!("pages/verify.html")),
+    ("two-factor.html", include_str!("pages/two-factor.html")),
     ("verified.html", include_str!("pages/verified.html")),
     (
         "verify-expired.html",
@@ -208,6 +209,21 @@ impl Language {
 }
 
 const EN: &[(&str, &str)] = &[
+    ("two-factor_title", "Two-step sign-in"),
+    ("two_factor_heading", "One more step"),
+    ("two_factor_text", "Enter the code your authenticator app shows, or one of your recovery codes."),
+    ("two_factor_text_email", "Enter the code your authenticator app shows, or have a code emailed to you below."),
+    ("two_factor_code_label", "Code"),
+    ("two_factor_trust", "Trust this device for {days} days"),
+    ("two_factor_recovery_note", "Lost your device? Enter one of your recovery codes instead."),
+    ("two_factor_send_email", "Email a code to {address} instead"),
+    ("two_factor_sent", "A code is on its way. It works once and for a short while."),
+    ("two_factor_problem", "That code is not right. Try again."),
+    ("two_factor_enrol_text", "This account signs in with a second factor. Add this key to your authenticator app, then enter the code the app shows."),
+    ("two_factor_enrol_link", "Open in an authenticator app"),
+    ("two_factor_enrol_code_label", "Code from the app"),
+    ("two_factor_recovery_heading", "Save your recovery codes"),
+    ("two_factor_recovery_text", "If you lose your device, each of these codes works once in place of a code from the app. They are shown only now: keep them somewhere safe."),
     ("authorize_title", "Sign in"),
     ("authorize_heading", "Sign in"),
     ("authorize_text", "Enter your email address and we will send you a link to sign in. No password needed."),
@@ -266,6 +282,21 @@ const EN: &[(&str, &str)] = &[
 ];
 
 const FR: &[(&str, &str)] = &[
+    ("two-factor_title", "Connexion en deux étapes"),
+    ("two_factor_heading", "Encore une étape"),
+    ("two_factor_text", "Saisissez le code qu’affiche votre application d’authentification, ou l’un de vos codes de récupération."),
+    ("two_factor_text_email", "Saisissez le code qu’affiche votre application d’authentification, ou faites-vous envoyer un code par e-mail ci-dessous."),
+    ("two_factor_code_label", "Code"),
+    ("two_factor_trust", "Faire confiance à cet appareil pendant {days} jours"),
+    ("two_factor_recovery_note", "Appareil perdu ? Saisissez plutôt l’un de vos codes de récupération."),
+    ("two_factor_send_email", "M’envoyer plutôt un code à {address}"),
+    ("two_factor_sent", "Un code est en route. Il ne sert qu’une fois et peu de temps."),
+    ("two_factor_problem", "Ce code n’est pas le bon. Réessayez."),
+    ("two_factor_enrol_text", "Ce compte se connecte avec un second facteur. Ajoutez cette clé à votre application d’authentification, puis saisissez le code qu’elle affiche."),
+    ("two_factor_enrol_link", "Ouvrir dans une application d’authentification"),
+    ("two_factor_enrol_code_label", "Code de l’application"),
+    ("two_factor_recovery_heading", "Conservez vos codes de récupération"),
+    ("two_factor_recovery_text", "Si vous perdez votre appareil, chacun de ces codes remplace une fois un code de l’application. Ils ne sont affichés que maintenant : gardez-les en lieu sûr."),
     ("authorize_title", "Connexion"),
     ("authorize_heading", "Connexion"),
     ("authorize_text", "Saisissez votre adresse e-mail et nous vous enverrons un lien de connexion. Aucun mot de passe requis."),
@@ -324,6 +355,21 @@ const FR: &[(&str, &str)] = &[
 ];
 
 const DE: &[(&str, &str)] = &[
+    ("two-factor_title", "Anmeldung in zwei Schritten"),
+    ("two_factor_heading", "Noch ein Schritt"),
+    ("two_factor_text", "Geben Sie den Code ein, den Ihre Authenticator-App anzeigt, oder einen Ihrer Wiederherstellungscodes."),
+    ("two_factor_text_email", "Geben Sie den Code ein, den Ihre Authenticator-App anzeigt, oder lassen Sie sich unten einen Code per E-Mail senden."),
+    ("two_factor_code_label", "Code"),
+    ("two_factor_trust", "Diesem Gerät {days} Tage lang vertrauen"),
+    ("two_factor_recovery_note", "Gerät verloren? Geben Sie stattdessen einen Ihrer Wiederherstellungscodes ein."),
+    ("two_factor_send_email", "Stattdessen einen Code an {address} senden"),
+    ("two_factor_sent", "Ein Code ist unterwegs. Er gilt einmal und nur kurze Zeit."),
+    ("two_factor_problem", "Dieser Code stimmt nicht. Versuchen Sie es erneut."),
+    ("two_factor_enrol_text", "Dieses Konto meldet sich mit einem zweiten Faktor an. Fügen Sie diesen Schlüssel Ihrer Authenticator-App hinzu und geben Sie dann den Code ein, den die App anzeigt."),
+    ("two_factor_enrol_link", "In einer Authenticator-App öffnen"),
+    ("two_factor_enrol_code_label", "Code aus der App"),
+    ("two_factor_recovery_heading", "Bewahren Sie Ihre Wiederherstellungscodes auf"),
+    ("two_factor_recovery_text", "Wenn Sie Ihr Gerät verlieren, ersetzt jeder dieser Codes einmal einen Code aus der App. Sie werden nur jetzt angezeigt: Bewahren Sie sie sicher auf."),
     ("authorize_title", "Anmelden"),
     ("authorize_heading", "Anmelden"),
     ("authorize_text", "Geben Sie Ihre E-Mail-Adresse ein, und wir senden Ihnen einen Anmeldelink. Kein Passwort nötig."),

@@ -14,7 +14,8 @@ use crate::domain::user::{LoginIdType, MAX_LOGIN_ID_LEN};
 use crate::domain::validation::FieldError;
 use crate::domain::{ApplicationId, Instant, Secret};
 use crate::flows::passwordless::{
-    self, LoggedIn, LoginRequest, LoginVerification, Presented, SendOutcome, StartRequest,
+    self, LoggedIn, LoginOutcome, LoginRequest, LoginVerification, Presented, SendOutcome,
+    StartRequest,
 };
 use crate::flows::tenancy::TenantScope;
 use crate::flows::verification::{self, VerificationKind};
@@ -200,8 +201,12 @@ pub async fn login(
     let ip_address = checks.optional_text("ipAddress", body.ip_address, 64);
     checks.object_within("metaData", body.meta_data, 4096);
     checks.object_within("eventInfo", body.event_info, 4096);
-    checks.optional_text("twoFactorTrustId", body.two_factor_trust_id, MAX_SECRET_LEN);
+    let trust_id =
+        checks.optional_text("twoFactorTrustId", body.two_factor_trust_id, MAX_SECRET_LEN);
     checks.finish()?;
+    let two_factor_trust = trust_id
+        .or_else(|| super::two_factor::trust_cookie(app, request))
+        .map(|id| Secret::new(id).hash());
     let login = LoginRequest {
         code_hash: Secret::new(code.unwrap_or_default()).hash(),
         presented: match one_time_code {
@@ -212,8 +217,10 @@ pub async fn login(
         // The body's address is recorded in events, as FusionAuth does; limits never read it.
         ip_address: ip_address.or_else(|| source_address(request)),
         no_jwt: body.no_jwt.unwrap_or(false),
+        two_factor_trust,
+        authorization: None,
     };
-    let done = passwordless::login(
+    let outcome = passwordless::login(
         app.store.as_ref(),
         app.key_vault.as_ref(),
         app.clock.as_ref(),
@@ -222,6 +229,20 @@ pub async fn login(
         login,
     )
     .await?;
+    match outcome {
+        LoginOutcome::LoggedIn(done) => login_response(app, *done, Map::new()).await,
+        LoginOutcome::TwoFactor(pending) => Ok(super::two_factor::pending_response(&pending)),
+    }
+}
+
+/// What a finished login answers, from the passwordless login or its second step: the user,
+/// the tokens, the start's `state` and `extra`; 202, 213 or 212 where a registration or a
+/// verification is missing (with a fresh verification id), and FusionAuth's login cookies.
+pub async fn login_response(
+    app: &App,
+    done: LoggedIn,
+    extra: Map<String, Value>,
+) -> Result<HttpResponse, ApiError> {
     let mut body = json!({"user": done.user});
     if let (Some(token), Some(expiration)) = (&done.token, done.token_expiration_instant) {
         body["token"] = json!(token);
@@ -260,6 +281,9 @@ pub async fn login(
         LoginVerification::EmailUnverified => status(212),
         LoginVerification::Verified => StatusCode::OK,
     };
+    if let Value::Object(fields) = &mut body {
+        fields.extend(extra);
+    }
     let mut response = json_response(status, &body);
     let secure = app.links.0.starts_with("https://");
     for cookie in login_cookies(&done, secure, app.clock.now()) {

@@ -96,6 +96,16 @@ pub enum Route {
     SystemConfigurationUpdate,
     SystemConfigurationPatch,
     CorsPreflight,
+    TwoFactorSecret,
+    TwoFactorEnable,
+    TwoFactorDisable,
+    TwoFactorSend,
+    TwoFactorSendForLogin,
+    TwoFactorLogin,
+    TwoFactorStatus,
+    TwoFactorRecoveryCodes,
+    TwoFactorRecoveryCodesGenerate,
+    TwoFactorComplete,
 }
 
 impl Route {
@@ -113,6 +123,7 @@ impl Route {
                 | Route::EmailVerifyComplete
                 | Route::RegistrationVerifyPage
                 | Route::RegistrationVerifyComplete
+                | Route::TwoFactorComplete
         )
     }
 }
@@ -206,6 +217,42 @@ pub const ROUTES: &[RouteSpec] = &[
         "/api/passwordless/login",
         "passwordless-login",
         Access::Public,
+    ),
+    // A login's second step runs where its first did: the same keys, tables and mailer.
+    spec(
+        Route::TwoFactorLogin,
+        "POST",
+        "/api/two-factor/login",
+        "passwordless-login",
+        Access::Public,
+    ),
+    spec(
+        Route::TwoFactorSendForLogin,
+        "POST",
+        "/api/two-factor/send/{twoFactorId}",
+        "passwordless-login",
+        Access::Public,
+    ),
+    spec(
+        Route::TwoFactorSend,
+        "POST",
+        "/api/two-factor/send",
+        "management",
+        key("/api/two-factor/send"),
+    ),
+    spec(
+        Route::TwoFactorSecret,
+        "GET",
+        "/api/two-factor/secret",
+        "management",
+        key("/api/two-factor/secret"),
+    ),
+    spec(
+        Route::TwoFactorStatus,
+        "GET",
+        "/api/two-factor/status/{twoFactorTrustId}",
+        "management",
+        key("/api/two-factor/status"),
     ),
     spec(
         Route::TenantCreate,
@@ -538,6 +585,34 @@ pub const ROUTES: &[RouteSpec] = &[
     ),
     // Before `/api/user/{userId}`: literal segments win by table order.
     spec(
+        Route::TwoFactorRecoveryCodes,
+        "GET",
+        "/api/user/two-factor/recovery-code/{userId}",
+        "management",
+        key("/api/user/two-factor/recovery-code"),
+    ),
+    spec(
+        Route::TwoFactorRecoveryCodesGenerate,
+        "POST",
+        "/api/user/two-factor/recovery-code/{userId}",
+        "management",
+        key("/api/user/two-factor/recovery-code"),
+    ),
+    spec(
+        Route::TwoFactorEnable,
+        "POST",
+        "/api/user/two-factor/{userId}",
+        "management",
+        key("/api/user/two-factor"),
+    ),
+    spec(
+        Route::TwoFactorDisable,
+        "DELETE",
+        "/api/user/two-factor/{userId}",
+        "management",
+        key("/api/user/two-factor"),
+    ),
+    spec(
         Route::UserVerifyEmail,
         "POST",
         "/api/user/verify-email",
@@ -757,6 +832,13 @@ pub const ROUTES: &[RouteSpec] = &[
         Access::Public,
     ),
     spec(
+        Route::TwoFactorComplete,
+        "POST",
+        "/oauth2/two-factor",
+        "oauth2-pages",
+        Access::Public,
+    ),
+    spec(
         Route::OpenIdConfiguration,
         "GET",
         "/.well-known/openid-configuration",
@@ -913,6 +995,8 @@ pub fn match_route(method: &Method, path: &str) -> Result<RouteMatch, RouteMiss>
 /// The paths whose last segment is a secret: a magic link's code, a verification id.
 const SECRET_PATHS: &[&str] = &[
     "/oauth2/passwordless/",
+    "/api/two-factor/send/",
+    "/api/two-factor/status/",
     "/email/verify/",
     "/registration/verify/",
 ];

@@ -8,6 +8,9 @@ use passwordless::domain::code::{LoginStrategy, PasswordlessCode};
 use passwordless::domain::ids::RefreshTokenId;
 use passwordless::domain::oauth::AuthorizationGrant;
 use passwordless::domain::tenant::DEFAULT_TENANT_ID;
+use passwordless::domain::two_factor::{
+    ChallengePurpose, TwoFactorChallenge, TwoFactorSecrets, TwoFactorTrust,
+};
 use passwordless::domain::verification::{Verification, VerificationPurpose, VerificationTaken};
 use passwordless::domain::{ApplicationId, Instant, SecretHash, Tenant, TenantId, User, UserId};
 use passwordless::ports::{
@@ -911,6 +914,186 @@ pub async fn s7_a_verification_with_a_one_time_code_takes_five_wrong_tries(store
     );
 }
 
+fn challenge(user: &User, id: &str, expires_at: Instant) -> TwoFactorChallenge {
+    TwoFactorChallenge {
+        id_hash: SecretHash::of(id),
+        user_id: user.id,
+        tenant_id: user.tenant_id,
+        purpose: ChallengePurpose::Login {
+            application_id: ApplicationId::from_random_bytes([3; 16]),
+            state: None,
+            authorization: None,
+        },
+        code_hash: None,
+        code_expires_at: None,
+        code_method_id: None,
+        failed_attempts: 0,
+        insert_instant: NOW,
+        expires_at,
+    }
+}
+
+pub async fn s5_a_two_factor_step_is_taken_once_under_races(store: Arc<dyn Store>) {
+    let user = fresh_user(store.as_ref(), "two-factor-race@example.com").await;
+    let step = challenge(&user, "tf-race", NOW.plus_secs(300));
+    store.put_two_factor_challenge(&step).await.unwrap();
+    assert_eq!(
+        store
+            .two_factor_challenge(&step.id_hash, NOW)
+            .await
+            .unwrap()
+            .as_ref(),
+        Some(&step),
+        "reading a step does not take it"
+    );
+    let racers = (0..20).map(|_| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            store
+                .take_two_factor_challenge(&SecretHash::of("tf-race"), NOW)
+                .await
+                .unwrap()
+        })
+    });
+    let mut taken = 0;
+    for racer in racers {
+        if let Some(found) = racer.await.unwrap() {
+            assert_eq!(found, step);
+            taken += 1;
+        }
+    }
+    assert_eq!(taken, 1);
+    assert_eq!(
+        store
+            .two_factor_challenge(&step.id_hash, NOW)
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+pub async fn s4_an_expired_two_factor_step_or_trust_reads_as_absent(store: Arc<dyn Store>) {
+    let user = fresh_user(store.as_ref(), "two-factor-expiry@example.com").await;
+    let step = challenge(&user, "tf-expiring", NOW.plus_secs(300));
+    store.put_two_factor_challenge(&step).await.unwrap();
+    let later = step.expires_at;
+    assert_eq!(
+        store
+            .two_factor_challenge(&step.id_hash, later)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .take_two_factor_challenge(&step.id_hash, later)
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(!store
+        .fail_two_factor_challenge(&step.id_hash, later)
+        .await
+        .unwrap());
+    let trust = TwoFactorTrust {
+        id_hash: SecretHash::of("tf-trust"),
+        user_id: user.id,
+        tenant_id: user.tenant_id,
+        application_id: ApplicationId::from_random_bytes([3; 16]),
+        start_instant: NOW,
+        expires_at: NOW.plus_secs(60),
+    };
+    store.insert_two_factor_trust(&trust).await.unwrap();
+    assert_eq!(
+        store
+            .two_factor_trust(&trust.id_hash, NOW)
+            .await
+            .unwrap()
+            .as_ref(),
+        Some(&trust)
+    );
+    assert_eq!(
+        store
+            .two_factor_trust(&trust.id_hash, trust.expires_at)
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+pub async fn s7_concurrent_wrong_codes_end_a_two_factor_step_at_five(store: Arc<dyn Store>) {
+    let user = fresh_user(store.as_ref(), "two-factor-tries@example.com").await;
+    let step = challenge(&user, "tf-tries", NOW.plus_secs(300));
+    store.put_two_factor_challenge(&step).await.unwrap();
+    let racers = (0..20).map(|_| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            store
+                .fail_two_factor_challenge(&SecretHash::of("tf-tries"), NOW)
+                .await
+                .unwrap()
+        })
+    });
+    let mut counted = 0;
+    for racer in racers {
+        if racer.await.unwrap() {
+            counted += 1;
+        }
+    }
+    assert_eq!(counted, 5, "exactly five wrong codes are counted");
+    assert_eq!(
+        store
+            .two_factor_challenge(&step.id_hash, NOW)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .take_two_factor_challenge(&step.id_hash, NOW)
+            .await
+            .unwrap(),
+        None,
+        "a step out of tries cannot be taken with a right code either"
+    );
+}
+
+pub async fn two_factor_secrets_save_by_version_so_one_racer_wins(store: Arc<dyn Store>) {
+    let user = fresh_user(store.as_ref(), "two-factor-secrets@example.com").await;
+    assert_eq!(store.two_factor_secrets(user.id).await.unwrap(), None);
+    let mut secrets = TwoFactorSecrets::empty(user.id, user.tenant_id);
+    secrets.version = 1;
+    secrets.recovery_code_hashes = vec![SecretHash::of("AAAAA11111")];
+    assert!(store.save_two_factor_secrets(&secrets).await.unwrap());
+    assert!(
+        !store.save_two_factor_secrets(&secrets).await.unwrap(),
+        "version 1 is taken"
+    );
+    let racers = (0..10).map(|_| {
+        let store = store.clone();
+        let mut next = secrets.clone();
+        next.version = 2;
+        next.recovery_code_hashes.clear();
+        tokio::spawn(async move { store.save_two_factor_secrets(&next).await.unwrap() })
+    });
+    let mut saved = 0;
+    for racer in racers {
+        if racer.await.unwrap() {
+            saved += 1;
+        }
+    }
+    assert_eq!(saved, 1);
+    let stored = store.two_factor_secrets(user.id).await.unwrap().unwrap();
+    assert_eq!(stored.version, 2);
+    assert!(stored.recovery_code_hashes.is_empty());
+    store.delete_user(user.id).await.unwrap();
+    assert_eq!(
+        store.two_factor_secrets(user.id).await.unwrap(),
+        None,
+        "the secrets go with the user"
+    );
+}
+
 /// Declares one test per check. `$make` is evaluated inside each (async) test and gives the
 /// store and a guard that must live as long as the test (a temporary folder, a request log).
 macro_rules! conformance_suite {
@@ -940,7 +1123,11 @@ macro_rules! conformance_suite {
             live_refresh_tokens_are_listed_by_user_application_and_id,
             the_system_configuration_is_saved_and_replaced,
             s5_a_verification_is_taken_once_by_its_id,
-            s7_a_verification_with_a_one_time_code_takes_five_wrong_tries
+            s7_a_verification_with_a_one_time_code_takes_five_wrong_tries,
+            s5_a_two_factor_step_is_taken_once_under_races,
+            s4_an_expired_two_factor_step_or_trust_reads_as_absent,
+            s7_concurrent_wrong_codes_end_a_two_factor_step_at_five,
+            two_factor_secrets_save_by_version_so_one_racer_wins
         );
     };
     (@each $make:expr; $($check:ident),*) => {$(
@@ -980,5 +1167,9 @@ pub async fn run_all(store: Arc<dyn Store>) {
     live_refresh_tokens_are_listed_by_user_application_and_id(store.clone()).await;
     the_system_configuration_is_saved_and_replaced(store.clone()).await;
     s5_a_verification_is_taken_once_by_its_id(store.clone()).await;
-    s7_a_verification_with_a_one_time_code_takes_five_wrong_tries(store).await;
+    s7_a_verification_with_a_one_time_code_takes_five_wrong_tries(store.clone()).await;
+    s5_a_two_factor_step_is_taken_once_under_races(store.clone()).await;
+    s4_an_expired_two_factor_step_or_trust_reads_as_absent(store.clone()).await;
+    s7_concurrent_wrong_codes_end_a_two_factor_step_at_five(store.clone()).await;
+    two_factor_secrets_save_by_version_so_one_racer_wins(store).await;
 }

@@ -597,6 +597,11 @@ impl TestServer {
         self.user(&other, email, json!({})).await
     }
 
+    /// The server's clock now (tests move it by hand).
+    pub fn clock_now(&self) -> Instant {
+        passwordless::ports::Clock::now(self.clock.as_ref())
+    }
+
     pub async fn start_login(&self, application: &str, login_id: &str, extra: Value) -> Response {
         let mut body = json!({"applicationId": application, "loginId": login_id});
         merge(&mut body, extra);

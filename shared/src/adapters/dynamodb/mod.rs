@@ -9,7 +9,9 @@
 //!   login is one conditional update.
 //! - `codes` (`pk`, TTL on `expiresAt`): `CODE#hash`, `REFRESH#hash` (with `FAMILY#id` items
 //!   marking revoked families), `GRANT#hash` (authorization codes), `VERIFY#hash` (email and
-//!   registration verifications) and `RATE#key#window`.
+//!   registration verifications), `TFSTEP#hash` (pending two-factor steps), `TFTRUST#hash`
+//!   (trusted browsers) and `RATE#key#window`. A user's two-factor secrets are a
+//!   `TWOFACTOR#id` item in `users`, saved by version.
 //!   TTL deletion lags, so every read checks expiry itself.
 //!
 //! One module per aggregate: `schema` (creating the tables), `config` (with `cache`), `users`,
@@ -76,6 +78,7 @@ mod grants;
 mod rate;
 mod refresh;
 mod schema;
+mod two_factor;
 mod users;
 mod verifications;
 use cache::ConfigCache;

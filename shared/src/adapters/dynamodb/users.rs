@@ -102,9 +102,19 @@ impl DynamoStore {
             .table_name(&self.tables.users)
             .key("pk", user_key(user.id))
             .build();
-        let mut items = vec![TransactWriteItem::builder()
-            .delete(build("a user removal", delete)?)
-            .build()];
+        // The user's two-factor secrets go with it (deleting an absent item is no error).
+        let secrets = aws_sdk_dynamodb::types::Delete::builder()
+            .table_name(&self.tables.users)
+            .key("pk", super::two_factor::secrets_key(user.id))
+            .build();
+        let mut items = vec![
+            TransactWriteItem::builder()
+                .delete(build("a user removal", delete)?)
+                .build(),
+            TransactWriteItem::builder()
+                .delete(build("a two-factor removal", secrets)?)
+                .build(),
+        ];
         if let Some(email) = &user.email {
             items.push(self.unguard(
                 format!("EMAIL#{}", login_key(user.tenant_id, email)),

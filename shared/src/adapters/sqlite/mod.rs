@@ -23,6 +23,8 @@ use crate::domain::{
 };
 use crate::ports::*;
 
+mod two_factor;
+
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS tenants (id TEXT PRIMARY KEY, body TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS applications (id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, body TEXT NOT NULL);
@@ -52,6 +54,10 @@ CREATE TABLE IF NOT EXISTS grants (hash TEXT PRIMARY KEY, expires_at INTEGER NOT
 CREATE INDEX IF NOT EXISTS grants_expiry ON grants (expires_at);
 CREATE TABLE IF NOT EXISTS verifications (hash TEXT PRIMARY KEY, expires_at INTEGER NOT NULL, body TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS verifications_expiry ON verifications (expires_at);
+CREATE TABLE IF NOT EXISTS two_factor_secrets (user_id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, version INTEGER NOT NULL, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS two_factor_challenges (hash TEXT PRIMARY KEY, expires_at INTEGER NOT NULL, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS two_factor_trusts (hash TEXT PRIMARY KEY, user_id TEXT NOT NULL, expires_at INTEGER NOT NULL, body TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS two_factor_trusts_user ON two_factor_trusts (user_id);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS rate_counters (key TEXT NOT NULL, window_start INTEGER NOT NULL, hits INTEGER NOT NULL, PRIMARY KEY (key, window_start));
 ";
@@ -273,6 +279,8 @@ impl TenantStore for SqliteStore {
             for sql in [
                 "DELETE FROM codes WHERE user_id IN (SELECT id FROM users WHERE tenant_id = ?1)",
                 "DELETE FROM refresh_tokens WHERE user_id IN (SELECT id FROM users WHERE tenant_id = ?1)",
+                "DELETE FROM two_factor_trusts WHERE user_id IN (SELECT id FROM users WHERE tenant_id = ?1)",
+                "DELETE FROM two_factor_secrets WHERE tenant_id = ?1",
                 "DELETE FROM users WHERE tenant_id = ?1",
                 "DELETE FROM applications WHERE tenant_id = ?1",
                 "DELETE FROM email_templates WHERE json_extract(body, '$.tenantId') = ?1",
@@ -413,8 +421,13 @@ impl UserStore for SqliteStore {
             }
             tx.execute("DELETE FROM codes WHERE user_id = ?1", [&id])
                 .map_err(unavailable)?;
-            tx.execute("DELETE FROM refresh_tokens WHERE user_id = ?1", [&id])
-                .map_err(unavailable)?;
+            for sql in [
+                "DELETE FROM refresh_tokens WHERE user_id = ?1",
+                "DELETE FROM two_factor_secrets WHERE user_id = ?1",
+                "DELETE FROM two_factor_trusts WHERE user_id = ?1",
+            ] {
+                tx.execute(sql, [&id]).map_err(unavailable)?;
+            }
             tx.commit().map_err(unavailable)
         })
         .await

@@ -1,0 +1,316 @@
+//! The hosted second step: after the magic link (or the typed short code) a user with a
+//! second factor sees this page; its form posts the code to `/oauth2/two-factor`, which
+//! finishes the authorization-code redirect, and may ask to trust the browser (FusionAuth's
+//! `fusionauth.trust` cookie, `__Host-` prefixed over https). A user with an email method can
+//! have a code mailed instead. Where the policy is `Required` and the user has no method yet,
+//! the page enrols an authenticator app first and shows the recovery codes once.
+
+use http::StatusCode;
+use serde_json::{json, Value};
+
+use super::errors::ApiError;
+use super::oauth::{completion_ports, csrf_token, expired_page, language, Look};
+use super::pages::{self, form_pairs, form_value, Csrf};
+use super::{HttpRequest, HttpResponse};
+use crate::app::App;
+use crate::domain::secret::MAX_SECRET_LEN;
+use crate::domain::two_factor::{
+    otpauth_uri, AuthenticatorSecret, TwoFactorMethod, TwoFactorMethodKind,
+};
+use crate::domain::{Secret, Tenant, User};
+use crate::flows::oauth::{redirect_to_client, Completion};
+use crate::flows::tenancy::TenantScope;
+use crate::flows::two_factor::{self as flows, EnableRequest, PendingTwoFactor, SecondFactorLogin};
+use crate::flows::FlowError;
+
+/// `jared@example.com` as `j•••@example.com`: enough to tell addresses apart on a page.
+fn masked(address: &str) -> String {
+    match address.split_once('@') {
+        Some((local, domain)) => {
+            let first: String = local.chars().take(1).collect();
+            format!("{first}•••@{domain}")
+        }
+        None => "•••".into(),
+    }
+}
+
+/// What the page shows besides the step's id.
+#[derive(Default)]
+struct Shown<'a> {
+    methods: &'a [TwoFactorMethod],
+    /// An authenticator to enrol: its secret (base32) and `otpauth://` URI.
+    enrol: Option<(String, String)>,
+    /// Just enrolled: the recovery codes, and the code that finishes the step.
+    recovery: Option<(Vec<String>, String)>,
+    problem: Option<&'static str>,
+    sent: bool,
+}
+
+fn step_page(
+    look: &Look,
+    request: &HttpRequest,
+    form: &[(String, String)],
+    status: StatusCode,
+    (two_factor_id, tenant): (&str, Option<&Tenant>),
+    shown: Shown<'_>,
+) -> Result<HttpResponse, ApiError> {
+    let (token, csrf_cookie) = csrf_token(look.app, request)?;
+    let language = language(request, form);
+    let email_methods: Vec<Value> = shown
+        .methods
+        .iter()
+        .filter(|m| m.method == TwoFactorMethodKind::Email)
+        .filter_map(|m| {
+            m.email
+                .as_deref()
+                .map(|address| json!({"id": m.id, "address": masked(address)}))
+        })
+        .collect();
+    let trust_seconds = tenant.map_or(2_592_000, |t| {
+        t.external_identifier_configuration
+            .two_factor_trust_id_time_to_live_in_seconds
+    });
+    let (recovery_codes, finishing_code) = shown.recovery.unzip();
+    let context = json!({
+        "csrf": token,
+        "locale": form_value(form, "locale"),
+        "two_factor_id": two_factor_id,
+        "email_methods": email_methods,
+        "trust_days": (trust_seconds / 86_400).max(1).to_string(),
+        "problem": shown.problem.map(|key| language.message(key)),
+        "sent": shown.sent,
+        "enrol": shown.enrol.map(|(secret, uri)| json!({"secret": secret, "uri": uri})),
+        "recovery_codes": recovery_codes,
+        "finishing_code": finishing_code,
+    });
+    Ok(look.page(
+        request,
+        form,
+        status,
+        "two-factor",
+        context,
+        csrf_cookie.into_iter().collect(),
+    ))
+}
+
+/// A fresh authenticator to enrol, shown as its key and the URI an app reads.
+fn new_enrolment(
+    app: &App,
+    tenant: Option<&Tenant>,
+    user: &User,
+) -> Result<(String, String), ApiError> {
+    let secret = AuthenticatorSecret::generate(app.entropy.as_ref()).map_err(FlowError::from)?;
+    Ok(enrolment_of(&secret, tenant, user))
+}
+
+fn enrolment_of(
+    secret: &AuthenticatorSecret,
+    tenant: Option<&Tenant>,
+    user: &User,
+) -> (String, String) {
+    let issuer = tenant.map_or("Passwordless", |t| t.name.as_str());
+    let account = user.email.as_deref().or(user.username.as_deref());
+    (secret.to_base32(), otpauth_uri(secret, issuer, account))
+}
+
+/// The page a hosted login lands on when its user's second factor is asked for.
+pub async fn first_page(
+    app: &App,
+    request: &HttpRequest,
+    form: &[(String, String)],
+    pending: &PendingTwoFactor,
+    tenant_id: crate::domain::TenantId,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = app.store.tenant(tenant_id).await.map_err(FlowError::from)?;
+    let look = Look::of(app, tenant.as_ref());
+    let enrol = match pending.methods.is_empty() {
+        false => None,
+        true => {
+            match flows::pending_step(app.store.as_ref(), app.clock.as_ref(), &pending.id).await? {
+                Some((_, user)) => Some(new_enrolment(app, tenant.as_ref(), &user)?),
+                None => return Ok(expired_page(app, request)),
+            }
+        }
+    };
+    step_page(
+        &look,
+        request,
+        form,
+        StatusCode::OK,
+        (pending.id.expose(), tenant.as_ref()),
+        Shown {
+            methods: &pending.methods,
+            enrol,
+            ..Shown::default()
+        },
+    )
+}
+
+/// `POST /oauth2/two-factor`: the code (or a request for an emailed one, or a first code of an
+/// authenticator being enrolled) for a pending step.
+pub async fn complete(app: &App, request: &HttpRequest) -> Result<HttpResponse, ApiError> {
+    let form = form_pairs(&request.body);
+    let Some(id) = form_value(&form, "twoFactorId")
+        .filter(|id| !id.is_empty() && id.len() <= MAX_SECRET_LEN)
+        .map(Secret::new)
+    else {
+        return Ok(expired_page(app, request));
+    };
+    let Some((pending, user)) =
+        flows::pending_step(app.store.as_ref(), app.clock.as_ref(), &id).await?
+    else {
+        return Ok(expired_page(app, request));
+    };
+    let tenant = app
+        .store
+        .tenant(pending.tenant_id)
+        .await
+        .map_err(FlowError::from)?;
+    let look = Look::of(app, tenant.as_ref());
+    let methods = user.two_factor.methods.clone();
+    let enrolling = form_value(&form, "enrolSecret")
+        .filter(|_| methods.is_empty())
+        .and_then(AuthenticatorSecret::from_base32);
+    let again = |status, problem, sent| {
+        step_page(
+            &look,
+            request,
+            &form,
+            status,
+            (id.expose(), tenant.as_ref()),
+            Shown {
+                methods: &methods,
+                enrol: enrolling
+                    .as_ref()
+                    .map(|secret| enrolment_of(secret, tenant.as_ref(), &user)),
+                problem,
+                sent,
+                ..Shown::default()
+            },
+        )
+    };
+    if !Csrf::for_public_url(&app.links.0).holds(request, form_value(&form, "csrf")) {
+        return again(StatusCode::FORBIDDEN, None, false);
+    }
+    if form_value(&form, "send") == Some("email") {
+        let method_id = form_value(&form, "methodId").unwrap_or_default();
+        return match flows::send_login_code(&app.two_factor_ports(), &id, method_id).await {
+            Ok(()) => again(StatusCode::OK, None, true),
+            Err(FlowError::RateLimited) => {
+                again(StatusCode::TOO_MANY_REQUESTS, Some("limited_text"), false)
+            }
+            Err(FlowError::NotFound) => Ok(expired_page(app, request)),
+            Err(FlowError::Invalid(_)) => {
+                again(StatusCode::BAD_REQUEST, Some("two_factor_problem"), false)
+            }
+            Err(other) => Err(other.into()),
+        };
+    }
+    let Some(code) = form_value(&form, "code")
+        .map(|c| c.trim().replace(' ', ""))
+        .filter(|c| !c.is_empty() && c.len() <= MAX_SECRET_LEN)
+    else {
+        return again(StatusCode::BAD_REQUEST, Some("two_factor_problem"), false);
+    };
+    if let Some(secret) = &enrolling {
+        // The person proved the first factor; the pending step stands for the API key the
+        // enable API asks for, and makes the code that finishes it.
+        let enabled = flows::enable(
+            &app.two_factor_ports(),
+            &TenantScope::default(),
+            user.id,
+            EnableRequest {
+                method: TwoFactorMethodKind::Authenticator,
+                code: Secret::new(code),
+                secret: Some(secret.clone()),
+                email: None,
+                two_factor_id: Some(id.clone()),
+            },
+        )
+        .await;
+        return match enabled {
+            Ok(enabled) => step_page(
+                &look,
+                request,
+                &form,
+                StatusCode::OK,
+                (id.expose(), tenant.as_ref()),
+                Shown {
+                    recovery: Some((
+                        enabled
+                            .recovery_codes
+                            .iter()
+                            .map(|c| c.expose().to_owned())
+                            .collect(),
+                        enabled
+                            .code
+                            .as_ref()
+                            .map(|c| c.expose().to_owned())
+                            .unwrap_or_default(),
+                    )),
+                    ..Shown::default()
+                },
+            ),
+            Err(FlowError::TwoFactorCodeWrong | FlowError::Invalid(_)) => {
+                again(StatusCode::BAD_REQUEST, Some("two_factor_problem"), false)
+            }
+            Err(FlowError::NotFound) => Ok(expired_page(app, request)),
+            Err(other) => Err(other.into()),
+        };
+    }
+    let done = match flows::login(
+        &app.two_factor_ports(),
+        SecondFactorLogin {
+            two_factor_id: id.clone(),
+            code: Secret::new(code),
+            trust_computer: form_value(&form, "trustComputer") == Some("true"),
+            application_id: None,
+            ip_address: request.source_ip.map(|ip| ip.to_string()),
+            no_jwt: true,
+        },
+    )
+    .await
+    {
+        Ok(done) => done,
+        Err(FlowError::TwoFactorCodeWrong) => {
+            return again(StatusCode::BAD_REQUEST, Some("two_factor_problem"), false)
+        }
+        Err(FlowError::NotFound | FlowError::UserLocked | FlowError::UserExpired) => {
+            return Ok(expired_page(app, request))
+        }
+        Err(other) => return Err(other.into()),
+    };
+    let (Some(authorization), Some(application)) = (
+        done.authorization,
+        app.store
+            .application(done.logged_in.application_id)
+            .await
+            .map_err(FlowError::from)?,
+    ) else {
+        // A step begun by the API has no authorization request to finish here.
+        return Ok(expired_page(app, request));
+    };
+    let locale = form_value(&form, "locale").map(str::to_owned);
+    let completion = redirect_to_client(
+        &completion_ports(app),
+        &application,
+        &done.logged_in.user,
+        done.logged_in.registered,
+        authorization,
+        locale,
+    )
+    .await?;
+    let Completion::Redirect(location) = completion else {
+        return Ok(expired_page(app, request));
+    };
+    let mut response = pages::redirect(&location);
+    if let (Some(trust), Some(until)) = (&done.trust, done.trust_expires_at) {
+        let cookie = super::two_factor::trust_set_cookie(app, trust, until, app.clock.now());
+        if let Ok(value) = http::HeaderValue::from_str(&cookie) {
+            response
+                .headers_mut()
+                .append(http::header::SET_COOKIE, value);
+        }
+    }
+    Ok(response)
+}
