@@ -118,6 +118,13 @@ for file in tests/tests/*.rs; do
   black_box+=(--test "$(basename "$file" .rs)")
 done
 PASSWORDLESS_TEST_BACKEND=aws cargo test --workspace --locked --no-fail-fast "${black_box[@]}" 2>&1 | tee -a "$log" || status=$?
+# Cold starts under the CPU share of a Lambda memory size (bench/coldstart.py): here only a
+# check that the harness works, for one function at 128 MB; the figures come from bench/bench.py.
+step "cold-start harness (smoke test)"
+cargo build --workspace --locked --bin passwordless --bin passwordless-start 2>&1 | tail -n 3
+target_dir="$(cargo metadata --format-version 1 --no-deps --locked | "$venv/bin/python" -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
+"$venv/bin/python" bench/coldstart.py --smoke --function passwordless-start --memory 128 \
+  --binary-dir "$target_dir/debug" --cli "$target_dir/debug/passwordless" 2>&1 | tee -a "$log" || status=$?
 step "done"
 # One closing line for the whole run: cargo prints a result line per test binary.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed;/) p += $i; if ($(i+1) ~ /^failed;/) f += $i } }

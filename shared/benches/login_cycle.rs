@@ -1,6 +1,6 @@
-//! The start + login cycle, in process, through the HTTP edge, on the embedded store; and the
-//! deprecated send-by-address form for a known and an unknown address, whose times must match
-//! within noise (S9, H3).
+//! The start + login cycle (RS256 and ES256), in process, through the HTTP edge, on the
+//! embedded store; and the deprecated send-by-address form for a known and an unknown address,
+//! whose times must match within noise (S9, H3).
 //! `cargo bench -p passwordless --bench login_cycle`
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed step is a failed test
 
@@ -88,6 +88,39 @@ async fn app(dir: &tempfile::TempDir) -> (App, String) {
     (app, application.id.to_string())
 }
 
+/// A second application whose tokens an ES256 key signs, made through the API.
+async fn es256_application(app: &App) -> String {
+    let made = handle(
+        app,
+        request(
+            "/api/key/generate",
+            Some(KEY),
+            json!({"key": {"algorithm": "ES256", "name": "Bench ES256"}}),
+        ),
+    )
+    .await;
+    assert_eq!(made.status(), 200);
+    let key: Value = serde_json::from_slice(made.body()).unwrap();
+    let made = handle(
+        app,
+        request(
+            "/api/application",
+            Some(KEY),
+            json!({"application": {"name": "Bench ES256", "roles": [{"name": "user"}],
+                "passwordlessConfiguration": {"enabled": true},
+                "loginConfiguration": {"generateRefreshTokens": true},
+                "jwtConfiguration": {"enabled": true, "accessTokenKeyId": key["key"]["id"]}}}),
+        ),
+    )
+    .await;
+    assert_eq!(made.status(), 200);
+    let application: Value = serde_json::from_slice(made.body()).unwrap();
+    application["application"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 fn login_cycle(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -96,34 +129,38 @@ fn login_cycle(c: &mut Criterion) {
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (app, application_id) = runtime.block_on(app(&dir));
+    let es256_application_id = runtime.block_on(es256_application(&app));
     let start = json!({"applicationId": application_id, "loginId": "bench@example.com"});
 
-    c.bench_function(
-        "start + login (embedded store, RS256, refresh token)",
-        |b| {
-            b.iter(|| {
-                runtime.block_on(async {
-                    let started = handle(
-                        &app,
-                        request("/api/passwordless/start", Some(KEY), start.clone()),
-                    )
-                    .await;
-                    assert_eq!(started.status(), 200);
-                    let code: Value = serde_json::from_slice(started.body()).unwrap();
-                    let login = handle(
-                        &app,
-                        request(
-                            "/api/passwordless/login",
-                            None,
-                            json!({"code": code["code"]}),
-                        ),
-                    )
-                    .await;
-                    assert_eq!(login.status(), 200);
+    for (algorithm, application) in [("RS256", &application_id), ("ES256", &es256_application_id)] {
+        let start = json!({"applicationId": application, "loginId": "bench@example.com"});
+        c.bench_function(
+            &format!("start + login (embedded store, {algorithm}, refresh token)"),
+            |b| {
+                b.iter(|| {
+                    runtime.block_on(async {
+                        let started = handle(
+                            &app,
+                            request("/api/passwordless/start", Some(KEY), start.clone()),
+                        )
+                        .await;
+                        assert_eq!(started.status(), 200);
+                        let code: Value = serde_json::from_slice(started.body()).unwrap();
+                        let login = handle(
+                            &app,
+                            request(
+                                "/api/passwordless/login",
+                                None,
+                                json!({"code": code["code"]}),
+                            ),
+                        )
+                        .await;
+                        assert_eq!(login.status(), 200);
+                    })
                 })
-            })
-        },
-    );
+            },
+        );
+    }
 
     c.bench_function("start only", |b| {
         b.iter(|| {

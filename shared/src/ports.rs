@@ -518,6 +518,11 @@ pub enum VaultError {
 pub trait KeyVault: Send + Sync {
     async fn seal(&self, plaintext: &[u8], context: &str) -> Result<String, VaultError>;
     async fn open(&self, sealed: &str, context: &str) -> Result<Vec<u8>, VaultError>;
+    /// The signing keys this vault opened, kept parsed for the life of the process; none for a
+    /// vault that keeps nothing.
+    fn signers(&self) -> Option<&crate::domain::signing::SignerCache> {
+        None
+    }
 }
 
 /// Where envelope encryption keeps its data key, wrapped by KMS.

@@ -422,6 +422,35 @@ mod tests {
         let token = key.sign(private, &json!({"sub": "x"})).unwrap();
         let secret = made.algorithm.is_hmac().then_some(private);
         assert_eq!(key.verify(&token, secret).unwrap()["sub"], "x");
+        // The header a verifier reads to pick the key and the algorithm.
+        let header = jsonwebtoken::decode_header(&token).unwrap();
+        assert_eq!(header.kid.as_deref(), Some(key.id.to_string().as_str()));
+        assert_eq!(header.typ.as_deref(), Some("JWT"));
+        assert_eq!(format!("{:?}", header.alg), made.algorithm.name());
+        // A parsed signer is reused: its second token verifies as well as its first.
+        let signer = key.signer(private).unwrap();
+        let first = signer.sign(&json!({"sub": "a"})).unwrap();
+        let second = signer.sign(&json!({"sub": "b"})).unwrap();
+        assert_eq!(key.verify(&first, secret).unwrap()["sub"], "a");
+        assert_eq!(key.verify(&second, secret).unwrap()["sub"], "b");
+    }
+
+    #[test]
+    fn a_signer_cache_serves_only_the_sealed_value_it_was_filled_from() {
+        use crate::domain::signing::SignerCache;
+        use std::sync::Arc;
+        let made = AwsLcKeyMaker
+            .generate(id(), SigningAlgorithm::Es256, None)
+            .unwrap();
+        let key = made.sealed("sealed-once".into(), None, Instant::from_secs(0));
+        let cache = SignerCache::default();
+        assert!(cache.get(&key).is_none());
+        let signer = Arc::new(key.signer(made.private.as_ref().unwrap()).unwrap());
+        cache.put(&key, signer.clone());
+        assert!(Arc::ptr_eq(&cache.get(&key).unwrap(), &signer));
+        // The same id sealed anew (the key deleted and imported again) is opened again.
+        let again = made.sealed("sealed-again".into(), None, Instant::from_secs(0));
+        assert!(cache.get(&again).is_none());
     }
 
     fn private_pem(made: &GeneratedKey, label: &str) -> String {

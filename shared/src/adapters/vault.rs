@@ -16,6 +16,7 @@ use std::path::Path;
 use std::sync::Arc;
 use tokio::sync::OnceCell;
 
+use crate::domain::signing::SignerCache;
 use crate::ports::{KeyVault, StoreError, VaultError, WrappedDataKeyStore};
 
 const DATA_KEY_LEN: usize = 32;
@@ -90,6 +91,7 @@ impl Sealer {
 /// The embedded store's vault: a key-encryption key of its own, outside the store file.
 pub struct LocalKeyVault {
     sealer: Sealer,
+    signers: SignerCache,
 }
 
 impl LocalKeyVault {
@@ -133,6 +135,7 @@ impl LocalKeyVault {
         }
         Ok(Self {
             sealer: Sealer::new("local-aes256gcm", &bytes)?,
+            signers: SignerCache::default(),
         })
     }
 }
@@ -146,6 +149,10 @@ impl KeyVault for LocalKeyVault {
     async fn open(&self, sealed: &str, context: &str) -> Result<Vec<u8>, VaultError> {
         self.sealer.open(sealed, context)
     }
+
+    fn signers(&self) -> Option<&SignerCache> {
+        Some(&self.signers)
+    }
 }
 
 /// Envelope encryption under a KMS key.
@@ -154,6 +161,7 @@ pub struct KmsKeyVault {
     key_id: String,
     wrapped: Arc<dyn WrappedDataKeyStore>,
     sealer: OnceCell<Sealer>,
+    signers: SignerCache,
 }
 
 impl KmsKeyVault {
@@ -167,6 +175,7 @@ impl KmsKeyVault {
             key_id: key_id.into(),
             wrapped,
             sealer: OnceCell::new(),
+            signers: SignerCache::default(),
         }
     }
 
@@ -265,6 +274,10 @@ impl KeyVault for KmsKeyVault {
 
     async fn open(&self, sealed: &str, context: &str) -> Result<Vec<u8>, VaultError> {
         self.sealer().await?.open(sealed, context)
+    }
+
+    fn signers(&self) -> Option<&SignerCache> {
+        Some(&self.signers)
     }
 }
 

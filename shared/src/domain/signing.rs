@@ -1,9 +1,17 @@
+use aws_lc_rs::hmac;
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{
+    EcdsaKeyPair, RsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING, ECDSA_P384_SHA384_FIXED_SIGNING,
+    RSA_PKCS1_SHA256,
+};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use std::collections::HashMap;
 use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use super::ids::{KeyId, TenantId};
 use super::time::Instant;
@@ -189,6 +197,106 @@ pub enum SigningError {
     Sign(#[from] jsonwebtoken::errors::Error),
     #[error("the key has nothing to verify with")]
     NoVerifyingKey,
+    #[error("the private key does not parse as a {0} key")]
+    KeyRejected(&'static str),
+    #[error("the claims do not serialise: {0}")]
+    Claims(#[from] serde_json::Error),
+    #[error("the signature could not be made")]
+    Unspecified,
+}
+
+/// A private key parsed once, ready to sign any number of tokens. Parsing costs more than a
+/// signature (an RSA key pair is also checked for consistency as it is parsed), so a process
+/// keeps one per key and reuses it (DESIGN: parsed signing keys are made once per process).
+pub struct Signer {
+    /// The encoded JOSE header, `{"typ":"JWT","alg":…,"kid":…}`, the same for every token.
+    header: String,
+    key: ParsedKey,
+}
+
+enum ParsedKey {
+    Rsa(RsaKeyPair),
+    Ecdsa(EcdsaKeyPair),
+    /// Boxed: an HMAC key holds its precomputed inner and outer states (over a kilobyte).
+    Hmac(Box<hmac::Key>),
+}
+
+/// The signers a key vault has opened, by key id, with the sealed value each was opened from.
+/// The store is still read before every signature (it says whether the key exists and whose
+/// it is); this spares only the vault's open and the parse. A sealed value is unique (its nonce
+/// is random), so a key deleted and imported again under the same id is never served another
+/// key's signer, and a vault only ever serves what it opened itself.
+#[derive(Default)]
+pub struct SignerCache(Mutex<HashMap<KeyId, (String, Arc<Signer>)>>);
+
+/// Enough for every key a deployment signs with; past it the cache starts over.
+const SIGNER_CACHE_ENTRIES: usize = 64;
+
+impl SignerCache {
+    pub fn get(&self, key: &SigningKey) -> Option<Arc<Signer>> {
+        self.lock()
+            .get(&key.id)
+            .filter(|(sealed, _)| *sealed == key.sealed_private_key)
+            .map(|(_, signer)| signer.clone())
+    }
+
+    pub fn put(&self, key: &SigningKey, signer: Arc<Signer>) {
+        let mut signers = self.lock();
+        if signers.len() >= SIGNER_CACHE_ENTRIES {
+            signers.clear();
+        }
+        signers.insert(key.id, (key.sealed_private_key.clone(), signer));
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<KeyId, (String, Arc<Signer>)>> {
+        // A panic elsewhere leaves the map consistent (S25).
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl fmt::Debug for SignerCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SignerCache")
+    }
+}
+
+impl fmt::Debug for Signer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Signer(<redacted>)")
+    }
+}
+
+impl Signer {
+    /// Signs claims into a compact JWS: `header.claims.signature`, each base64url.
+    pub fn sign<C: Serialize>(&self, claims: &C) -> Result<String, SigningError> {
+        let claims = serde_json::to_vec(claims)?;
+        let mut token = String::with_capacity(self.header.len() + claims.len() * 4 / 3 + 700);
+        token.push_str(&self.header);
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(&claims, &mut token);
+        let signature = match &self.key {
+            ParsedKey::Rsa(pair) => {
+                let mut signature = vec![0; pair.public_modulus_len()];
+                pair.sign(
+                    &RSA_PKCS1_SHA256,
+                    &SystemRandom::new(),
+                    token.as_bytes(),
+                    &mut signature,
+                )
+                .map_err(|_| SigningError::Unspecified)?;
+                signature
+            }
+            ParsedKey::Ecdsa(pair) => pair
+                .sign(&SystemRandom::new(), token.as_bytes())
+                .map_err(|_| SigningError::Unspecified)?
+                .as_ref()
+                .to_vec(),
+            ParsedKey::Hmac(key) => hmac::sign(key, token.as_bytes()).as_ref().to_vec(),
+        };
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(&signature, &mut token);
+        Ok(token)
+    }
 }
 
 impl SigningKey {
@@ -198,22 +306,45 @@ impl SigningKey {
         format!("signing-key:{id}")
     }
 
-    /// Signs claims into a compact JWT whose header names this key (`kid`) and `typ: JWT`,
-    /// with the private half the vault opened.
+    /// Parses the private half the vault opened into a [`Signer`] whose tokens name this key
+    /// (`kid`) and `typ: JWT`.
+    pub fn signer(&self, private: &PrivateKeyDer) -> Result<Signer, SigningError> {
+        let rejected = |_| SigningError::KeyRejected(self.algorithm.name());
+        let key = match self.algorithm {
+            SigningAlgorithm::Rs256 => {
+                ParsedKey::Rsa(RsaKeyPair::from_der(&private.0).map_err(rejected)?)
+            }
+            SigningAlgorithm::Es256 => ParsedKey::Ecdsa(
+                EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &private.0)
+                    .map_err(rejected)?,
+            ),
+            SigningAlgorithm::Es384 => ParsedKey::Ecdsa(
+                EcdsaKeyPair::from_pkcs8(&ECDSA_P384_SHA384_FIXED_SIGNING, &private.0)
+                    .map_err(rejected)?,
+            ),
+            SigningAlgorithm::Hs256 => {
+                ParsedKey::Hmac(Box::new(hmac::Key::new(hmac::HMAC_SHA256, &private.0)))
+            }
+            SigningAlgorithm::Hs512 => {
+                ParsedKey::Hmac(Box::new(hmac::Key::new(hmac::HMAC_SHA512, &private.0)))
+            }
+        };
+        let header =
+            json!({"typ": "JWT", "alg": self.algorithm.name(), "kid": self.id.to_string()});
+        Ok(Signer {
+            header: URL_SAFE_NO_PAD.encode(header.to_string()),
+            key,
+        })
+    }
+
+    /// Signs claims once with the private half the vault opened. Issuing paths keep a
+    /// [`Signer`] instead; this is for one-off signatures.
     pub fn sign<C: Serialize>(
         &self,
         private: &PrivateKeyDer,
         claims: &C,
     ) -> Result<String, SigningError> {
-        let mut header = Header::new(self.algorithm.jwt_algorithm());
-        header.kid = Some(self.id.to_string());
-        header.typ = Some("JWT".to_owned());
-        let key = match self.algorithm.key_type() {
-            "RSA" => EncodingKey::from_rsa_der(&private.0),
-            "EC" => EncodingKey::from_ec_der(&private.0),
-            _ => EncodingKey::from_secret(&private.0),
-        };
-        Ok(jsonwebtoken::encode(&header, claims, &key)?)
+        self.signer(private)?.sign(claims)
     }
 
     /// Checks a token's signature with this key and answers its claims. The HMAC secret (the

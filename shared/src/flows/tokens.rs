@@ -3,9 +3,11 @@
 use crate::domain::claims::{AccessTokenClaims, IdTokenClaims};
 use crate::domain::generator::CodeGenerator;
 use crate::domain::ids::RefreshTokenId;
+use std::sync::Arc;
+
 use crate::domain::signing::PrivateKeyDer;
-use crate::domain::SigningKey;
 use crate::domain::{Application, Instant, Secret, Tenant, User};
+use crate::domain::{KeyId, SigningKey};
 use crate::ports::{Entropy, KeyVault, RefreshTokenStore, SigningKeyStore, StoredRefreshToken};
 
 use super::{random_id_bytes, FlowError, FlowResult};
@@ -166,7 +168,7 @@ async fn sign<S: SigningKeyStore + ?Sized, C: serde::Serialize>(
     store: &S,
     vault: &dyn KeyVault,
     tenant: &Tenant,
-    key_id: crate::domain::KeyId,
+    key_id: KeyId,
     claims: &C,
 ) -> FlowResult<String> {
     let key = store
@@ -178,10 +180,21 @@ async fn sign<S: SigningKeyStore + ?Sized, C: serde::Serialize>(
             "signing key {key_id} belongs to another tenant"
         )));
     }
-    let private = vault
-        .open(&key.sealed_private_key, &SigningKey::seal_context(key.id))
-        .await?;
-    Ok(key.sign(&PrivateKeyDer(private), claims)?)
+    // The vault keeps what it opened parsed (DESIGN: parsed signing keys are made once).
+    let signer = match vault.signers().and_then(|signers| signers.get(&key)) {
+        Some(signer) => signer,
+        None => {
+            let private = vault
+                .open(&key.sealed_private_key, &SigningKey::seal_context(key.id))
+                .await?;
+            let signer = Arc::new(key.signer(&PrivateKeyDer(private))?);
+            if let Some(signers) = vault.signers() {
+                signers.put(&key, signer.clone());
+            }
+            signer
+        }
+    };
+    Ok(signer.sign(claims)?)
 }
 
 /// What an OpenID Connect id token says beyond the user: who asked and when they signed in.

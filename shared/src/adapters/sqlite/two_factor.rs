@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use rusqlite::{params, OptionalExtension, TransactionBehavior};
 
-use super::{from_json, to_json, unavailable, SqliteStore};
+use super::{from_json, to_json, unavailable, CachedStatements, SqliteStore};
 use crate::domain::two_factor::{TwoFactorChallenge, TwoFactorSecrets, TwoFactorTrust};
 use crate::domain::{Instant, SecretHash, UserId};
 use crate::ports::{StoreResult, TwoFactorStore};
@@ -31,7 +31,7 @@ impl TwoFactorStore for SqliteStore {
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(unavailable)?;
             let stored: i64 = tx
-                .query_row(
+                .query_row_cached(
                     "SELECT version FROM two_factor_secrets WHERE user_id = ?1",
                     [&user],
                     |r| r.get(0),
@@ -42,7 +42,7 @@ impl TwoFactorStore for SqliteStore {
             if stored + 1 != version {
                 return Ok(false);
             }
-            tx.execute(
+            tx.execute_cached(
                 "INSERT INTO two_factor_secrets (user_id, tenant_id, version, body) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (user_id) DO UPDATE SET version = excluded.version, body = excluded.body",
                 params![user, tenant, version, body],
@@ -63,12 +63,12 @@ impl TwoFactorStore for SqliteStore {
         );
         self.run(move |conn| {
             // Expired steps go here, since nothing else sweeps this table.
-            conn.execute(
+            conn.execute_cached(
                 "DELETE FROM two_factor_challenges WHERE expires_at <= ?1",
                 params![now],
             )
             .map_err(unavailable)?;
-            conn.execute(
+            conn.execute_cached(
                 "INSERT INTO two_factor_challenges (hash, expires_at, body) VALUES (?1, ?2, ?3)
                  ON CONFLICT (hash) DO UPDATE SET expires_at = excluded.expires_at, body = excluded.body",
                 params![key, expires_at, body],
@@ -104,13 +104,13 @@ impl TwoFactorStore for SqliteStore {
             };
             challenge.failed_attempts += 1;
             if challenge.is_live(now) {
-                tx.execute(
+                tx.execute_cached(
                     "UPDATE two_factor_challenges SET body = ?2 WHERE hash = ?1",
                     params![key, to_json(&challenge)?],
                 )
                 .map_err(unavailable)?;
             } else {
-                tx.execute("DELETE FROM two_factor_challenges WHERE hash = ?1", [&key])
+                tx.execute_cached("DELETE FROM two_factor_challenges WHERE hash = ?1", [&key])
                     .map_err(unavailable)?;
             }
             tx.commit().map_err(unavailable)?;
@@ -132,7 +132,7 @@ impl TwoFactorStore for SqliteStore {
             let Some(challenge) = read_challenge(&tx, &key)? else {
                 return Ok(None);
             };
-            tx.execute("DELETE FROM two_factor_challenges WHERE hash = ?1", [&key])
+            tx.execute_cached("DELETE FROM two_factor_challenges WHERE hash = ?1", [&key])
                 .map_err(unavailable)?;
             tx.commit().map_err(unavailable)?;
             Ok(Some(challenge).filter(|c| c.is_live(now)))
@@ -149,12 +149,12 @@ impl TwoFactorStore for SqliteStore {
             trust.start_instant.as_millis(),
         );
         self.run(move |conn| {
-            conn.execute(
+            conn.execute_cached(
                 "DELETE FROM two_factor_trusts WHERE expires_at <= ?1",
                 params![now],
             )
             .map_err(unavailable)?;
-            conn.execute(
+            conn.execute_cached(
                 "INSERT INTO two_factor_trusts (hash, user_id, expires_at, body) VALUES (?1, ?2, ?3, ?4)",
                 params![key, user, expires_at, body],
             )
@@ -184,7 +184,7 @@ fn read_challenge(
     key: &str,
 ) -> StoreResult<Option<TwoFactorChallenge>> {
     let body: Option<String> = tx
-        .query_row(
+        .query_row_cached(
             "SELECT body FROM two_factor_challenges WHERE hash = ?1",
             [key],
             |r| r.get(0),
