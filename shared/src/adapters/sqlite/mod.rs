@@ -173,8 +173,7 @@ impl SqliteStore {
     /// signature in profiles of the local server); the other workers go on meanwhile.
     async fn run<T, F>(&self, work: F) -> StoreResult<T>
     where
-        T: Send + 'static,
-        F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
+        F: FnOnce(&mut Connection) -> StoreResult<T> + Send,
     {
         // A panic in an earlier request poisons the lock, but leaves the connection sound: its
         // open transaction rolled back as the panic unwound. The next request goes on (S25).
