@@ -196,7 +196,7 @@ impl Mailer for PanickingMailer {
 
 impl TestServer {
     pub async fn start() -> TestServer {
-        TestServer::start_with(None, ServerOptions::default()).await
+        TestServer::start_with(None, ServerOptions::default(), ManualClock::starting_at(T0)).await
     }
 
     /// A server behind a proxy on loopback: each request's `X-Forwarded-For` names its source,
@@ -206,20 +206,26 @@ impl TestServer {
             trusted_proxies: vec!["127.0.0.1/32".parse().unwrap()],
             ..ServerOptions::default()
         };
-        TestServer::start_with(None, options).await
+        TestServer::start_with(None, options, ManualClock::starting_at(T0)).await
     }
 
     /// A server on the usual store whose mail goes to `mailer` instead.
     pub async fn start_with_mailer(mailer: Arc<dyn Mailer>) -> TestServer {
-        TestServer::start_with(Some(mailer), ServerOptions::default()).await
+        TestServer::start_with(
+            Some(mailer),
+            ServerOptions::default(),
+            ManualClock::starting_at(T0),
+        )
+        .await
     }
 
     async fn start_with(
         replacement: Option<Arc<dyn Mailer>>,
         options: ServerOptions,
+        clock: ManualClock,
     ) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
-        let clock = Arc::new(ManualClock::starting_at(T0));
+        let clock = Arc::new(clock);
         let (store, mailer, backend): (Arc<dyn Store>, Arc<dyn Mailer>, Backend) =
             match std::env::var("PASSWORDLESS_TEST_BACKEND").as_deref() {
                 Ok("aws") => {
@@ -313,17 +319,16 @@ impl TestServer {
         }
     }
 
-    /// A server whose clock starts at the real time, for client libraries that check a
-    /// token's `exp` against the wall clock.
+    /// A server whose clock is the wall clock, for client libraries that read the real time
+    /// too: a token's `exp`, an authenticator code (its 30-second step must be the server's
+    /// however long the script has run).
     pub async fn start_at_wall_clock() -> TestServer {
-        let server = TestServer::start().await;
-        #[allow(clippy::disallowed_methods)]
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs() as i64;
-        server.clock.advance_secs(now - T0.as_secs());
-        server
+        TestServer::start_with(
+            None,
+            ServerOptions::default(),
+            ManualClock::following_wall_clock(),
+        )
+        .await
     }
 
     /// A server with one passwordless application and one user registered for it.
