@@ -384,7 +384,7 @@ class Environment:
         self.function_env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"), **common,
             "AWS_ENDPOINT_URL": tls_endpoint, "SSL_CERT_FILE": str(cert),
-            "PASSWORDLESS_MAILER": "ses", "RUST_LOG": "warn",
+            "PASSWORDLESS_MAILER": "ses", "PASSWORDLESS_SES_IDENTITY": "example.com", "RUST_LOG": "warn",
         }
 
     def code(self):

@@ -1,6 +1,7 @@
 //! The start + login cycle (RS256 and ES256), in process, through the HTTP edge, on the
-//! embedded store; and the deprecated send-by-address form for a known and an unknown address,
-//! whose times must match within noise (S9, H3).
+//! embedded store; the hosted pages' path (the link's page, Continue, the token endpoint); and
+//! the deprecated send-by-address form for a known and an unknown address, whose times must
+//! match within noise (S9, H3).
 //! `cargo bench -p passwordless --bench login_cycle`
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed step is a failed test
 
@@ -22,6 +23,69 @@ const KEY: &str = "bench-key-0123456789abcdef";
 
 fn typed<T: serde::de::DeserializeOwned>(value: Value) -> T {
     serde_json::from_value(value).unwrap()
+}
+
+const CALLBACK: &str = "https://app.example/callback";
+
+fn browser_request(
+    method: Method,
+    path_and_query: &str,
+    cookie: Option<&str>,
+    form: Option<&[(&str, &str)]>,
+    basic: Option<&str>,
+) -> HttpRequest {
+    let (path, query) = match path_and_query.split_once('?') {
+        Some((path, query)) => (path.to_owned(), Some(query.to_owned())),
+        None => (path_and_query.to_owned(), None),
+    };
+    let mut headers = HeaderMap::new();
+    if let Some(cookie) = cookie {
+        headers.insert("cookie", HeaderValue::from_str(cookie).unwrap());
+    }
+    if let Some(basic) = basic {
+        headers.insert("authorization", HeaderValue::from_str(basic).unwrap());
+    }
+    let body = match form {
+        Some(form) => {
+            headers.insert(
+                "content-type",
+                HeaderValue::from_static("application/x-www-form-urlencoded"),
+            );
+            form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(form)
+                .finish()
+        }
+        None => String::new(),
+    };
+    HttpRequest {
+        method,
+        path,
+        query,
+        headers,
+        body: Bytes::from(body),
+        source_ip: None,
+        request_id: "bench".into(),
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// The code of a login `start` (a start request's body) begins.
+async fn started_code(app: &App, start: &Value) -> String {
+    let started = handle(
+        app,
+        request("/api/passwordless/start", Some(KEY), start.clone()),
+    )
+    .await;
+    assert_eq!(started.status(), 200);
+    let body: Value = serde_json::from_slice(started.body()).unwrap();
+    body["code"].as_str().unwrap().to_owned()
 }
 
 fn request(path: &str, key: Option<&str>, body: Value) -> HttpRequest {
@@ -115,18 +179,37 @@ async fn es256_application(app: &App) -> String {
     .await;
     assert_eq!(made.status(), 200);
     let application: Value = serde_json::from_slice(made.body()).unwrap();
-    application["application"]["id"]
+    let id = application["application"]["id"]
         .as_str()
         .unwrap()
-        .to_owned()
+        .to_owned();
+    // The bench user is registered for it too (a login to an application the user is not
+    // registered for answers 202 and signs nothing).
+    let mut found = request("/api/user", Some(KEY), Value::Null);
+    found.method = Method::GET;
+    found.body = Bytes::new();
+    found.query = Some("email=bench@example.com".into());
+    let found = handle(app, found).await;
+    assert_eq!(found.status(), 200);
+    let user: Value = serde_json::from_slice(found.body()).unwrap();
+    let registered = handle(
+        app,
+        request(
+            &format!(
+                "/api/user/registration/{}",
+                user["user"]["id"].as_str().unwrap()
+            ),
+            Some(KEY),
+            json!({"registration": {"applicationId": id, "roles": ["user"]}}),
+        ),
+    )
+    .await;
+    assert_eq!(registered.status(), 200);
+    id
 }
 
 fn login_cycle(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = runtime();
     let dir = tempfile::tempdir().unwrap();
     let (app, application_id) = runtime.block_on(app(&dir));
     let es256_application_id = runtime.block_on(es256_application(&app));
@@ -139,20 +222,10 @@ fn login_cycle(c: &mut Criterion) {
             |b| {
                 b.iter(|| {
                     runtime.block_on(async {
-                        let started = handle(
-                            &app,
-                            request("/api/passwordless/start", Some(KEY), start.clone()),
-                        )
-                        .await;
-                        assert_eq!(started.status(), 200);
-                        let code: Value = serde_json::from_slice(started.body()).unwrap();
+                        let code = started_code(&app, &start).await;
                         let login = handle(
                             &app,
-                            request(
-                                "/api/passwordless/login",
-                                None,
-                                json!({"code": code["code"]}),
-                            ),
+                            request("/api/passwordless/login", None, json!({"code": code})),
                         )
                         .await;
                         assert_eq!(login.status(), 200);
@@ -183,11 +256,7 @@ fn login_cycle(c: &mut Criterion) {
 /// code, the other finds nobody and is paced to the first's running mean. The two lines of the
 /// report are the oracle an attacker would read; they should agree within noise.
 fn send_by_address(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = runtime();
     let dir = tempfile::tempdir().unwrap();
     let (app, application_id) = runtime.block_on(async {
         let (app, application_id) = app(&dir).await;
@@ -239,5 +308,126 @@ fn send_by_address(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, login_cycle, send_by_address);
+/// An application with an OAuth client for the hosted pages: its id and `Basic` credentials.
+async fn oauth_client(app: &App) -> (String, String) {
+    let made = handle(
+        app,
+        request(
+            "/api/application",
+            Some(KEY),
+            json!({"application": {"name": "Bench pages", "roles": [{"name": "user", "isDefault": true}],
+                "passwordlessConfiguration": {"enabled": true},
+                "loginConfiguration": {"generateRefreshTokens": true},
+                "oauthConfiguration": {"authorizedRedirectURLs": [CALLBACK]}}}),
+        ),
+    )
+    .await;
+    assert_eq!(made.status(), 200);
+    let application: Value = serde_json::from_slice(made.body()).unwrap();
+    let id = application["application"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let secret = application["application"]["oauthConfiguration"]["clientSecret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let registered = handle(
+        app,
+        request(
+            "/api/user/registration",
+            Some(KEY),
+            json!({"user": {"email": "pages@example.com"}, "registration": {"applicationId": id},
+                "skipVerification": true}),
+        ),
+    )
+    .await;
+    assert_eq!(registered.status(), 200);
+    use base64::Engine;
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"))
+    );
+    (id, basic)
+}
+
+/// The magic link's way in, after the code exists: the link's page (which sets the CSRF
+/// cookie), Continue (which completes the login and redirects with an authorization code) and
+/// the token endpoint (which signs the access and id tokens).
+fn hosted_pages(c: &mut Criterion) {
+    let runtime = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let (app, _) = runtime.block_on(app(&dir));
+    let (client_id, basic) = runtime.block_on(oauth_client(&app));
+    let state = json!({"client_id": client_id, "redirect_uri": CALLBACK, "response_type": "code",
+        "scope": "openid offline_access", "state": "bench"});
+    let start = json!({"applicationId": client_id, "loginId": "pages@example.com", "state": state});
+    c.bench_function(
+        "start + link page + Continue + token endpoint (RS256)",
+        |b| {
+            b.iter(|| {
+                runtime.block_on(async {
+                    let code = started_code(&app, &start).await;
+                    let link = format!("/oauth2/passwordless/{code}");
+                    let page =
+                        handle(&app, browser_request(Method::GET, &link, None, None, None)).await;
+                    assert_eq!(page.status(), 200);
+                    let cookie = page.headers()["set-cookie"]
+                        .to_str()
+                        .unwrap()
+                        .split(';')
+                        .next()
+                        .unwrap()
+                        .to_owned();
+                    let html = std::str::from_utf8(page.body()).unwrap();
+                    let csrf = html
+                        .split("name=\"csrf\" value=\"")
+                        .nth(1)
+                        .unwrap()
+                        .split('"')
+                        .next()
+                        .unwrap()
+                        .to_owned();
+                    let done = handle(
+                        &app,
+                        browser_request(
+                            Method::POST,
+                            &link,
+                            Some(&cookie),
+                            Some(&[("csrf", &csrf)]),
+                            None,
+                        ),
+                    )
+                    .await;
+                    assert_eq!(done.status(), 302);
+                    let location = done.headers()["location"].to_str().unwrap().to_owned();
+                    let authorization_code =
+                        form_urlencoded::parse(location.split_once('?').unwrap().1.as_bytes())
+                            .find(|(name, _)| name == "code")
+                            .unwrap()
+                            .1
+                            .into_owned();
+                    let tokens = handle(
+                        &app,
+                        browser_request(
+                            Method::POST,
+                            "/oauth2/token",
+                            None,
+                            Some(&[
+                                ("grant_type", "authorization_code"),
+                                ("code", &authorization_code),
+                                ("redirect_uri", CALLBACK),
+                            ]),
+                            Some(&basic),
+                        ),
+                    )
+                    .await;
+                    assert_eq!(tokens.status(), 200);
+                })
+            })
+        },
+    );
+}
+
+criterion_group!(benches, login_cycle, hosted_pages, send_by_address);
 criterion_main!(benches);

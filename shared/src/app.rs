@@ -18,10 +18,58 @@ use crate::flows::passwordless::{LinkBase, SendPacer};
 use crate::flows::two_factor::TwoFactorPorts;
 use crate::flows::verification::VerificationPorts;
 use crate::flows::FlowError;
+use crate::http::routes::RouteSet;
 use crate::ports::{
     Clock, Entropy, KeyMaker, KeyVault, KickstartMark, Mailer, Store, StoreError, VaultError,
     WrappedDataKeyStore,
 };
+
+/// The AWS settings of a Lambda function, from the environment Lambda gives it: `AWS_REGION`,
+/// the execution role's `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN`
+/// (fixed for the life of an execution environment), and `AWS_ENDPOINT_URL` when set. The
+/// clients fill in the SDK's defaults (HTTPS client, retries, connect timeout).
+fn lambda_sdk_config() -> aws_types::SdkConfig {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let mut config = aws_types::SdkConfig::builder()
+        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+        .region(
+            var("AWS_REGION")
+                .or_else(|| var("AWS_DEFAULT_REGION"))
+                .map(aws_sdk_dynamodb::config::Region::new),
+        );
+    if let (Some(id), Some(secret)) = (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) {
+        let credentials = aws_sdk_dynamodb::config::Credentials::new(
+            id,
+            secret,
+            var("AWS_SESSION_TOKEN"),
+            None,
+            "lambda-environment",
+        );
+        config = config.credentials_provider(
+            aws_sdk_dynamodb::config::SharedCredentialsProvider::new(credentials),
+        );
+    }
+    if let Some(url) = var("AWS_ENDPOINT_URL") {
+        config = config.endpoint_url(url);
+    }
+    config.build()
+}
+
+/// The mailer of a function none of whose routes mails: being asked is a wiring fault,
+/// reported as the mailer being unavailable.
+struct NoMailer;
+
+#[async_trait::async_trait]
+impl Mailer for NoMailer {
+    async fn send(
+        &self,
+        _: &crate::domain::email::OutgoingEmail,
+    ) -> Result<crate::ports::SentEmail, crate::ports::MailError> {
+        Err(crate::ports::MailError::Unavailable(
+            "this function sends no mail".into(),
+        ))
+    }
+}
 
 pub struct App {
     pub store: Arc<dyn Store>,
@@ -44,6 +92,8 @@ pub enum AppError {
     Vault(#[from] VaultError),
     #[error("cannot prepare the default tenant: {0}")]
     Bootstrap(#[from] FlowError),
+    #[error("{0}")]
+    Wiring(String),
     #[error("the store was half-seeded by a kickstart that stopped before its end; it is not served (seed an empty store again)")]
     IncompleteKickstart,
 }
@@ -103,12 +153,134 @@ impl App {
         };
         let mailer: Arc<dyn Mailer> = match (&config.mailer, &aws) {
             (MailerConfig::Outbox(dir), _) => Arc::new(OutboxMailer::new(dir, clock.clone())),
-            (MailerConfig::Ses { configuration_set }, Some(aws)) => Arc::new(SesMailer::new(
+            (
+                MailerConfig::Ses {
+                    configuration_set, ..
+                },
+                Some(aws),
+            ) => Arc::new(SesMailer::new(
                 aws_sdk_sesv2::Client::new(aws),
                 configuration_set.clone(),
             )),
             (MailerConfig::Ses { .. }, None) => return Err(no_aws()),
         };
+        App::production(store, key_vault, mailer, clock, config).await
+    }
+
+    /// The wiring of the Lambda function `S`: only the adapters its routes use, decided at
+    /// compile time so that its binary links nothing else. A function that mails gets SES (or
+    /// the outbox), one that signs gets its vault; the others get neither. The AWS settings are
+    /// Lambda's own environment (region, the execution role's credentials, an optional
+    /// `AWS_ENDPOINT_URL`), read without `aws-config`'s provider chain, which a function never
+    /// needs. Every client the function uses connects during init, concurrently: DynamoDB
+    /// (`DescribeTable`), KMS (the data key's `Decrypt`), SES (`GetEmailIdentity` of the sender, when `PASSWORDLESS_SES_IDENTITY` names it).
+    ///
+    /// A release build (what is deployed) keeps its data in DynamoDB only; a debug build, which
+    /// the local Lambda loop runs, can also open the embedded store.
+    pub async fn for_lambda<S: RouteSet>(config: &Config) -> Result<App, AppError> {
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let aws = lambda_sdk_config();
+        let dynamo = match &config.store {
+            StoreConfig::DynamoDb(tables) => Some(DynamoStore::new(
+                aws_sdk_dynamodb::Client::new(&aws),
+                tables.clone(),
+            )),
+            StoreConfig::Sqlite(_) => None,
+        };
+        let dynamo = dynamo.map(Arc::new);
+        let (store, wrapped): (Arc<dyn Store>, Arc<dyn WrappedDataKeyStore>) = match (&dynamo, &config.store) {
+            (Some(store), _) => (store.clone(), store.clone()),
+            #[cfg(debug_assertions)]
+            (None, StoreConfig::Sqlite(path)) => {
+                let store = Arc::new(SqliteStore::open(path)?);
+                (store.clone(), store)
+            }
+            (None, _) => {
+                return Err(AppError::Wiring(
+                    "the Lambda functions keep their data in DynamoDB: set PASSWORDLESS_STORE=dynamodb (the embedded store is for the local server and debug builds)".into(),
+                ))
+            }
+        };
+        let kms_vault = match (&config.vault, S::SEALS) {
+            (VaultConfig::Kms(key_id), true) => Some(Arc::new(KmsKeyVault::new(
+                aws_sdk_kms::Client::new(&aws),
+                key_id.clone(),
+                wrapped,
+            ))),
+            _ => None,
+        };
+        let key_vault: Arc<dyn KeyVault> = match (&kms_vault, &config.vault, S::SEALS) {
+            (Some(vault), _, _) => vault.clone(),
+            (None, VaultConfig::File(path), true) => Arc::new(LocalKeyVault::open_or_create(path)?),
+            (None, VaultConfig::Inline(key), true) => {
+                Arc::new(LocalKeyVault::from_base64(key.expose())?)
+            }
+            // A function that signs nothing holds no key.
+            _ => Arc::new(NoKeyVault),
+        };
+        let ses = match (&config.mailer, S::MAILS) {
+            (
+                MailerConfig::Ses {
+                    configuration_set,
+                    identity,
+                },
+                true,
+            ) => Some((
+                Arc::new(SesMailer::new(
+                    aws_sdk_sesv2::Client::new(&aws),
+                    configuration_set.clone(),
+                )),
+                identity.clone(),
+            )),
+            _ => None,
+        };
+        let mailer: Arc<dyn Mailer> = match (&ses, &config.mailer, S::MAILS) {
+            (Some((ses, _)), _, _) => ses.clone(),
+            (None, MailerConfig::Outbox(dir), true) => {
+                Arc::new(OutboxMailer::new(dir, clock.clone()))
+            }
+            _ => Arc::new(NoMailer),
+        };
+        let warm_store = async {
+            match &dynamo {
+                Some(store) => store.warm_up().await,
+                None => Ok(()),
+            }
+        };
+        let warm_vault = async {
+            if let Some(vault) = &kms_vault {
+                vault.warm_up().await;
+            }
+        };
+        let warm_mailer = async {
+            if let Some((ses, Some(identity))) = &ses {
+                // Logged, never fatal: the function still serves, and a send reports SES's
+                // own error where it happens.
+                match ses.identity_can_send(identity).await {
+                    Ok(true) => {}
+                    Ok(false) => tracing::warn!(
+                        "SES does not let the sending identity send yet (it is not verified)"
+                    ),
+                    Err(e) => {
+                        tracing::warn!(detail = %e, "SES could not be asked about the sending identity")
+                    }
+                }
+            }
+        };
+        let (stored, (), ()) = tokio::join!(warm_store, warm_vault, warm_mailer);
+        stored?;
+        App::production(store, key_vault, mailer, clock, config).await
+    }
+
+    /// The parts of a running process: the adapters given, the OS's randomness, keys made
+    /// with aws-lc.
+    async fn production(
+        store: Arc<dyn Store>,
+        key_vault: Arc<dyn KeyVault>,
+        mailer: Arc<dyn Mailer>,
+        clock: Arc<dyn Clock>,
+        config: &Config,
+    ) -> Result<App, AppError> {
         App::from_parts(AppParts {
             store,
             key_vault,
@@ -119,10 +291,6 @@ impl App {
             public_url: config.public_url.clone(),
         })
         .await
-    }
-
-    pub async fn from_env() -> Result<App, AppError> {
-        App::from_config(&Config::from_env()?).await
     }
 
     /// Wires the parts and makes sure the store has its default tenant.

@@ -53,8 +53,12 @@ fn valid_table_name(name: &str) -> bool {
 pub enum MailerConfig {
     /// `.eml` files in a folder.
     Outbox(PathBuf),
-    /// Amazon SES v2, with an optional configuration set.
-    Ses { configuration_set: Option<String> },
+    /// Amazon SES v2, with an optional configuration set, and the sending identity (an address
+    /// or domain) the functions check, and connect to SES with, during init.
+    Ses {
+        configuration_set: Option<String>,
+        identity: Option<String>,
+    },
 }
 
 /// Where the key that seals private signing keys comes from (S26).
@@ -86,7 +90,7 @@ pub const DEFAULT_PUBLIC_URL: &str = "http://localhost:9011";
 impl Config {
     /// `PASSWORDLESS_STORE` (with `PASSWORDLESS_CONFIG_TABLE`, `PASSWORDLESS_USERS_TABLE` and
     /// `PASSWORDLESS_CODES_TABLE` naming DynamoDB tables one by one), `PASSWORDLESS_MAILER`
-    /// (`outbox` or `ses`), `PASSWORDLESS_OUTBOX`, `PASSWORDLESS_SES_CONFIGURATION_SET`,
+    /// (`outbox` or `ses`), `PASSWORDLESS_OUTBOX`, `PASSWORDLESS_SES_CONFIGURATION_SET`, `PASSWORDLESS_SES_IDENTITY`,
     /// `PASSWORDLESS_PUBLIC_URL`, and the key vault: `PASSWORDLESS_KMS_KEY_ID`, else
     /// `PASSWORDLESS_KEY_ENCRYPTION_KEY`, else `PASSWORDLESS_KEY_FILE`, else a `store.key` file
     /// beside an SQLite store.
@@ -122,6 +126,7 @@ impl Config {
             "ses" => MailerConfig::Ses {
                 configuration_set: lookup("PASSWORDLESS_SES_CONFIGURATION_SET")
                     .filter(|s| !s.is_empty()),
+                identity: lookup("PASSWORDLESS_SES_IDENTITY").filter(|s| !s.trim().is_empty()),
             },
             other => {
                 return Err(ConfigError::Malformed {
@@ -275,7 +280,8 @@ mod tests {
         assert_eq!(
             config.mailer,
             MailerConfig::Ses {
-                configuration_set: None
+                configuration_set: None,
+                identity: None
             }
         );
     }

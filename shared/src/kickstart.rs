@@ -11,6 +11,7 @@ use crate::app::App;
 use crate::domain::tenant::DEFAULT_TENANT_ID;
 use crate::domain::{ApiKeyPermissions, Secret, TenantId};
 use crate::flows::management::create_api_key;
+use crate::http::routes::AllRoutes;
 use crate::http::{handle_as, Caller, HttpRequest};
 use crate::ports::KickstartMark;
 
@@ -287,7 +288,7 @@ pub async fn apply(
             source_ip: None,
             request_id: format!("kickstart-{index}"),
         };
-        let response = handle_as(app, request, None, Caller::Kickstart).await;
+        let response = handle_as::<AllRoutes>(app, request, Caller::Kickstart).await;
         if !response.status().is_success() {
             let status = response.status().as_u16();
             return Err(failed(

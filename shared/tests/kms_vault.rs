@@ -70,6 +70,31 @@ async fn m4_the_first_seal_makes_the_data_key_and_every_later_process_unwraps_it
     assert_eq!(deployment.calls.take(), ["Decrypt"]);
 }
 
+/// A function's init unwraps the data key, so that its first token pays no KMS call; before
+/// the deployment's first seal there is nothing to unwrap, and the warm-up makes no key.
+#[tokio::test]
+async fn the_warm_up_unwraps_the_data_key_during_init_and_makes_none() {
+    let deployment = deployment().await;
+    deployment.process().warm_up().await;
+    assert!(deployment.calls.take().is_empty(), "nothing sealed yet");
+    assert_eq!(deployment.store.wrapped_data_key().await.unwrap(), None);
+
+    let sealed = deployment
+        .process()
+        .seal(b"private key", "key-1")
+        .await
+        .unwrap();
+    deployment.calls.take();
+    let warmed = deployment.process();
+    warmed.warm_up().await;
+    assert_eq!(deployment.calls.take(), ["Decrypt"]);
+    assert_eq!(warmed.open(&sealed, "key-1").await.unwrap(), b"private key");
+    assert!(
+        deployment.calls.take().is_empty(),
+        "the request path calls no KMS"
+    );
+}
+
 #[tokio::test]
 async fn m4_s26_the_tables_without_the_kms_key_open_nothing() {
     let deployment = deployment().await;

@@ -184,3 +184,18 @@ async fn s23_a_code_whose_send_failed_can_be_sent_again_and_still_logs_in() {
     .await;
     assert_eq!(status, 200);
 }
+
+/// The functions that mail ask SES about their sending identity during init (which opens the
+/// connection before the first send): a verified one can send, an unknown one is an error.
+#[tokio::test]
+async fn the_sending_identity_is_looked_up_before_the_first_send() {
+    let client = client().await;
+    let domain = format!("{}.example", uuid::Uuid::new_v4().simple());
+    let mailer = SesMailer::new(client.clone(), None);
+    assert!(
+        mailer.identity_can_send(&domain).await.is_err(),
+        "not created yet"
+    );
+    verify(&client, &domain).await;
+    assert!(mailer.identity_can_send(&domain).await.unwrap());
+}

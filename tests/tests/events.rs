@@ -7,8 +7,8 @@
 
 use passwordless::app::App;
 use passwordless::config::{Config, MailerConfig, StoreConfig, VaultConfig};
-use passwordless::http::lambda::handle_event;
-use passwordless::http::routes::{routes_of, ROUTES};
+use passwordless::http::lambda::handle_event_of;
+use passwordless::http::routes::ROUTES;
 use passwordless_cli::demo::Demo;
 
 const EVENTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../events");
@@ -65,9 +65,9 @@ fn function_of(file: &str) -> &'static str {
 
 async fn fresh_code(app: &App, demo: &Demo) -> String {
     let text = filled(demo, "passwordless-start.200.json", None);
-    let response = handle_event(
+    let response = handle_event_of(
         app,
-        &routes_of("passwordless-start"),
+        "passwordless-start",
         lambda_http::request::from_str(&text).unwrap(),
     )
     .await
@@ -110,9 +110,9 @@ async fn every_sample_event_gets_the_status_its_name_promises() {
             .unwrap_or_else(|e| panic!("{name} is not an API Gateway event: {e}"));
         let function = function_of(&name);
         functions_seen.insert(function);
-        let response = handle_event(&app, &routes_of(function), request)
+        let response = handle_event_of(&app, function, request)
             .await
-            .unwrap();
+            .expect("a function of the table");
         assert_eq!(
             response.status().as_u16(),
             status,
@@ -150,9 +150,9 @@ async fn a_function_answers_only_its_own_routes() {
     let dir = tempfile::tempdir().unwrap();
     let (app, demo) = app(&dir).await;
     let text = filled(&demo, "passwordless-start.200.json", None);
-    let response = handle_event(
+    let response = handle_event_of(
         &app,
-        &routes_of("passwordless-login"),
+        "passwordless-login",
         lambda_http::request::from_str(&text).unwrap(),
     )
     .await

@@ -194,3 +194,53 @@ fn every_table_has_on_demand_billing_recovery_and_encryption_and_codes_expire_by
         (Some("expiresAt"), Some(true))
     );
 }
+
+/// Each function is built with a mailer exactly when the template lets it send through SES,
+/// and with the KMS vault exactly when it may decrypt: what a function links and what it may
+/// do on AWS are one list (`routes::functions`).
+#[test]
+fn the_functions_that_mail_and_seal_are_the_ones_the_template_lets_send_and_decrypt() {
+    let template = template();
+    for (name, function) in functions(&template) {
+        let binary = function["Metadata"]["BuildProperties"]["Binary"]
+            .as_str()
+            .unwrap();
+        let (_, mails, seals) = passwordless::http::routes::functions::ALL
+            .iter()
+            .find(|(f, _, _)| *f == binary)
+            .unwrap_or_else(|| panic!("{binary} is declared in routes::functions"));
+        let actions: Vec<String> = function["Properties"]["Policies"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+            .flat_map(|policy| {
+                policy["Statement"]
+                    .as_sequence()
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .flat_map(|statement| match &statement["Action"] {
+                Value::Sequence(actions) => actions.clone(),
+                other => vec![other.clone()],
+            })
+            .filter_map(|action| action.as_str().map(str::to_owned))
+            .collect();
+        assert_eq!(
+            actions.iter().any(|a| a == "ses:SendEmail"),
+            *mails,
+            "{name}: SES permission and the mailer agree"
+        );
+        assert_eq!(
+            actions.iter().any(|a| a == "kms:Decrypt"),
+            *seals,
+            "{name}: KMS permission and the vault agree"
+        );
+        let kms_env = function["Properties"]["Environment"]["Variables"]
+            .get("PASSWORDLESS_KMS_KEY_ID")
+            .is_some();
+        assert_eq!(
+            kms_env, *seals,
+            "{name}: a KMS key is configured where it seals"
+        );
+    }
+}

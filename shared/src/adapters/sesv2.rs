@@ -22,6 +22,24 @@ impl SesMailer {
             configuration_set,
         }
     }
+
+    /// Whether SES lets `identity` send (it exists and is verified: either of the two answers
+    /// that say so): one `GetEmailIdentity`.
+    /// The functions ask during init, which also opens their SES connection, so that the first
+    /// mail of an instance does not pay the TLS handshake at the function's CPU share.
+    pub async fn identity_can_send(&self, identity: &str) -> Result<bool, MailError> {
+        self.client
+            .get_email_identity()
+            .email_identity(identity)
+            .send()
+            .await
+            .map(|found| {
+                found.verified_for_sending_status()
+                    || found.verification_status()
+                        == Some(&aws_sdk_sesv2::types::VerificationStatus::Success)
+            })
+            .map_err(|e| MailError::Unavailable(ses_error_summary(&e)))
+    }
 }
 
 /// `Name <address>`, the name RFC 2047-encoded when it is not plain ASCII, as SES wants it.

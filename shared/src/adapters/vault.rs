@@ -155,6 +155,9 @@ impl KeyVault for LocalKeyVault {
     }
 }
 
+/// The scheme name sealed values of the KMS vault carry.
+const KMS_SCHEME: &str = "kms-aes256gcm";
+
 /// Envelope encryption under a KMS key.
 pub struct KmsKeyVault {
     kms: aws_sdk_kms::Client,
@@ -176,6 +179,28 @@ impl KmsKeyVault {
             wrapped,
             sealer: OnceCell::new(),
             signers: SignerCache::default(),
+        }
+    }
+
+    /// Unwraps the deployment's data key during init, when one is stored, so that the first
+    /// token an instance signs pays neither the KMS handshake nor the `Decrypt`. A failure is
+    /// logged and left for the first request to meet again (and report).
+    pub async fn warm_up(&self) {
+        match self.wrapped.wrapped_data_key().await {
+            Ok(Some(wrapped)) => {
+                let opened = self
+                    .sealer
+                    .get_or_try_init(|| async {
+                        Sealer::new(KMS_SCHEME, &self.unwrap_key(wrapped).await?)
+                    })
+                    .await;
+                if let Err(e) = opened {
+                    tracing::warn!(detail = %e, "the data key could not be unwrapped during init");
+                }
+            }
+            // Nothing sealed yet: the first seal makes the key.
+            Ok(None) => {}
+            Err(e) => tracing::warn!(detail = %e, "the data key could not be read during init"),
         }
     }
 
@@ -207,7 +232,7 @@ impl KmsKeyVault {
                         }
                     }
                 };
-                Sealer::new("kms-aes256gcm", &plaintext)
+                Sealer::new(KMS_SCHEME, &plaintext)
             })
             .await
     }

@@ -4,9 +4,10 @@ use bytes::Bytes;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 
-use super::routes::Route;
+use super::routes::RouteSet;
 use super::{handle_as, Caller, HttpRequest};
 use crate::app::App;
+use crate::config::Config;
 
 /// Turns a Lambda HTTP event into the shared request shape.
 pub fn to_http_request(event: Request) -> HttpRequest {
@@ -45,13 +46,12 @@ pub fn to_http_request(event: Request) -> HttpRequest {
     }
 }
 
-/// Answers one Lambda event with the routes this function serves.
-pub async fn handle_event(
+/// Answers one Lambda event with the routes of the function `S`.
+pub async fn handle_event<S: RouteSet>(
     app: &App,
-    routes: &[Route],
     event: Request,
 ) -> Result<Response<Body>, std::convert::Infallible> {
-    let response = handle_as(app, to_http_request(event), Some(routes), Caller::Client).await;
+    let response = handle_as::<S>(app, to_http_request(event), Caller::Client).await;
     Ok(response.map(|bytes| {
         if bytes.is_empty() {
             Body::Empty
@@ -64,22 +64,45 @@ pub async fn handle_event(
     }))
 }
 
-/// The whole life of the function named `function` in the route table: logs, `App` built once
-/// before the first event (SDK clients and the first TLS handshake included), then events.
-pub async fn run(function: &str) -> Result<(), lambda_http::Error> {
+/// [`handle_event`] for a function named at run time (the tests' sample events); `None` for a
+/// name that is no function. Each function's own binary calls [`run`] with its type instead, so
+/// that it links only its own routes.
+pub async fn handle_event_of(app: &App, function: &str, event: Request) -> Option<Response<Body>> {
+    use super::routes::functions::*;
+    let response = match function {
+        "passwordless-start" => handle_event::<PasswordlessStart>(app, event).await,
+        "passwordless-send" => handle_event::<PasswordlessSend>(app, event).await,
+        "passwordless-login" => handle_event::<PasswordlessLogin>(app, event).await,
+        "oauth2-pages" => handle_event::<OAuth2Pages>(app, event).await,
+        "oauth2-token" => handle_event::<OAuth2Token>(app, event).await,
+        "oidc" => handle_event::<Oidc>(app, event).await,
+        "management" => handle_event::<Management>(app, event).await,
+        _ => return None,
+    };
+    match response {
+        Ok(response) => Some(response),
+        Err(never) => match never {},
+    }
+}
+
+/// The whole life of the function `S`: logs, `App` built once before the first event (SDK
+/// clients and the first TLS handshakes included), then events.
+/// `package` is the binary's package name, which must be the function's name in the table.
+pub async fn run<S: RouteSet>(package: &str) -> Result<(), lambda_http::Error> {
     crate::telemetry::init(
         std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json")),
     );
-    let routes = super::routes::routes_of(function);
-    if routes.is_empty() {
-        return Err(
-            format!("no route in the route table belongs to the function {function}").into(),
-        );
+    if S::FUNCTION != Some(package) {
+        return Err(format!(
+            "the package {package} is not the function {:?}",
+            S::FUNCTION
+        )
+        .into());
     }
-    let app = App::from_env().await?;
-    let (app, routes) = (&app, routes.as_slice());
+    let app = App::for_lambda::<S>(&Config::from_env()?).await?;
+    let app = &app;
     lambda_http::run(lambda_http::service_fn(move |event: Request| {
-        handle_event(app, routes, event)
+        handle_event::<S>(app, event)
     }))
     .await
 }

@@ -32,7 +32,7 @@ use crate::app::App;
 use crate::domain::UserId;
 use crate::flows::verification::VerificationKind;
 use errors::ApiError;
-use routes::{Route, RouteMatch};
+use routes::{AllRoutes, Route, RouteMatch, RouteSet};
 
 /// Requests with larger bodies are refused before they are parsed (S11).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -79,21 +79,20 @@ pub enum Caller {
 
 /// Answers one request from any route of the table.
 pub async fn handle(app: &App, request: HttpRequest) -> HttpResponse {
-    handle_as(app, request, None, Caller::Client).await
+    handle_as::<AllRoutes>(app, request, Caller::Client).await
 }
 
-/// Answers one request, restricted to `only` (a Lambda function serves just its own routes).
-pub async fn handle_as(
+/// Answers one request from the routes of `S` (a Lambda function serves just its own).
+pub async fn handle_as<S: RouteSet>(
     app: &App,
     request: HttpRequest,
-    only: Option<&[Route]>,
     caller: Caller,
 ) -> HttpResponse {
     let span = tracing::info_span!("request", request_id = %request.request_id, method = %request.method, path = %routes::loggable_path(&request.path));
     async move {
         // A panic in one request answers 500 with the request id and leaves the process, its
         // caches and its store connection serving the next request (S25).
-        let outcome = AssertUnwindSafe(dispatch(app, &request, only, caller))
+        let outcome = AssertUnwindSafe(dispatch::<S>(app, &request, caller))
             .catch_unwind()
             .await;
         let mut response = match outcome {
@@ -102,12 +101,12 @@ pub async fn handle_as(
                 if let ApiError::Internal(detail) = &e {
                     error!(detail = %detail, "request failed");
                 }
-                error_response(app, &request, e)
+                error_response::<S>(app, &request, e)
             }
             Err(_) => {
                 // The panic hook logged where it happened; its message may quote request data.
                 error!("request panicked");
-                error_response(app, &request, ApiError::Internal("panic".into()))
+                error_response::<S>(app, &request, ApiError::Internal("panic".into()))
             }
         };
         system::decorate(app, &request, &mut response).await;
@@ -120,25 +119,39 @@ pub async fn handle_as(
 
 /// The answer to a failed request: FusionAuth's error body, except that a server error on a
 /// page a browser shows is a page too, with the request id to quote.
-fn error_response(app: &App, request: &HttpRequest, error: ApiError) -> HttpResponse {
-    let on_a_page = routes::match_route(&request.method, &request.path)
-        .is_ok_and(|found| found.spec.route.answers_html());
-    match error {
-        ApiError::Internal(_) if on_a_page => {
-            pages::server_error(request, &request.request_id, app.entropy.as_ref())
+fn error_response<S: RouteSet>(app: &App, request: &HttpRequest, error: ApiError) -> HttpResponse {
+    // Decided at compile time for a function without pages: its binary links no page.
+    if const { routes::serves_pages(S::FUNCTION) } {
+        let on_a_page = routes::match_route(&request.method, &request.path)
+            .is_ok_and(|found| found.spec.route.answers_html());
+        if on_a_page && matches!(error, ApiError::Internal(_)) {
+            return pages::server_error(request, &request.request_id, app.entropy.as_ref());
         }
-        other => other.into_response(&request.request_id),
     }
+    error.into_response(&request.request_id)
 }
 
-async fn dispatch(
+/// One arm per route, each guarded by whether `S` serves it: the guard is a constant, so a
+/// function's binary keeps only its own handlers. A route `S` does not serve is not found (the
+/// check before the match answers that first; the arm keeps the match exhaustive).
+macro_rules! serve {
+    ($set:ty, $route:expr, { $( $($pattern:path)|+ => $handler:expr ),+ $(,)? }) => {
+        match $route {
+            $(
+                $($pattern)|+ if const { routes::serves_any(<$set>::FUNCTION, &[$($pattern),+]) } => $handler,
+                $($pattern)|+ => Err(ApiError::NotFound),
+            )+
+        }
+    };
+}
+
+async fn dispatch<S: RouteSet>(
     app: &App,
     request: &HttpRequest,
-    only: Option<&[Route]>,
     caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
     let RouteMatch { spec, params } = match routes::match_route(&request.method, &request.path) {
-        Ok(found) if only.is_none_or(|only| only.contains(&found.spec.route)) => found,
+        Ok(found) if routes::serves(S::FUNCTION, found.spec.route) => found,
         Ok(_) | Err(routes::RouteMiss::NotFound) => return Err(ApiError::NotFound),
         Err(routes::RouteMiss::MethodNotAllowed) => return Err(ApiError::MethodNotAllowed),
     };
@@ -146,14 +159,14 @@ async fn dispatch(
         return Err(ApiError::body_too_large());
     }
     let scope = auth::authorize(app, request, spec, caller).await?;
-    match spec.route {
+    serve!(S, spec.route, {
         Route::PasswordlessStart => passwordless::start(app, request, &scope).await,
         Route::PasswordlessSend => passwordless::send(app, request, &scope).await,
         Route::PasswordlessLogin => passwordless::login(app, request, &scope).await,
         Route::TenantCreate => management::create_tenant(app, request, &scope, None).await,
         Route::TenantCreateWithId => {
             management::create_tenant(app, request, &scope, Some(&params[0])).await
-        }
+        },
         Route::TenantPatch => management::patch_tenant(app, request, &scope, &params[0]).await,
         Route::TenantRetrieve => management::retrieve_tenant(app, &scope, &params[0]).await,
         Route::TenantList => management::list_tenants(app, &scope).await,
@@ -161,56 +174,56 @@ async fn dispatch(
         Route::TenantDelete => management::delete_tenant(app, &scope, &params[0]).await,
         Route::ApplicationCreate => {
             management::create_application(app, request, &scope, None).await
-        }
+        },
         Route::ApplicationCreateWithId => {
             management::create_application(app, request, &scope, Some(&params[0])).await
-        }
+        },
         Route::ApplicationRetrieve => {
             management::retrieve_application(app, &scope, &params[0]).await
-        }
+        },
         Route::ApplicationList => management::list_applications(app, request, &scope).await,
         Route::ApplicationUpdate => {
             management::update_application(app, request, &scope, &params[0], false).await
-        }
+        },
         Route::ApplicationPatch => {
             management::update_application(app, request, &scope, &params[0], true).await
-        }
+        },
         Route::ApplicationDelete => {
             management::delete_application(app, request, &scope, &params[0]).await
-        }
+        },
         Route::ApplicationRoleCreate => {
             management::write_role(app, request, &scope, &params[0], None).await
-        }
+        },
         Route::ApplicationRoleCreateWithId
         | Route::ApplicationRoleUpdate
         | Route::ApplicationRolePatch => {
             management::write_role(app, request, &scope, &params[0], Some(&params[1])).await
-        }
+        },
         Route::ApplicationRoleDelete => {
             management::delete_role(app, &scope, &params[0], &params[1]).await
-        }
+        },
         Route::UserRegistration => management::register(app, request, &scope, None).await,
         Route::UserRegistrationWithId => {
             management::register(app, request, &scope, Some(&params[0])).await
-        }
+        },
         Route::EmailTemplateCreate => {
             management::create_email_template(app, request, &scope, None).await
-        }
+        },
         Route::EmailTemplateCreateWithId => {
             management::create_email_template(app, request, &scope, Some(&params[0])).await
-        }
+        },
         Route::RegistrationRetrieve => {
             users::retrieve_registration(app, &scope, &params[0], &params[1]).await
-        }
+        },
         Route::RegistrationUpdate | Route::RegistrationPatch => {
             users::update_registration(app, request, &scope, &params[0], None).await
-        }
+        },
         Route::RegistrationUpdateForApplication | Route::RegistrationPatchForApplication => {
             users::update_registration(app, request, &scope, &params[0], Some(&params[1])).await
-        }
+        },
         Route::RegistrationDelete => {
             users::delete_registration(app, &scope, &params[0], &params[1]).await
-        }
+        },
         Route::ApiKeyCreate => api_keys::create_api_key(app, request, None).await,
         Route::ApiKeyCreateWithId => api_keys::create_api_key(app, request, Some(&params[0])).await,
         Route::ApiKeyRetrieve => api_keys::retrieve_api_key(app, &params[0]).await,
@@ -218,22 +231,22 @@ async fn dispatch(
         Route::ApiKeyDelete => api_keys::delete_api_key(app, &params[0]).await,
         Route::EmailTemplateRetrieve => {
             management::retrieve_email_template(app, &scope, &params[0]).await
-        }
+        },
         Route::EmailTemplateList => management::list_email_templates(app, &scope).await,
         Route::EmailTemplateUpdate => {
             management::update_email_template(app, request, &scope, &params[0], false).await
-        }
+        },
         Route::EmailTemplatePatch => {
             management::update_email_template(app, request, &scope, &params[0], true).await
-        }
+        },
         Route::EmailTemplateDelete => {
             management::delete_email_template(app, &scope, &params[0]).await
-        }
+        },
         Route::EmailTemplatePreview => management::preview_email_template(app, request).await,
         Route::KeyGenerate => keys::generate_key(app, request, &scope, None).await,
         Route::KeyGenerateWithId => {
             keys::generate_key(app, request, &scope, Some(&params[0])).await
-        }
+        },
         Route::KeyImport => keys::import_key(app, request, &scope, None).await,
         Route::KeyImportWithId => keys::import_key(app, request, &scope, Some(&params[0])).await,
         Route::KeyRetrieve => keys::retrieve_key(app, &scope, &params[0]).await,
@@ -244,11 +257,11 @@ async fn dispatch(
         Route::RefreshTokenList => jwt::retrieve_refresh_tokens(app, request, &scope, None).await,
         Route::RefreshTokenRetrieve => {
             jwt::retrieve_refresh_tokens(app, request, &scope, Some(&params[0])).await
-        }
+        },
         Route::RefreshTokenRevoke => jwt::revoke_refresh_tokens(app, request, &scope, None).await,
         Route::RefreshTokenRevokeById => {
             jwt::revoke_refresh_tokens(app, request, &scope, Some(&params[0])).await
-        }
+        },
         Route::JwtPublicKey => jwt::public_key(app, request).await,
         Route::UserRetrieve => users::retrieve_user(app, &scope, &params[0]).await,
         Route::UserByLoginId => users::retrieve_user_by_login_id(app, request, &scope).await,
@@ -260,7 +273,7 @@ async fn dispatch(
         Route::UserReactivate => users::reactivate_user(app, &scope, &params[0]).await,
         Route::UserSearch | Route::UserSearchByQuery => {
             users::search_users(app, request, &scope).await
-        }
+        },
         Route::Jwks => management::jwks(app, None).await,
         Route::TenantJwks => management::jwks(app, Some(&params[0])).await,
         Route::PasswordlessLinkPage => oauth::link_page(app, request, &params[0]).await,
@@ -280,26 +293,26 @@ async fn dispatch(
         Route::CorsPreflight => system::preflight(app, request).await,
         Route::UserVerifyEmail => {
             verification::verify(app, request, &scope, VerificationKind::Email).await
-        }
+        },
         Route::UserVerifyEmailReissue => {
             verification::reissue(app, request, &scope, VerificationKind::Email).await
-        }
+        },
         Route::UserVerifyRegistration => {
             verification::verify(app, request, &scope, VerificationKind::Registration).await
-        }
+        },
         Route::UserVerifyRegistrationReissue => {
             verification::reissue(app, request, &scope, VerificationKind::Registration).await
-        }
+        },
         Route::TwoFactorComplete => pages_two_factor::complete(app, request).await,
         Route::TwoFactorSecret => two_factor::secret(app, request, &scope).await,
         Route::TwoFactorEnable => {
             let user = management::path_id(&params[0], "userId", UserId::parse)?;
             two_factor::enable(app, request, &scope, user).await
-        }
+        },
         Route::TwoFactorDisable => {
             let user = management::path_id(&params[0], "userId", UserId::parse)?;
             two_factor::disable(app, request, &scope, user).await
-        }
+        },
         Route::TwoFactorSend => two_factor::send(app, request, &scope).await,
         Route::TwoFactorSendForLogin => two_factor::send_for_login(app, request, &params[0]).await,
         Route::TwoFactorLogin => two_factor::login(app, request).await,
@@ -307,24 +320,24 @@ async fn dispatch(
         Route::TwoFactorRecoveryCodes => {
             let user = management::path_id(&params[0], "userId", UserId::parse)?;
             two_factor::remaining_recovery_codes(app, &scope, user).await
-        }
+        },
         Route::TwoFactorRecoveryCodesGenerate => {
             let user = management::path_id(&params[0], "userId", UserId::parse)?;
             two_factor::regenerate_recovery_codes(app, &scope, user).await
-        }
+        },
         Route::EmailVerifyPage => {
             pages_verify::page(app, request, VerificationKind::Email, &params[0]).await
-        }
+        },
         Route::EmailVerifyComplete => {
             pages_verify::complete(app, request, VerificationKind::Email, &params[0]).await
-        }
+        },
         Route::RegistrationVerifyPage => {
             pages_verify::page(app, request, VerificationKind::Registration, &params[0]).await
-        }
+        },
         Route::RegistrationVerifyComplete => {
             pages_verify::complete(app, request, VerificationKind::Registration, &params[0]).await
-        }
-    }
+        },
+    })
 }
 
 /// A JSON response with FusionAuth's content type.

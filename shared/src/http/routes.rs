@@ -110,7 +110,7 @@ pub enum Route {
 
 impl Route {
     /// Whether the route answers a browser with HTML pages: its failures are pages too.
-    pub fn answers_html(self) -> bool {
+    pub const fn answers_html(self) -> bool {
         matches!(
             self,
             Route::OAuthAuthorize
@@ -931,6 +931,127 @@ pub fn routes_of(function: &str) -> Vec<Route> {
         .collect()
 }
 
+/// The routes one entry point serves, known when it is compiled: the local server serves every
+/// route, a Lambda function those the table gives it. The dispatcher's arms for other routes
+/// are constant-false there, so the optimiser drops them and everything only they reach (the
+/// management handlers from the start function, the page templates from the token function):
+/// each function's binary links what its own routes use.
+pub trait RouteSet: Send + Sync + 'static {
+    /// The function's name in the table; `None` for every route.
+    const FUNCTION: Option<&'static str>;
+    /// Whether any of its routes may send mail (the function is given a mailer).
+    const MAILS: bool;
+    /// Whether any of its routes signs tokens or opens sealed secrets (it is given a vault).
+    const SEALS: bool;
+}
+
+/// Every route: the local server, the tests.
+pub struct AllRoutes;
+
+impl RouteSet for AllRoutes {
+    const FUNCTION: Option<&'static str> = None;
+    const MAILS: bool = true;
+    const SEALS: bool = true;
+}
+
+/// Whether the set named by `function` (`None`: every route) serves `route`; a `const fn`, so
+/// that the dispatcher can decide it at compile time.
+pub const fn serves(function: Option<&str>, route: Route) -> bool {
+    let Some(function) = function else {
+        return true;
+    };
+    let mut i = 0;
+    while i < ROUTES.len() {
+        let spec = &ROUTES[i];
+        if spec.route as usize == route as usize && same_text(spec.function, function) {
+            return true;
+        }
+        i += 1;
+    }
+    false
+}
+
+/// Whether the set named by `function` serves any of `routes`.
+pub const fn serves_any(function: Option<&str>, routes: &[Route]) -> bool {
+    let mut i = 0;
+    while i < routes.len() {
+        if serves(function, routes[i]) {
+            return true;
+        }
+        i += 1;
+    }
+    false
+}
+
+/// Whether the set serves a route that answers with pages (and so its failures with a page).
+pub const fn serves_pages(function: Option<&str>) -> bool {
+    let mut i = 0;
+    while i < ROUTES.len() {
+        let spec = &ROUTES[i];
+        if spec.route.answers_html() && serves(function, spec.route) {
+            return true;
+        }
+        i += 1;
+    }
+    false
+}
+
+const fn same_text(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// Declares the Lambda functions: the name the route table gives each, and what it is wired
+/// with. The template's policies grant the same: SES to the functions that mail, KMS to those
+/// that seal (`tests/template.rs` holds both to this list).
+macro_rules! lambda_functions {
+    ($( $(#[$doc:meta])* $name:ident = $function:literal, mails: $mails:literal, seals: $seals:literal; )+) => {
+        /// The Lambda functions, one type each, for [`RouteSet`].
+        pub mod functions {
+            $(
+                $(#[$doc])*
+                pub struct $name;
+
+                impl super::RouteSet for $name {
+                    const FUNCTION: Option<&'static str> = Some($function);
+                    const MAILS: bool = $mails;
+                    const SEALS: bool = $seals;
+                }
+            )+
+
+            /// Every function: its name, whether it mails, whether it seals.
+            pub const ALL: &[(&str, bool, bool)] = &[$(($function, $mails, $seals)),+];
+        }
+    };
+}
+
+lambda_functions! {
+    /// Starts logins: reads the configuration, writes codes. No mail, no keys.
+    PasswordlessStart = "passwordless-start", mails: false, seals: false;
+    /// Mails a started code.
+    PasswordlessSend = "passwordless-send", mails: true, seals: false;
+    /// Exchanges codes for tokens; the second step may mail a code.
+    PasswordlessLogin = "passwordless-login", mails: true, seals: true;
+    /// The hosted pages: they mail links and codes and sign the tokens their grants end in.
+    OAuth2Pages = "oauth2-pages", mails: true, seals: true;
+    /// The OAuth 2.0 token endpoint.
+    OAuth2Token = "oauth2-token", mails: false, seals: true;
+    /// Discovery, the JWKS, userinfo, logout, introspection and every preflight.
+    Oidc = "oidc", mails: false, seals: true;
+    /// The management API.
+    Management = "management", mails: true, seals: true;
+}
+
 pub struct RouteMatch {
     pub spec: &'static RouteSpec,
     pub params: Vec<String>,
@@ -1017,6 +1138,36 @@ pub fn loggable_path(path: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_function_serves_exactly_the_routes_the_table_gives_it() {
+        for (function, _, _) in functions::ALL {
+            for spec in ROUTES {
+                assert_eq!(
+                    serves(Some(function), spec.route),
+                    spec.function == *function,
+                    "{function} {:?}",
+                    spec.route
+                );
+                assert!(serves(None, spec.route));
+            }
+        }
+        let named: std::collections::BTreeSet<&str> = ROUTES.iter().map(|s| s.function).collect();
+        let declared: std::collections::BTreeSet<&str> =
+            functions::ALL.iter().map(|(f, _, _)| *f).collect();
+        assert_eq!(named, declared, "one type per function of the table");
+    }
+
+    #[test]
+    fn only_the_functions_with_hosted_pages_render_error_pages() {
+        let with_pages: Vec<&str> = functions::ALL
+            .iter()
+            .map(|(f, _, _)| *f)
+            .filter(|f| serves_pages(Some(f)))
+            .collect();
+        assert_eq!(with_pages, ["oauth2-pages", "oidc"]);
+        assert!(serves_pages(None));
+    }
 
     #[test]
     fn literal_segments_win_over_parameters_by_table_order() {
