@@ -24,8 +24,10 @@ pub mod verification;
 use bytes::Bytes;
 use futures_util::FutureExt;
 use http::{HeaderMap, Method, StatusCode};
+use std::future::Future;
 use std::net::IpAddr;
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use tracing::{error, info, Instrument};
 
 use crate::app::App;
@@ -131,19 +133,26 @@ fn error_response<S: RouteSet>(app: &App, request: &HttpRequest, error: ApiError
     error.into_response(&request.request_id)
 }
 
-/// One arm per route, each guarded by whether `S` serves it: the guard is a constant, so a
-/// function's binary keeps only its own handlers. A route `S` does not serve is not found (the
-/// check before the match answers that first; the arm keeps the match exhaustive).
+/// The handler of the route, as a boxed future: one arm per route, each guarded by whether `S`
+/// serves it. The guard is a constant, so a function's binary keeps only its own handlers; an
+/// arm only boxes its future (an `.await` in every arm would make each one a state of this
+/// coroutine, reachable from its resume whatever the guard says). A route `S` does not serve
+/// is not found (the check before the match answers that first; the arm keeps the match
+/// exhaustive).
 macro_rules! serve {
     ($set:ty, $route:expr, { $( $($pattern:path)|+ => $handler:expr ),+ $(,)? }) => {
         match $route {
             $(
-                $($pattern)|+ if const { routes::serves_any(<$set>::FUNCTION, &[$($pattern),+]) } => $handler,
-                $($pattern)|+ => Err(ApiError::NotFound),
+                $($pattern)|+ if const { routes::serves_any(<$set>::FUNCTION, &[$($pattern),+]) } => {
+                    Box::pin(async move { $handler })
+                }
+                $($pattern)|+ => Box::pin(async { Err(ApiError::NotFound) }),
             )+
         }
     };
 }
+
+type HandlerFuture<'a> = Pin<Box<dyn Future<Output = Result<HttpResponse, ApiError>> + Send + 'a>>;
 
 async fn dispatch<S: RouteSet>(
     app: &App,
@@ -159,7 +168,7 @@ async fn dispatch<S: RouteSet>(
         return Err(ApiError::body_too_large());
     }
     let scope = auth::authorize(app, request, spec, caller).await?;
-    serve!(S, spec.route, {
+    let handler: HandlerFuture<'_> = serve!(S, spec.route, {
         Route::PasswordlessStart => passwordless::start(app, request, &scope).await,
         Route::PasswordlessSend => passwordless::send(app, request, &scope).await,
         Route::PasswordlessLogin => passwordless::login(app, request, &scope).await,
@@ -337,7 +346,8 @@ async fn dispatch<S: RouteSet>(
         Route::RegistrationVerifyComplete => {
             pages_verify::complete(app, request, VerificationKind::Registration, &params[0]).await
         },
-    })
+    });
+    handler.await
 }
 
 /// A JSON response with FusionAuth's content type.

@@ -1158,6 +1158,22 @@ mod tests {
         assert_eq!(named, declared, "one type per function of the table");
     }
 
+    /// What the dispatcher's guards compute at compile time agrees with the table (checked
+    /// when this test compiles).
+    #[test]
+    fn the_compile_time_answer_is_the_tables() {
+        const {
+            let function = Some("passwordless-start");
+            assert!(!serves(function, Route::UserSearch));
+            assert!(serves(function, Route::PasswordlessStart));
+            assert!(serves_any(
+                function,
+                &[Route::UserSearch, Route::PasswordlessStart]
+            ));
+            assert!(!serves_pages(function));
+        }
+    }
+
     #[test]
     fn only_the_functions_with_hosted_pages_render_error_pages() {
         let with_pages: Vec<&str> = functions::ALL
