@@ -76,15 +76,21 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
+/// The JSON answer of an API request that must succeed.
+async fn answer(app: &App, request: HttpRequest) -> Value {
+    let response = handle(app, request).await;
+    assert_eq!(response.status(), 200);
+    serde_json::from_slice(response.body()).unwrap()
+}
+
+/// `POST path` with the bench's API key and `body`: its JSON answer.
+async fn post(app: &App, path: &str, body: Value) -> Value {
+    answer(app, request(path, Some(KEY), body)).await
+}
+
 /// The code of a login `start` (a start request's body) begins.
 async fn started_code(app: &App, start: &Value) -> String {
-    let started = handle(
-        app,
-        request("/api/passwordless/start", Some(KEY), start.clone()),
-    )
-    .await;
-    assert_eq!(started.status(), 200);
-    let body: Value = serde_json::from_slice(started.body()).unwrap();
+    let body = post(app, "/api/passwordless/start", start.clone()).await;
     body["code"].as_str().unwrap().to_owned()
 }
 
@@ -154,31 +160,21 @@ async fn app(dir: &tempfile::TempDir) -> (App, String) {
 
 /// A second application whose tokens an ES256 key signs, made through the API.
 async fn es256_application(app: &App) -> String {
-    let made = handle(
+    let key = post(
         app,
-        request(
-            "/api/key/generate",
-            Some(KEY),
-            json!({"key": {"algorithm": "ES256", "name": "Bench ES256"}}),
-        ),
+        "/api/key/generate",
+        json!({"key": {"algorithm": "ES256", "name": "Bench ES256"}}),
     )
     .await;
-    assert_eq!(made.status(), 200);
-    let key: Value = serde_json::from_slice(made.body()).unwrap();
-    let made = handle(
+    let application = post(
         app,
-        request(
-            "/api/application",
-            Some(KEY),
-            json!({"application": {"name": "Bench ES256", "roles": [{"name": "user"}],
-                "passwordlessConfiguration": {"enabled": true},
-                "loginConfiguration": {"generateRefreshTokens": true},
-                "jwtConfiguration": {"enabled": true, "accessTokenKeyId": key["key"]["id"]}}}),
-        ),
+        "/api/application",
+        json!({"application": {"name": "Bench ES256", "roles": [{"name": "user"}],
+            "passwordlessConfiguration": {"enabled": true},
+            "loginConfiguration": {"generateRefreshTokens": true},
+            "jwtConfiguration": {"enabled": true, "accessTokenKeyId": key["key"]["id"]}}}),
     )
     .await;
-    assert_eq!(made.status(), 200);
-    let application: Value = serde_json::from_slice(made.body()).unwrap();
     let id = application["application"]["id"]
         .as_str()
         .unwrap()
@@ -189,22 +185,16 @@ async fn es256_application(app: &App) -> String {
     found.method = Method::GET;
     found.body = Bytes::new();
     found.query = Some("email=bench@example.com".into());
-    let found = handle(app, found).await;
-    assert_eq!(found.status(), 200);
-    let user: Value = serde_json::from_slice(found.body()).unwrap();
-    let registered = handle(
+    let user = answer(app, found).await;
+    post(
         app,
-        request(
-            &format!(
-                "/api/user/registration/{}",
-                user["user"]["id"].as_str().unwrap()
-            ),
-            Some(KEY),
-            json!({"registration": {"applicationId": id, "roles": ["user"]}}),
+        &format!(
+            "/api/user/registration/{}",
+            user["user"]["id"].as_str().unwrap()
         ),
+        json!({"registration": {"applicationId": id, "roles": ["user"]}}),
     )
     .await;
-    assert_eq!(registered.status(), 200);
     id
 }
 
@@ -310,20 +300,15 @@ fn send_by_address(c: &mut Criterion) {
 
 /// An application with an OAuth client for the hosted pages: its id and `Basic` credentials.
 async fn oauth_client(app: &App) -> (String, String) {
-    let made = handle(
+    let application = post(
         app,
-        request(
-            "/api/application",
-            Some(KEY),
-            json!({"application": {"name": "Bench pages", "roles": [{"name": "user", "isDefault": true}],
-                "passwordlessConfiguration": {"enabled": true},
-                "loginConfiguration": {"generateRefreshTokens": true},
-                "oauthConfiguration": {"authorizedRedirectURLs": [CALLBACK]}}}),
-        ),
+        "/api/application",
+        json!({"application": {"name": "Bench pages", "roles": [{"name": "user", "isDefault": true}],
+            "passwordlessConfiguration": {"enabled": true},
+            "loginConfiguration": {"generateRefreshTokens": true},
+            "oauthConfiguration": {"authorizedRedirectURLs": [CALLBACK]}}}),
     )
     .await;
-    assert_eq!(made.status(), 200);
-    let application: Value = serde_json::from_slice(made.body()).unwrap();
     let id = application["application"]["id"]
         .as_str()
         .unwrap()
@@ -332,17 +317,13 @@ async fn oauth_client(app: &App) -> (String, String) {
         .as_str()
         .unwrap()
         .to_owned();
-    let registered = handle(
+    post(
         app,
-        request(
-            "/api/user/registration",
-            Some(KEY),
-            json!({"user": {"email": "pages@example.com"}, "registration": {"applicationId": id},
-                "skipVerification": true}),
-        ),
+        "/api/user/registration",
+        json!({"user": {"email": "pages@example.com"}, "registration": {"applicationId": id},
+            "skipVerification": true}),
     )
     .await;
-    assert_eq!(registered.status(), 200);
     use base64::Engine;
     let basic = format!(
         "Basic {}",
