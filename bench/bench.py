@@ -26,6 +26,7 @@ import json
 import math
 import os
 import platform
+import re
 import shutil
 import statistics
 import subprocess
@@ -199,6 +200,81 @@ def lambda_sizes(python, build):
     return sizes
 
 
+# A Rust symbol's crate: the first path that is not the standard library's, so that
+# `core::ptr::drop_in_place<aws_sdk_dynamodb::X>` counts for the SDK. A path starts where no
+# `::` precedes it.
+RUST_PATH_START = re.compile(r"(?<![A-Za-z0-9_:])([a-z_][a-z0-9_]*)::")
+STANDARD_LIBRARY = {"core", "alloc", "std"}
+SIZE_ROWS = 14
+
+
+def crate_of(symbol):
+    if "::" not in symbol:
+        # The release functions link no SQLite: C code there is aws-lc's cryptography.
+        return "C (aws-lc's cryptography)"
+    crates = RUST_PATH_START.findall(symbol)
+    for crate in crates:
+        if crate not in STANDARD_LIBRARY:
+            return crate.replace("_", "-")
+    return "Rust standard library"
+
+
+def size_by_crate(binary):
+    """The bytes of a binary's defined symbols (code and data) by crate, from `nm`."""
+    listing = subprocess.run(["nm", "-S", "-C", "--defined-only", binary],
+                             check=True, capture_output=True, text=True).stdout
+    totals = {}
+    for line in listing.splitlines():
+        parts = line.split(" ", 3)
+        # Zero-filled (bss) and undefined symbols take no room in the file.
+        if len(parts) < 4 or parts[2] in "bBuUvVwW":
+            continue
+        try:
+            size = int(parts[1], 16)
+        except ValueError:
+            continue
+        crate = crate_of(parts[3])
+        totals[crate] = totals.get(crate, 0) + size
+    return totals
+
+
+def size_breakdown(binary_dir):
+    """What each measured function's bytes are, by crate, or a note when nm is missing."""
+    if shutil.which("nm") is None:
+        return None, "nm (binutils) is not installed"
+    return {f: (size_by_crate(binary_dir / f), (binary_dir / f).stat().st_size) for f in FUNCTIONS}, None
+
+
+def size_section(breakdown_by_function, note):
+    lines = ["", "### What the bytes are", ""]
+    if breakdown_by_function is None:
+        return lines + [f"Not broken down in this run: {note}."]
+    largest = {}
+    for totals, _ in breakdown_by_function.values():
+        for crate, size in totals.items():
+            largest[crate] = max(largest.get(crate, 0), size)
+    shown = sorted(largest, key=largest.get, reverse=True)[:SIZE_ROWS]
+    lines += [
+        "The symbols (code and data) of the same functions built for x86_64 with symbols (the",
+        "`profiling` profile: the release optimisation, not stripped), by crate, each generic",
+        "instantiation counted for the first crate its name mentions outside the standard library.",
+        "Strings and tables without a symbol are not counted; arm64 code differs in detail (aws-lc's",
+        "assembly is written per architecture) but not in what dominates.",
+        "",
+        "| crate | " + " | ".join(FUNCTIONS) + " |",
+        "|---|" + "---|" * len(FUNCTIONS),
+    ]
+    for crate in shown:
+        lines.append(f"| {crate} | " + " | ".join(
+            f"{totals.get(crate, 0) / 1e6:.2f} MB" for totals, _ in breakdown_by_function.values()) + " |")
+    lines.append("| everything else | " + " | ".join(
+        f"{sum(size for crate, size in totals.items() if crate not in shown) / 1e6:.2f} MB"
+        for totals, _ in breakdown_by_function.values()) + " |")
+    lines.append("| all symbols | " + " | ".join(
+        f"{sum(totals.values()) / 1e6:.2f} MB" for totals, _ in breakdown_by_function.values()) + " |")
+    return lines
+
+
 def dynamodb_requests(env):
     """The DynamoDB requests of a start and a login, as the round-trip test counts them (an
     interceptor on the real SDK client, against moto)."""
@@ -355,19 +431,33 @@ def targets_section(rs, es, ba, breakdowns, cold, sizes):
     if sizes:
         largest = max(size for size, _ in sizes.values())
         lines.append(f"| every function ≤ 8 MB stripped (arm64) | {largest / 1e6:.1f} MB | {verdict(largest <= 8e6)} |")
+        size_note = None if largest <= 8e6 else ("Binary sizes below say what each function's bytes are, "
+                                                  "crate by crate.")
     if cold:
         peak = max(r["peakRssMb"] for r in cold)
         lines.append(f"| peak RSS ≤ 30 MB | {peak:.1f} MB | {verdict(peak <= 30)} |")
     lines.append("")
+    if sizes and size_note:
+        lines += [size_note, ""]
     if rs_sign is not None:
         lines.append(f"The RSA-2048 signature alone is {rs_sign:.3f} ms of the RS256 cycle here (the profile "
                      f"below): no RS256 cycle on this machine can be cheaper than that, and better-auth's "
                      f"{ba:.1f} ms over 15 is {ba / 15:.3f} ms.")
+    if breakdowns:
+        es_shares = breakdowns["es256"]
+        largest = sorted((name for name in es_shares if name != "other"),
+                         key=lambda name: es_shares[name][1], reverse=True)[:3]
+        parts = ", ".join(f"{name} {es_shares[name][1] * es:.3f} ms" for name in largest)
+        lines += ["", f"Of the ES256 cycle's {es:.3f} ms, the P-256 signature is "
+                  f"{es_shares['RSA/ECDSA signature'][1] * es:.3f} ms; the largest parts are {parts} "
+                  "(the profile below): two HTTP requests with JSON bodies and the embedded store's "
+                  "statements, each a SQLite transaction with its file locks, since several processes "
+                  "may share the store's file."]
     return lines
 
 
 def write_report(results, breakdowns, profile_note, better_auth_version, seconds, cold, cold_note, requests,
-                 sizes):
+                 sizes, sizes_by_crate):
     rs = statistics.median(r["rs256"]["serverCpuMsPerCycle"] for r in results)
     es = statistics.median(r["es256"]["serverCpuMsPerCycle"] for r in results)
     ba = statistics.median(r["better-auth"]["serverCpuMsPerCycle"] for r in results)
@@ -435,6 +525,7 @@ def write_report(results, breakdowns, profile_note, better_auth_version, seconds
     lines += [f"| {f} | {size / 1e6:.1f} MB | {built} |" for f, (size, built) in sizes.items()]
     if not sizes:
         lines.append("| (none built) | | |")
+    lines += size_section(*sizes_by_crate)
     lines += cold_start_section(cold, cold_note)
     lines += ["", "## DynamoDB requests per endpoint", "",
               "From `start_and_login_stay_within_two_dynamodb_requests_each` (shared/tests/dynamodb_store.rs),",
@@ -622,7 +713,8 @@ def main():
     python = venv()
     cold, cold_note, requests = cold_starts(python, binary.parent, args.invocations)
     sizes = lambda_sizes(python, build=not args.skip_lambda_build)
-    write_report(results, breakdowns, note, better_auth_version, args.seconds, cold, cold_note, requests, sizes)
+    write_report(results, breakdowns, note, better_auth_version, args.seconds, cold, cold_note, requests, sizes,
+                 size_breakdown(binary.parent))
 
 
 if __name__ == "__main__":

@@ -55,6 +55,39 @@ fn lambda_sdk_config() -> aws_types::SdkConfig {
     config.build()
 }
 
+/// The default tenant's making, as a trait object (see `App::for_lambda`).
+type BoxedMaking<'a> = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<crate::domain::Tenant, FlowError>> + Send + 'a>,
+>;
+
+/// The key maker of a function that seals nothing: it makes no key, since it could not seal
+/// one; being asked is a wiring fault.
+struct NoKeyMaker;
+
+impl KeyMaker for NoKeyMaker {
+    fn generate(
+        &self,
+        _: crate::domain::KeyId,
+        _: crate::domain::SigningAlgorithm,
+        _: Option<u32>,
+    ) -> Result<crate::domain::signing::GeneratedKey, crate::ports::KeyGenError> {
+        Err(crate::ports::KeyGenError(
+            "this function makes no keys".into(),
+        ))
+    }
+
+    fn import(
+        &self,
+        _: crate::domain::KeyId,
+        _: crate::domain::signing::KeyMaterial<'_>,
+    ) -> Result<crate::domain::signing::GeneratedKey, crate::ports::KeyImportError> {
+        Err(crate::ports::KeyImportError::new(
+            "key",
+            "this function imports no keys",
+        ))
+    }
+}
+
 /// The mailer of a function none of whose routes mails: being asked is a wiring fault,
 /// reported as the mailer being unavailable.
 struct NoMailer;
@@ -271,7 +304,37 @@ impl App {
         };
         let (stored, (), ()) = tokio::join!(warm_store, warm_vault, warm_mailer);
         stored?;
-        App::production(store, key_vault, mailer, clock, config).await
+        let app = App::assemble(AppParts {
+            store,
+            key_vault,
+            mailer,
+            clock,
+            entropy: Arc::new(OsEntropy),
+            key_maker: if S::SEALS {
+                Arc::new(AwsLcKeyMaker)
+            } else {
+                Arc::new(NoKeyMaker)
+            },
+            public_url: config.public_url.clone(),
+        });
+        // Making the default tenant makes its signing key, which only a function holding the
+        // vault can seal: one that signs nothing serves from what the store holds and leaves
+        // the making to the first that can (without this, such a function's first cold start
+        // on a fresh stack failed). Boxed as a trait object under the constant, so that a
+        // function that never makes a tenant does not link the making either.
+        {
+            let making = app.tenant_making();
+            let default_tenant: Option<BoxedMaking<'_>> = if S::SEALS {
+                Some(Box::pin(ensure_default_tenant(app.store.as_ref(), &making)))
+            } else {
+                None
+            };
+            if let Some(default_tenant) = default_tenant {
+                default_tenant.await?;
+            }
+        }
+        app.refuse_an_incomplete_kickstart().await?;
+        Ok(app)
     }
 
     /// The parts of a running process: the adapters given, the OS's randomness, keys made
@@ -297,7 +360,14 @@ impl App {
 
     /// Wires the parts and makes sure the store has its default tenant.
     pub async fn from_parts(parts: AppParts) -> Result<App, AppError> {
-        let app = App {
+        let app = App::assemble(parts);
+        ensure_default_tenant(app.store.as_ref(), &app.tenant_making()).await?;
+        app.refuse_an_incomplete_kickstart().await?;
+        Ok(app)
+    }
+
+    fn assemble(parts: AppParts) -> App {
+        App {
             store: parts.store,
             key_vault: parts.key_vault,
             mailer: parts.mailer,
@@ -306,12 +376,14 @@ impl App {
             key_maker: parts.key_maker,
             links: LinkBase(parts.public_url),
             send_pacer: SendPacer::default(),
-        };
-        ensure_default_tenant(app.store.as_ref(), &app.tenant_making()).await?;
-        if app.store.kickstart_mark().await? == Some(KickstartMark::Started) {
+        }
+    }
+
+    async fn refuse_an_incomplete_kickstart(&self) -> Result<(), AppError> {
+        if self.store.kickstart_mark().await? == Some(KickstartMark::Started) {
             return Err(AppError::IncompleteKickstart);
         }
-        Ok(app)
+        Ok(())
     }
 
     pub fn key_making(&self) -> KeyMaking<'_> {
