@@ -197,7 +197,16 @@ impl App {
             )),
             (MailerConfig::Ses { .. }, None) => return Err(no_aws()),
         };
-        App::production(store, key_vault, mailer, clock, config).await
+        App::from_parts(AppParts {
+            store,
+            key_vault,
+            mailer,
+            clock,
+            entropy: Arc::new(OsEntropy),
+            key_maker: Arc::new(AwsLcKeyMaker),
+            public_url: config.public_url.clone(),
+        })
+        .await
     }
 
     /// The wiring of the Lambda function `S`: only the adapters its routes use, decided at
@@ -335,27 +344,6 @@ impl App {
         }
         app.refuse_an_incomplete_kickstart().await?;
         Ok(app)
-    }
-
-    /// The parts of a running process: the adapters given, the OS's randomness, keys made
-    /// with aws-lc.
-    async fn production(
-        store: Arc<dyn Store>,
-        key_vault: Arc<dyn KeyVault>,
-        mailer: Arc<dyn Mailer>,
-        clock: Arc<dyn Clock>,
-        config: &Config,
-    ) -> Result<App, AppError> {
-        App::from_parts(AppParts {
-            store,
-            key_vault,
-            mailer,
-            clock,
-            entropy: Arc::new(OsEntropy),
-            key_maker: Arc::new(AwsLcKeyMaker),
-            public_url: config.public_url.clone(),
-        })
-        .await
     }
 
     /// Wires the parts and makes sure the store has its default tenant.

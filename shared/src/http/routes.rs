@@ -922,15 +922,6 @@ pub const ROUTES: &[RouteSpec] = &[
 /// A pattern that matches every path (API Gateway's greedy `{proxy+}`).
 pub const ANY_PATH: &str = "/{proxy+}";
 
-/// The routes one Lambda function serves.
-pub fn routes_of(function: &str) -> Vec<Route> {
-    ROUTES
-        .iter()
-        .filter(|spec| spec.function == function)
-        .map(|spec| spec.route)
-        .collect()
-}
-
 /// The routes one entry point serves, known when it is compiled: the local server serves every
 /// route, a Lambda function those the table gives it. The dispatcher's arms for other routes
 /// are constant-false there, so the optimiser drops them and everything only they reach (the
