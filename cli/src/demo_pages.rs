@@ -16,6 +16,13 @@ use passwordless::http::pages::{cookie, form_pairs, form_value, redirect};
 use passwordless::http::HttpRequest;
 use passwordless::App;
 
+/// Whether the demo pages are served on an address (S37): their inbox shows every live link
+/// and short code in the outbox, so they are for this machine only unless the operator says
+/// otherwise.
+pub fn served_on(bind: std::net::IpAddr, exposed_on_purpose: bool) -> bool {
+    bind.is_loopback() || exposed_on_purpose
+}
+
 /// What the demo pages need to know.
 #[derive(Debug, Clone)]
 pub struct DemoPages {
@@ -288,4 +295,20 @@ fn page(status: StatusCode, title: &str, body: &str) -> http::Response<Bytes> {
         ),
     );
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn n9_s37_the_demo_inbox_is_served_on_loopback_and_elsewhere_only_when_asked() {
+        for loopback in ["127.0.0.1", "::1", "127.0.0.2"] {
+            assert!(served_on(loopback.parse().unwrap(), false), "{loopback}");
+        }
+        for public in ["0.0.0.0", "::", "192.0.2.10", "2001:db8::1"] {
+            assert!(!served_on(public.parse().unwrap(), false), "{public}");
+            assert!(served_on(public.parse().unwrap(), true), "{public}");
+        }
+    }
 }

@@ -61,6 +61,11 @@ enum Command {
         /// Connections served at once.
         #[arg(long, default_value_t = 512)]
         max_connections: usize,
+        /// Serve the demo pages (`/demo/`, whose inbox shows every live link and short code in
+        /// the outbox) on a non-loopback --bind too: anyone who reaches the address can sign in
+        /// as anyone who has mail in the outbox.
+        #[arg(long)]
+        expose_demo_inbox: bool,
     },
     /// Create the DynamoDB tables (with TTL) on the configured endpoint, for a dev account or an emulator.
     CreateTables {
@@ -151,6 +156,7 @@ async fn serve(
     public_url: Option<String>,
     kickstart: Option<PathBuf>,
     options: server::ServerOptions,
+    expose_demo_inbox: bool,
 ) -> Result<(), String> {
     let listener = tokio::net::TcpListener::bind(SocketAddr::new(bind, port))
         .await
@@ -185,8 +191,18 @@ async fn serve(
         None => {}
     }
     let mut options = options;
-    if let (StoreConfig::Sqlite(_), MailerConfig::Outbox(outbox)) = (&config.store, &config.mailer)
-    {
+    let local = matches!(
+        (&config.store, &config.mailer),
+        (StoreConfig::Sqlite(_), MailerConfig::Outbox(_))
+    );
+    if local && !passwordless_cli::demo_pages::served_on(bind, expose_demo_inbox) {
+        println!("The demo pages (/demo/) are not served on {bind}: their inbox shows every live link; --expose-demo-inbox serves them anyway.");
+    }
+    if let (StoreConfig::Sqlite(_), MailerConfig::Outbox(outbox), true) = (
+        &config.store,
+        &config.mailer,
+        passwordless_cli::demo_pages::served_on(bind, expose_demo_inbox),
+    ) {
         let demo = passwordless_cli::demo_pages::DemoPages {
             outbox: outbox.clone(),
             client_id: demo::DEMO_APPLICATION_ID,
@@ -214,9 +230,9 @@ async fn main() -> ExitCode {
     passwordless::telemetry::init(false);
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve { port, bind, store, public_url, kickstart, trusted_proxies, max_connections } => {
+        Command::Serve { port, bind, store, public_url, kickstart, trusted_proxies, max_connections, expose_demo_inbox } => {
             let options = server::ServerOptions { trusted_proxies, max_connections, ..Default::default() };
-            serve(port, bind, store, public_url, kickstart, options).await
+            serve(port, bind, store, public_url, kickstart, options, expose_demo_inbox).await
         }
         Command::CreateTables { store, public_url } => async {
             let args = StoreArgs { store, mailer: "outbox".into(), outbox: PathBuf::from(DEFAULT_OUTBOX) };

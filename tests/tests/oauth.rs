@@ -794,6 +794,20 @@ async fn s14_a_hosted_link_in_another_browser_signs_nobody_in() {
     assert_eq!(asking.get(&link).await.status, 404);
 }
 
+/// A page without what differs from one answer to the next however alike they are: the
+/// per-response style nonce and the per-browser CSRF token.
+fn strip(html: &str) -> String {
+    let mut html = html.to_owned();
+    for marker in ["nonce=\"", "name=\"csrf\" value=\""] {
+        if let Some(found) = html.find(marker) {
+            let start = found + marker.len();
+            let end = start + html[start..].find('"').unwrap();
+            html.replace_range(start..end, "");
+        }
+    }
+    html
+}
+
 #[tokio::test]
 async fn s9_an_unknown_address_gets_the_same_page_status_and_cookie_and_no_mail() {
     let server = TestServer::start().await;
@@ -803,16 +817,6 @@ async fn s9_an_unknown_address_gets_the_same_page_status_and_cookie_and_no_mail(
     let mut second = Browser::new(&server);
     let unknown = ask_for_link(&mut second, &client, "nobody@example.com", &[]).await;
     assert_eq!(known.status, unknown.status);
-    // Equal but for the per-response style nonce and the per-browser CSRF token.
-    let strip = |html: &str| {
-        let mut html = html.to_owned();
-        for marker in ["nonce=\"", "name=\"csrf\" value=\""] {
-            let start = html.find(marker).unwrap() + marker.len();
-            let end = start + html[start..].find('"').unwrap();
-            html.replace_range(start..end, "");
-        }
-        html
-    };
     assert_eq!(strip(&known.html), strip(&unknown.html));
     let names = |b: &Browser| {
         b.cookies
@@ -999,19 +1003,67 @@ async fn s7_five_wrong_short_codes_burn_the_login_and_the_link_with_it() {
             )
             .await;
         assert!(page.location().is_none());
-        if attempt < 5 {
-            assert_eq!(page.status, 400, "attempt {attempt}");
-            assert!(page.html.contains("not right"), "{}", page.html);
-        }
+        assert_eq!(page.status, 400, "attempt {attempt}");
+        assert!(page.html.contains("not right"), "{}", page.html);
     }
+    // Burnt: the right code completes nothing now, and is answered as a wrong one (N2, S9).
     let right = browser
         .post_form(
             "/oauth2/one-time-code",
             &[("csrf", &asked.csrf()), ("code", &short)],
         )
         .await;
-    assert_eq!(right.status, 404, "burned: {}", right.html);
+    assert!(right.location().is_none(), "burned: {}", right.html);
+    assert_eq!(right.status, 400, "burned: {}", right.html);
     assert_eq!(browser.get(&link_in(&mail)).await.status, 404);
+}
+
+/// N2, S9: after the email form, every answer of the short-code step is the same for a known
+/// address and an unknown one: a wrong code, on and after the fifth try, and a dead login.
+#[tokio::test]
+async fn n2_s9_the_short_code_step_answers_a_known_and_an_unknown_address_alike() {
+    let server = TestServer::start().await;
+    let client = relying_party(&server, json!({}), "known@example.com").await;
+    let mut known = Browser::new(&server);
+    let known_asked = ask_for_link(&mut known, &client, "known@example.com", &[]).await;
+    let mut unknown = Browser::new(&server);
+    let unknown_asked = ask_for_link(&mut unknown, &client, "nobody@example.com", &[]).await;
+    let short = one_time_code_in(&server.emails().await.pop().unwrap());
+    let wrong = if short == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    for attempt in 1..=7 {
+        let a = known
+            .post_form(
+                "/oauth2/one-time-code",
+                &[("csrf", &known_asked.csrf()), ("code", wrong)],
+            )
+            .await;
+        let b = unknown
+            .post_form(
+                "/oauth2/one-time-code",
+                &[("csrf", &unknown_asked.csrf()), ("code", wrong)],
+            )
+            .await;
+        assert_eq!(a.status, b.status, "attempt {attempt}");
+        assert_eq!(strip(&a.html), strip(&b.html), "attempt {attempt}");
+    }
+    // And the real code of the burnt login is answered as the decoy's is.
+    let a = known
+        .post_form(
+            "/oauth2/one-time-code",
+            &[("csrf", &known_asked.csrf()), ("code", &short)],
+        )
+        .await;
+    let b = unknown
+        .post_form(
+            "/oauth2/one-time-code",
+            &[("csrf", &unknown_asked.csrf()), ("code", &short)],
+        )
+        .await;
+    assert_eq!((a.status, strip(&a.html)), (b.status, strip(&b.html)));
 }
 
 /// The seed's flow up to the token response (with `offline_access`, so a refresh token).
@@ -1606,6 +1658,41 @@ async fn s25_a_server_error_on_a_hosted_page_is_a_page_with_the_request_id() {
     // The server goes on serving.
     let again = browser.get(&authorize_path(&client, &[])).await;
     assert_eq!(again.status, 200);
+}
+
+/// N1, S32: a tenant's page template that would build gigabytes stops with an error, the
+/// built-in page stands in, and every page load stays quick (the audit saw four loads stall
+/// an unrelated request for seven seconds).
+#[tokio::test]
+async fn n1_s32_a_page_template_that_would_build_gigabytes_falls_back_to_the_built_in_page() {
+    let server = TestServer::start().await;
+    let tenant = format!("/api/tenant/{}", server.default_tenant());
+    let doubling = concat!(
+        "{% extends \"layout.html\" %}{% block content %}",
+        "{% set ns = namespace(s='x') %}{% for i in range(60) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}",
+        "<h1>Doubled</h1>{{ ns.s }}{% endblock %}"
+    );
+    // Compiled page sets are kept per tenant version: a version of its own, whatever other
+    // tests in this process did to their default tenant.
+    server.clock.advance_secs(7 * 24 * 3600 + 17);
+    server
+        .admin(
+            "PATCH",
+            &tenant,
+            json!({"tenant": {"hostedPagesConfiguration": {"templates": {"authorize": doubling}}}}),
+        )
+        .await
+        .assert_status(200);
+    let client = relying_party(&server, json!({}), "barbara@example.com").await;
+    let mut browser = Browser::new(&server);
+    for _ in 0..4 {
+        let started = std::time::Instant::now();
+        let page = browser.get(&authorize_path(&client, &[])).await;
+        assert_eq!(page.status, 200);
+        assert!(!page.html.contains("Doubled"), "{}", page.html);
+        assert!(page.html.contains("<form"), "{}", page.html);
+        eprintln!("a page load took {:?}", started.elapsed());
+    }
 }
 
 #[tokio::test]

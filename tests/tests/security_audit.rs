@@ -674,3 +674,93 @@ fn json_request(path: &str, key: Option<&str>, body: Value) -> passwordless::htt
         request_id: "stolen-copy".into(),
     }
 }
+
+// Second audit: N1, S32 -----------------------------------------------------------------------
+
+/// A template that doubles a string in a loop: thirty turns would make a gigabyte.
+const DOUBLING: &str = "{% set ns = namespace(s='x') %}{% for i in range(60) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s }}";
+
+#[tokio::test]
+async fn n1_s32_a_preview_that_would_build_gigabytes_is_refused_and_the_server_stays_up() {
+    let server = TestServer::start().await;
+    let hooli = server.tenant("Hooli").await;
+    server
+        .api_key(
+            HOOLI_KEY,
+            &[("/api/email/template", &["POST", "GET"])],
+            Some(&hooli),
+        )
+        .await;
+    let template = |source: &str| json!({"emailTemplate": {"name": "T", "defaultSubject": "S", "defaultTextTemplate": source}});
+    for source in [
+        DOUBLING,
+        "{{ range(10000)|join('x' * 200000) }}",
+        "{% set s = 'a' * 200000 %}{{ s|replace('a', s) }}",
+        concat!(
+            "[#assign s = \"x\"][#list [0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,",
+            "21,22,23,24,25,26,27,28,29,30,31,32,33,34,35,36,37,38,39] as i][#assign s = s + s][/#list]${s}"
+        ),
+    ] {
+        let started = std::time::Instant::now();
+        let response = as_key(
+            &server,
+            "POST",
+            "/api/email/template/preview",
+            HOOLI_KEY,
+            template(source),
+        )
+        .await;
+        response.assert_status(400);
+        assert!(
+            response.text.contains("builds more than it may"),
+            "{source}: {}",
+            response.text
+        );
+        eprintln!("refused in {:?}: {source}", started.elapsed());
+    }
+    // Constructs that capture output are refused when the template is saved, with the line.
+    let response = as_key(
+        &server,
+        "POST",
+        "/api/email/template",
+        HOOLI_KEY,
+        template("Hi\n{% set x %}{{ url }}{% endset %}"),
+    )
+    .await;
+    response.assert_error_code("[invalid]emailTemplate.defaultTextTemplate");
+    assert!(response.text.contains("line 2"), "{}", response.text);
+    // The server goes on serving.
+    server
+        .get("/api/email/template", Some(HOOLI_KEY))
+        .await
+        .assert_status(200);
+}
+
+// N10, S34 ------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn n10_s34_every_answer_on_an_https_public_url_sends_strict_transport_security() {
+    let server = TestServer::start().await;
+    assert!(PUBLIC_URL.starts_with("https://"));
+    for (path, key) in [
+        ("/oauth2/authorize?client_id=nope", None),
+        ("/.well-known/openid-configuration", None),
+        ("/api/email/template", Some(ADMIN_KEY)),
+        ("/api/no-such-endpoint", None),
+    ] {
+        let mut request = server.client.get(format!("{}{path}", server.base));
+        if let Some(key) = key {
+            request = request.header("Authorization", key);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(
+            response
+                .headers()
+                .get("strict-transport-security")
+                .map(|v| v.to_str().unwrap().to_owned())
+                .as_deref(),
+            Some("max-age=31536000"),
+            "{path}"
+        );
+    }
+}

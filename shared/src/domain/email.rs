@@ -4,6 +4,7 @@ use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 use serde::Serialize;
 
 use super::freemarker;
+use super::render;
 use super::template::EmailTemplate;
 use super::time::Instant;
 
@@ -19,52 +20,7 @@ pub struct OutgoingEmail {
     pub text: String,
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("the email template failed to render: {0}")]
-pub struct RenderError(String);
-
-/// How many template instructions one part may run (S29): ample for any real email (a few
-/// hundred), far short of a loop that would burn seconds of CPU.
-pub const TEMPLATE_FUEL: u64 = 100_000;
-
-/// The largest rendered part (S29).
-pub const MAX_RENDERED_PART_BYTES: usize = 256 * 1024;
-
-/// A writer that refuses to grow past a limit, so a template cannot fill memory with output.
-struct BoundedOutput {
-    text: Vec<u8>,
-    limit: usize,
-}
-
-impl std::io::Write for BoundedOutput {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        if self.text.len() + bytes.len() > self.limit {
-            return Err(std::io::Error::other("the rendered part is too large"));
-        }
-        self.text.extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// Renders one template into at most [`MAX_RENDERED_PART_BYTES`] (S29); the fuel limit is the
-/// environment's.
-pub fn render_bounded<C: Serialize>(
-    template: &minijinja::Template<'_, '_>,
-    context: &C,
-) -> Result<String, RenderError> {
-    let mut out = BoundedOutput {
-        text: Vec::new(),
-        limit: MAX_RENDERED_PART_BYTES,
-    };
-    template
-        .render_captured_to(context, &mut out)
-        .map_err(|e| RenderError(e.to_string()))?;
-    String::from_utf8(out.text).map_err(|e| RenderError(e.to_string()))
-}
+pub use super::render::{RenderError, MAX_RENDERED_PART_BYTES, TEMPLATE_FUEL};
 
 /// Renders subject, HTML and text with the same context. Only the HTML part is HTML-escaped,
 /// so a user named `<script>` stays text in the HTML and reads naturally in the text part.
@@ -84,8 +40,8 @@ pub fn render_email<C: Serialize>(
             AutoEscape::None
         }
     });
+    render::install(&mut env);
     env.set_formatter(html_formatter);
-    env.set_fuel(Some(TEMPLATE_FUEL));
     freemarker::runtime::install(&mut env);
     let context = minijinja::context! {
         __now => now.as_millis(),
@@ -98,16 +54,16 @@ pub fn render_email<C: Serialize>(
             // missing parents.
             env.set_keep_trailing_newline(true);
             env.set_undefined_behavior(UndefinedBehavior::Chainable);
-            freemarker::translate(source).map_err(|e| RenderError(e.to_string()))?
+            freemarker::translate(source).map_err(|e| RenderError {
+                message: e.message,
+                line: Some(e.line),
+            })?
         } else {
             source.to_owned()
         };
-        env.add_template_owned(name.to_owned(), source)
-            .map_err(|e| RenderError(e.to_string()))?;
-        let template = env
-            .get_template(name)
-            .map_err(|e| RenderError(e.to_string()))?;
-        render_bounded(&template, &context)
+        env.add_template_owned(name.to_owned(), render::prepare(&source)?)?;
+        let template = env.get_template(name)?;
+        render::render(&template, &context)
     };
     let subject = render("subject", localized.subject)?;
     // Header injection: a subject is one line whatever the template or data say.
@@ -131,6 +87,7 @@ fn html_formatter(
     state: &minijinja::State<'_, '_>,
     value: &minijinja::Value,
 ) -> Result<(), minijinja::Error> {
+    let value = &render::printable(value)?;
     match value.as_str() {
         Some(text) if state.auto_escape() == AutoEscape::Html && !value.is_safe() => out
             .write_str(&freemarker::runtime::escape_html(text))

@@ -10,6 +10,7 @@ pub mod generator;
 pub mod ids;
 pub mod kept;
 pub mod oauth;
+pub mod render;
 pub mod secret;
 pub mod signing;
 pub mod system;

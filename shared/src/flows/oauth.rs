@@ -186,7 +186,8 @@ pub enum Completion {
     Refused(AuthorizationError),
     /// A hosted-started login in a browser that did not ask for it: nothing was consumed (S14).
     OtherBrowser,
-    /// A short code that is not the login's: counted (S7); the login lives on until its fifth.
+    /// A short code that completes nothing: not the login's (counted, S7; the login lives on
+    /// until its fifth), or the login is dead or never was (S9: the page cannot tell which).
     WrongOneTimeCode,
     /// The code is spent and the user's second factor is asked for next; the authorization
     /// request waits with the pending step.
@@ -291,18 +292,19 @@ pub async fn complete_with_one_time_code<S: LinkStore + ?Sized>(
     browser: CompletingBrowser,
 ) -> FlowResult<Completion> {
     let (store, clock) = (ports.store, ports.clock);
+    // A wrong code, a login that is dead (used, expired, burnt by its fifth wrong try), one
+    // that never was (an unknown address's decoy) and a pending reference without this
+    // browser's binding all answer alike: telling them apart would tell whether the address
+    // has an account (S9).
     let Some(stored) = store.code(pending, clock.now()).await? else {
-        return Ok(Completion::Expired);
+        return Ok(Completion::WrongOneTimeCode);
     };
     if stored.browser_binding.is_none() || !bound_to(&stored, binding) {
-        return Ok(Completion::OtherBrowser);
+        return Ok(Completion::WrongOneTimeCode);
     }
     let presented = Presented::OneTimeCode(typed.hash());
     match finish(ports, &stored, *pending, presented, browser).await? {
-        // A wrong code leaves the login alive (until its fifth wrong try): say so, not "expired".
-        Completion::Expired if store.code(pending, clock.now()).await?.is_some() => {
-            Ok(Completion::WrongOneTimeCode)
-        }
+        Completion::Expired | Completion::OtherBrowser => Ok(Completion::WrongOneTimeCode),
         other => Ok(other),
     }
 }

@@ -112,11 +112,24 @@ pub async fn handle_as<S: RouteSet>(
             }
         };
         system::decorate(app, &request, &mut response).await;
+        strict_transport(app, &mut response);
         info!(status = response.status().as_u16(), "request done");
         response
     }
     .instrument(span)
     .await
+}
+
+/// S34: where the public URL is https, every answer tells browsers to come back over https
+/// only, for a year. Not `includeSubDomains`: other hosts under the same domain are not ours
+/// to pin.
+fn strict_transport(app: &App, response: &mut HttpResponse) {
+    if app.links.0.starts_with("https://") {
+        response.headers_mut().insert(
+            http::header::STRICT_TRANSPORT_SECURITY,
+            http::HeaderValue::from_static("max-age=31536000"),
+        );
+    }
 }
 
 /// The answer to a failed request: FusionAuth's error body, except that a server error on a

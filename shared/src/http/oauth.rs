@@ -456,15 +456,19 @@ pub async fn complete_one_time_code(
         .map(|c| c.trim().replace([' ', '-'], ""))
         .filter(|c| !c.is_empty() && c.len() <= 32);
     let problem = language(request, &form).message("code_problem");
-    let (Some(pending), Some(typed)) = (pending, typed) else {
-        return check_email_page(
+    // One answer for a missing or wrong code, a dead login and a decoy (S9).
+    let not_right = || {
+        check_email_page(
             &look,
             request,
             &form,
             StatusCode::BAD_REQUEST,
             Some(problem),
             Vec::new(),
-        );
+        )
+    };
+    let (Some(pending), Some(typed)) = (pending, typed) else {
+        return not_right();
     };
     let completion = oauth::complete_with_one_time_code(
         &completion_ports(app),
@@ -476,24 +480,8 @@ pub async fn complete_one_time_code(
     .await?;
     match completion {
         Completion::Redirect(location) => Ok(pages::redirect(&location)),
-        Completion::WrongOneTimeCode => check_email_page(
-            &look,
-            request,
-            &form,
-            StatusCode::BAD_REQUEST,
-            Some(problem),
-            Vec::new(),
-        ),
-        Completion::Expired => Ok(Look::builtin(app).page(
-            request,
-            &form,
-            StatusCode::NOT_FOUND,
-            "expired",
-            json!({}),
-            Vec::new(),
-        )),
-        Completion::OtherBrowser => {
-            other_browser_page(&look, request, language(request, &form), None)
+        Completion::WrongOneTimeCode | Completion::Expired | Completion::OtherBrowser => {
+            not_right()
         }
         Completion::Refused(reason) => Ok(error_page(app, request, &form, &reason)),
         Completion::TwoFactor { pending, tenant_id } => {

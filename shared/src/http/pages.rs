@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use super::{HttpRequest, HttpResponse};
-use crate::domain::email::render_bounded;
+use crate::domain::render;
 use crate::domain::secret::secrets_equal;
 use crate::domain::{Instant, Tenant, TenantId};
 use crate::ports::Entropy;
@@ -47,22 +47,28 @@ fn builtin_set() -> &'static PageSet {
     static BUILTIN: OnceLock<PageSet> = OnceLock::new();
     BUILTIN.get_or_init(|| {
         let mut env = page_environment();
-        for (name, source) in TEMPLATES {
-            // The built-in templates are checked by a unit test; a broken one renders as the
-            // plain error page below instead of taking the process down.
-            let _ = env.add_template(name, source);
-        }
+        add_builtin_templates(&mut env);
         PageSet(Arc::new(env))
     })
 }
 
-/// An environment with the pages' settings: HTML escaping everywhere, rendering bounded by
-/// fuel like email templates (S29).
+/// An environment with the pages' settings: HTML escaping everywhere, rendering bounded in
+/// steps, output and memory like email templates (S29, S32).
 fn page_environment() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_auto_escape_callback(|_| AutoEscape::Html);
-    env.set_fuel(Some(crate::domain::email::TEMPLATE_FUEL));
+    render::install(&mut env);
     env
+}
+
+fn add_builtin_templates(env: &mut Environment<'static>) {
+    for (name, source) in TEMPLATES {
+        // The built-in templates are checked by a unit test; a broken one renders as the
+        // plain error page instead of taking the process down.
+        if let Ok(prepared) = render::prepare(source) {
+            let _ = env.add_template_owned(*name, prepared);
+        }
+    }
 }
 
 /// The templates pages render with: the built-in ones, or a tenant's on top of them. Compiled
@@ -98,12 +104,14 @@ impl PageSet {
             }
         }
         let mut env = page_environment();
-        for (name, source) in TEMPLATES {
-            let _ = env.add_template(name, source);
-        }
+        add_builtin_templates(&mut env);
         for (page, _, source) in given {
             // Checked when the tenant was saved (S29); one that fails now keeps the built-in.
-            if let Err(e) = env.add_template_owned(format!("{page}.html"), source.to_owned()) {
+            let prepared = render::prepare(source).map_err(|e| e.to_string());
+            if let Err(e) = prepared.and_then(|prepared| {
+                env.add_template_owned(format!("{page}.html"), prepared)
+                    .map_err(|e| e.to_string())
+            }) {
                 tracing::warn!(tenant_id = %tenant.id, page, reason = %e, "a tenant page template does not compile");
             }
         }
@@ -482,7 +490,7 @@ pub fn render(page: Page, entropy: &dyn Entropy) -> HttpResponse {
     let render_with = |env: &Environment<'static>| {
         env.get_template(&format!("{}.html", page.name))
             .map_err(|e| e.to_string())
-            .and_then(|template| render_bounded(&template, &context).map_err(|e| e.to_string()))
+            .and_then(|template| render::render(&template, &context).map_err(|e| e.to_string()))
     };
     let mut html = render_with(page.set.0.as_ref());
     if let (Err(reason), false) = (&html, page.set.is_builtin()) {
@@ -692,7 +700,9 @@ mod tests {
     #[test]
     fn every_built_in_page_compiles_and_renders_in_every_language() {
         for (name, source) in TEMPLATES {
-            Environment::new().add_template(name, source).unwrap();
+            Environment::new()
+                .add_template_owned(*name, render::prepare(source).unwrap())
+                .unwrap();
         }
         let env = environment();
         for (name, _) in TEMPLATES.iter().filter(|(n, _)| *n != "layout.html") {
@@ -703,7 +713,7 @@ mod tests {
                     .iter()
                     .map(|(k, v)| ((*k).to_owned(), json!(v)))
                     .collect();
-                let html = render_bounded(
+                let html = render::render(
                     &template,
                     &json!({"t": messages, "lang": language.tag(), "nonce": "n", "title": "t", "action": "/a", "csrf": "c", "detail": "d", "retry": "/r"}),
                 )

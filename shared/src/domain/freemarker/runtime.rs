@@ -6,6 +6,8 @@ use std::sync::Arc;
 use minijinja::value::{Object, Rest, Value, ValueKind};
 use minijinja::{Environment, Error, ErrorKind};
 
+use crate::domain::render;
+
 /// Registers the functions a translated template calls.
 pub fn install(env: &mut Environment<'_>) {
     env.add_function("fm_default", |value: Value, default: Value| {
@@ -50,16 +52,29 @@ pub fn install(env: &mut Environment<'_>) {
             value
         }
     });
+    // Both are measured before they are built (S32): their result can outgrow their input
+    // many times over.
     env.add_function("fm_join", |value: Value, separator: Value| {
-        let items = sequence(&value)?;
-        Ok(items
-            .iter()
-            .map(plain)
-            .collect::<Vec<_>>()
-            .join(&plain(&separator)))
+        let parts = sequence(&value)?.iter().map(plain).collect::<Vec<_>>();
+        let separator = plain(&separator);
+        let total = parts.iter().map(String::len).sum::<usize>().saturating_add(
+            separator
+                .len()
+                .saturating_mul(parts.len().saturating_sub(1)),
+        );
+        render::charge(total)?;
+        Ok::<_, Error>(parts.join(&separator))
     });
     env.add_function("fm_replace", |value: Value, from: Value, to: Value| {
-        plain(&value).replace(&plain(&from), &plain(&to))
+        let (text, from, to) = (plain(&value), plain(&from), plain(&to));
+        let found = if from.is_empty() {
+            text.chars().count() + 1
+        } else {
+            text.matches(from.as_str()).count()
+        };
+        let grows = to.len().saturating_sub(from.len()).saturating_mul(found);
+        render::charge(text.len().saturating_add(grows))?;
+        Ok::<_, Error>(text.replace(from.as_str(), &to))
     });
     env.add_function("fm_contains", |value: Value, part: Value| {
         plain(&value).contains(&plain(&part))

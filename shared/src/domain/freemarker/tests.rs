@@ -9,8 +9,14 @@ use serde_json::json;
 const NOW: i64 = 1_795_881_600_000;
 
 fn render(source: &str, context: &serde_json::Value) -> String {
-    let translated = translate(source).unwrap_or_else(|e| panic!("{e}"));
+    try_render(source, context).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Renders as email templates render: translated, then bounded (S29, S32).
+fn try_render(source: &str, context: &serde_json::Value) -> Result<String, String> {
+    let translated = translate(source).map_err(|e| e.to_string())?;
     let mut env = Environment::new();
+    crate::domain::render::install(&mut env);
     runtime::install(&mut env);
     env.set_keep_trailing_newline(true);
     env.set_undefined_behavior(UndefinedBehavior::Chainable);
@@ -18,8 +24,16 @@ fn render(source: &str, context: &serde_json::Value) -> String {
         __now => NOW,
         ..minijinja::Value::from_serialize(context)
     };
-    env.render_str(&translated, context)
-        .unwrap_or_else(|e| panic!("{e:#}\n{translated}"))
+    let prepared =
+        crate::domain::render::prepare(&translated).map_err(|e| format!("{e}\n{translated}"))?;
+    env.add_template_owned("t", prepared)
+        .map_err(|e| format!("{e:#}\n{translated}"))?;
+    let template = env.get_template("t").map_err(|e| e.to_string())?;
+    crate::domain::render::render(&template, &context).map_err(|e| format!("{e}\n{translated}"))
+}
+
+fn render_text(source: &str) -> Result<String, String> {
+    try_render(source, &json!({}))
 }
 
 fn login_context() -> serde_json::Value {
@@ -179,4 +193,22 @@ fn only_freemarker_markup_makes_a_template_freemarker() {
     assert!(is_freemarker("[#if x]y[/#if]"));
     assert!(!is_freemarker("Hi {{ user.firstName }}"));
     assert!(!is_freemarker("Costs $5 [not a tag]"));
+}
+
+#[test]
+fn n1_a_freemarker_template_cannot_build_past_the_bounds() {
+    let turns = format!(
+        "[{}]",
+        (0..40).map(|i| i.to_string()).collect::<Vec<_>>().join(",")
+    );
+    for body in [
+        "[#assign s = s + s]",
+        "[#assign s = \"${s}${s}\"]",
+        "[#assign s = s?replace(\"x\", s)]",
+        "[#assign s = [s, s, s, s, s, s, s, s, s, s]?join(s)]",
+    ] {
+        let source = format!("[#assign s = \"xx\"][#list {turns} as i]{body}[/#list]${{s}}");
+        let err = render_text(&source).expect_err(&source);
+        assert!(err.contains("builds more than it may"), "{source}: {err}");
+    }
 }
