@@ -191,28 +191,22 @@ async fn serve(
         None => {}
     }
     let mut options = options;
-    let local = matches!(
-        (&config.store, &config.mailer),
-        (StoreConfig::Sqlite(_), MailerConfig::Outbox(_))
-    );
-    if local && !passwordless_cli::demo_pages::served_on(bind, expose_demo_inbox) {
-        println!("The demo pages (/demo/) are not served on {bind}: their inbox shows every live link; --expose-demo-inbox serves them anyway.");
-    }
-    if let (StoreConfig::Sqlite(_), MailerConfig::Outbox(outbox), true) = (
-        &config.store,
-        &config.mailer,
-        passwordless_cli::demo_pages::served_on(bind, expose_demo_inbox),
-    ) {
+    if let (StoreConfig::Sqlite(_), MailerConfig::Outbox(outbox)) = (&config.store, &config.mailer)
+    {
         let demo = passwordless_cli::demo_pages::DemoPages {
             outbox: outbox.clone(),
             client_id: demo::DEMO_APPLICATION_ID,
             public_url: public_url.clone(),
             login_hint: demo::DEMO_LOGIN_ID.to_owned(),
         };
-        println!(
-            "Try the hosted login in a browser: {public_url}/demo/ (the demo application's relying party; mail at {public_url}/demo/inbox)"
-        );
-        options.demo = Some(demo);
+        if passwordless_cli::demo_pages::served_on(bind, expose_demo_inbox) {
+            println!(
+                "Try the hosted login in a browser: {public_url}/demo/ (the demo application's relying party; mail at {public_url}/demo/inbox)"
+            );
+            options.demo = Some(demo);
+        } else {
+            println!("The demo pages (/demo/) are not served on {bind}: their inbox shows every live link; --expose-demo-inbox serves them anyway.");
+        }
     }
     let mail = match &config.mailer {
         MailerConfig::Outbox(dir) => format!("outbox: {}", dir.display()),

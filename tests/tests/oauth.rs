@@ -98,6 +98,12 @@ impl Browser {
         self.send(request).await
     }
 
+    /// Types a short code into the check-your-email form of a page with its CSRF token.
+    async fn type_short_code(&mut self, csrf: &str, code: &str) -> Page {
+        self.post_form("/oauth2/one-time-code", &[("csrf", csrf), ("code", code)])
+            .await
+    }
+
     async fn post_form(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
         let body = form_urlencoded::Serializer::new(String::new())
             .extend_pairs(form)
@@ -961,20 +967,10 @@ async fn the_short_code_from_the_email_finishes_the_login_in_the_browser_that_as
             .filter(|c| c.starts_with("__Host-passwordless-pending="))
             .cloned(),
     );
-    let tried = other
-        .post_form(
-            "/oauth2/one-time-code",
-            &[("csrf", &authorize.csrf()), ("code", &short)],
-        )
-        .await;
+    let tried = other.type_short_code(&authorize.csrf(), &short).await;
     assert!(tried.location().is_none(), "{}", tried.html);
 
-    let done = desktop
-        .post_form(
-            "/oauth2/one-time-code",
-            &[("csrf", &asked.csrf()), ("code", &short)],
-        )
-        .await;
+    let done = desktop.type_short_code(&asked.csrf(), &short).await;
     assert_eq!(done.status, 302, "{}", done.html);
     let location = done.location().unwrap();
     assert!(location.starts_with(CALLBACK));
@@ -996,23 +992,13 @@ async fn s7_five_wrong_short_codes_burn_the_login_and_the_link_with_it() {
         "000000"
     };
     for attempt in 1..=5 {
-        let page = browser
-            .post_form(
-                "/oauth2/one-time-code",
-                &[("csrf", &asked.csrf()), ("code", wrong)],
-            )
-            .await;
+        let page = browser.type_short_code(&asked.csrf(), wrong).await;
         assert!(page.location().is_none());
         assert_eq!(page.status, 400, "attempt {attempt}");
         assert!(page.html.contains("not right"), "{}", page.html);
     }
     // Burnt: the right code completes nothing now, and is answered as a wrong one (N2, S9).
-    let right = browser
-        .post_form(
-            "/oauth2/one-time-code",
-            &[("csrf", &asked.csrf()), ("code", &short)],
-        )
-        .await;
+    let right = browser.type_short_code(&asked.csrf(), &short).await;
     assert!(right.location().is_none(), "burned: {}", right.html);
     assert_eq!(right.status, 400, "burned: {}", right.html);
     assert_eq!(browser.get(&link_in(&mail)).await.status, 404);
@@ -1035,34 +1021,14 @@ async fn n2_s9_the_short_code_step_answers_a_known_and_an_unknown_address_alike(
         "000000"
     };
     for attempt in 1..=7 {
-        let a = known
-            .post_form(
-                "/oauth2/one-time-code",
-                &[("csrf", &known_asked.csrf()), ("code", wrong)],
-            )
-            .await;
-        let b = unknown
-            .post_form(
-                "/oauth2/one-time-code",
-                &[("csrf", &unknown_asked.csrf()), ("code", wrong)],
-            )
-            .await;
+        let a = known.type_short_code(&known_asked.csrf(), wrong).await;
+        let b = unknown.type_short_code(&unknown_asked.csrf(), wrong).await;
         assert_eq!(a.status, b.status, "attempt {attempt}");
         assert_eq!(strip(&a.html), strip(&b.html), "attempt {attempt}");
     }
     // And the real code of the burnt login is answered as the decoy's is.
-    let a = known
-        .post_form(
-            "/oauth2/one-time-code",
-            &[("csrf", &known_asked.csrf()), ("code", &short)],
-        )
-        .await;
-    let b = unknown
-        .post_form(
-            "/oauth2/one-time-code",
-            &[("csrf", &unknown_asked.csrf()), ("code", &short)],
-        )
-        .await;
+    let a = known.type_short_code(&known_asked.csrf(), &short).await;
+    let b = unknown.type_short_code(&unknown_asked.csrf(), &short).await;
     assert_eq!((a.status, strip(&a.html)), (b.status, strip(&b.html)));
 }
 

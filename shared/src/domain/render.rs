@@ -126,6 +126,16 @@ pub fn printable(value: &Value) -> Result<Value, Error> {
     }
 }
 
+/// Checks a source when it is saved: it parses, holds only what renders within the bounds,
+/// and compiles once rewritten for them; the error names the line.
+pub fn check(source: &str) -> Result<(), RenderError> {
+    let prepared = prepare(source)?;
+    Environment::new()
+        .template_from_str(&prepared)
+        .map(drop)
+        .map_err(syntax)
+}
+
 /// Rewrites a template source so that every value it builds is measured (see the module's
 /// documentation), or says why it cannot be used, with the line.
 pub fn prepare(source: &str) -> Result<String, RenderError> {
@@ -342,7 +352,7 @@ impl Rewriter<'_> {
                 };
                 let mut parts = vec![self.expression(value)?];
                 parts.extend(self.arguments(&f.args)?);
-                fitted(self.splice_span(f.span(), parts)?)
+                Ok(fitted(self.splice_span(f.span(), parts)?))
             }
             Expr::Test(t) => {
                 let mut parts = vec![self.expression(&t.expr)?];
@@ -384,7 +394,7 @@ impl Rewriter<'_> {
     fn call(&self, span: Span, call: &Call<'_>) -> Result<Piece, RenderError> {
         let mut parts = vec![self.expression(&call.expr)?];
         parts.extend(self.arguments(&call.args)?);
-        fitted(self.splice_span(span, parts)?)
+        Ok(fitted(self.splice_span(span, parts)?))
     }
 
     fn arguments(&self, args: &[CallArg<'_>]) -> Result<Vec<Piece>, RenderError> {
@@ -439,11 +449,11 @@ fn extent<'p>(span: Span, children: impl IntoIterator<Item = &'p Piece>) -> (usi
     )
 }
 
-fn fitted(piece: Piece) -> Result<Piece, RenderError> {
-    Ok(Piece {
+fn fitted(piece: Piece) -> Piece {
+    Piece {
         text: format!("__fit({})", piece.text),
         ..piece
-    })
+    }
 }
 
 /// Checks a rewritten source: no value-building operator is left, and every filter and call
@@ -612,7 +622,7 @@ fn too_large() -> Error {
 
 /// Counts `bytes` against the render's budget, before they are built where the caller can
 /// tell the size first.
-pub(in crate::domain) fn charge(bytes: usize) -> Result<(), Error> {
+fn charge(bytes: usize) -> Result<(), Error> {
     if bytes > MAX_RENDERED_PART_BYTES {
         return Err(too_large());
     }
@@ -804,13 +814,7 @@ fn join(value: Value, separator: Option<Value>) -> Result<Value, Error> {
         .iter()
         .map(display)
         .collect::<Result<Vec<_>, _>>()?;
-    let total = parts.iter().map(String::len).sum::<usize>().saturating_add(
-        separator
-            .len()
-            .saturating_mul(parts.len().saturating_sub(1)),
-    );
-    charge(total)?;
-    let joined = parts.join(&separator);
+    let joined = measured_join(&parts, &separator)?;
     Ok(if value.is_safe() {
         Value::from_safe_string(joined)
     } else {
@@ -820,11 +824,38 @@ fn join(value: Value, separator: Option<Value>) -> Result<Value, Error> {
 
 /// `replace`, measured before it is built.
 fn replace(value: Value, from: Value, to: Value, count: Option<usize>) -> Result<Value, Error> {
-    let (text, from, to) = (display(&value)?, display(&from)?, display(&to)?);
+    let replaced = measured_replace(&display(&value)?, &display(&from)?, &display(&to)?, count)?;
+    Ok(if value.is_safe() {
+        Value::from_safe_string(replaced)
+    } else {
+        Value::from(replaced)
+    })
+}
+
+/// Joins `parts`, charging the result before it is built: a join can outgrow its input many
+/// times over (a long separator between many parts).
+pub(in crate::domain) fn measured_join(parts: &[String], separator: &str) -> Result<String, Error> {
+    let total = parts.iter().map(String::len).sum::<usize>().saturating_add(
+        separator
+            .len()
+            .saturating_mul(parts.len().saturating_sub(1)),
+    );
+    charge(total)?;
+    Ok(parts.join(separator))
+}
+
+/// Replaces `from` by `to` in `text` (the first `count` times, or all), charging the result
+/// before it is built: each replacement can grow the text by all of `to`.
+pub(in crate::domain) fn measured_replace(
+    text: &str,
+    from: &str,
+    to: &str,
+    count: Option<usize>,
+) -> Result<String, Error> {
     let found = if from.is_empty() {
         text.chars().count() + 1
     } else {
-        text.matches(from.as_str()).count()
+        text.matches(from).count()
     };
     let replaced_count = count.map_or(found, |c| c.min(found));
     let grows = to
@@ -832,14 +863,9 @@ fn replace(value: Value, from: Value, to: Value, count: Option<usize>) -> Result
         .saturating_sub(from.len())
         .saturating_mul(replaced_count);
     charge(text.len().saturating_add(grows))?;
-    let replaced = match count {
-        Some(n) => text.replacen(from.as_str(), &to, n),
-        None => text.replace(from.as_str(), &to),
-    };
-    Ok(if value.is_safe() {
-        Value::from_safe_string(replaced)
-    } else {
-        Value::from(replaced)
+    Ok(match count {
+        Some(n) => text.replacen(from, to, n),
+        None => text.replace(from, to),
     })
 }
 

@@ -99,21 +99,8 @@ fn check_size(errors: &mut ValidationErrors, field: &str, source: &str) -> bool 
     true
 }
 
-/// A source must parse, hold only what renders within bounds (S32), and compile once
-/// rewritten for that.
 fn check_compiles(errors: &mut ValidationErrors, field: &str, source: &str) {
-    let checked = super::render::prepare(source).and_then(|prepared| {
-        minijinja::Environment::new()
-            .template_from_str(&prepared)
-            .map(drop)
-            .map_err(|e| super::render::RenderError {
-                message: e
-                    .detail()
-                    .map_or_else(|| e.kind().to_string(), str::to_owned),
-                line: e.line(),
-            })
-    });
-    if let Err(e) = checked {
+    if let Err(e) = super::render::check(source) {
         let line = e.line.map(|l| format!(" on line {l}")).unwrap_or_default();
         errors.push(FieldError::invalid(
             field,

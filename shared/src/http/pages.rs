@@ -61,13 +61,20 @@ fn page_environment() -> Environment<'static> {
     env
 }
 
+/// Adds the built-in templates, prepared for bounded rendering once per process (every
+/// tenant's page set starts from them).
 fn add_builtin_templates(env: &mut Environment<'static>) {
-    for (name, source) in TEMPLATES {
-        // The built-in templates are checked by a unit test; a broken one renders as the
-        // plain error page instead of taking the process down.
-        if let Ok(prepared) = render::prepare(source) {
-            let _ = env.add_template_owned(*name, prepared);
-        }
+    static PREPARED: OnceLock<Vec<(&'static str, String)>> = OnceLock::new();
+    let prepared = PREPARED.get_or_init(|| {
+        TEMPLATES
+            .iter()
+            // The built-in templates are checked by a unit test; a broken one renders as
+            // the plain error page instead of taking the process down.
+            .filter_map(|(name, source)| Some((*name, render::prepare(source).ok()?)))
+            .collect()
+    });
+    for (name, source) in prepared {
+        let _ = env.add_template_owned(*name, source.clone());
     }
 }
 

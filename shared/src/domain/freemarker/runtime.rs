@@ -52,29 +52,12 @@ pub fn install(env: &mut Environment<'_>) {
             value
         }
     });
-    // Both are measured before they are built (S32): their result can outgrow their input
-    // many times over.
     env.add_function("fm_join", |value: Value, separator: Value| {
         let parts = sequence(&value)?.iter().map(plain).collect::<Vec<_>>();
-        let separator = plain(&separator);
-        let total = parts.iter().map(String::len).sum::<usize>().saturating_add(
-            separator
-                .len()
-                .saturating_mul(parts.len().saturating_sub(1)),
-        );
-        render::charge(total)?;
-        Ok::<_, Error>(parts.join(&separator))
+        render::measured_join(&parts, &plain(&separator))
     });
     env.add_function("fm_replace", |value: Value, from: Value, to: Value| {
-        let (text, from, to) = (plain(&value), plain(&from), plain(&to));
-        let found = if from.is_empty() {
-            text.chars().count() + 1
-        } else {
-            text.matches(from.as_str()).count()
-        };
-        let grows = to.len().saturating_sub(from.len()).saturating_mul(found);
-        render::charge(text.len().saturating_add(grows))?;
-        Ok::<_, Error>(text.replace(from.as_str(), &to))
+        render::measured_replace(&plain(&value), &plain(&from), &plain(&to), None)
     });
     env.add_function("fm_contains", |value: Value, part: Value| {
         plain(&value).contains(&plain(&part))
