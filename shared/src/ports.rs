@@ -208,6 +208,10 @@ pub struct StoredRefreshToken {
     /// Used once already: presented again, it is a replay (S20).
     #[serde(default)]
     pub rotated: bool,
+    /// Issued by the token endpoint to a client that authenticated: redeemable only there, by
+    /// that client, authenticated again; never at `/api/jwt/refresh` (S35).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub client_bound: bool,
 }
 
 impl StoredRefreshToken {

@@ -1032,6 +1032,102 @@ async fn n2_s9_the_short_code_step_answers_a_known_and_an_unknown_address_alike(
     assert_eq!((a.status, strip(&a.html)), (b.status, strip(&b.html)));
 }
 
+/// N3, S33: wrong short codes are held back per source, not per account: a source that typed
+/// thirty waits ten minutes whatever address it names (a decoy's alike, S9), and the owner, at
+/// another source, signs in with the short code meanwhile.
+#[tokio::test]
+async fn n3_s33_wrong_short_codes_hold_back_their_source_and_never_the_owner() {
+    let server = TestServer::start_behind_proxy().await;
+    let client = relying_party(&server, json!({}), "owner@example.com").await;
+    let mut attacker = Browser::at(&server, "198.51.100.66");
+    let mut answers = Vec::new();
+    for round in 0..7 {
+        // Alternately the owner's address and an unknown one: the source's count is one.
+        let email = if round % 2 == 0 {
+            "owner@example.com"
+        } else {
+            "nobody@example.com"
+        };
+        let asked = ask_for_link(&mut attacker, &client, email, &[]).await;
+        for _ in 0..5 {
+            let page = attacker.type_short_code(&asked.csrf(), "000000").await;
+            answers.push((page.status, page.html.contains("Too many wrong codes")));
+        }
+    }
+    assert!(
+        answers[..30].iter().all(|a| *a == (400, false)),
+        "{answers:?}"
+    );
+    assert!(
+        answers[30..].iter().all(|a| *a == (429, true)),
+        "{answers:?}"
+    );
+    // The owner, elsewhere, is not held: the short code signs in.
+    let mut owner = Browser::at(&server, "203.0.113.5");
+    let asked = ask_for_link(&mut owner, &client, "owner@example.com", &[]).await;
+    let short = one_time_code_in(&server.emails().await.pop().unwrap());
+    let done = owner.type_short_code(&asked.csrf(), &short).await;
+    assert_eq!(done.status, 302, "{}", done.html);
+    // The held source's own live login is not spent while it waits, and works after.
+    let asked = ask_for_link(&mut attacker, &client, "owner@example.com", &[]).await;
+    let short = one_time_code_in(&server.emails().await.pop().unwrap());
+    let held = attacker.type_short_code(&asked.csrf(), &short).await;
+    assert_eq!(held.status, 429);
+    server.clock.advance_secs(600);
+    let asked = ask_for_link(&mut attacker, &client, "owner@example.com", &[]).await;
+    let short = one_time_code_in(&server.emails().await.pop().unwrap());
+    assert_eq!(
+        attacker.type_short_code(&asked.csrf(), &short).await.status,
+        302
+    );
+}
+
+/// N8: one address is sent at most twenty sign-in mails an hour from all sources together;
+/// a source the owner signed in from before is not held by that ceiling, and the hour ends it.
+#[tokio::test]
+async fn n8_an_address_gets_at_most_twenty_mails_an_hour_but_its_owners_network_is_not_held() {
+    let server = TestServer::start_behind_proxy().await;
+    let client = relying_party(&server, json!({}), "inbox@example.com").await;
+    let mut owner = Browser::at(&server, "203.0.113.9");
+    let asked = ask_for_link(&mut owner, &client, "inbox@example.com", &[]).await;
+    let short = one_time_code_in(&server.emails().await.pop().unwrap());
+    assert_eq!(
+        owner.type_short_code(&asked.csrf(), &short).await.status,
+        302
+    );
+    let mut statuses = Vec::new();
+    for i in 0..21 {
+        // Each source within its own limit; the minute limit of all sources (fifty) too.
+        if i % 5 == 4 {
+            server.clock.advance_secs(61);
+        }
+        let mut browser = Browser::at(&server, &format!("198.51.100.{}", 100 + i));
+        statuses.push(
+            ask_for_link(&mut browser, &client, "inbox@example.com", &[])
+                .await
+                .status,
+        );
+    }
+    assert_eq!(statuses[..19], [200; 19], "{statuses:?}");
+    assert_eq!(statuses[19..], [429, 429], "{statuses:?}");
+    assert_eq!(server.emails().await.len(), 20);
+    let mut again = Browser::at(&server, "203.0.113.9");
+    assert_eq!(
+        ask_for_link(&mut again, &client, "inbox@example.com", &[])
+            .await
+            .status,
+        200
+    );
+    server.clock.advance_secs(3600);
+    let mut later = Browser::at(&server, "198.51.100.250");
+    assert_eq!(
+        ask_for_link(&mut later, &client, "inbox@example.com", &[])
+            .await
+            .status,
+        200
+    );
+}
+
 /// The seed's flow up to the token response (with `offline_access`, so a refresh token).
 async fn tokens_for(server: &TestServer, client: &RelyingParty) -> (String, Value) {
     let code = client.authorization_code(server, json!({})).await;
@@ -1095,6 +1191,68 @@ async fn s20_refresh_tokens_rotate_and_a_reused_one_revokes_its_family() {
     let (status, after) = refresh(&server, &client, &second).await;
     assert_eq!(
         (status, after["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+}
+
+/// N5, S35: a refresh token the token endpoint gave a confidential client is redeemed only
+/// there, by that client with its secret: `/api/jwt/refresh` and the client without its secret
+/// are refused, and the refusals spend nothing.
+#[tokio::test]
+async fn n5_s35_a_confidential_clients_refresh_token_needs_the_clients_secret() {
+    let server = TestServer::start().await;
+    let client = relying_party(
+        &server,
+        json!({"clientAuthenticationPolicy": "NotRequiredWhenUsingPKCE"}),
+        "nils@example.com",
+    )
+    .await;
+    let (_, tokens) = tokens_for(&server, &client).await;
+    let token = tokens["refresh_token"].as_str().unwrap().to_owned();
+    server
+        .post("/api/jwt/refresh", None, json!({"refreshToken": token}))
+        .await
+        .assert_status(404);
+    let (status, refused) = token_request(
+        &server,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &token),
+            ("client_id", &client.id),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(status, 400, "{refused}");
+    assert_eq!(refused["error"], "invalid_grant");
+    let (status, rotated) = refresh(&server, &client, &token).await;
+    assert_eq!(status, 200, "{rotated}");
+    // The successor is bound alike.
+    let next = rotated["refresh_token"].as_str().unwrap();
+    server
+        .post("/api/jwt/refresh", None, json!({"refreshToken": next}))
+        .await
+        .assert_status(404);
+}
+
+/// N19, S35: rotation does not extend a sign-in: every token of a family ends when the first
+/// one would have (the tenant's refresh lifetime, thirty days by default).
+#[tokio::test]
+async fn n19_s35_a_refresh_family_ends_with_its_first_tokens_lifetime() {
+    let server = TestServer::start().await;
+    let client = relying_party(&server, json!({}), "olga@example.com").await;
+    let (_, tokens) = tokens_for(&server, &client).await;
+    let mut token = tokens["refresh_token"].as_str().unwrap().to_owned();
+    for _ in 0..29 {
+        server.clock.advance_secs(24 * 3600);
+        let (status, rotated) = refresh(&server, &client, &token).await;
+        assert_eq!(status, 200, "{rotated}");
+        token = rotated["refresh_token"].as_str().unwrap().to_owned();
+    }
+    server.clock.advance_secs(24 * 3600 + 1);
+    let (status, ended) = refresh(&server, &client, &token).await;
+    assert_eq!(
+        (status, ended["error"].as_str()),
         (400, Some("invalid_grant"))
     );
 }
@@ -1235,6 +1393,47 @@ async fn userinfo_answers_a_live_access_token_and_refuses_anything_else() {
     server.clock.advance_secs(3601);
     let (status, _) = userinfo(format!("Bearer {access}")).await;
     assert_eq!(status, 401);
+}
+
+/// N6, S35: an id token, signed by the same key as the access token, is not an access token:
+/// userinfo, `/api/jwt/validate` and introspection refuse it and take the access token, which
+/// says what it is (`tty: at`, as FusionAuth's access tokens do).
+#[tokio::test]
+async fn n6_s35_an_id_token_is_never_taken_for_an_access_token() {
+    let server = TestServer::start().await;
+    let client = relying_party(&server, json!({}), "ivo@example.com").await;
+    let (_, tokens) = tokens_for(&server, &client).await;
+    let access = tokens["access_token"].as_str().unwrap();
+    let id_token = tokens["id_token"].as_str().unwrap();
+    let claims = verified_claims(&server, access, &client.id).await;
+    assert_eq!(claims["tty"], "at");
+    for (token, expected) in [(access, 200), (id_token, 401)] {
+        let userinfo = reqwest::Client::new()
+            .get(format!("{}/oauth2/userinfo", server.base))
+            .header("Authorization", format!("Bearer {token}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(userinfo.status().as_u16(), expected, "userinfo");
+        let validate = reqwest::Client::new()
+            .get(format!("{}/api/jwt/validate", server.base))
+            .header("Authorization", format!("Bearer {token}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(validate.status().as_u16(), expected, "/api/jwt/validate");
+        let introspected = reqwest::Client::new()
+            .post(format!("{}/oauth2/introspect", server.base))
+            .basic_auth(&client.id, Some(&client.secret))
+            .form(&[("token", token)])
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap();
+        assert_eq!(introspected["active"], expected == 200, "introspection");
+    }
 }
 
 #[tokio::test]

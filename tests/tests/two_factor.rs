@@ -162,6 +162,59 @@ async fn s7_the_fifth_wrong_code_ends_the_step() {
         .assert_status(404);
 }
 
+/// N3, S33: a hundred wrong one-time codes for the first factor (which anybody who knows the
+/// address can cause) leave the second factor alone: the authenticator's code, a recovery code
+/// and removing a method all work at once.
+#[tokio::test]
+async fn n3_s33_wrong_first_factor_codes_never_hold_the_second_factor() {
+    let server = TestServer::start().await;
+    let app = server.application(json!({})).await;
+    let two = enrolled(&server, &app, "held@example.com").await;
+    for _ in 0..20 {
+        let started = server
+            .start_login(
+                &app,
+                "held@example.com",
+                json!({"loginStrategy": "FormField"}),
+            )
+            .await
+            .json();
+        for _ in 0..5 {
+            server
+                .post(
+                    "/api/passwordless/login",
+                    Some(ADMIN_KEY),
+                    json!({"code": started["code"], "oneTimeCode": "wrong!"}),
+                )
+                .await
+                .assert_status(400);
+        }
+    }
+    let step = first_step(&server, &app, "held@example.com", json!({})).await;
+    let code = two.secret.code_at(server.clock_now().plus_secs(30));
+    second_step(&server, json!({"twoFactorId": step, "code": code}))
+        .await
+        .assert_status(200);
+    let step = first_step(&server, &app, "held@example.com", json!({})).await;
+    second_step(
+        &server,
+        json!({"twoFactorId": step, "code": two.recovery_codes[0]}),
+    )
+    .await
+    .assert_status(200);
+    server.clock.advance_secs(30);
+    let path = format!(
+        "/api/user/two-factor/{}?methodId={}&code={}",
+        two.user,
+        two.method_id,
+        two.secret.code_at(server.clock_now().plus_secs(30))
+    );
+    server
+        .call("DELETE", &path, ADMIN_KEY, None)
+        .await
+        .assert_status(200);
+}
+
 #[tokio::test]
 async fn s4_a_step_expires_with_the_tenants_two_factor_id_ttl() {
     let server = TestServer::start().await;

@@ -1,6 +1,7 @@
 use serde::Serialize;
 
 use super::ids::{ApplicationId, RefreshTokenId, TenantId, UserId};
+use super::signing::SigningAlgorithm;
 
 /// The claims of an access token, named and shaped as FusionAuth issues them.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -26,7 +27,13 @@ pub struct AccessTokenClaims {
     pub tid: TenantId,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sid: Option<RefreshTokenId>,
+    /// The token's type, `at`, as FusionAuth's access tokens carry it: what tells an access
+    /// token from an id token signed by the same key (S35).
+    pub tty: &'static str,
 }
+
+/// The `tty` of an access token.
+pub const ACCESS_TOKEN_TYPE: &str = "at";
 
 /// The claims of an OpenID Connect id token (OIDC Core 2, 3.1.3.6).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -57,11 +64,41 @@ pub struct IdTokenClaims {
 }
 
 impl IdTokenClaims {
-    /// The left half of the access token's SHA-256, base64url: every algorithm served here
-    /// (RS256, ES256, HS256) hashes with SHA-256.
-    pub fn at_hash(access_token: &str) -> String {
+    /// The left half of the access token's hash, base64url, with the hash of the id token's
+    /// own algorithm (OIDC Core 3.1.3.6): SHA-256 for RS256, ES256 and HS256, SHA-384 for
+    /// ES384, SHA-512 for HS512.
+    pub fn at_hash(algorithm: SigningAlgorithm, access_token: &str) -> String {
+        use sha2::{Digest, Sha256, Sha384, Sha512};
+        let digest = match algorithm {
+            SigningAlgorithm::Rs256 | SigningAlgorithm::Es256 | SigningAlgorithm::Hs256 => {
+                Sha256::digest(access_token.as_bytes()).to_vec()
+            }
+            SigningAlgorithm::Es384 => Sha384::digest(access_token.as_bytes()).to_vec(),
+            SigningAlgorithm::Hs512 => Sha512::digest(access_token.as_bytes()).to_vec(),
+        };
+        super::signing::b64url(&digest[..digest.len() / 2])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// N15: the hash follows the id token's algorithm; the halves' lengths tell them apart.
+    #[test]
+    fn n15_at_hash_uses_the_hash_of_the_id_tokens_algorithm() {
+        let lengths: Vec<usize> = SigningAlgorithm::ALL
+            .into_iter()
+            .map(|a| IdTokenClaims::at_hash(a, "token").len())
+            .collect();
+        // RS256, ES256, ES384, HS256, HS512: 16, 16, 24, 16 and 32 bytes in base64url.
+        assert_eq!(lengths, [22, 22, 32, 22, 43]);
+        // OIDC Core's example: the left half of SHA-256 of the access token.
         use sha2::{Digest, Sha256};
-        let digest = Sha256::digest(access_token.as_bytes());
-        super::signing::b64url(&digest[..16])
+        let full = Sha256::digest(b"token");
+        assert_eq!(
+            IdTokenClaims::at_hash(SigningAlgorithm::Rs256, "token"),
+            super::super::signing::b64url(&full[..16])
+        );
     }
 }

@@ -625,6 +625,7 @@ where
                 &registered.user,
                 now,
                 None,
+                false,
             )
             .await?,
         )

@@ -189,6 +189,9 @@ pub enum Completion {
     /// A short code that completes nothing: not the login's (counted, S7; the login lives on
     /// until its fifth), or the login is dead or never was (S9: the page cannot tell which).
     WrongOneTimeCode,
+    /// The source typed its window's share of wrong short codes and waits (S33); nothing was
+    /// looked at or spent.
+    SourceHeld,
     /// The code is spent and the user's second factor is asked for next; the authorization
     /// request waits with the pending step.
     TwoFactor {
@@ -292,14 +295,23 @@ pub async fn complete_with_one_time_code<S: LinkStore + ?Sized>(
     browser: CompletingBrowser,
 ) -> FlowResult<Completion> {
     let (store, clock) = (ports.store, ports.clock);
+    let now = clock.now();
+    let source = browser.ip_address.as_deref();
+    // A source that typed its share of wrong codes waits, whatever it names (S33); the pending
+    // login's tries are not spent meanwhile.
+    if passwordless::source_is_held(store, source, now).await? {
+        return Ok(Completion::SourceHeld);
+    }
     // A wrong code, a login that is dead (used, expired, burnt by its fifth wrong try), one
     // that never was (an unknown address's decoy) and a pending reference without this
     // browser's binding all answer alike: telling them apart would tell whether the address
     // has an account (S9).
-    let Some(stored) = store.code(pending, clock.now()).await? else {
+    let Some(stored) = store.code(pending, now).await? else {
+        passwordless::count_source_failure(store, source, now).await?;
         return Ok(Completion::WrongOneTimeCode);
     };
     if stored.browser_binding.is_none() || !bound_to(&stored, binding) {
+        passwordless::count_source_failure(store, source, now).await?;
         return Ok(Completion::WrongOneTimeCode);
     }
     let presented = Presented::OneTimeCode(typed.hash());
@@ -339,7 +351,8 @@ async fn finish<S: LinkStore + ?Sized>(
     if let Err(refusal) = request.check_against(&application) {
         return Ok(Completion::Refused(refusal));
     }
-    let logged_in = match passwordless::login(
+    let source = browser.ip_address.clone();
+    let outcome = passwordless::login(
         store,
         ports.vault,
         ports.clock,
@@ -349,14 +362,20 @@ async fn finish<S: LinkStore + ?Sized>(
             code_hash,
             presented,
             application_id: Some(application.id),
+            source_address: source.clone(),
             ip_address: browser.ip_address,
             no_jwt: true,
             two_factor_trust: browser.two_factor_trust,
             authorization: Some(request.clone()),
         },
     )
-    .await
-    {
+    .await;
+    if let Ok(LoginOutcome::LoggedIn(done)) = &outcome {
+        // The mail reached this browser's user: its source is one they sign in from.
+        passwordless::remember_source(store, &done.user, source.as_deref(), ports.clock.now())
+            .await?;
+    }
+    let logged_in = match outcome {
         Ok(LoginOutcome::LoggedIn(logged_in)) => logged_in,
         Ok(LoginOutcome::TwoFactor(pending)) => {
             return Ok(Completion::TwoFactor {
@@ -368,6 +387,7 @@ async fn finish<S: LinkStore + ?Sized>(
         Err(FlowError::NotFound | FlowError::WrongOneTimeCode { .. }) => {
             return Ok(Completion::Expired)
         }
+        Err(FlowError::RateLimited) => return Ok(Completion::SourceHeld),
         Err(other) => return Err(other),
     };
     redirect_to_client(
@@ -621,6 +641,8 @@ pub async fn exchange<S: TokenStore + ?Sized>(
                 &user,
                 now,
                 Some(family_of_grant(&code.hash())),
+                // A client that proved itself here proves itself at every refresh (S35).
+                request.client_secret.is_some(),
             )
             .await?,
         ),
@@ -699,8 +721,12 @@ async fn refresh<S: TokenStore + ?Sized>(
         Ok(application) => application,
         Err(error) => return Ok(Err(error)),
     };
+    let redeemer = Redeemer::Client {
+        application: &application,
+        authenticated: request.client_secret.is_some(),
+    };
     Ok(
-        rotate_refresh(store, vault, clock, entropy, presented, Some(&application))
+        rotate_refresh(store, vault, clock, entropy, presented, redeemer)
             .await?
             .ok_or_else(|| {
                 OAuthError::invalid_grant("invalid_refresh_token", "The refresh token is invalid.")
@@ -708,28 +734,52 @@ async fn refresh<S: TokenStore + ?Sized>(
     )
 }
 
+/// Who presents a refresh token.
+#[derive(Clone, Copy)]
+pub enum Redeemer<'a> {
+    /// FusionAuth's `/api/jwt/refresh`: no client, so no client-bound token (S35).
+    Api,
+    /// The token endpoint's client, `authenticated` when it proved itself with its secret.
+    Client {
+        application: &'a Application,
+        authenticated: bool,
+    },
+}
+
 /// Rotates a refresh token (the old one is used up, a successor of the same family answers)
 /// and signs a new access token: the core of the OAuth grant and of FusionAuth's
-/// `/api/jwt/refresh`. With `client`, the token must be that client's; without, its own
-/// application must be active. `None` for a token that is unknown, expired, revoked, of
-/// another client or of an inactive user; a rotated token presented again also revokes its
-/// whole family (S20).
+/// `/api/jwt/refresh`. At the token endpoint the token must be that client's, and a
+/// client-bound one needs the client authenticated; at the API, its own application must be
+/// active and the token not client-bound (S35). `None` for a token that is unknown, expired,
+/// revoked, refused to this redeemer or of an inactive user; a rotated token presented again
+/// also revokes its whole family (S20). The successor keeps the family's start and never
+/// outlives the token it replaces, so a family ends with the refresh lifetime of its first
+/// sign-in (FusionAuth's fixed expiration, S35).
 pub async fn rotate_refresh<S: TokenStore + ?Sized>(
     store: &S,
     vault: &dyn KeyVault,
     clock: &dyn Clock,
     entropy: &dyn Entropy,
     presented: &Secret,
-    client: Option<&Application>,
+    redeemer: Redeemer<'_>,
 ) -> FlowResult<Option<Tokens>> {
     let now = clock.now();
     let Some(old) = store.refresh_token(&presented.hash(), now).await? else {
         return Ok(None);
     };
-    let application = match client {
-        Some(client) if client.id == old.application_id => client.clone(),
-        Some(_) => return Ok(None),
-        None => match store
+    let application = match redeemer {
+        Redeemer::Client {
+            application,
+            authenticated,
+        } if application.id == old.application_id && (authenticated || !old.client_bound) => {
+            application.clone()
+        }
+        Redeemer::Client { .. } => return Ok(None),
+        Redeemer::Api if old.client_bound => {
+            warn!(application_id = %old.application_id, "refresh refused: the token is its client's, redeemed at the token endpoint");
+            return Ok(None);
+        }
+        Redeemer::Api => match store
             .application(old.application_id)
             .await?
             .filter(|a| a.active)
@@ -743,8 +793,11 @@ pub async fn rotate_refresh<S: TokenStore + ?Sized>(
     let rotation = match (&user, old.rotated) {
         (Some(user), false) => {
             let family = Some(old.family_id());
-            let (token, successor) =
+            let (token, mut successor) =
                 new_refresh_token(entropy, &tenant, &application, user, now, family)?;
+            successor.start_instant = old.start_instant;
+            successor.expires_at = successor.expires_at.min(old.expires_at);
+            successor.client_bound = old.client_bound;
             match store
                 .rotate_refresh_token(&presented.hash(), &successor, now)
                 .await?

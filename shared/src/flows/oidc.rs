@@ -1,6 +1,7 @@
 //! OpenID Connect around the token endpoint: discovery documents (one per tenant, since each
 //! tenant has its own issuer and keys) and `userinfo`.
 
+use crate::domain::claims::ACCESS_TOKEN_TYPE;
 use serde_json::{json, Value};
 
 use crate::domain::signing::PrivateKeyDer;
@@ -96,7 +97,8 @@ async fn our_token<S: TenantStore + SigningKeyStore + ?Sized>(
     Ok(Some((claims, tenant)))
 }
 
-/// The claims of a live access token of ours (as [`our_token`], and unexpired by `clock`).
+/// The claims of a live access token of ours (as [`our_token`], unexpired by `clock`, and an
+/// access token: an id token, signed by the same key, is never taken for one, S35).
 pub async fn live_token<S: TenantStore + SigningKeyStore + ?Sized>(
     store: &S,
     vault: &dyn KeyVault,
@@ -104,9 +106,10 @@ pub async fn live_token<S: TenantStore + SigningKeyStore + ?Sized>(
     token: &str,
 ) -> FlowResult<Option<(Value, Tenant)>> {
     Ok(our_token(store, vault, token).await?.filter(|(claims, _)| {
-        claims["exp"]
-            .as_i64()
-            .is_some_and(|exp| exp > clock.now().as_secs())
+        claims["tty"].as_str() == Some(ACCESS_TOKEN_TYPE)
+            && claims["exp"]
+                .as_i64()
+                .is_some_and(|exp| exp > clock.now().as_secs())
     }))
 }
 

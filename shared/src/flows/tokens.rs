@@ -1,6 +1,6 @@
 //! Access and refresh tokens issued at the end of a login.
 
-use crate::domain::claims::{AccessTokenClaims, IdTokenClaims};
+use crate::domain::claims::{AccessTokenClaims, IdTokenClaims, ACCESS_TOKEN_TYPE};
 use crate::domain::generator::CodeGenerator;
 use crate::domain::ids::RefreshTokenId;
 use std::sync::Arc;
@@ -29,7 +29,8 @@ const REFRESH_TOKEN: CodeGenerator = CodeGenerator {
 };
 
 /// Creates a refresh token and stores only its hash (S2). `family` groups the tokens one
-/// sign-in leads to (none: the token starts its own).
+/// sign-in leads to (none: the token starts its own); `client_bound` keeps it to the token
+/// endpoint and its authenticated client (S35).
 #[allow(clippy::too_many_arguments)]
 pub async fn issue_refresh_token<S: RefreshTokenStore + ?Sized>(
     store: &S,
@@ -39,8 +40,10 @@ pub async fn issue_refresh_token<S: RefreshTokenStore + ?Sized>(
     user: &User,
     now: Instant,
     family: Option<RefreshTokenId>,
+    client_bound: bool,
 ) -> FlowResult<RefreshToken> {
-    let (token, stored) = new_refresh_token(entropy, tenant, application, user, now, family)?;
+    let (token, mut stored) = new_refresh_token(entropy, tenant, application, user, now, family)?;
+    stored.client_bound = client_bound;
     store.insert_refresh_token(&stored).await?;
     Ok(RefreshToken {
         token,
@@ -75,6 +78,7 @@ pub fn new_refresh_token(
         expires_at: now.plus_secs(ttl_minutes.saturating_mul(60)),
         family,
         rotated: false,
+        client_bound: false,
     };
     Ok((token, stored))
 }
@@ -154,6 +158,7 @@ pub async fn issue_access_token_for<S: SigningKeyStore + ?Sized>(
         auth_time: now.as_secs(),
         tid: tenant.id,
         sid: session,
+        tty: ACCESS_TOKEN_TYPE,
     };
     Ok(AccessToken {
         token: sign(store, vault, tenant, key_id, &claims).await?,
@@ -171,6 +176,16 @@ async fn sign<S: SigningKeyStore + ?Sized, C: serde::Serialize>(
     key_id: KeyId,
     claims: &C,
 ) -> FlowResult<String> {
+    let key = tenant_key(store, tenant, key_id).await?;
+    sign_with(vault, &key, claims).await
+}
+
+/// The signing key `key_id`, refused if it is another tenant's.
+async fn tenant_key<S: SigningKeyStore + ?Sized>(
+    store: &S,
+    tenant: &Tenant,
+    key_id: KeyId,
+) -> FlowResult<SigningKey> {
     let key = store
         .signing_key(key_id)
         .await?
@@ -180,8 +195,16 @@ async fn sign<S: SigningKeyStore + ?Sized, C: serde::Serialize>(
             "signing key {key_id} belongs to another tenant"
         )));
     }
+    Ok(key)
+}
+
+async fn sign_with<C: serde::Serialize>(
+    vault: &dyn KeyVault,
+    key: &SigningKey,
+    claims: &C,
+) -> FlowResult<String> {
     // The vault keeps what it opened parsed (DESIGN: parsed signing keys are made once).
-    let signer = match vault.signers().and_then(|signers| signers.get(&key)) {
+    let signer = match vault.signers().and_then(|signers| signers.get(key)) {
         Some(signer) => signer,
         None => {
             let private = vault
@@ -189,7 +212,7 @@ async fn sign<S: SigningKeyStore + ?Sized, C: serde::Serialize>(
                 .await?;
             let signer = Arc::new(key.signer(&PrivateKeyDer(private))?);
             if let Some(signers) = vault.signers() {
-                signers.put(&key, signer.clone());
+                signers.put(key, signer.clone());
             }
             signer
         }
@@ -226,6 +249,7 @@ pub async fn issue_id_token<S: SigningKeyStore + ?Sized>(
         .or(jwt.access_token_key_id)
         .or(tenant.jwt_configuration.access_token_key_id)
         .ok_or_else(|| FlowError::Internal(format!("tenant {} has no signing key", tenant.id)))?;
+    let key = tenant_key(store, tenant, key_id).await?;
     let registration = user.registration(application.id);
     let claims = IdTokenClaims {
         aud: application.id.to_string(),
@@ -235,7 +259,7 @@ pub async fn issue_id_token<S: SigningKeyStore + ?Sized>(
         sub: user.id,
         auth_time: facts.auth_time.as_secs(),
         nonce: facts.nonce.map(str::to_owned),
-        at_hash: IdTokenClaims::at_hash(facts.access_token),
+        at_hash: IdTokenClaims::at_hash(key.algorithm, facts.access_token),
         authentication_type: "PASSWORDLESS",
         email: user.email.clone(),
         email_verified: user.verified,
@@ -245,5 +269,5 @@ pub async fn issue_id_token<S: SigningKeyStore + ?Sized>(
         tid: tenant.id,
         sid: facts.session,
     };
-    sign(store, vault, tenant, key_id, &claims).await
+    sign_with(vault, &key, &claims).await
 }

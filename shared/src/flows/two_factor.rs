@@ -30,10 +30,7 @@ use crate::ports::{
 };
 
 use super::mail::{send_template, TemplatedEmail};
-use super::passwordless::{
-    account_failures_key, complete_login, tenant_of, Completing, LoggedIn,
-    ACCOUNT_FAILURE_WINDOW_SECONDS, MAX_ACCOUNT_FAILURES_PER_HOUR,
-};
+use super::passwordless::{complete_login, tenant_of, Completing, LoggedIn};
 use super::tenancy::TenantScope;
 use super::{FlowError, FlowResult};
 
@@ -324,8 +321,20 @@ async fn spend<S: TwoFactorStore + ?Sized>(
     }
 }
 
-/// Counts a wrong code against the account (S7): a login step and enrolments share the limit
-/// with wrong one-time codes.
+/// An account sees at most this many wrong second-factor codes per window; beyond, every
+/// second-factor code is refused until the window ends (S7, ASVS 2.2.1). Only callers past the
+/// first factor (the emailed link or code) or holding the user's token or a key can fill it:
+/// wrong one-time codes of the first factor, which anybody can cause, count per pending login
+/// and per source instead, and never here (S33).
+pub const MAX_ACCOUNT_FAILURES_PER_HOUR: u32 = 100;
+const ACCOUNT_FAILURE_WINDOW_SECONDS: i64 = 3600;
+
+fn account_failures_key(user: UserId) -> String {
+    format!("two-factor-failed:user:{user}")
+}
+
+/// Counts a wrong second-factor code against the account (S7): a login step, enrolments and
+/// removals share the limit.
 async fn count_account_failure<S: RateLimiter + ?Sized>(
     store: &S,
     user: UserId,

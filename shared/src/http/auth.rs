@@ -105,3 +105,28 @@ pub async fn authorize(
         }),
     }
 }
+
+/// Whether a request to a public route carries a live API key permitted for `endpoint`. There a
+/// key grants nothing and a missing or unknown one is no error; it tells only that the caller
+/// is a key holder's server, which limits its own callers, rather than an anonymous source
+/// (S33).
+pub async fn holds_key(app: &App, request: &HttpRequest, endpoint: &str) -> bool {
+    let Some(presented) = request
+        .headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|k| !k.is_empty() && k.len() <= MAX_SECRET_LEN)
+    else {
+        return false;
+    };
+    let hash = Secret::new(presented).hash();
+    match app.store.api_key(&hash).await {
+        Ok(Some(key)) => {
+            key.key_hash.matches(&hash)
+                && !key.has_expired(app.clock.now())
+                && key.permits(endpoint, request.method.as_str())
+        }
+        _ => false,
+    }
+}

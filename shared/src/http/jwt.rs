@@ -17,7 +17,7 @@ use crate::domain::secret::MAX_SECRET_LEN;
 use crate::domain::validation::FieldError;
 use crate::domain::{ApplicationId, KeyId, Secret, UserId};
 use crate::flows::jwt::{self as flows, KeySelection, RevokeTarget};
-use crate::flows::oauth::rotate_refresh;
+use crate::flows::oauth::{rotate_refresh, Redeemer};
 use crate::flows::tenancy::TenantScope;
 use crate::ports::{RefreshTokenFilter, StoredRefreshToken};
 
@@ -125,7 +125,7 @@ pub async fn refresh(app: &App, request: &HttpRequest) -> Result<HttpResponse, A
         app.clock.as_ref(),
         app.entropy.as_ref(),
         &presented,
-        None,
+        Redeemer::Api,
     )
     .await?
     .ok_or(ApiError::NotFound)?;

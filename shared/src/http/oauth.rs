@@ -349,7 +349,7 @@ pub async fn complete_link(
         }
         Completion::Refused(reason) => error_page(app, request, &query, &reason),
         // Only the short-code form presents a one-time code.
-        Completion::WrongOneTimeCode => expired_page(app, request),
+        Completion::WrongOneTimeCode | Completion::SourceHeld => expired_page(app, request),
         Completion::TwoFactor { pending, tenant_id } => {
             super::pages_two_factor::first_page(app, request, &form, &pending, tenant_id).await?
         }
@@ -455,7 +455,7 @@ pub async fn complete_one_time_code(
     let typed = form_value(&form, "code")
         .map(|c| c.trim().replace([' ', '-'], ""))
         .filter(|c| !c.is_empty() && c.len() <= 32);
-    let problem = language(request, &form).message("code_problem");
+    let words = language(request, &form);
     // One answer for a missing or wrong code, a dead login and a decoy (S9).
     let not_right = || {
         check_email_page(
@@ -463,7 +463,7 @@ pub async fn complete_one_time_code(
             request,
             &form,
             StatusCode::BAD_REQUEST,
-            Some(problem),
+            Some(words.message("code_problem")),
             Vec::new(),
         )
     };
@@ -483,6 +483,15 @@ pub async fn complete_one_time_code(
         Completion::WrongOneTimeCode | Completion::Expired | Completion::OtherBrowser => {
             not_right()
         }
+        // Whatever the address, a source past its share of wrong codes waits (S33).
+        Completion::SourceHeld => check_email_page(
+            &look,
+            request,
+            &form,
+            StatusCode::TOO_MANY_REQUESTS,
+            Some(words.message("code_held")),
+            Vec::new(),
+        ),
         Completion::Refused(reason) => Ok(error_page(app, request, &form, &reason)),
         Completion::TwoFactor { pending, tenant_id } => {
             super::pages_two_factor::first_page(app, request, &form, &pending, tenant_id).await

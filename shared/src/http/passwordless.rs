@@ -216,6 +216,11 @@ pub async fn login(
         application_id: body.application_id,
         // The body's address is recorded in events, as FusionAuth does; limits never read it.
         ip_address: ip_address.or_else(|| source_address(request)),
+        source_address: if super::auth::holds_key(app, request, "/api/passwordless/login").await {
+            None
+        } else {
+            source_address(request)
+        },
         no_jwt: body.no_jwt.unwrap_or(false),
         two_factor_trust,
         authorization: None,

@@ -641,6 +641,7 @@ fn refresh_token(user: &User, secret: &str, family: RefreshTokenId) -> StoredRef
         expires_at: NOW.plus_secs(3600),
         family: Some(family),
         rotated: false,
+        client_bound: false,
     }
 }
 
