@@ -10,7 +10,7 @@ use crate::domain::oauth::AuthorizationGrant;
 use crate::domain::signing::{GeneratedKey, KeyMaterial};
 use crate::domain::system::SystemConfiguration;
 use crate::domain::two_factor::{TwoFactorChallenge, TwoFactorSecrets, TwoFactorTrust};
-use crate::domain::verification::{Verification, VerificationTaken};
+use crate::domain::verification::{Verification, VerificationTaken, VerificationWanted};
 use crate::domain::{
     ApiKey, Application, EmailTemplate, Instant, KeyId, SecretHash, SigningAlgorithm, SigningKey,
     Tenant, User,
@@ -116,8 +116,16 @@ pub enum Proof<'a> {
     /// The link alone: takes a code that has no short one-time code; on one that has, it
     /// counts as a wrong try (S7).
     Link,
-    /// The short one-time code's hash, counted before it is compared (S7).
+    /// The short one-time code's hash, counted before it is compared (S7), presented without a
+    /// browser (the API): a code bound to a browser reads as `Nothing` and counts nothing (S14).
     OneTimeCode(&'a SecretHash),
+    /// The short one-time code typed in the browser the code is bound to: `binding` is the hash
+    /// of its binding cookie. Only a code bound to exactly that browser is counted and compared;
+    /// anything else reads as `Nothing` (S14).
+    BoundOneTimeCode {
+        typed: &'a SecretHash,
+        binding: &'a SecretHash,
+    },
     /// The link opened in the browser that asked for it on the hosted page: the hash of its
     /// binding cookie. Takes only a code bound to exactly that browser; anything else reads as
     /// `Nothing` and counts nothing (S14).
@@ -344,13 +352,15 @@ impl KickstartMark {
 pub trait VerificationStore: Send + Sync {
     /// Fails with `Duplicate("verification")` when the id exists.
     async fn insert_verification(&self, verification: &Verification) -> StoreResult<()>;
-    /// Takes a live verification exactly once (S5). One with a one-time code needs it: a wrong
-    /// one is counted before it is compared and the fifth ends the verification (S7); a missing
-    /// one counts nothing and leaves it as it was.
+    /// Takes a live verification exactly once (S5), only if it is what `wanted` names: another
+    /// kind or tenant reads as `Nothing` and is left as it was, uncounted (N17). One with a
+    /// one-time code needs it: a wrong one is counted before it is compared and the fifth ends
+    /// the verification (S7); a missing one counts nothing and leaves it as it was.
     async fn take_verification(
         &self,
         id: &SecretHash,
         one_time_code: Option<&SecretHash>,
+        wanted: VerificationWanted,
         now: Instant,
     ) -> StoreResult<VerificationTaken>;
 }

@@ -909,6 +909,19 @@ async fn s8_the_mail_one_inbox_can_be_made_to_receive_is_bounded_whatever_the_so
     assert_eq!(server.emails().await.len(), 10);
 }
 
+/// N11: the authorization response names the issuer that answered (RFC 9207), the one the
+/// discovery document gives, so a client talking to several cannot be mixed up.
+#[tokio::test]
+async fn n11_the_authorization_response_carries_the_issuer() {
+    let server = TestServer::start().await;
+    let client = relying_party(&server, json!({}), "iris@example.com").await;
+    let link = client.link(&server, json!({})).await;
+    let done = continue_from(&mut Browser::new(&server), &link).await;
+    let location = done.location().unwrap();
+    assert_eq!(parameter(&location, "iss").as_deref(), Some(PUBLIC_URL));
+    assert!(parameter(&location, "code").is_some());
+}
+
 #[tokio::test]
 async fn s17_the_authorize_page_refuses_unknown_clients_and_near_miss_redirects() {
     let server = TestServer::start().await;
@@ -1080,6 +1093,85 @@ async fn n3_s33_wrong_short_codes_hold_back_their_source_and_never_the_owner() {
         attacker.type_short_code(&asked.csrf(), &short).await.status,
         302
     );
+}
+
+/// N13, S14: a login asked for on the hosted page is bound to the browser that asked; the
+/// link's code with the right short code is refused by `/api/passwordless/login`, counts no
+/// try, and the short code still signs in where it was asked for.
+#[tokio::test]
+async fn n13_s14_a_browser_bound_code_is_not_redeemed_through_the_api() {
+    let server = TestServer::start().await;
+    let client = relying_party(&server, json!({}), "bound@example.com").await;
+    let mut browser = Browser::new(&server);
+    let asked = ask_for_link(&mut browser, &client, "bound@example.com", &[]).await;
+    let mail = server.emails().await.pop().unwrap();
+    let short = one_time_code_in(&mail);
+    let link = link_in(&mail);
+    let code = link
+        .split('?')
+        .next()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    for _ in 0..5 {
+        server
+            .login(json!({"code": code, "oneTimeCode": short}))
+            .await
+            .assert_status(404);
+        server.login(json!({"code": code})).await.assert_status(404);
+    }
+    let done = browser.type_short_code(&asked.csrf(), &short).await;
+    assert_eq!(done.status, 302, "{}", done.html);
+}
+
+/// N16: the page behind the link of an API-started login that wants its short code asks for
+/// the code; Continue without it spends nothing, a wrong one is told as such while the login
+/// lives, and the right one signs in.
+#[tokio::test]
+async fn n16_an_api_started_short_code_link_asks_for_the_code_and_spends_nothing_without_it() {
+    let server = TestServer::start().await;
+    let client = relying_party(&server, json!({}), "form@example.com").await;
+    let state = authorization_state(&client.id, json!({}));
+    let started = server
+        .start_login(
+            &client.id,
+            "form@example.com",
+            json!({"state": state, "loginStrategy": "FormField"}),
+        )
+        .await
+        .json();
+    let code = started["code"].as_str().unwrap();
+    let short = started["oneTimeCode"].as_str().unwrap();
+    let link = format!("/oauth2/passwordless/{code}");
+    let mut browser = Browser::new(&server);
+    let page = browser.get(&link).await;
+    assert_eq!(page.status, 200);
+    assert!(page.html.contains("name=\"code\""), "{}", page.html);
+    for _ in 0..6 {
+        let page = browser.get(&link).await;
+        let again = browser.post_form(&link, &[("csrf", &page.csrf())]).await;
+        assert_eq!(again.status, 400, "{}", again.html);
+        assert!(again.html.contains("name=\"code\""));
+    }
+    let wrong = if short == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    let page = browser.get(&link).await;
+    let refused = browser
+        .post_form(&link, &[("csrf", &page.csrf()), ("code", wrong)])
+        .await;
+    assert_eq!(refused.status, 400);
+    assert!(refused.html.contains("not right"), "{}", refused.html);
+    let page = browser.get(&link).await;
+    let done = browser
+        .post_form(&link, &[("csrf", &page.csrf()), ("code", short)])
+        .await;
+    assert_eq!(done.status, 302, "{}", done.html);
+    assert!(done.location().unwrap().starts_with(CALLBACK));
 }
 
 /// N8: one address is sent at most twenty sign-in mails an hour from all sources together;
@@ -1321,13 +1413,29 @@ async fn discovery_documents_name_each_tenants_issuer_endpoints_and_keys() {
         document["token_endpoint"],
         format!("{PUBLIC_URL}/oauth2/token")
     );
+    // N14: the default tenant's discovery names its own key set, not every tenant's.
     assert_eq!(
         document["jwks_uri"],
-        format!("{PUBLIC_URL}/.well-known/jwks.json")
+        format!(
+            "{PUBLIC_URL}/{}/.well-known/jwks.json",
+            server.default_tenant()
+        )
     );
+    let own_keys = server
+        .get(
+            &format!("/{}/.well-known/jwks.json", server.default_tenant()),
+            None,
+        )
+        .await;
+    own_keys.assert_status(200);
+    assert!(!own_keys.json()["keys"].as_array().unwrap().is_empty());
     assert_eq!(
         document["code_challenge_methods_supported"],
         json!(["S256"])
+    );
+    assert_eq!(
+        document["authorization_response_iss_parameter_supported"],
+        true
     );
 
     let tenant = server.tenant("Acme").await;

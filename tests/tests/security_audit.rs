@@ -123,6 +123,19 @@ async fn h2_s22_a_tenant_locked_key_cannot_sign_with_another_tenants_key_or_issu
     )
     .await;
     response.assert_error_code("[duplicate]tenant.issuer");
+    // N14: nor one that differs from it only in case, default port or a trailing slash.
+    let near = PUBLIC_URL.replace("https://", "HTTPS://").to_owned() + ":443/";
+    for issuer in [format!("{PUBLIC_URL}/"), near] {
+        as_key(
+            &server,
+            "PATCH",
+            &hooli_path,
+            HOOLI_KEY,
+            json!({"tenant": {"issuer": issuer}}),
+        )
+        .await
+        .assert_error_code("[duplicate]tenant.issuer");
+    }
     // Its own issuer is its own business.
     as_key(
         &server,

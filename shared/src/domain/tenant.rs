@@ -509,8 +509,53 @@ impl Tenant {
     }
 }
 
+/// An issuer as verifiers compare it, loosely: scheme and host in lower case, the scheme's
+/// default port and any trailing `/` dropped. Two tenants whose issuers are the same by this
+/// measure would have verifiers (and libraries that normalise) take one's tokens for the
+/// other's, so uniqueness is checked on it (S36, N14).
+pub fn normalized_issuer(issuer: &str) -> String {
+    let trimmed = issuer.trim().trim_end_matches('/');
+    let Some((scheme, rest)) = trimmed.split_once("://") else {
+        return trimmed.to_owned();
+    };
+    let scheme = scheme.to_ascii_lowercase();
+    let (authority, path) = match rest.find('/') {
+        Some(at) => rest.split_at(at),
+        None => (rest, ""),
+    };
+    let mut authority = authority.to_ascii_lowercase();
+    let default_port = match scheme.as_str() {
+        "https" => Some(":443"),
+        "http" => Some(":80"),
+        _ => None,
+    };
+    if let Some(port) = default_port {
+        if let Some(host) = authority.strip_suffix(port) {
+            authority = host.to_owned();
+        }
+    }
+    format!("{scheme}://{authority}{path}")
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn n14_issuers_that_differ_only_in_case_port_or_a_trailing_slash_are_one() {
+        let one = super::normalized_issuer("https://login.example.com/acme");
+        for other in [
+            "https://login.example.com/acme/",
+            "HTTPS://Login.Example.com/acme",
+            "https://login.example.com:443/acme//",
+        ] {
+            assert_eq!(super::normalized_issuer(other), one, "{other}");
+        }
+        // The path is the issuer's own: its case counts.
+        assert_ne!(
+            super::normalized_issuer("https://login.example.com/Acme"),
+            one
+        );
+    }
+
     use super::*;
     use crate::domain::GeneratorType;
 

@@ -19,6 +19,33 @@ pub enum VerificationPurpose {
     Registration { application_id: ApplicationId },
 }
 
+impl VerificationPurpose {
+    /// The purpose's kind as stores keep it beside the verification, to take only what a
+    /// request asks for.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            VerificationPurpose::Email => "email",
+            VerificationPurpose::Registration { .. } => "registration",
+        }
+    }
+}
+
+/// What a request may take: a verification of one kind (`email` or `registration`), and of
+/// one tenant when the caller is scoped to one. Anything else is left as it was, uncounted
+/// (N17).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VerificationWanted {
+    pub kind: &'static str,
+    pub tenant: Option<TenantId>,
+}
+
+impl VerificationWanted {
+    pub fn holds(&self, verification: &Verification) -> bool {
+        verification.purpose.kind_name() == self.kind
+            && self.tenant.is_none_or(|t| t == verification.tenant_id)
+    }
+}
+
 /// FusionAuth's `VerificationStrategy`: the link alone, or the id and a typed short code.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum VerificationStrategy {

@@ -256,14 +256,14 @@ async fn require_usable_template<S: TemplateStore + ?Sized>(
     }
 }
 
-/// A caller scoped to one tenant may not give it an issuer another tenant's tokens carry: a
-/// verifier that trusts an issuer would accept the other tenant's tokens as its own (S22).
+/// A caller scoped to one tenant may not give it an issuer another tenant's tokens carry, nor
+/// one that differs from it only as verifiers overlook (case, default port, a trailing `/`): a
+/// verifier that trusts an issuer would accept the other tenant's tokens as its own (S22, S36).
 async fn require_own_issuer<S: TenantStore + ?Sized>(store: &S, tenant: &Tenant) -> FlowResult<()> {
-    let taken = store
-        .tenants()
-        .await?
-        .iter()
-        .any(|other| other.id != tenant.id && other.issuer == tenant.issuer);
+    let wanted = crate::domain::tenant::normalized_issuer(&tenant.issuer);
+    let taken = store.tenants().await?.iter().any(|other| {
+        other.id != tenant.id && crate::domain::tenant::normalized_issuer(&other.issuer) == wanted
+    });
     if taken {
         return Err(ValidationErrors::field(FieldError::new(
             "duplicate",

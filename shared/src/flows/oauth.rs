@@ -39,13 +39,21 @@ const AUTHORIZATION_CODE: CodeGenerator = CodeGenerator {
 /// What the page behind a magic link may offer. Looking never consumes anything (S14).
 #[derive(Debug, Clone, PartialEq)]
 pub enum LinkView {
-    /// A live code: the page offers a button whose POST completes the login.
-    Continue,
+    /// A live code: the page offers a button whose POST completes the login. With
+    /// `short_code`, an API-started code that wants its short one-time code: the page asks for
+    /// it, since the link alone would only spend a try (S7).
+    Continue { short_code: bool },
     /// A login asked for on the hosted page, opened in another browser: it completes only in
     /// the browser that asked (S14), unless the tenant lets the person confirm here.
     OtherBrowser { may_confirm: bool },
     /// Unknown, expired, used or superseded: one answer for all (S10).
     Expired,
+}
+
+/// An API-started code that completes only with its short one-time code: no browser is bound
+/// to it, so the link alone proves nothing more than a guess (N16).
+fn needs_short_code(code: &PasswordlessCode) -> bool {
+    code.browser_binding.is_none() && code.one_time_code_hash.is_some()
 }
 
 /// Whether `binding` (the browser's cookie) may complete `code`: any browser for an
@@ -70,7 +78,9 @@ pub async fn view_link<S: CodeStore + TenantStore + ?Sized>(
     };
     let tenant = tenant_of(store, stored.tenant_id).await?;
     let view = match bound_to(&stored, binding) {
-        true => LinkView::Continue,
+        true => LinkView::Continue {
+            short_code: needs_short_code(&stored),
+        },
         false => LinkView::OtherBrowser {
             may_confirm: tenant.hosted_pages_configuration.finish_in_other_browser,
         },
@@ -255,10 +265,12 @@ pub struct CompletingBrowser {
 /// passwordless login, and leaves an authorization code for the client. A code asked for on
 /// the hosted page completes only in the browser bound to it (S14).
 #[instrument(skip_all)]
+#[allow(clippy::too_many_arguments)]
 pub async fn complete_link<S: LinkStore + ?Sized>(
     ports: &CompletionPorts<'_, S>,
     code: &Secret,
     binding: Option<&Secret>,
+    typed: Option<&Secret>,
     confirmed_here: bool,
     browser: CompletingBrowser,
 ) -> FlowResult<Completion> {
@@ -267,6 +279,11 @@ pub async fn complete_link<S: LinkStore + ?Sized>(
         return Ok(Completion::Expired);
     };
     let presented = match (&stored.browser_binding, binding) {
+        (None, _) if needs_short_code(&stored) => match typed {
+            Some(typed) => Presented::OneTimeCode(typed.hash()),
+            // Nothing typed: nothing is spent; the page asks again.
+            None => return Ok(Completion::WrongOneTimeCode),
+        },
         (None, _) => Presented::Link,
         (Some(_), Some(binding)) if bound_to(&stored, Some(binding)) => {
             Presented::BoundBrowser(binding.hash())
@@ -310,11 +327,18 @@ pub async fn complete_with_one_time_code<S: LinkStore + ?Sized>(
         passwordless::count_source_failure(store, source, now).await?;
         return Ok(Completion::WrongOneTimeCode);
     };
-    if stored.browser_binding.is_none() || !bound_to(&stored, binding) {
+    let Some(binding) =
+        binding.filter(|_| stored.browser_binding.is_some() && bound_to(&stored, binding))
+    else {
         passwordless::count_source_failure(store, source, now).await?;
         return Ok(Completion::WrongOneTimeCode);
-    }
-    let presented = Presented::OneTimeCode(typed.hash());
+    };
+    // The store checks the binding again as it counts the try: the code cannot change hands
+    // between the look and the take.
+    let presented = Presented::BoundOneTimeCode {
+        typed: typed.hash(),
+        binding: binding.hash(),
+    };
     match finish(ports, &stored, *pending, presented, browser).await? {
         Completion::Expired | Completion::OtherBrowser => Ok(Completion::WrongOneTimeCode),
         other => Ok(other),
@@ -383,10 +407,9 @@ async fn finish<S: LinkStore + ?Sized>(
                 tenant_id: application.tenant_id,
             })
         }
-        // Whether a wrong short code left the login alive is the caller's to tell.
-        Err(FlowError::NotFound | FlowError::WrongOneTimeCode { .. }) => {
-            return Ok(Completion::Expired)
-        }
+        // The login lives on until its fifth wrong try; whether it still does is not told.
+        Err(FlowError::WrongOneTimeCode { .. }) => return Ok(Completion::WrongOneTimeCode),
+        Err(FlowError::NotFound) => return Ok(Completion::Expired),
         Err(FlowError::RateLimited) => return Ok(Completion::SourceHeld),
         Err(other) => return Err(other),
     };
@@ -414,7 +437,7 @@ pub async fn redirect_to_client<S: TenantStore + GrantStore + ?Sized>(
         true => UserState::Authenticated,
         false => UserState::AuthenticatedNotRegistered,
     };
-    let authorization_code = grant_authorization(
+    let (authorization_code, issuer) = grant_authorization(
         ports.store,
         ports.clock,
         ports.entropy,
@@ -433,13 +456,16 @@ pub async fn redirect_to_client<S: TenantStore + GrantStore + ?Sized>(
         parameters.push(("state", state));
     }
     parameters.push(("userState", user_state.as_str()));
+    // RFC 9207: the client learns which issuer answered, against mix-up attacks.
+    parameters.push(("iss", &issuer));
     Ok(Completion::Redirect(redirect_with(
         &request.redirect_uri,
         &parameters,
     )))
 }
 
-/// Stores a grant for the token endpoint and returns its authorization code.
+/// Stores a grant for the token endpoint and returns its authorization code and the issuer of
+/// the tenant it was granted in.
 async fn grant_authorization<S: TenantStore + GrantStore + ?Sized>(
     store: &S,
     clock: &dyn Clock,
@@ -448,7 +474,7 @@ async fn grant_authorization<S: TenantStore + GrantStore + ?Sized>(
     user: &crate::domain::User,
     request: AuthorizationRequest,
     user_state: UserState,
-) -> FlowResult<Secret> {
+) -> FlowResult<(Secret, String)> {
     let tenant = tenant_of(store, application.tenant_id).await?;
     let now = clock.now();
     let ttl = tenant
@@ -469,7 +495,7 @@ async fn grant_authorization<S: TenantStore + GrantStore + ?Sized>(
             },
         )
         .await?;
-    Ok(code)
+    Ok((code, tenant.issuer))
 }
 
 /// A token request as RFC 6749 section 4.1.3 and RFC 7636 section 4.5 define it, with the

@@ -28,10 +28,9 @@ pub async fn discovery<S: TenantStore + ?Sized>(
     let id = tenant.unwrap_or(DEFAULT_TENANT_ID);
     let tenant = store.tenant(id).await?.ok_or(FlowError::NotFound)?;
     let base = links.0.trim_end_matches('/');
-    let jwks_uri = match tenant.id == DEFAULT_TENANT_ID {
-        true => format!("{base}/.well-known/jwks.json"),
-        false => format!("{base}/{}/.well-known/jwks.json", tenant.id),
-    };
+    // Every tenant's discovery, the default's too, names the tenant's own key set: a client of
+    // one tenant has no use for another's keys (N14).
+    let jwks_uri = format!("{base}/{}/.well-known/jwks.json", tenant.id);
     Ok(json!({
         "issuer": tenant.issuer,
         "authorization_endpoint": format!("{base}/oauth2/authorize"),
@@ -42,7 +41,8 @@ pub async fn discovery<S: TenantStore + ?Sized>(
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "refresh_token"],
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["RS256", "ES256", "HS256"],
+        "id_token_signing_alg_values_supported": ["RS256", "ES256", "ES384", "HS256", "HS512"],
+        "authorization_response_iss_parameter_supported": true,
         "scopes_supported": ["openid", "email", "profile", "offline_access"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "code_challenge_methods_supported": ["S256"],

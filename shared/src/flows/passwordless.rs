@@ -713,8 +713,15 @@ pub(crate) async fn count_source_failure<S: RateLimiter + ?Sized>(
 pub enum Presented {
     /// The link alone (the API's `code`).
     Link,
-    /// The short one-time code (the API's `oneTimeCode`, or typed on the hosted page).
+    /// The short one-time code, the API's `oneTimeCode`: never takes a code bound to a browser
+    /// (S14).
     OneTimeCode(SecretHash),
+    /// The short one-time code typed on the hosted page in the browser that asked: the typed
+    /// code's hash and the browser's binding's.
+    BoundOneTimeCode {
+        typed: SecretHash,
+        binding: SecretHash,
+    },
     /// The link opened in the browser that asked on the hosted page: its binding's hash.
     BoundBrowser(SecretHash),
 }
@@ -724,6 +731,9 @@ impl Presented {
         match self {
             Presented::Link => Proof::Link,
             Presented::OneTimeCode(hash) => Proof::OneTimeCode(hash),
+            Presented::BoundOneTimeCode { typed, binding } => {
+                Proof::BoundOneTimeCode { typed, binding }
+            }
             Presented::BoundBrowser(hash) => Proof::BoundBrowser(hash),
         }
     }
@@ -830,8 +840,10 @@ where
         .map(|app| app.tenant_id)
         .or(scope.explicit);
     let source = request.source_address.as_deref();
-    if matches!(request.presented, Presented::OneTimeCode(_))
-        && source_is_held(store, source, now).await?
+    if matches!(
+        request.presented,
+        Presented::OneTimeCode(_) | Presented::BoundOneTimeCode { .. }
+    ) && source_is_held(store, source, now).await?
     {
         return Err(FlowError::RateLimited);
     }
@@ -849,7 +861,7 @@ where
             warn!(user_id = %user, ip_address = ?request.ip_address, "user.login.failed: wrong one-time code");
             return Err(match request.presented {
                 Presented::Link => FlowError::WrongOneTimeCode { missing: true },
-                Presented::OneTimeCode(_) => {
+                Presented::OneTimeCode(_) | Presented::BoundOneTimeCode { .. } => {
                     count_source_failure(store, source, now).await?;
                     FlowError::WrongOneTimeCode { missing: false }
                 }

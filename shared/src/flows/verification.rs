@@ -10,7 +10,7 @@ use crate::domain::generator::CodeGenerator;
 use crate::domain::user::normalize_login_id;
 use crate::domain::validation::{FieldError, ValidationErrors};
 use crate::domain::verification::{
-    Verification, VerificationPurpose, VerificationStrategy, VerificationTaken,
+    Verification, VerificationPurpose, VerificationStrategy, VerificationTaken, VerificationWanted,
 };
 use crate::domain::{
     Application, ApplicationId, Instant, Secret, TemplateId, Tenant, User, UserId,
@@ -290,8 +290,21 @@ where
     S: VerificationStore + UserStore + ?Sized,
 {
     let now = clock.now();
+    // Only a verification of the kind and tenant asked for is touched (N17).
+    let wanted = VerificationWanted {
+        kind: match kind {
+            VerificationKind::Email => "email",
+            VerificationKind::Registration => "registration",
+        },
+        tenant: scope.explicit,
+    };
     let taken = store
-        .take_verification(&id.hash(), one_time_code.map(Secret::hash).as_ref(), now)
+        .take_verification(
+            &id.hash(),
+            one_time_code.map(Secret::hash).as_ref(),
+            wanted,
+            now,
+        )
         .await?;
     let verification = match taken {
         VerificationTaken::Taken(verification) => *verification,

@@ -209,12 +209,16 @@ fn form_page(
 }
 
 /// The link's page with its Continue button.
+/// The link's page: Continue, and the short code's field where the code wants it (`problem`
+/// after a wrong or missing one).
 fn continue_page(
     look: &Look,
     request: &HttpRequest,
     language: Language,
     code: &Secret,
     status: StatusCode,
+    short_code: bool,
+    problem: Option<&str>,
 ) -> Result<HttpResponse, ApiError> {
     let action = format!("/oauth2/passwordless/{}", code.expose());
     form_page(
@@ -223,7 +227,7 @@ fn continue_page(
         language,
         status,
         "link",
-        json!({ "action": action }),
+        json!({ "action": action, "ask_code": short_code, "problem": problem }),
     )
 }
 
@@ -236,9 +240,15 @@ async fn link_view_page(
 ) -> Result<HttpResponse, ApiError> {
     let look = Look::of(app, tenant.as_ref());
     match view {
-        LinkView::Continue => {
+        LinkView::Continue { short_code } => {
             let language = link_language(app, request, code).await?;
-            continue_page(&look, request, language, code, status)
+            let problem =
+                (status == StatusCode::BAD_REQUEST).then(|| language.message("code_problem"));
+            let problem = match status {
+                StatusCode::TOO_MANY_REQUESTS => Some(language.message("code_held")),
+                _ => problem,
+            };
+            continue_page(&look, request, language, code, status, short_code, problem)
         }
         LinkView::OtherBrowser { may_confirm } => {
             let language = link_language(app, request, code).await?;
@@ -325,10 +335,15 @@ pub async fn complete_link(
         return link_view_page(app, request, &code, view, StatusCode::FORBIDDEN).await;
     }
     let confirmed_here = form_value(&form, CONFIRM_FIELD.0) == Some(CONFIRM_FIELD.1);
+    let typed = form_value(&form, "code")
+        .map(|c| c.trim().replace([' ', '-'], ""))
+        .filter(|c| !c.is_empty() && c.len() <= 32)
+        .map(Secret::new);
     let completion = oauth::complete_link(
         &completion_ports(app),
         &code,
         binding.as_ref(),
+        typed.as_ref(),
         confirmed_here,
         completing_browser(app, request, &form),
     )
@@ -348,8 +363,21 @@ pub async fn complete_link(
             link_view_page(app, request, &code, view, StatusCode::OK).await?
         }
         Completion::Refused(reason) => error_page(app, request, &query, &reason),
-        // Only the short-code form presents a one-time code.
-        Completion::WrongOneTimeCode | Completion::SourceHeld => expired_page(app, request),
+        // An API-started code that wants its short code: asked again while it lives (N16).
+        Completion::WrongOneTimeCode | Completion::SourceHeld => {
+            let status = match completion {
+                Completion::SourceHeld => StatusCode::TOO_MANY_REQUESTS,
+                _ => StatusCode::BAD_REQUEST,
+            };
+            let view = oauth::view_link(
+                app.store.as_ref(),
+                app.clock.as_ref(),
+                &code,
+                binding.as_ref(),
+            )
+            .await?;
+            link_view_page(app, request, &code, view, status).await?
+        }
         Completion::TwoFactor { pending, tenant_id } => {
             super::pages_two_factor::first_page(app, request, &form, &pending, tenant_id).await?
         }

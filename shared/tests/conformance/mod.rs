@@ -11,7 +11,9 @@ use passwordless::domain::tenant::DEFAULT_TENANT_ID;
 use passwordless::domain::two_factor::{
     ChallengePurpose, TwoFactorChallenge, TwoFactorSecrets, TwoFactorTrust,
 };
-use passwordless::domain::verification::{Verification, VerificationPurpose, VerificationTaken};
+use passwordless::domain::verification::{
+    Verification, VerificationPurpose, VerificationTaken, VerificationWanted,
+};
 use passwordless::domain::{ApplicationId, Instant, SecretHash, Tenant, TenantId, User, UserId};
 use passwordless::ports::{
     Consumed, KickstartMark, LoginFinish, Proof, Redeemed, RefreshTokenFilter, Rotation, Store,
@@ -489,20 +491,34 @@ pub async fn an_expired_authorization_code_redeems_nothing(store: Arc<dyn Store>
 
 /// S14: a code bound to a browser is taken with that browser's binding alone (no short code
 /// needed), never with another binding, and a wrong binding counts no try.
-pub async fn s14_a_bound_code_is_taken_only_with_its_binding(store: Arc<dyn Store>) {
+pub async fn s14_n13_a_bound_code_is_taken_only_with_its_binding(store: Arc<dyn Store>) {
     let user = fresh_user(store.as_ref(), "bound@example.com").await;
     let mut bound = code(&user, "bound-code", NOW.plus_secs(180));
     bound.one_time_code_hash = Some(SecretHash::of("123456"));
     bound.browser_binding = Some(SecretHash::of("binding-a"));
     store.insert_code(&bound).await.unwrap();
     let other = SecretHash::of("binding-b");
-    assert_eq!(
-        store
-            .consume_code(&bound.code_hash, Proof::BoundBrowser(&other), None, NOW)
-            .await
-            .unwrap(),
-        Consumed::Nothing
-    );
+    let short = SecretHash::of("123456");
+    // N13: neither the link alone nor the link with the right short code takes it without its
+    // browser (the API), nor the short code typed in another browser; none counts a try.
+    for proof in [
+        Proof::BoundBrowser(&other),
+        Proof::Link,
+        Proof::OneTimeCode(&short),
+        Proof::BoundOneTimeCode {
+            typed: &short,
+            binding: &other,
+        },
+    ] {
+        assert_eq!(
+            store
+                .consume_code(&bound.code_hash, proof, None, NOW)
+                .await
+                .unwrap(),
+            Consumed::Nothing,
+            "{proof:?}"
+        );
+    }
     let mine = SecretHash::of("binding-a");
     let Consumed::Code(taken) = store
         .consume_code(&bound.code_hash, Proof::BoundBrowser(&mine), None, NOW)
@@ -523,6 +539,43 @@ pub async fn s14_a_bound_code_is_taken_only_with_its_binding(store: Arc<dyn Stor
             .unwrap(),
         Consumed::Nothing
     );
+    // The short code typed in the bound browser takes a bound code, and counts a wrong one.
+    let mut typed = code(&user, "typed-code", NOW.plus_secs(180));
+    typed.one_time_code_hash = Some(short);
+    typed.browser_binding = Some(mine);
+    store.insert_code(&typed).await.unwrap();
+    let wrong = SecretHash::of("654321");
+    assert!(matches!(
+        store
+            .consume_code(
+                &typed.code_hash,
+                Proof::BoundOneTimeCode {
+                    typed: &wrong,
+                    binding: &mine
+                },
+                None,
+                NOW
+            )
+            .await
+            .unwrap(),
+        Consumed::WrongOneTimeCode { .. }
+    ));
+    let Consumed::Code(taken) = store
+        .consume_code(
+            &typed.code_hash,
+            Proof::BoundOneTimeCode {
+                typed: &short,
+                binding: &mine,
+            },
+            None,
+            NOW,
+        )
+        .await
+        .unwrap()
+    else {
+        panic!("the short code in the bound browser takes its code")
+    };
+    assert_eq!(taken.code_hash, typed.code_hash);
 }
 
 /// A code asked for in `binding`'s browser at `at`.
@@ -818,6 +871,12 @@ fn verification(user: &User, id: &str, one_time_code: Option<&str>) -> Verificat
     }
 }
 
+/// What an email verification request of any tenant takes.
+const EMAIL: VerificationWanted = VerificationWanted {
+    kind: "email",
+    tenant: None,
+};
+
 pub async fn s5_a_verification_is_taken_once_by_its_id(store: Arc<dyn Store>) {
     let user = user(DEFAULT_TENANT_ID, "verify-link@example.com");
     let link = verification(&user, "verify-link", None);
@@ -830,7 +889,7 @@ pub async fn s5_a_verification_is_taken_once_by_its_id(store: Arc<dyn Store>) {
         let store = store.clone();
         tokio::spawn(async move {
             store
-                .take_verification(&SecretHash::of("verify-link"), None, NOW)
+                .take_verification(&SecretHash::of("verify-link"), None, EMAIL, NOW)
                 .await
                 .unwrap()
         })
@@ -850,7 +909,7 @@ pub async fn s5_a_verification_is_taken_once_by_its_id(store: Arc<dyn Store>) {
     store.insert_verification(&expired).await.unwrap();
     assert_eq!(
         store
-            .take_verification(&expired.id_hash, None, expired.expires_at)
+            .take_verification(&expired.id_hash, None, EMAIL, expired.expires_at)
             .await
             .unwrap(),
         VerificationTaken::Nothing,
@@ -858,7 +917,7 @@ pub async fn s5_a_verification_is_taken_once_by_its_id(store: Arc<dyn Store>) {
     );
     assert_eq!(
         store
-            .take_verification(&SecretHash::of("never-issued"), None, NOW)
+            .take_verification(&SecretHash::of("never-issued"), None, EMAIL, NOW)
             .await
             .unwrap(),
         VerificationTaken::Nothing
@@ -871,7 +930,10 @@ pub async fn s7_a_verification_with_a_one_time_code_takes_five_wrong_tries(store
     store.insert_verification(&form).await.unwrap();
     let id = form.id_hash;
     assert_eq!(
-        store.take_verification(&id, None, NOW).await.unwrap(),
+        store
+            .take_verification(&id, None, EMAIL, NOW)
+            .await
+            .unwrap(),
         VerificationTaken::WrongOneTimeCode { missing: true },
         "the id alone does not take it, and counts nothing"
     );
@@ -879,7 +941,7 @@ pub async fn s7_a_verification_with_a_one_time_code_takes_five_wrong_tries(store
     for _ in 0..4 {
         assert_eq!(
             store
-                .take_verification(&id, Some(&wrong), NOW)
+                .take_verification(&id, Some(&wrong), EMAIL, NOW)
                 .await
                 .unwrap(),
             VerificationTaken::WrongOneTimeCode { missing: false }
@@ -887,7 +949,7 @@ pub async fn s7_a_verification_with_a_one_time_code_takes_five_wrong_tries(store
     }
     let right = SecretHash::of("123456");
     match store
-        .take_verification(&id, Some(&right), NOW)
+        .take_verification(&id, Some(&right), EMAIL, NOW)
         .await
         .unwrap()
     {
@@ -899,7 +961,7 @@ pub async fn s7_a_verification_with_a_one_time_code_takes_five_wrong_tries(store
     for _ in 0..5 {
         assert_eq!(
             store
-                .take_verification(&burnt.id_hash, Some(&wrong), NOW)
+                .take_verification(&burnt.id_hash, Some(&wrong), EMAIL, NOW)
                 .await
                 .unwrap(),
             VerificationTaken::WrongOneTimeCode { missing: false }
@@ -907,12 +969,65 @@ pub async fn s7_a_verification_with_a_one_time_code_takes_five_wrong_tries(store
     }
     assert_eq!(
         store
-            .take_verification(&burnt.id_hash, Some(&right), NOW)
+            .take_verification(&burnt.id_hash, Some(&right), EMAIL, NOW)
             .await
             .unwrap(),
         VerificationTaken::Nothing,
         "the fifth wrong try ended it"
     );
+}
+
+/// N17: a verification is taken only by a request for its kind and (when scoped) its tenant;
+/// any other leaves it as it was, its tries uncounted.
+pub async fn n17_a_verification_is_taken_only_as_its_kind_and_tenant(store: Arc<dyn Store>) {
+    let user = user(DEFAULT_TENANT_ID, "verify-kind@example.com");
+    let form = verification(&user, "verify-kind", Some("123456"));
+    store.insert_verification(&form).await.unwrap();
+    let right = SecretHash::of("123456");
+    let wrong = SecretHash::of("000000");
+    let other_tenant = TenantId::from_random_bytes([9; 16]);
+    for wanted in [
+        VerificationWanted {
+            kind: "registration",
+            tenant: None,
+        },
+        VerificationWanted {
+            kind: "email",
+            tenant: Some(other_tenant),
+        },
+    ] {
+        for code in [
+            None,
+            Some(&wrong),
+            Some(&right),
+            Some(&wrong),
+            Some(&wrong),
+            Some(&wrong),
+            Some(&wrong),
+        ] {
+            assert_eq!(
+                store
+                    .take_verification(&form.id_hash, code, wanted, NOW)
+                    .await
+                    .unwrap(),
+                VerificationTaken::Nothing,
+                "{wanted:?}"
+            );
+        }
+    }
+    let in_its_tenant = VerificationWanted {
+        kind: "email",
+        tenant: Some(user.tenant_id),
+    };
+    match store
+        .take_verification(&form.id_hash, Some(&right), in_its_tenant, NOW)
+        .await
+        .unwrap()
+    {
+        // Ten wrong codes above would have burnt it, had any been counted.
+        VerificationTaken::Taken(found) => assert_eq!(found.user_id, user.id),
+        other => panic!("its own kind and tenant take it, no try spent: {other:?}"),
+    }
 }
 
 fn challenge(user: &User, id: &str, expires_at: Instant) -> TwoFactorChallenge {
@@ -1117,7 +1232,7 @@ macro_rules! conformance_suite {
             l5_a_kickstart_mark_is_set_once_and_completed,
             s18_an_authorization_code_is_redeemed_once_and_replays_are_recognised,
             an_expired_authorization_code_redeems_nothing,
-            s14_a_bound_code_is_taken_only_with_its_binding,
+            s14_n13_a_bound_code_is_taken_only_with_its_binding,
             s31_a_bound_code_supersedes_nothing_and_a_login_ends_the_others,
             s6_an_api_start_ends_the_bound_codes,
             s20_a_refresh_token_rotates_once_and_a_revoked_family_is_dead,
@@ -1125,6 +1240,7 @@ macro_rules! conformance_suite {
             the_system_configuration_is_saved_and_replaced,
             s5_a_verification_is_taken_once_by_its_id,
             s7_a_verification_with_a_one_time_code_takes_five_wrong_tries,
+            n17_a_verification_is_taken_only_as_its_kind_and_tenant,
             s5_a_two_factor_step_is_taken_once_under_races,
             s4_an_expired_two_factor_step_or_trust_reads_as_absent,
             s7_concurrent_wrong_codes_end_a_two_factor_step_at_five,
@@ -1161,7 +1277,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     l5_a_kickstart_mark_is_set_once_and_completed(store.clone()).await;
     s18_an_authorization_code_is_redeemed_once_and_replays_are_recognised(store.clone()).await;
     an_expired_authorization_code_redeems_nothing(store.clone()).await;
-    s14_a_bound_code_is_taken_only_with_its_binding(store.clone()).await;
+    s14_n13_a_bound_code_is_taken_only_with_its_binding(store.clone()).await;
     s31_a_bound_code_supersedes_nothing_and_a_login_ends_the_others(store.clone()).await;
     s6_an_api_start_ends_the_bound_codes(store.clone()).await;
     s20_a_refresh_token_rotates_once_and_a_revoked_family_is_dead(store.clone()).await;
@@ -1169,6 +1285,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     the_system_configuration_is_saved_and_replaced(store.clone()).await;
     s5_a_verification_is_taken_once_by_its_id(store.clone()).await;
     s7_a_verification_with_a_one_time_code_takes_five_wrong_tries(store.clone()).await;
+    n17_a_verification_is_taken_only_as_its_kind_and_tenant(store.clone()).await;
     s5_a_two_factor_step_is_taken_once_under_races(store.clone()).await;
     s4_an_expired_two_factor_step_or_trust_reads_as_absent(store.clone()).await;
     s7_concurrent_wrong_codes_end_a_two_factor_step_at_five(store.clone()).await;

@@ -49,7 +49,7 @@ impl DynamoStore {
             .table_name(&self.tables.codes)
             .key("pk", code_key(hash))
             .condition_expression(format!(
-                "attribute_exists(pk) AND expiresAtMillis > :now AND attribute_not_exists(oneTimeCode){tenant_condition}"
+                "attribute_exists(pk) AND expiresAtMillis > :now AND attribute_not_exists(oneTimeCode) AND attribute_not_exists(browserBinding){tenant_condition}"
             ))
             .set_expression_attribute_values(Some(Self::values(now, tenant_value)))
             .return_values(ReturnValue::AllOld)
@@ -77,8 +77,8 @@ impl DynamoStore {
         if !live || !in_tenant || !old.contains_key("oneTimeCode") {
             return Ok(Consumed::Nothing);
         }
-        // A missing one-time code is a wrong one: it counts (S7).
-        match self.count_one_time_try(hash, tenant, now).await? {
+        // A missing one-time code is a wrong one: it counts (S7), on a code the API may take.
+        match self.count_one_time_try(hash, None, tenant, now).await? {
             Some(code) => {
                 self.burn_if_spent(&code).await?;
                 Ok(Consumed::WrongOneTimeCode { user: code.user_id })
@@ -134,10 +134,11 @@ impl DynamoStore {
         &self,
         hash: &SecretHash,
         given: &SecretHash,
+        binding: Option<&SecretHash>,
         tenant: Option<TenantId>,
         now: Instant,
     ) -> StoreResult<Consumed> {
-        let Some(code) = self.count_one_time_try(hash, tenant, now).await? else {
+        let Some(code) = self.count_one_time_try(hash, binding, tenant, now).await? else {
             return Ok(Consumed::Nothing);
         };
         let Some(expected) = code.one_time_code_hash else {
@@ -171,11 +172,13 @@ impl DynamoStore {
         }
     }
 
-    /// Counts one try with a one-time code on a live code that has tries left (and is of the
-    /// tenant in scope), returning the code as counted; `None` when there is no such code.
+    /// Counts one try with a one-time code on a live code that has tries left, is of the tenant
+    /// in scope and bound to `binding` (or to no browser when `None`), returning the code as
+    /// counted; `None` when there is no such code.
     pub(super) async fn count_one_time_try(
         &self,
         hash: &SecretHash,
+        binding: Option<&SecretHash>,
         tenant: Option<TenantId>,
         now: Instant,
     ) -> StoreResult<Option<PasswordlessCode>> {
@@ -183,6 +186,14 @@ impl DynamoStore {
         let mut values = Self::values(now, tenant_value);
         values.insert(":one".into(), n(1));
         values.insert(":max".into(), n(i64::from(MAX_ONE_TIME_CODE_ATTEMPTS)));
+        // Without a browser only an unbound code counts; in one, only a code bound to it (S14).
+        let binding_condition = match binding {
+            Some(binding) => {
+                values.insert(":binding".into(), s(binding.to_hex()));
+                " AND browserBinding = :binding"
+            }
+            None => " AND attribute_not_exists(browserBinding)",
+        };
         let counted = self
             .client
             .update_item()
@@ -190,7 +201,7 @@ impl DynamoStore {
             .key("pk", code_key(hash))
             .update_expression("ADD failedAttempts :one")
             .condition_expression(format!(
-                "attribute_exists(pk) AND expiresAtMillis > :now AND failedAttempts < :max{tenant_condition}"
+                "attribute_exists(pk) AND expiresAtMillis > :now AND failedAttempts < :max{binding_condition}{tenant_condition}"
             ))
             .set_expression_attribute_values(Some(values))
             .return_values(ReturnValue::AllNew)
@@ -376,7 +387,11 @@ impl CodeStore for DynamoStore {
         match proof {
             Proof::Link => self.consume_link_code(hash, tenant, now).await,
             Proof::OneTimeCode(given) => {
-                self.consume_with_one_time_code(hash, given, tenant, now)
+                self.consume_with_one_time_code(hash, given, None, tenant, now)
+                    .await
+            }
+            Proof::BoundOneTimeCode { typed, binding } => {
+                self.consume_with_one_time_code(hash, typed, Some(binding), tenant, now)
                     .await
             }
             Proof::BoundBrowser(binding) => {

@@ -1,7 +1,8 @@
 //! Email and registration verifications in the codes table: `VERIFY#sha256` items with the
 //! verification as `body`, TTL on `expiresAt`, the one-time code's hash and the tries as
 //! attributes, so that a try is counted by one conditional update before it is compared (S7)
-//! and a verification is taken by one conditional delete (S5).
+//! and a verification is taken by one conditional delete (S5). Its kind and tenant are
+//! attributes too, so that a request takes only what it asks for (N17).
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
@@ -10,12 +11,26 @@ use std::collections::HashMap;
 
 use super::{body, get_n, n, s, sdk, ttl_seconds, DynamoStore, Item};
 use crate::domain::code::MAX_ONE_TIME_CODE_ATTEMPTS;
-use crate::domain::verification::{Verification, VerificationTaken};
+use crate::domain::verification::{Verification, VerificationTaken, VerificationWanted};
 use crate::domain::{Instant, SecretHash};
 use crate::ports::{StoreError, StoreResult, VerificationStore};
 
 fn verification_key(hash: &SecretHash) -> AttributeValue {
     s(format!("VERIFY#{}", hash.to_hex()))
+}
+
+/// The condition that the item is of the kind (and tenant) `wanted` names, its values added.
+fn wanted_condition(
+    wanted: VerificationWanted,
+    values: &mut HashMap<String, AttributeValue>,
+) -> String {
+    values.insert(":kind".to_owned(), s(wanted.kind.to_owned()));
+    let mut condition = " AND purposeKind = :kind".to_owned();
+    if let Some(tenant) = wanted.tenant {
+        values.insert(":tenant".to_owned(), s(tenant.to_string()));
+        condition.push_str(" AND tenantId = :tenant");
+    }
+    condition
 }
 
 fn from_item(item: &Item) -> StoreResult<Verification> {
@@ -33,18 +48,18 @@ impl DynamoStore {
         &self,
         hash: &SecretHash,
         condition: &str,
+        wanted: VerificationWanted,
         now: Instant,
     ) -> StoreResult<Result<Item, Option<Item>>> {
+        let mut values = HashMap::from([(":now".to_owned(), n(now.as_millis()))]);
+        let wanted_condition = wanted_condition(wanted, &mut values);
         let result = self
             .client
             .delete_item()
             .table_name(&self.tables.codes)
             .key("pk", verification_key(hash))
-            .condition_expression(condition)
-            .set_expression_attribute_values(Some(HashMap::from([(
-                ":now".to_owned(),
-                n(now.as_millis()),
-            )])))
+            .condition_expression(format!("{condition}{wanted_condition}"))
+            .set_expression_attribute_values(Some(values))
             .return_values(ReturnValue::AllOld)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
@@ -73,6 +88,11 @@ impl VerificationStore for DynamoStore {
             .item("expiresAt", n(ttl_seconds(verification.expires_at)))
             .item("expiresAtMillis", n(verification.expires_at.as_millis()))
             .item("failedAttempts", n(0))
+            .item(
+                "purposeKind",
+                s(verification.purpose.kind_name().to_owned()),
+            )
+            .item("tenantId", s(verification.tenant_id.to_string()))
             .condition_expression("attribute_not_exists(pk)");
         if let Some(one_time) = &verification.one_time_code_hash {
             put = put.item("oneTimeCode", s(one_time.to_hex()));
@@ -93,6 +113,7 @@ impl VerificationStore for DynamoStore {
         &self,
         id: &SecretHash,
         one_time_code: Option<&SecretHash>,
+        wanted: VerificationWanted,
         now: Instant,
     ) -> StoreResult<VerificationTaken> {
         let Some(given) = one_time_code else {
@@ -101,6 +122,7 @@ impl VerificationStore for DynamoStore {
                 .delete_verification_if(
                     id,
                     "attribute_exists(pk) AND expiresAtMillis > :now AND attribute_not_exists(oneTimeCode)",
+                    wanted,
                     now,
                 )
                 .await?;
@@ -109,7 +131,8 @@ impl VerificationStore for DynamoStore {
                 Err(Some(old))
                     if old.contains_key("oneTimeCode")
                         && get_n(&old, "expiresAtMillis")
-                            .is_some_and(|at| at > now.as_millis()) =>
+                            .is_some_and(|at| at > now.as_millis())
+                        && from_item(&old).is_ok_and(|v| wanted.holds(&v)) =>
                 {
                     VerificationTaken::WrongOneTimeCode { missing: true }
                 }
@@ -118,18 +141,22 @@ impl VerificationStore for DynamoStore {
         };
         // The try counts first, in one conditional update that also refuses a verification
         // out of tries: concurrent guesses cannot outrun the limit (S7).
+        let mut values = HashMap::from([
+            (":now".to_owned(), n(now.as_millis())),
+            (":one".to_owned(), n(1)),
+            (":max".to_owned(), n(i64::from(MAX_ONE_TIME_CODE_ATTEMPTS))),
+        ]);
+        let wanted_condition = wanted_condition(wanted, &mut values);
         let counted = self
             .client
             .update_item()
             .table_name(&self.tables.codes)
             .key("pk", verification_key(id))
             .update_expression("ADD failedAttempts :one")
-            .condition_expression(
-                "attribute_exists(pk) AND expiresAtMillis > :now AND failedAttempts < :max",
-            )
-            .expression_attribute_values(":now", n(now.as_millis()))
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":max", n(i64::from(MAX_ONE_TIME_CODE_ATTEMPTS)))
+            .condition_expression(format!(
+                "attribute_exists(pk) AND expiresAtMillis > :now AND failedAttempts < :max{wanted_condition}"
+            ))
+            .set_expression_attribute_values(Some(values))
             .return_values(ReturnValue::AllNew)
             .send()
             .await;
@@ -156,7 +183,7 @@ impl VerificationStore for DynamoStore {
             if verification.failed_attempts >= MAX_ONE_TIME_CODE_ATTEMPTS {
                 // Whoever else deleted it first: gone either way.
                 let _spent = self
-                    .delete_verification_if(id, "attribute_exists(pk)", now)
+                    .delete_verification_if(id, "attribute_exists(pk)", wanted, now)
                     .await?;
             }
             return Ok(VerificationTaken::WrongOneTimeCode { missing: false });
@@ -164,7 +191,7 @@ impl VerificationStore for DynamoStore {
         // Of two right guesses racing, one conditional delete wins (S5).
         Ok(
             match self
-                .delete_verification_if(id, "attribute_exists(pk)", now)
+                .delete_verification_if(id, "attribute_exists(pk)", wanted, now)
                 .await?
             {
                 Ok(_) => VerificationTaken::Taken(Box::new(verification)),

@@ -17,7 +17,7 @@ use crate::domain::ids::{ApplicationId, RefreshTokenId, TemplateId, TenantId, Us
 use crate::domain::oauth::AuthorizationGrant;
 use crate::domain::system::SystemConfiguration;
 use crate::domain::tenant::DEFAULT_TENANT_ID;
-use crate::domain::verification::{Verification, VerificationTaken};
+use crate::domain::verification::{Verification, VerificationTaken, VerificationWanted};
 use crate::domain::{
     ApiKey, Application, EmailTemplate, Instant, KeyId, SecretHash, SigningKey, Tenant, User,
 };
@@ -585,10 +585,15 @@ impl CodeStore for SqliteStore {
         now: Instant,
     ) -> StoreResult<Consumed> {
         let key = hash.to_hex();
-        let (one_time_code, binding) = match proof {
-            Proof::Link => (None, None),
-            Proof::OneTimeCode(given) => (Some(*given), None),
-            Proof::BoundBrowser(given) => (None, Some(*given)),
+        // (the short code given, the binding the code must have: `Some(None)` for none, the
+        // asking browser's binding for a link opened there)
+        let (one_time_code, required_binding, link_binding) = match proof {
+            Proof::Link => (None, Some(None), None),
+            Proof::OneTimeCode(given) => (Some(*given), Some(None), None),
+            Proof::BoundOneTimeCode { typed, binding } => {
+                (Some(*typed), Some(Some(*binding)), None)
+            }
+            Proof::BoundBrowser(given) => (None, None, Some(*given)),
         };
         self.run(move |conn| {
             let tx = conn
@@ -613,7 +618,19 @@ impl CodeStore for SqliteStore {
                 tx.commit().map_err(unavailable)?;
                 return Ok(Consumed::Nothing);
             }
-            if let Some(given) = binding {
+            if let Some(required) = required_binding {
+                // A short code counts only where the code may be taken: without a browser, an
+                // unbound code; in a browser, one bound to it (S14).
+                let holds = match (required, code.browser_binding) {
+                    (None, None) => true,
+                    (Some(given), Some(bound)) => bound.matches(&given),
+                    _ => false,
+                };
+                if !holds {
+                    return Ok(Consumed::Nothing);
+                }
+            }
+            if let Some(given) = link_binding {
                 // Only the browser the code is bound to; a mismatch counts nothing (S14).
                 if !code.browser_binding.is_some_and(|b| b.matches(&given)) {
                     return Ok(Consumed::Nothing);
@@ -1139,6 +1156,7 @@ impl VerificationStore for SqliteStore {
         &self,
         id: &SecretHash,
         one_time_code: Option<&SecretHash>,
+        wanted: VerificationWanted,
         now: Instant,
     ) -> StoreResult<VerificationTaken> {
         let key = id.to_hex();
@@ -1159,6 +1177,9 @@ impl VerificationStore for SqliteStore {
                 return Ok(VerificationTaken::Nothing);
             };
             let mut verification: Verification = from_json(&body)?;
+            if !wanted.holds(&verification) {
+                return Ok(VerificationTaken::Nothing);
+            }
             let delete = |tx: &rusqlite::Transaction<'_>| {
                 tx.execute_cached("DELETE FROM verifications WHERE hash = ?1", [&key])
                     .map_err(unavailable)
