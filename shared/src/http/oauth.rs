@@ -301,14 +301,26 @@ pub async fn link_page(
     let Some(code) = link_code(raw) else {
         return Ok(expired_page(app, request));
     };
-    let view = oauth::view_link(
-        app.store.as_ref(),
-        app.clock.as_ref(),
+    link_page_again(
+        app,
+        request,
         &code,
         binding(app, request).as_ref(),
+        StatusCode::OK,
     )
-    .await?;
-    link_view_page(app, request, &code, view, StatusCode::OK).await
+    .await
+}
+
+/// The link's page as it stands now (looked at, nothing taken), with `status`.
+async fn link_page_again(
+    app: &App,
+    request: &HttpRequest,
+    code: &Secret,
+    binding: Option<&Secret>,
+    status: StatusCode,
+) -> Result<HttpResponse, ApiError> {
+    let view = oauth::view_link(app.store.as_ref(), app.clock.as_ref(), code, binding).await?;
+    link_view_page(app, request, code, view, status).await
 }
 
 /// `POST` from the link's page: completes the login and redirects to the client with an
@@ -325,14 +337,7 @@ pub async fn complete_link(
     let form = form_pairs(&request.body);
     if !Csrf::for_public_url(&app.links.0).holds(request, form_value(&form, "csrf")) {
         // A stale or missing cookie: the same page again, with a token that will hold.
-        let view = oauth::view_link(
-            app.store.as_ref(),
-            app.clock.as_ref(),
-            &code,
-            binding.as_ref(),
-        )
-        .await?;
-        return link_view_page(app, request, &code, view, StatusCode::FORBIDDEN).await;
+        return link_page_again(app, request, &code, binding.as_ref(), StatusCode::FORBIDDEN).await;
     }
     let confirmed_here = form_value(&form, CONFIRM_FIELD.0) == Some(CONFIRM_FIELD.1);
     let typed = form_value(&form, "code")
@@ -353,14 +358,7 @@ pub async fn complete_link(
         Completion::Redirect(location) => pages::redirect(&location),
         Completion::Expired => expired_page(app, request),
         Completion::OtherBrowser => {
-            let view = oauth::view_link(
-                app.store.as_ref(),
-                app.clock.as_ref(),
-                &code,
-                binding.as_ref(),
-            )
-            .await?;
-            link_view_page(app, request, &code, view, StatusCode::OK).await?
+            link_page_again(app, request, &code, binding.as_ref(), StatusCode::OK).await?
         }
         Completion::Refused(reason) => error_page(app, request, &query, &reason),
         // An API-started code that wants its short code: asked again while it lives (N16).
@@ -369,14 +367,7 @@ pub async fn complete_link(
                 Completion::SourceHeld => StatusCode::TOO_MANY_REQUESTS,
                 _ => StatusCode::BAD_REQUEST,
             };
-            let view = oauth::view_link(
-                app.store.as_ref(),
-                app.clock.as_ref(),
-                &code,
-                binding.as_ref(),
-            )
-            .await?;
-            link_view_page(app, request, &code, view, status).await?
+            link_page_again(app, request, &code, binding.as_ref(), status).await?
         }
         Completion::TwoFactor { pending, tenant_id } => {
             super::pages_two_factor::first_page(app, request, &form, &pending, tenant_id).await?
