@@ -316,7 +316,8 @@ pub trait RateLimiter: Send + Sync {
     /// Counts one hit on `key` in the fixed window of `window_seconds` that `now` falls in and
     /// returns the hits so far, this one included. Shared across processes (S8).
     async fn hit(&self, key: &str, window_seconds: i64, now: Instant) -> StoreResult<u32>;
-    /// The hits on `key` so far in the window `now` falls in, without counting one.
+    /// The hits on `key` so far in the window `now` falls in, without counting one. A window
+    /// can be counted until the end of the window after it; then the store sweeps it (S38).
     async fn count(&self, key: &str, window_seconds: i64, now: Instant) -> StoreResult<u32>;
 }
 

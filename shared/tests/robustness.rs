@@ -475,6 +475,7 @@ every_route! {
     s11_s25_two_factor_secret_survives_anything: TwoFactorSecret,
     s11_s25_two_factor_enable_survives_anything: TwoFactorEnable,
     s11_s25_two_factor_disable_survives_anything: TwoFactorDisable,
+    s11_s25_two_factor_trusts_end_survives_anything: TwoFactorTrustsEnd,
     s11_s25_two_factor_send_survives_anything: TwoFactorSend,
     s11_s25_two_factor_send_for_login_survives_anything: TwoFactorSendForLogin,
     s11_s25_two_factor_login_survives_anything: TwoFactorLogin,

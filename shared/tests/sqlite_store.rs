@@ -55,3 +55,56 @@ async fn s5_fifty_connections_to_one_file_consume_a_code_once() {
     }
     assert_eq!(wins, 1);
 }
+
+/// N18, S38: the embedded store sweeps what has expired, as DynamoDB's TTL does: bound codes
+/// anybody can make from the hosted form, and rate counters once no window can read them; live
+/// rows stay.
+#[tokio::test]
+async fn n18_s38_expired_bound_codes_and_rate_counters_are_swept() {
+    use passwordless::domain::SecretHash;
+    use passwordless::ports::{CodeStore, RateLimiter, UserStore};
+    let store = SqliteStore::in_memory().unwrap();
+    let now = conformance::NOW;
+    let user = conformance::user(
+        passwordless::domain::tenant::DEFAULT_TENANT_ID,
+        "swept@example.com",
+    );
+    store.insert_user(&user).await.unwrap();
+    let mut bound = conformance::code(&user, "bound-expiring", now.plus_secs(600));
+    bound.browser_binding = Some(SecretHash::of("a browser"));
+    bound.insert_instant = now;
+    store.insert_code(&bound).await.unwrap();
+    let mut live = conformance::code(&user, "bound-live", now.plus_secs(7200));
+    live.browser_binding = Some(SecretHash::of("another browser"));
+    live.insert_instant = now;
+    store.insert_code(&live).await.unwrap();
+    store.hit("a-minute", 60, now).await.unwrap();
+    store.hit("a-month", 30 * 24 * 3600, now).await.unwrap();
+    // An hour on: the first code has expired, and the minute's window cannot be read.
+    let later = now.plus_secs(3600);
+    assert_eq!(store.sweep(later).await.unwrap(), 2);
+    assert!(store.code(&live.code_hash, later).await.unwrap().is_some());
+    assert_eq!(
+        store.count("a-month", 30 * 24 * 3600, later).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        store.sweep(later).await.unwrap(),
+        0,
+        "nothing else had expired"
+    );
+    // A month's window is still read through the next month (the one before), then swept.
+    let next_month = now.plus_secs(31 * 24 * 3600);
+    assert_eq!(
+        store
+            .count(
+                "a-month",
+                30 * 24 * 3600,
+                next_month.plus_secs(-30 * 24 * 3600)
+            )
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(store.sweep(now.plus_secs(61 * 24 * 3600)).await.unwrap(), 2);
+}

@@ -215,6 +215,76 @@ async fn n3_s33_wrong_first_factor_codes_never_hold_the_second_factor() {
         .assert_status(200);
 }
 
+/// A trust id from a second step finished with "trust this computer".
+async fn trusted(server: &TestServer, app: &str, email: &str, two: &Enrolled, at: i64) -> String {
+    let step = first_step(server, app, email, json!({})).await;
+    let done = second_step(
+        server,
+        json!({"twoFactorId": step, "trustComputer": true,
+               "code": two.secret.code_at(server.clock_now().plus_secs(at))}),
+    )
+    .await;
+    done.assert_status(200);
+    done.json()["twoFactorTrustId"].as_str().unwrap().to_owned()
+}
+
+/// N7, S38: resetting a user's methods ends the browsers they trusted, and so does the API
+/// that ends them on request; a browser trusted afterwards is trusted again.
+#[tokio::test]
+async fn n7_s38_a_reset_or_the_api_ends_every_trusted_browser() {
+    let server = TestServer::start().await;
+    let app = server.application(json!({})).await;
+    let email = "trusting.reset@example.com";
+    let two = enrolled(&server, &app, email).await;
+    let trust = trusted(&server, &app, email, &two, 30).await;
+    let with_trust = |trust: &str| json!({"twoFactorTrustId": trust});
+    let code = server.code(&app, email).await;
+    let mut body = with_trust(&trust);
+    merge(&mut body, json!({"code": code}));
+    server.login(body).await.assert_status(200);
+
+    // The API ends it.
+    server
+        .call(
+            "DELETE",
+            &format!("/api/user/two-factor/trust/{}", two.user),
+            ADMIN_KEY,
+            None,
+        )
+        .await
+        .assert_status(200);
+    first_step(&server, &app, email, with_trust(&trust)).await;
+    server.clock.advance_secs(30);
+    let again = trusted(&server, &app, email, &two, 30).await;
+    first_step(&server, &app, email, with_trust(&trust)).await;
+    let code = server.code(&app, email).await;
+    let mut body = with_trust(&again);
+    merge(&mut body, json!({"code": code}));
+    server.login(body).await.assert_status(200);
+
+    // A reset (a recovery code removes every method) ends it too, for the methods enrolled
+    // after.
+    let path = format!(
+        "/api/user/two-factor/{}?methodId={}&code={}",
+        two.user, two.method_id, two.recovery_codes[0]
+    );
+    server
+        .call("DELETE", &path, ADMIN_KEY, None)
+        .await
+        .assert_status(200);
+    server.clock.advance_secs(90);
+    server
+        .admin(
+            "POST",
+            &format!("/api/user/two-factor/{}", two.user),
+            json!({"method": "authenticator", "code": two.secret.code_at(server.clock_now()),
+                   "secretBase32Encoded": two.secret_text["secretBase32Encoded"]}),
+        )
+        .await
+        .assert_status(200);
+    first_step(&server, &app, email, with_trust(&again)).await;
+}
+
 #[tokio::test]
 async fn s4_a_step_expires_with_the_tenants_two_factor_id_ttl() {
     let server = TestServer::start().await;

@@ -303,6 +303,10 @@ pub struct TwoFactorSecrets {
     pub authenticators: Vec<SealedAuthenticator>,
     #[serde(default)]
     pub recovery_code_hashes: Vec<SecretHash>,
+    /// When the user's trusted browsers were last ended (the methods reset, or asked for): a
+    /// trust granted before it skips no second step (S38).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trusts_ended_instant: Option<Instant>,
 }
 
 impl TwoFactorSecrets {
@@ -313,7 +317,14 @@ impl TwoFactorSecrets {
             version: 0,
             authenticators: Vec::new(),
             recovery_code_hashes: Vec::new(),
+            trusts_ended_instant: None,
         }
+    }
+
+    /// Whether a trust was granted after the user's trusts last ended.
+    pub fn honours(&self, trust: &TwoFactorTrust) -> bool {
+        self.trusts_ended_instant
+            .is_none_or(|ended| trust.start_instant > ended)
     }
 
     pub fn authenticator(&self, method_id: &str) -> Option<&SealedAuthenticator> {

@@ -134,6 +134,7 @@ pub async fn second_step<S: TwoFactorStore + ?Sized>(
     if let (Some(hash), false) = (trust, methods.is_empty()) {
         if let Some(trust) = store.two_factor_trust(hash, now).await? {
             if trust.user_id == user.id
+                && trust_still_stands(store, user, &trust).await?
                 && trust.tenant_id == tenant.id
                 && application
                     .multi_factor_configuration
@@ -331,6 +332,19 @@ const ACCOUNT_FAILURE_WINDOW_SECONDS: i64 = 3600;
 
 fn account_failures_key(user: UserId) -> String {
     format!("two-factor-failed:user:{user}")
+}
+
+/// Whether a trust was granted after the user's trusts last ended (a reset of the methods, or
+/// the API that ends them, S38): read only when a browser presents a trust.
+async fn trust_still_stands<S: TwoFactorStore + ?Sized>(
+    store: &S,
+    user: &User,
+    trust: &TwoFactorTrust,
+) -> FlowResult<bool> {
+    Ok(store
+        .two_factor_secrets(user.id)
+        .await?
+        .is_none_or(|secrets| secrets.honours(trust)))
 }
 
 /// Counts a wrong second-factor code against the account (S7): a login step, enrolments and
@@ -621,6 +635,8 @@ pub async fn disable<S: TwoFactorFlowStore + ?Sized>(
             .retain(|a| !removed.contains(&a.method_id));
         if none_left {
             secrets.recovery_code_hashes.clear();
+            // A reset: the browsers trusted under the old methods skip nothing under new ones.
+            secrets.trusts_ended_instant = Some(now);
         }
         true
     })
@@ -630,6 +646,25 @@ pub async fn disable<S: TwoFactorFlowStore + ?Sized>(
     for id in &removed {
         info!(user_id = %user.id, method_id = %id, used = factor.describe(), "user.two-factor.method.remove");
     }
+    Ok(())
+}
+
+/// `DELETE /api/user/two-factor/trust/{userId}`: ends every browser the user trusted, so each
+/// asks for the second factor again (S38); the trust records expire by themselves.
+pub async fn end_trusts<S: TwoFactorFlowStore + ?Sized>(
+    ports: &TwoFactorPorts<'_, S>,
+    scope: &TenantScope,
+    user_id: UserId,
+) -> FlowResult<()> {
+    let store = ports.store;
+    let user = super::users::user(store, scope, user_id).await?;
+    let now = ports.clock.now();
+    change_secrets(store, &user, |secrets| {
+        secrets.trusts_ended_instant = Some(now);
+        true
+    })
+    .await?;
+    info!(user_id = %user.id, "user.two-factor.trusts.end");
     Ok(())
 }
 
@@ -1045,6 +1080,10 @@ pub async fn status<S: TwoFactorFlowStore + ?Sized>(
                 .as_ref()
                 .is_none_or(|a| a.multi_factor_configuration.trust_policy.accepts(t, a.id))
         });
+    let trust = match trust {
+        Some(trust) if trust_still_stands(store, &user, &trust).await? => Some(trust),
+        _ => None,
+    };
     Ok(trust.map(Some))
 }
 

@@ -344,6 +344,10 @@ async fn dispatch<S: RouteSet>(
             let user = management::path_id(&params[0], "userId", UserId::parse)?;
             two_factor::remaining_recovery_codes(app, &scope, user).await
         },
+        Route::TwoFactorTrustsEnd => {
+            let user = management::path_id(&params[0], "userId", UserId::parse)?;
+            two_factor::end_trusts(app, &scope, user).await
+        },
         Route::TwoFactorRecoveryCodesGenerate => {
             let user = management::path_id(&params[0], "userId", UserId::parse)?;
             two_factor::regenerate_recovery_codes(app, &scope, user).await

@@ -99,6 +99,7 @@ pub enum Route {
     TwoFactorSecret,
     TwoFactorEnable,
     TwoFactorDisable,
+    TwoFactorTrustsEnd,
     TwoFactorSend,
     TwoFactorSendForLogin,
     TwoFactorLogin,
@@ -597,6 +598,13 @@ pub const ROUTES: &[RouteSpec] = &[
         "/api/user/two-factor/recovery-code/{userId}",
         "management",
         key("/api/user/two-factor/recovery-code"),
+    ),
+    spec(
+        Route::TwoFactorTrustsEnd,
+        "DELETE",
+        "/api/user/two-factor/trust/{userId}",
+        "management",
+        key("/api/user/two-factor/trust"),
     ),
     spec(
         Route::TwoFactorEnable,

@@ -473,6 +473,17 @@ pub async fn regenerate_recovery_codes(
     ))
 }
 
+/// `DELETE /api/user/two-factor/trust/{userId}` (ours): every browser the user trusted asks
+/// for the second factor again (S38).
+pub async fn end_trusts(
+    app: &App,
+    scope: &TenantScope,
+    user_id: UserId,
+) -> Result<HttpResponse, ApiError> {
+    flows::end_trusts(&app.two_factor_ports(), scope, user_id).await?;
+    Ok(empty_response(StatusCode::OK))
+}
+
 /// `GET /api/user/two-factor/recovery-code/{userId}`: the codes are stored hashed (S2), so
 /// this answers how many are left (ours: `remaining`) and an empty `recoveryCodes`.
 pub async fn remaining_recovery_codes(

@@ -1,4 +1,5 @@
-//! Rate counters in the codes table: `RATE#key#window` items, one atomic `ADD` a hit.
+//! Rate counters in the codes table: `RATE#key#window` items, one atomic `ADD` a hit, kept
+//! by TTL through the window after theirs (a caller may count the one before).
 
 use super::*;
 
@@ -6,6 +7,7 @@ use super::*;
 impl RateLimiter for DynamoStore {
     async fn hit(&self, key: &str, window_seconds: i64, now: Instant) -> StoreResult<u32> {
         let (window_start, window_end) = now.window(window_seconds);
+        let kept_until = window_end.plus_secs(window_end.as_secs() - window_start.as_secs());
         let out = self
             .client
             .update_item()
@@ -13,7 +15,7 @@ impl RateLimiter for DynamoStore {
             .key("pk", s(format!("RATE#{key}#{}", window_start.as_millis())))
             .update_expression("ADD hits :one SET expiresAt = :expires")
             .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":expires", n(ttl_seconds(window_end)))
+            .expression_attribute_values(":expires", n(ttl_seconds(kept_until)))
             .return_values(ReturnValue::UpdatedNew)
             .send()
             .await

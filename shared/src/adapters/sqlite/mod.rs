@@ -59,8 +59,28 @@ CREATE TABLE IF NOT EXISTS two_factor_challenges (hash TEXT PRIMARY KEY, expires
 CREATE TABLE IF NOT EXISTS two_factor_trusts (hash TEXT PRIMARY KEY, user_id TEXT NOT NULL, expires_at INTEGER NOT NULL, body TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS two_factor_trusts_user ON two_factor_trusts (user_id);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS rate_counters (key TEXT NOT NULL, window_start INTEGER NOT NULL, hits INTEGER NOT NULL, PRIMARY KEY (key, window_start));
+DROP TABLE IF EXISTS rate_counters;
+CREATE TABLE IF NOT EXISTS rate_windows (key TEXT NOT NULL, window_start INTEGER NOT NULL, keep_until INTEGER NOT NULL, hits INTEGER NOT NULL, PRIMARY KEY (key, window_start));
+CREATE INDEX IF NOT EXISTS rate_windows_keep ON rate_windows (keep_until);
+CREATE INDEX IF NOT EXISTS refresh_tokens_expiry ON refresh_tokens (expires_at);
+CREATE INDEX IF NOT EXISTS two_factor_challenges_expiry ON two_factor_challenges (expires_at);
+CREATE INDEX IF NOT EXISTS two_factor_trusts_expiry ON two_factor_trusts (expires_at);
 ";
+
+/// How often, at most, a write sweeps what has expired (S38): DynamoDB deletes by TTL, this
+/// store by these statements, so that nothing anybody can create (bound codes from the hosted
+/// form, rate counters of ever new sources) piles up.
+const SWEEP_EVERY_MILLIS: i64 = 60_000;
+
+const SWEEPS: [&str; 7] = [
+    "DELETE FROM codes WHERE expires_at <= ?1",
+    "DELETE FROM refresh_tokens WHERE expires_at <= ?1",
+    "DELETE FROM grants WHERE expires_at <= ?1",
+    "DELETE FROM verifications WHERE expires_at <= ?1",
+    "DELETE FROM two_factor_challenges WHERE expires_at <= ?1",
+    "DELETE FROM two_factor_trusts WHERE expires_at <= ?1",
+    "DELETE FROM rate_windows WHERE keep_until <= ?1",
+];
 
 /// Statements prepared once per connection and reused: SQLite parses each SQL text once, not on
 /// every call (`Connection::execute` and `query_row` prepare anew each time).
@@ -95,6 +115,8 @@ const STATEMENT_CACHE_CAPACITY: usize = 256;
 #[derive(Clone)]
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
+    /// When the last sweep ran (epoch milliseconds).
+    last_sweep: Arc<std::sync::atomic::AtomicI64>,
 }
 
 fn unavailable(e: impl std::fmt::Display) -> StoreError {
@@ -123,6 +145,20 @@ fn insert_error(e: rusqlite::Error, primary: &'static str) -> StoreError {
         }
     }
     unavailable(e)
+}
+
+fn sweep_expired(conn: &mut Connection, now: Instant) -> StoreResult<usize> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(unavailable)?;
+    let mut swept = 0;
+    for statement in SWEEPS {
+        swept += tx
+            .execute_cached(statement, params![now.as_millis()])
+            .map_err(unavailable)?;
+    }
+    tx.commit().map_err(unavailable)?;
+    Ok(swept)
 }
 
 impl SqliteStore {
@@ -155,7 +191,26 @@ impl SqliteStore {
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
+            last_sweep: Arc::new(std::sync::atomic::AtomicI64::new(i64::MIN)),
         })
+    }
+
+    /// Deletes every expired row: codes (bound ones too), refresh tokens, grants,
+    /// verifications, two-factor steps and trusts, and rate counters past the windows they can
+    /// still be read in. Answers how many rows went.
+    pub async fn sweep(&self, now: Instant) -> StoreResult<usize> {
+        self.last_sweep
+            .store(now.as_millis(), std::sync::atomic::Ordering::Relaxed);
+        self.run(move |conn| sweep_expired(conn, now)).await
+    }
+
+    /// Sweeps when the last sweep is a minute old; called by the writes that grow the store.
+    async fn sweep_if_due(&self, now: Instant) -> StoreResult<()> {
+        let last = self.last_sweep.load(std::sync::atomic::Ordering::Relaxed);
+        if now.as_millis().saturating_sub(last) >= SWEEP_EVERY_MILLIS {
+            self.sweep(now).await?;
+        }
+        Ok(())
     }
 
     /// How many rows this store has inserted, changed or deleted since it was opened: equal
@@ -504,6 +559,7 @@ impl UserStore for SqliteStore {
 #[async_trait]
 impl CodeStore for SqliteStore {
     async fn insert_code(&self, code: &PasswordlessCode) -> StoreResult<()> {
+        self.sweep_if_due(code.insert_instant).await?;
         let (hash, user, expires, body, bound) = (
             code.code_hash.to_hex(),
             code.user_id.to_string(),
@@ -1083,22 +1139,24 @@ impl GrantStore for SqliteStore {
 #[async_trait]
 impl RateLimiter for SqliteStore {
     async fn hit(&self, key: &str, window_seconds: i64, now: Instant) -> StoreResult<u32> {
-        let window_start = now.window(window_seconds).0.as_millis();
+        self.sweep_if_due(now).await?;
+        let (start, end) = now.window(window_seconds);
+        let window_start = start.as_millis();
+        // A window is read while it lasts and through the next (a caller may ask for the one
+        // before), then swept.
+        let keep_until = end
+            .as_millis()
+            .saturating_add(end.as_millis().saturating_sub(window_start));
         let key = key.to_owned();
         self.run(move |conn| {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(unavailable)?;
-            tx.execute_cached(
-                "DELETE FROM rate_counters WHERE key = ?1 AND window_start < ?2",
-                params![key, window_start],
-            )
-            .map_err(unavailable)?;
             let hits: u32 = tx
                 .query_row_cached(
-                    "INSERT INTO rate_counters (key, window_start, hits) VALUES (?1, ?2, 1)
+                    "INSERT INTO rate_windows (key, window_start, keep_until, hits) VALUES (?1, ?2, ?3, 1)
                      ON CONFLICT (key, window_start) DO UPDATE SET hits = hits + 1 RETURNING hits",
-                    params![key, window_start],
+                    params![key, window_start, keep_until],
                     |r| r.get(0),
                 )
                 .map_err(unavailable)?;
@@ -1114,7 +1172,7 @@ impl RateLimiter for SqliteStore {
         self.run(move |conn| {
             let hits: Option<u32> = conn
                 .query_row_cached(
-                    "SELECT hits FROM rate_counters WHERE key = ?1 AND window_start = ?2",
+                    "SELECT hits FROM rate_windows WHERE key = ?1 AND window_start = ?2",
                     params![key, window_start],
                     |r| r.get(0),
                 )
