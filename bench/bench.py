@@ -101,7 +101,7 @@ def kickstart():
                                   "skipVerification": True}})
         requests.append({"method": "POST", "url": f"/api/user/registration/{user_id}",
                          "body": {"registration": registration(ES_APP)}})
-    return {"apiKeys": [{"key": "#{ENV.BENCH_API_KEY}", "description": "bench"}], "requests": requests}
+    return {"apiKeys": [{"key": "#{ENV.KICKSTART_BENCH_API_KEY}", "description": "bench"}], "requests": requests}
 
 
 class Ours:
@@ -111,7 +111,7 @@ class Ours:
     def __init__(self, binary, folder):
         self.port = free_port()
         (folder / "kickstart.json").write_text(json.dumps(kickstart()))
-        env = dict(os.environ, BENCH_API_KEY=API_KEY, RUST_LOG=os.environ.get("RUST_LOG", "info"))
+        env = dict(os.environ, KICKSTART_BENCH_API_KEY=API_KEY, RUST_LOG=os.environ.get("RUST_LOG", "info"))
         self.log = open(folder / "server.log", "wb")
         self.process = subprocess.Popen(
             [binary, "serve", "--port", str(self.port),

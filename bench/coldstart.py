@@ -343,12 +343,12 @@ class Environment:
             "PASSWORDLESS_STORE": f"dynamodb:{self.prefix}", "PASSWORDLESS_KEY_ENCRYPTION_KEY": key,
             "PASSWORDLESS_PUBLIC_URL": "https://auth.example.com",
         }
-        seed_env = dict(os.environ, **common, AWS_ENDPOINT_URL=moto_endpoint, COLDSTART_API_KEY=API_KEY)
+        seed_env = dict(os.environ, **common, AWS_ENDPOINT_URL=moto_endpoint, KICKSTART_COLDSTART_API_KEY=API_KEY)
         for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
             seed_env.pop(name, None)
         kickstart = folder / "kickstart.json"
         kickstart.write_text(json.dumps({
-            "apiKeys": [{"key": "#{ENV.COLDSTART_API_KEY}", "description": "coldstart"}],
+            "apiKeys": [{"key": "#{ENV.KICKSTART_COLDSTART_API_KEY}", "description": "coldstart"}],
             "requests": [
                 # One address receives every code here: its send limit (5 a minute) is off.
                 {"method": "PATCH", "url": "/api/tenant/#{FUSIONAUTH_TENANT_ID}", "body": {"tenant": {

@@ -9,7 +9,7 @@ use tracing::{error, info};
 
 use passwordless::adapters::dynamodb::DynamoStore;
 use passwordless::config::{Config, MailerConfig, StoreConfig, DEFAULT_OUTBOX, DEFAULT_STORE};
-use passwordless::kickstart::{apply_if_pristine, KickstartOutcome};
+use passwordless::kickstart::{apply_if_pristine, KickstartEnv, KickstartOutcome};
 use passwordless::App;
 use passwordless_cli::{demo, server};
 
@@ -122,9 +122,16 @@ fn config(store: &StoreArgs, public_url: &str) -> Result<Config, String> {
 async fn run_kickstart(app: &App, file: &PathBuf) -> Result<KickstartOutcome, String> {
     let text = std::fs::read_to_string(file)
         .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-    apply_if_pristine(app, &text, &|name| std::env::var(name).ok())
-        .await
-        .map_err(|e| e.to_string())
+    let allowed =
+        KickstartEnv::from_setting(std::env::var("PASSWORDLESS_KICKSTART_ENV").ok().as_deref());
+    apply_if_pristine(app, &text, &|name| {
+        allowed
+            .allows(name)
+            .then(|| std::env::var(name).ok())
+            .flatten()
+    })
+    .await
+    .map_err(|e| e.to_string())
 }
 
 async fn shutdown_signal() {

@@ -21,7 +21,7 @@ pub enum KickstartError {
     Malformed(String),
     #[error("kickstart variable {0} is not defined")]
     UnknownVariable(String),
-    #[error("environment variable {0} is not set")]
+    #[error("environment variable {0} is not set, or not one a kickstart file may read (names starting with KICKSTART_, or those PASSWORDLESS_KICKSTART_ENV lists)")]
     MissingEnv(String),
     #[error("apiKeys[{index}] failed: {message}")]
     ApiKey { index: usize, message: String },
@@ -301,4 +301,74 @@ pub async fn apply(
         api_keys: api_key_count,
         requests: request_count,
     })
+}
+
+/// Which environment variables a kickstart file may read through `#{ENV.NAME}` (N20): by
+/// default those whose names start with `KICKSTART_`, so that a kickstart file (often from a
+/// repository) cannot copy the server's own settings or cloud credentials into data an API
+/// key can read. `PASSWORDLESS_KICKSTART_ENV` replaces the default with a comma-separated list
+/// of names, where `NAME_*` stands for every name with that prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KickstartEnv {
+    names: Vec<String>,
+    prefixes: Vec<String>,
+}
+
+impl KickstartEnv {
+    pub const DEFAULT_PREFIX: &'static str = "KICKSTART_";
+
+    /// From the setting's value: `None` (or blank) is the default.
+    pub fn from_setting(setting: Option<&str>) -> Self {
+        let entries: Vec<&str> = setting
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .collect();
+        if entries.is_empty() {
+            return Self {
+                names: Vec::new(),
+                prefixes: vec![Self::DEFAULT_PREFIX.to_owned()],
+            };
+        }
+        let (prefixes, names): (Vec<&str>, Vec<&str>) =
+            entries.into_iter().partition(|e| e.ends_with('*'));
+        Self {
+            names: names.into_iter().map(str::to_owned).collect(),
+            prefixes: prefixes
+                .into_iter()
+                .map(|p| p.trim_end_matches('*').to_owned())
+                .filter(|p| !p.is_empty())
+                .collect(),
+        }
+    }
+
+    pub fn allows(&self, name: &str) -> bool {
+        self.names.iter().any(|n| n == name) || self.prefixes.iter().any(|p| name.starts_with(p))
+    }
+}
+
+#[cfg(test)]
+mod env_tests {
+    use super::KickstartEnv;
+
+    #[test]
+    fn n20_a_kickstart_reads_only_the_variables_the_operator_allows() {
+        let default = KickstartEnv::from_setting(None);
+        assert!(default.allows("KICKSTART_API_KEY"));
+        for secret in [
+            "AWS_SECRET_ACCESS_KEY",
+            "PASSWORDLESS_VAULT_KEY",
+            "HOME",
+            "KICKSTART",
+        ] {
+            assert!(!default.allows(secret), "{secret}");
+        }
+        assert_eq!(KickstartEnv::from_setting(Some(" ")), default);
+        let listed = KickstartEnv::from_setting(Some("APP_KEY, BILLING_*"));
+        assert!(listed.allows("APP_KEY") && listed.allows("BILLING_HMAC_SECRET"));
+        assert!(!listed.allows("APP_KEY_2") && !listed.allows("KICKSTART_API_KEY"));
+        // A lone `*` names no prefix: it does not open every variable.
+        assert!(!KickstartEnv::from_setting(Some("*")).allows("AWS_SECRET_ACCESS_KEY"));
+    }
 }

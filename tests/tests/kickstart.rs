@@ -14,8 +14,8 @@ const START_KEY: &str = "sample-start-only-key-000000000000";
 
 fn env(name: &str) -> Option<String> {
     match name {
-        "PASSWORDLESS_API_KEY" => Some(SAMPLE_KEY.to_owned()),
-        "PASSWORDLESS_START_KEY" => Some(START_KEY.to_owned()),
+        "KICKSTART_API_KEY" => Some(SAMPLE_KEY.to_owned()),
+        "KICKSTART_START_KEY" => Some(START_KEY.to_owned()),
         _ => None,
     }
 }
@@ -140,7 +140,7 @@ async fn variables_environment_and_uuids_are_substituted_everywhere() {
     let server = pristine().await;
     let file = json!({
         "variables": {"name": "Hooli", "tenantId": "#{UUID()}", "label": "#{name} XYZ"},
-        "apiKeys": [{"key": "#{ENV.PASSWORDLESS_API_KEY}", "tenantId": "#{tenantId}"}],
+        "apiKeys": [{"key": "#{ENV.KICKSTART_API_KEY}", "tenantId": "#{tenantId}"}],
         "requests": [
             {"method": "POST", "url": "/api/tenant/#{tenantId}", "body": {"tenant": {"name": "#{label}"}}},
         ]
@@ -157,7 +157,7 @@ async fn variables_environment_and_uuids_are_substituted_everywhere() {
     let server = pristine().await;
     let file = json!({
         "variables": {"name": "Hooli", "tenantId": "#{UUID()}", "label": "#{name} XYZ"},
-        "requests": [{"method": "POST", "url": "/api/tenant/#{tenantId}", "body": {"tenant": {"name": "#{label}", "issuer": "#{ENV.PASSWORDLESS_API_KEY}"}}}]
+        "requests": [{"method": "POST", "url": "/api/tenant/#{tenantId}", "body": {"tenant": {"name": "#{label}", "issuer": "#{ENV.KICKSTART_API_KEY}"}}}]
     });
     apply(&server.app, &file.to_string(), &env).await.unwrap();
     let tenants = server.app.store.tenants().await.unwrap();
@@ -185,7 +185,7 @@ async fn variables_environment_and_uuids_are_substituted_everywhere() {
 async fn a_kickstart_file_may_use_the_whole_management_api() {
     let server = pristine().await;
     let env = |name: &str| match name {
-        "PASSWORDLESS_API_KEY" => Some(SAMPLE_KEY.to_owned()),
+        "KICKSTART_API_KEY" => Some(SAMPLE_KEY.to_owned()),
         "BILLING_HMAC_SECRET" => Some("b".repeat(64)),
         _ => None,
     };
@@ -195,7 +195,7 @@ async fn a_kickstart_file_may_use_the_whole_management_api() {
             "signingKeyId": "#{UUID()}", "sharedKeyId": "#{UUID()}", "templateId": "#{UUID()}",
             "roleId": "#{UUID()}", "apiKeyId": "#{UUID()}"
         },
-        "apiKeys": [{"key": "#{ENV.PASSWORDLESS_API_KEY}"}],
+        "apiKeys": [{"key": "#{ENV.KICKSTART_API_KEY}"}],
         "requests": [
             {"method": "POST", "url": "/api/tenant/#{tenantId}", "body": {"tenant": {"name": "Hooli"}}},
             {"method": "POST", "url": "/api/key/generate/#{signingKeyId}", "body": {"key": {"algorithm": "ES384", "name": "Hooli signing"}}},

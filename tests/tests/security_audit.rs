@@ -812,3 +812,60 @@ async fn n10_s34_every_answer_on_an_https_public_url_sends_strict_transport_secu
         );
     }
 }
+
+/// N21, S36: redirect and logout URLs are checked when saved: `javascript:`, `data:`, `file:`,
+/// plain http to another host and fragments are refused, on create and on update, and nothing
+/// is stored.
+#[tokio::test]
+async fn n21_s36_redirect_and_logout_urls_are_validated_when_saved() {
+    let server = TestServer::start().await;
+    for (field, value, code) in [
+        (
+            "authorizedRedirectURLs",
+            json!(["javascript:alert(document.cookie)"]),
+            "[invalid]application.oauthConfiguration.authorizedRedirectURLs",
+        ),
+        (
+            "authorizedRedirectURLs",
+            json!(["data:text/html,<script>x</script>"]),
+            "[invalid]application.oauthConfiguration.authorizedRedirectURLs",
+        ),
+        (
+            "authorizedRedirectURLs",
+            json!(["http://app.example/callback"]),
+            "[invalid]application.oauthConfiguration.authorizedRedirectURLs",
+        ),
+        (
+            "authorizedRedirectURLs",
+            json!(["https://app.example/callback#frag"]),
+            "[invalid]application.oauthConfiguration.authorizedRedirectURLs",
+        ),
+        (
+            "logoutURL",
+            json!("file:///etc/passwd"),
+            "[invalid]application.oauthConfiguration.logoutURL",
+        ),
+    ] {
+        let body = json!({"application": {"name": "Bad", "oauthConfiguration": {field: value}}});
+        server
+            .admin("POST", "/api/application", body)
+            .await
+            .assert_error_code(code);
+    }
+    let listed = server.get("/api/application", Some(ADMIN_KEY)).await.json();
+    assert!(
+        !listed.to_string().contains("\"Bad\""),
+        "nothing stored: {listed}"
+    );
+    let app = server
+        .application(json!({"oauthConfiguration": {"authorizedRedirectURLs": ["com.example.app:/callback", "http://127.0.0.1:8080/cb"]}}))
+        .await;
+    server
+        .admin(
+            "PATCH",
+            &format!("/api/application/{app}"),
+            json!({"application": {"oauthConfiguration": {"logoutURL": "javascript:alert(1)"}}}),
+        )
+        .await
+        .assert_error_code("[invalid]application.oauthConfiguration.logoutURL");
+}

@@ -171,6 +171,67 @@ pub struct ApplicationEmailConfiguration {
     pub kept: Kept,
 }
 
+/// The longest redirect or logout URL accepted.
+const MAX_REDIRECT_URL_LEN: usize = 2048;
+
+/// Why a URL may not be a redirect or logout target, or `None` when it may (S36): an absolute
+/// `https` URL; `http` only to a loopback host (RFC 8252 7.3); or a native app's private-use
+/// scheme, which is a reversed domain name (RFC 8252 7.1, `com.example.app:/callback`). Never
+/// a fragment (RFC 6749 3.1.2), credentials in the URL, spaces or control characters, so never
+/// `javascript:`, `data:` or `file:` either.
+pub fn redirect_url_problem(url: &str) -> Option<&'static str> {
+    if url.is_empty() || url.len() > MAX_REDIRECT_URL_LEN {
+        return Some("must be 1 to 2048 characters.");
+    }
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Some("must not contain spaces or control characters.");
+    }
+    if url.contains('#') {
+        return Some("must not have a fragment.");
+    }
+    let Some((scheme, rest)) = url.split_once(':') else {
+        return Some("must be an absolute URL.");
+    };
+    let scheme_ok = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    if !scheme_ok {
+        return Some("must be an absolute URL.");
+    }
+    let scheme = scheme.to_ascii_lowercase();
+    let authority = rest
+        .strip_prefix("//")
+        .map(|after| after.split(['/', '?']).next().unwrap_or_default());
+    match scheme.as_str() {
+        "https" | "http" => {
+            let Some(authority) = authority.filter(|a| !a.is_empty()) else {
+                return Some("must name a host.");
+            };
+            if authority.contains('@') {
+                return Some("must not carry credentials.");
+            }
+            let host = match authority.strip_prefix('[') {
+                Some(v6) => v6.split(']').next().unwrap_or_default().to_owned(),
+                None => authority.split(':').next().unwrap_or_default().to_ascii_lowercase(),
+            };
+            if host.is_empty() {
+                return Some("must name a host.");
+            }
+            let loopback = host == "localhost"
+                || host == "::1"
+                || host
+                    .parse::<std::net::Ipv4Addr>()
+                    .is_ok_and(|ip| ip.is_loopback());
+            (scheme == "http" && !loopback)
+                .then_some("must use https, or http only to a loopback host.")
+        }
+        // A private-use scheme is a reversed domain name the app owns: it has a dot.
+        _ if scheme.contains('.') => None,
+        _ => Some("must use https, http to a loopback host, or a private-use scheme such as com.example.app."),
+    }
+}
+
 impl Application {
     /// The email templates the application names, with the field that names each.
     pub fn email_template_references(&self) -> Vec<(&'static str, TemplateId)> {
@@ -277,6 +338,21 @@ impl Application {
                 ));
             }
         }
+        let oauth = &self.oauth_configuration;
+        for url in &oauth.authorized_redirect_urls {
+            if let Some(problem) = redirect_url_problem(url) {
+                errors.push(FieldError::invalid(
+                    "application.oauthConfiguration.authorizedRedirectURLs",
+                    format!("[{url}] {problem}"),
+                ));
+            }
+        }
+        if let Some(problem) = oauth.logout_url.as_deref().and_then(redirect_url_problem) {
+            errors.push(FieldError::invalid(
+                "application.oauthConfiguration.logoutURL",
+                problem,
+            ));
+        }
         let mut seen = std::collections::HashSet::new();
         for role in &self.roles {
             if role.name.trim().is_empty() {
@@ -350,6 +426,41 @@ impl Application {
             self.jwt_configuration.refresh_token_time_to_live_in_minutes
         } else {
             tenant_default
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn n21_s36_redirect_urls_are_https_loopback_http_or_a_private_use_scheme() {
+        for good in [
+            "https://app.example/callback",
+            "https://app.example:8443/cb?x=1",
+            "http://localhost:3000/oauth-redirect",
+            "http://127.0.0.1:9011/demo/callback",
+            "http://[::1]:8080/cb",
+            "com.example.app:/callback",
+            "com.example.app://callback",
+        ] {
+            assert_eq!(super::redirect_url_problem(good), None, "{good}");
+        }
+        for bad in [
+            "javascript:alert(1)",
+            "JavaScript:alert(1)",
+            "data:text/html,<script>alert(1)</script>",
+            "file:///etc/passwd",
+            "vbscript:msgbox",
+            "http://app.example/callback",
+            "https://app.example/callback#x",
+            "https://user:pass@app.example/cb",
+            "https:///nohost",
+            "//app.example/cb",
+            "/relative",
+            "https://app.example/a b",
+            "",
+        ] {
+            assert!(super::redirect_url_problem(bad).is_some(), "{bad}");
         }
     }
 }
