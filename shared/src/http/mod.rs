@@ -11,6 +11,7 @@ pub mod keys;
 pub mod management;
 pub mod oauth;
 pub mod oidc;
+mod page_secrets;
 pub mod pages;
 pub mod pages_two_factor;
 pub mod pages_verify;

@@ -43,6 +43,8 @@ pub(super) fn language(request: &HttpRequest, pairs: &[(String, String)]) -> Lan
 pub(super) struct Look<'a> {
     pub(super) app: &'a App,
     set: PageSet,
+    /// The client's origins a form on these pages may end up at (CSP `form-action`, S34).
+    form_origins: Vec<String>,
 }
 
 impl<'a> Look<'a> {
@@ -50,6 +52,7 @@ impl<'a> Look<'a> {
         Look {
             app,
             set: PageSet::builtin(),
+            form_origins: Vec::new(),
         }
     }
 
@@ -57,7 +60,20 @@ impl<'a> Look<'a> {
         Look {
             app,
             set: tenant.map_or_else(PageSet::builtin, PageSet::for_tenant),
+            form_origins: Vec::new(),
         }
+    }
+
+    /// These pages' forms may end in a redirect to `redirect_uris` (a completed sign-in).
+    pub(super) fn posting_to<'u>(
+        mut self,
+        redirect_uris: impl IntoIterator<Item = &'u String>,
+    ) -> Self {
+        self.form_origins = redirect_uris
+            .into_iter()
+            .filter_map(|uri| crate::domain::oauth::form_action_source(uri))
+            .collect();
+        self
     }
 
     pub(super) fn page(
@@ -88,6 +104,7 @@ impl<'a> Look<'a> {
                 language,
                 context,
                 cookies,
+                form_origins: self.form_origins.clone(),
             },
             self.app.entropy.as_ref(),
         )
@@ -235,10 +252,10 @@ async fn link_view_page(
     app: &App,
     request: &HttpRequest,
     code: &Secret,
-    (view, tenant): (LinkView, Option<Tenant>),
+    (view, tenant, redirect_uri): (LinkView, Option<Tenant>, Option<String>),
     status: StatusCode,
 ) -> Result<HttpResponse, ApiError> {
-    let look = Look::of(app, tenant.as_ref());
+    let look = Look::of(app, tenant.as_ref()).posting_to(redirect_uri.as_ref());
     match view {
         LinkView::Continue { short_code } => {
             let language = link_language(app, request, code).await?;
@@ -369,8 +386,20 @@ pub async fn complete_link(
             };
             link_page_again(app, request, &code, binding.as_ref(), status).await?
         }
-        Completion::TwoFactor { pending, tenant_id } => {
-            super::pages_two_factor::first_page(app, request, &form, &pending, tenant_id).await?
+        Completion::TwoFactor {
+            pending,
+            tenant_id,
+            redirect_uri,
+        } => {
+            super::pages_two_factor::first_page(
+                app,
+                request,
+                &form,
+                &pending,
+                tenant_id,
+                &redirect_uri,
+            )
+            .await?
         }
     })
 }
@@ -447,7 +476,8 @@ pub(super) async fn look_of_client<'a>(
         .tenant(application.tenant_id)
         .await
         .map_err(FlowError::from)?;
-    Ok(Look::of(app, tenant.as_ref()))
+    Ok(Look::of(app, tenant.as_ref())
+        .posting_to(&application.oauth_configuration.authorized_redirect_urls))
 }
 
 /// `POST /oauth2/one-time-code`: the short code typed into the browser that asked (ours).
@@ -512,8 +542,20 @@ pub async fn complete_one_time_code(
             Vec::new(),
         ),
         Completion::Refused(reason) => Ok(error_page(app, request, &form, &reason)),
-        Completion::TwoFactor { pending, tenant_id } => {
-            super::pages_two_factor::first_page(app, request, &form, &pending, tenant_id).await
+        Completion::TwoFactor {
+            pending,
+            tenant_id,
+            redirect_uri,
+        } => {
+            super::pages_two_factor::first_page(
+                app,
+                request,
+                &form,
+                &pending,
+                tenant_id,
+                &redirect_uri,
+            )
+            .await
         }
     }
 }
@@ -583,7 +625,8 @@ async fn checked_authorization<'a>(
         .tenant(application.tenant_id)
         .await
         .map_err(FlowError::from)?;
-    Ok(Ok((authorization, Look::of(app, tenant.as_ref()))))
+    let look = Look::of(app, tenant.as_ref()).posting_to([&authorization.redirect_uri]);
+    Ok(Ok((authorization, look)))
 }
 
 /// `GET /oauth2/authorize`: one email field, "Email me a login link".

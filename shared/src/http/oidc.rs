@@ -101,6 +101,7 @@ pub async fn logout(app: &App, request: &HttpRequest) -> Result<HttpResponse, Ap
                 language: Language::choose(form_value(&query, "locale"), request),
                 context: json!({}),
                 cookies: Vec::new(),
+                form_origins: Vec::new(),
             },
             app.entropy.as_ref(),
         ),

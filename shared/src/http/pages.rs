@@ -459,6 +459,9 @@ pub struct Page {
     pub context: Value,
     /// `Set-Cookie` values to send with the page (a fresh CSRF cookie).
     pub cookies: Vec<String>,
+    /// Origins besides this one a form on the page may end up at: the client's redirect URIs,
+    /// where a completed sign-in is redirected (CSP `form-action`, S34).
+    pub form_origins: Vec<String>,
 }
 
 /// Renders a page with the S15 headers. A style nonce per response keeps the CSP strict while
@@ -478,6 +481,7 @@ pub fn server_error(
             language: Language::choose(None, request),
             context: json!({ "request_id": request_id }),
             cookies: Vec::new(),
+            form_origins: Vec::new(),
         },
         entropy,
     )
@@ -500,18 +504,38 @@ pub fn render(page: Page, entropy: &dyn Entropy) -> HttpResponse {
     if let (Value::Object(into), Value::Object(extra)) = (&mut context, page.context) {
         into.extend(extra);
     }
-    let render_with = |env: &Environment<'static>| {
+    let render_with = |env: &Environment<'static>, context: &Value| {
         env.get_template(&format!("{}.html", page.name))
             .map_err(|e| e.to_string())
-            .and_then(|template| render::render(&template, &context).map_err(|e| e.to_string()))
+            .and_then(|template| render::render(&template, context).map_err(|e| e.to_string()))
     };
-    let mut html = render_with(page.set.0.as_ref());
-    if let (Err(reason), false) = (&html, page.set.is_builtin()) {
-        // A tenant's template that fails at render time (out of fuel, say) leaves the page
-        // usable: the built-in one stands in.
-        tracing::warn!(page = page.name, reason = %reason, "a tenant page template failed to render");
-        html = render_with(environment());
-    }
+    // A tenant's template renders with markers for the page's secrets, put back only where
+    // they belong (S34); one that fails at render time (out of fuel, say) or misplaces a
+    // secret leaves the page usable: the built-in one stands in.
+    let tenant_page = match page.set.is_builtin() {
+        true => None,
+        false => {
+            let mut masked_context = context.clone();
+            let masked = super::page_secrets::mask(&mut masked_context);
+            match render_with(page.set.0.as_ref(), &masked_context) {
+                Ok(html) => {
+                    let placed = masked.unmask(&html);
+                    if placed.is_none() {
+                        tracing::warn!(page = page.name, "a tenant page template placed a page secret where it does not belong, or posts off this origin");
+                    }
+                    placed
+                }
+                Err(reason) => {
+                    tracing::warn!(page = page.name, reason = %reason, "a tenant page template failed to render");
+                    None
+                }
+            }
+        }
+    };
+    let html = match tenant_page {
+        Some(html) => Ok(html),
+        None => render_with(environment(), &context),
+    };
     let (status, html) = match html {
         Ok(html) => (page.status, html),
         Err(reason) => {
@@ -529,7 +553,7 @@ pub fn render(page: Page, entropy: &dyn Entropy) -> HttpResponse {
         http::header::CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=UTF-8"),
     );
-    secure_page_headers(headers, &nonce);
+    secure_page_headers(headers, &nonce, &page.form_origins);
     for cookie in page.cookies {
         if let Ok(value) = HeaderValue::from_str(&cookie) {
             headers.append(http::header::SET_COOKIE, value);
@@ -539,10 +563,17 @@ pub fn render(page: Page, entropy: &dyn Entropy) -> HttpResponse {
 }
 
 /// S15: no referrer, no caching, no sniffing, no framing, and nothing but the page's own
-/// inline style may load.
-fn secure_page_headers(headers: &mut http::HeaderMap, style_nonce: &str) {
+/// inline style may load; forms post only here, or end at the client's origins (S34).
+fn secure_page_headers(headers: &mut http::HeaderMap, style_nonce: &str, form_origins: &[String]) {
+    let mut form_action = String::from("'self'");
+    for origin in form_origins {
+        if !form_action.split(' ').any(|o| o == origin) {
+            form_action.push(' ');
+            form_action.push_str(origin);
+        }
+    }
     let csp = format!(
-        "default-src 'none'; style-src 'nonce-{style_nonce}'; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'"
+        "default-src 'none'; style-src 'nonce-{style_nonce}'; img-src 'self' data:; base-uri 'none'; form-action {form_action}; frame-ancestors 'none'"
     );
     if let Ok(csp) = HeaderValue::from_str(&csp) {
         headers.insert(http::header::CONTENT_SECURITY_POLICY, csp);
@@ -574,7 +605,7 @@ pub fn redirect(location: &str) -> HttpResponse {
     if let Ok(location) = HeaderValue::from_str(location) {
         headers.insert(http::header::LOCATION, location);
     }
-    secure_page_headers(headers, "");
+    secure_page_headers(headers, "", &[]);
     response
 }
 

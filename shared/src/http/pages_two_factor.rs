@@ -14,6 +14,7 @@ use super::pages::{self, form_pairs, form_value, Csrf};
 use super::{HttpRequest, HttpResponse};
 use crate::app::App;
 use crate::domain::secret::MAX_SECRET_LEN;
+use crate::domain::two_factor::ChallengePurpose;
 use crate::domain::two_factor::{
     otpauth_uri, AuthenticatorSecret, TwoFactorMethod, TwoFactorMethodKind,
 };
@@ -120,9 +121,10 @@ pub async fn first_page(
     form: &[(String, String)],
     pending: &PendingTwoFactor,
     tenant_id: crate::domain::TenantId,
+    redirect_uri: &str,
 ) -> Result<HttpResponse, ApiError> {
     let tenant = app.store.tenant(tenant_id).await.map_err(FlowError::from)?;
-    let look = Look::of(app, tenant.as_ref());
+    let look = Look::of(app, tenant.as_ref()).posting_to([&redirect_uri.to_owned()]);
     let enrol = match pending.methods.is_empty() {
         false => None,
         true => {
@@ -166,7 +168,14 @@ pub async fn complete(app: &App, request: &HttpRequest) -> Result<HttpResponse, 
         .tenant(pending.tenant_id)
         .await
         .map_err(FlowError::from)?;
-    let look = Look::of(app, tenant.as_ref());
+    let redirect_uri = match &pending.purpose {
+        ChallengePurpose::Login {
+            authorization: Some(authorization),
+            ..
+        } => Some(authorization.redirect_uri.clone()),
+        _ => None,
+    };
+    let look = Look::of(app, tenant.as_ref()).posting_to(redirect_uri.as_ref());
     let methods = user.two_factor.methods.clone();
     let enrolling = form_value(&form, "enrolSecret")
         .filter(|_| methods.is_empty())

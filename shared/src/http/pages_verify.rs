@@ -37,6 +37,7 @@ fn render(
             language: Language::choose(locale.as_deref(), request),
             context,
             cookies,
+            form_origins: Vec::new(),
         },
         app.entropy.as_ref(),
     )
