@@ -1978,7 +1978,10 @@ async fn n12_s34_forms_post_here_and_tenant_templates_cannot_send_page_secrets_a
     let client = relying_party(&server, json!({}), "mallory.victim@example.com").await;
     let mut browser = Browser::new(&server);
     let asked = ask_for_link(&mut browser, &client, "mallory.victim@example.com", &[]).await;
-    let csp = asked.headers["content-security-policy"].to_str().unwrap().to_owned();
+    let csp = asked.headers["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert!(
         csp.contains("form-action 'self' https://app.example;"),
         "{csp}"
@@ -1986,7 +1989,10 @@ async fn n12_s34_forms_post_here_and_tenant_templates_cannot_send_page_secrets_a
     let link = client.link(&server, json!({})).await;
     let page = Browser::new(&server).get(&link).await;
     let csp = page.headers["content-security-policy"].to_str().unwrap();
-    assert!(csp.contains("form-action 'self' https://app.example;"), "{csp}");
+    assert!(
+        csp.contains("form-action 'self' https://app.example;"),
+        "{csp}"
+    );
 
     let tenant = format!("/api/tenant/{}", server.default_tenant());
     let leaks = [
@@ -2013,7 +2019,14 @@ async fn n12_s34_forms_post_here_and_tenant_templates_cannot_send_page_secrets_a
             assert!(!page.csrf().is_empty());
         } else {
             // Served, but what it reversed was a marker of three characters, never the token.
-            let sent = page.html.split("?t=").nth(1).unwrap().split('"').next().unwrap();
+            let sent = page
+                .html
+                .split("?t=")
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap();
             assert_eq!(sent.chars().count(), 3, "{sent:?}");
         }
     }
@@ -2279,4 +2292,188 @@ async fn under_a_required_policy_the_hosted_pages_enrol_an_authenticator_and_sho
         user["user"]["twoFactor"]["methods"][0]["method"],
         "authenticator"
     );
+}
+
+// S23: fault injection --------------------------------------------------------------------------
+
+use support::faulty::FaultTime;
+
+/// How one try of a flow ended: signed in, or a step answered a server error (5xx).
+#[derive(Debug, PartialEq)]
+enum Attempt {
+    SignedIn,
+    Failed(&'static str),
+}
+
+/// A step's answer: on with it, or a server error that ends the try. Anything else is a bug.
+fn step(name: &'static str, status: u16, expected: u16, body: &str) -> Result<(), Attempt> {
+    match status {
+        s if s == expected => Ok(()),
+        s if s >= 500 => Ok(()).and(Err(Attempt::Failed(name))),
+        s => panic!("{name}: {s}, not {expected} or a server error: {body}"),
+    }
+}
+
+/// The API's flow: start with a key, send the mail, log in with the code. A failed login is
+/// checked for half state: the same code may work at most once afterwards.
+async fn api_login(server: &TestServer, application: &str, email: &str) -> Attempt {
+    let flow = async {
+        let started = server.start_login(application, email, json!({})).await;
+        step("start", started.status.as_u16(), 200, &started.text)?;
+        let code = started.json()["code"].as_str().unwrap().to_owned();
+        let sent = server.send(json!({"code": code})).await;
+        step("send", sent.status.as_u16(), 200, &sent.text)?;
+        let login = server.login(json!({"code": code})).await;
+        if login.status.as_u16() >= 500 {
+            // Whatever the failure left, the code signs in at most once more.
+            let again = server.login(json!({"code": code})).await;
+            if again.status.as_u16() == 200 {
+                server.login(json!({"code": code})).await.assert_status(404);
+            }
+            return Err(Attempt::Failed("login"));
+        }
+        step("login", login.status.as_u16(), 200, &login.text)?;
+        assert!(login.json()["token"].is_string(), "{}", login.text);
+        Ok(Attempt::SignedIn)
+    };
+    flow.await.unwrap_or_else(|failed| failed)
+}
+
+/// The hosted flow: the authorize page, the email form, the short code from the mail, the
+/// token exchange. A failed short-code step or exchange is checked for half state too.
+async fn hosted_login(server: &TestServer, client: &RelyingParty, email: &str) -> Attempt {
+    let mut browser = Browser::new(server);
+    let flow = async {
+        let authorize = browser.get(&authorize_path(client, &[])).await;
+        step("authorize", authorize.status, 200, &authorize.html)?;
+        let form = request_form(&authorize, email);
+        let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let mails = server.emails().await.len();
+        let asked = browser.post_form("/oauth2/passwordless", &pairs).await;
+        step("ask", asked.status, 200, &asked.html)?;
+        let mut sent = server.emails().await;
+        if sent.len() == mails {
+            // The page answers as for any address (S9); the mail is what failed.
+            return Err(Attempt::Failed("mail"));
+        }
+        let mail = sent.pop().unwrap();
+        assert_eq!(mail.to.email, email);
+        let short = one_time_code_in(&mail);
+        let done = browser.type_short_code(&asked.csrf(), &short).await;
+        if done.status >= 500 {
+            let again = browser.type_short_code(&asked.csrf(), &short).await;
+            if again.status == 302 {
+                assert_eq!(
+                    browser.type_short_code(&asked.csrf(), &short).await.status,
+                    400
+                );
+            }
+            return Err(Attempt::Failed("short code"));
+        }
+        step("short code", done.status, 302, &done.html)?;
+        let code = parameter(&done.location().unwrap(), "code").unwrap();
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", CALLBACK),
+        ];
+        let (status, tokens) =
+            token_request(server, &form, Some((&client.id, &client.secret))).await;
+        if status >= 500 {
+            let (again, _) = token_request(server, &form, Some((&client.id, &client.secret))).await;
+            if again == 200 {
+                let (third, _) =
+                    token_request(server, &form, Some((&client.id, &client.secret))).await;
+                assert_eq!(third, 400, "an authorization code is redeemed once");
+            }
+            return Err(Attempt::Failed("token"));
+        }
+        step("token", status, 200, &tokens.to_string())?;
+        assert!(tokens["access_token"].is_string(), "{tokens}");
+        Ok(Attempt::SignedIn)
+    };
+    flow.await.unwrap_or_else(|failed| failed)
+}
+
+/// The call positions to fail: every one on SQLite; on DynamoDB and SES every third (moto takes
+/// tens of milliseconds a call, and the full sweep minutes). What fails is the port as the flows
+/// see it, the same on both; the full sweep runs on SQLite.
+fn positions(server: &TestServer, calls: usize) -> impl Iterator<Item = usize> {
+    (0..calls).step_by(if server.on_aws() { 3 } else { 1 })
+}
+
+/// S23: every store or mailer call of an API login fails in turn, before it reaches the real
+/// port and after it did its work: the failed try answers a server error and signs nobody in
+/// twice, and the next try signs in.
+#[tokio::test]
+async fn s23_a_failure_at_any_step_of_an_api_login_leaves_no_half_state_and_a_retry_signs_in() {
+    let (server, faults) = TestServer::start_with_faults().await;
+    let app = server
+        .application(json!({"loginConfiguration": {"generateRefreshTokens": true}}))
+        .await;
+    server.user(&app, "counted@example.com", json!({})).await;
+    let before = faults.calls();
+    assert_eq!(
+        api_login(&server, &app, "counted@example.com").await,
+        Attempt::SignedIn
+    );
+    let calls = faults.calls() - before;
+    assert!(calls >= 5, "{calls}");
+    for time in [FaultTime::Before, FaultTime::After] {
+        for nth in positions(&server, calls) {
+            let email = format!("api-{nth}-{time:?}@example.com").to_lowercase();
+            server.user(&app, &email, json!({})).await;
+            server.clock.advance_secs(61);
+            faults.arm(nth, time);
+            let first = api_login(&server, &app, &email).await;
+            faults.disarm();
+            assert!(
+                faults.fired(),
+                "call {nth} ({time:?}) was not reached: {first:?}"
+            );
+            assert_ne!(
+                first,
+                Attempt::SignedIn,
+                "call {nth} ({time:?}) failed unnoticed"
+            );
+            server.clock.advance_secs(61);
+            assert_eq!(
+                api_login(&server, &app, &email).await,
+                Attempt::SignedIn,
+                "the retry after call {nth} ({time:?}) failed"
+            );
+        }
+    }
+}
+
+/// S23: the same for the hosted pages' flow up to the token exchange.
+#[tokio::test]
+async fn s23_a_failure_at_any_step_of_the_hosted_flow_leaves_no_half_state_and_a_retry_signs_in() {
+    let (server, faults) = TestServer::start_with_faults().await;
+    let client = relying_party(&server, json!({}), "counted@example.com").await;
+    let before = faults.calls();
+    assert_eq!(
+        hosted_login(&server, &client, client.email).await,
+        Attempt::SignedIn
+    );
+    let calls = faults.calls() - before;
+    assert!(calls >= 5, "{calls}");
+    for time in [FaultTime::Before, FaultTime::After] {
+        for nth in positions(&server, calls) {
+            server.clock.advance_secs(61);
+            faults.arm(nth, time);
+            let first = hosted_login(&server, &client, client.email).await;
+            faults.disarm();
+            assert!(
+                faults.fired(),
+                "call {nth} ({time:?}) was not reached: {first:?}"
+            );
+            server.clock.advance_secs(61);
+            assert_eq!(
+                hosted_login(&server, &client, client.email).await,
+                Attempt::SignedIn,
+                "the retry after call {nth} ({time:?}) failed"
+            );
+        }
+    }
 }

@@ -25,6 +25,9 @@ use passwordless::flows::management::create_api_key;
 use passwordless::ports::{KeyVault, MailError, Mailer, SentEmail, Store};
 use passwordless_cli::server::ServerOptions;
 
+pub mod faulty;
+use faulty::{Faults, FaultyMailer, FaultyStore};
+
 /// 2026-01-01T00:00:00Z: tests start every clock here and move it by hand.
 pub const T0: Instant = Instant::from_secs(1_767_225_600);
 pub const ADMIN_KEY: &str = "test-admin-key-0123456789abcdef";
@@ -199,6 +202,24 @@ impl TestServer {
         TestServer::start_with(None, ServerOptions::default(), ManualClock::starting_at(T0)).await
     }
 
+    /// Whether the server runs on DynamoDB and SES (moto) rather than SQLite and the outbox.
+    pub fn on_aws(&self) -> bool {
+        matches!(self.backend, Backend::Aws { .. })
+    }
+
+    /// A server whose store and mailer fail where the returned [`Faults`] is armed to (S23).
+    pub async fn start_with_faults() -> (TestServer, Arc<Faults>) {
+        let faults = Faults::new();
+        let server = TestServer::start_wrapped(
+            None,
+            ServerOptions::default(),
+            ManualClock::starting_at(T0),
+            Some(faults.clone()),
+        )
+        .await;
+        (server, faults)
+    }
+
     /// A server behind a proxy on loopback: each request's `X-Forwarded-For` names its source,
     /// so one test can speak as many clients (S27).
     pub async fn start_behind_proxy() -> TestServer {
@@ -223,6 +244,15 @@ impl TestServer {
         replacement: Option<Arc<dyn Mailer>>,
         options: ServerOptions,
         clock: ManualClock,
+    ) -> TestServer {
+        TestServer::start_wrapped(replacement, options, clock, None).await
+    }
+
+    async fn start_wrapped(
+        replacement: Option<Arc<dyn Mailer>>,
+        options: ServerOptions,
+        clock: ManualClock,
+        faults: Option<Arc<Faults>>,
     ) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
         let clock = Arc::new(clock);
@@ -267,6 +297,19 @@ impl TestServer {
                 ),
             };
         let mailer = replacement.unwrap_or(mailer);
+        let (store, mailer): (Arc<dyn Store>, Arc<dyn Mailer>) = match faults {
+            Some(faults) => (
+                Arc::new(FaultyStore {
+                    inner: store,
+                    faults: faults.clone(),
+                }),
+                Arc::new(FaultyMailer {
+                    inner: mailer,
+                    faults,
+                }),
+            ),
+            None => (store, mailer),
+        };
         let sent = Arc::new(Mutex::new(Vec::new()));
         let key_vault = vault(&backend, dir.path(), None);
         let app = App::from_parts(AppParts {
