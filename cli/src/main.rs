@@ -61,6 +61,9 @@ enum Command {
         /// Connections served at once.
         #[arg(long, default_value_t = 512)]
         max_connections: usize,
+        /// Connections one client address may hold at once (a trusted proxy is not held to it).
+        #[arg(long, default_value_t = 64)]
+        max_connections_per_source: usize,
         /// Serve the demo pages (`/demo/`, whose inbox shows every live link and short code in
         /// the outbox) on a non-loopback --bind too: anyone who reaches the address can sign in
         /// as anyone who has mail in the outbox.
@@ -231,8 +234,8 @@ async fn main() -> ExitCode {
     passwordless::telemetry::init(false);
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve { port, bind, store, public_url, kickstart, trusted_proxies, max_connections, expose_demo_inbox } => {
-            let options = server::ServerOptions { trusted_proxies, max_connections, ..Default::default() };
+        Command::Serve { port, bind, store, public_url, kickstart, trusted_proxies, max_connections, max_connections_per_source, expose_demo_inbox } => {
+            let options = server::ServerOptions { trusted_proxies, max_connections, max_connections_per_source, ..Default::default() };
             serve(port, bind, store, public_url, kickstart, options, expose_demo_inbox).await
         }
         Command::CreateTables { store, public_url } => async {

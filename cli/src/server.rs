@@ -1,8 +1,9 @@
 //! All routes on one port, through the same handler the Lambda functions use.
 //!
 //! The server is hyper's HTTP/1 connection builder with the limits a server that faces a
-//! network needs (L3): a cap on open connections, a deadline for a request's headers and one
-//! for its body, so a stalled client cannot hold a connection forever.
+//! network needs (L3, S37): a cap on open connections and a smaller one per source, a short
+//! deadline for a new connection's first byte, one for a request's headers and one for its
+//! body, so that idle or stalled clients cannot hold the server's connections.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
@@ -30,6 +31,11 @@ pub struct ServerOptions {
     pub trusted_proxies: Vec<IpNet>,
     /// Connections served at once; more wait in the listen queue.
     pub max_connections: usize,
+    /// Connections one source (the socket peer; a trusted proxy is not held to it) may hold
+    /// at once; more are closed as they arrive.
+    pub max_connections_per_source: usize,
+    /// How long a new connection may stay silent before its first byte.
+    pub first_byte_timeout: Duration,
     /// How long a client may take to send a request's headers.
     pub header_timeout: Duration,
     /// How long a client may take to send a request's body.
@@ -43,6 +49,8 @@ impl Default for ServerOptions {
         Self {
             trusted_proxies: Vec::new(),
             max_connections: 512,
+            max_connections_per_source: 64,
+            first_byte_timeout: Duration::from_secs(3),
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(10),
             demo: None,
@@ -59,6 +67,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let options = Arc::new(options);
     let connections = Arc::new(Semaphore::new(options.max_connections.max(1)));
+    let per_source: SourceCounts = Arc::default();
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
@@ -81,20 +90,97 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
+        let exempt = options
+            .trusted_proxies
+            .iter()
+            .any(|net| net.contains(&peer.ip()));
+        let Some(slot) = SourceSlot::take(
+            &per_source,
+            peer.ip(),
+            exempt,
+            options.max_connections_per_source,
+        ) else {
+            warn!("a source holds its share of connections: one more is closed");
+            continue;
+        };
         let (app, options) = (app.clone(), options.clone());
-        let service = hyper::service::service_fn(move |request: http::Request<Incoming>| {
-            let (app, options) = (app.clone(), options.clone());
-            async move { Ok::<_, Infallible>(dispatch(&app, &options, peer, request).await) }
+        let service = hyper::service::service_fn({
+            let options = options.clone();
+            move |request: http::Request<Incoming>| {
+                let (app, options) = (app.clone(), options.clone());
+                async move { Ok::<_, Infallible>(dispatch(&app, &options, peer, request).await) }
+            }
         });
-        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        let (http, watcher) = (http.clone(), graceful.watcher());
         tokio::spawn(async move {
-            // A client that hangs up mid-request is not the server's error.
-            let _ = connection.await;
+            // A connection that says nothing is closed soon; one that speaks gets the header
+            // and body deadlines.
+            let mut first = [0u8; 1];
+            let spoke =
+                tokio::time::timeout(options.first_byte_timeout, stream.peek(&mut first)).await;
+            if matches!(spoke, Ok(Ok(1..))) {
+                // A client that hangs up mid-request is not the server's error.
+                let _ = watcher
+                    .watch(http.serve_connection(TokioIo::new(stream), service))
+                    .await;
+            }
+            drop(slot);
             drop(permit);
         });
     }
     graceful.shutdown().await;
     Ok(())
+}
+
+type SourceCounts = Arc<std::sync::Mutex<std::collections::HashMap<IpAddr, usize>>>;
+
+/// One connection of a source, counted while it lives.
+struct SourceSlot {
+    counts: SourceCounts,
+    source: Option<IpAddr>,
+}
+
+impl SourceSlot {
+    /// A slot for `source`, or `None` when it holds `cap` connections already. A trusted
+    /// proxy speaks for many clients and is not counted.
+    fn take(counts: &SourceCounts, source: IpAddr, exempt: bool, cap: usize) -> Option<Self> {
+        if exempt {
+            return Some(Self {
+                counts: counts.clone(),
+                source: None,
+            });
+        }
+        let mut held = counts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let count = held.entry(source).or_insert(0);
+        if *count >= cap.max(1) {
+            return None;
+        }
+        *count += 1;
+        Some(Self {
+            counts: counts.clone(),
+            source: Some(source),
+        })
+    }
+}
+
+impl Drop for SourceSlot {
+    fn drop(&mut self) {
+        let Some(source) = self.source else {
+            return;
+        };
+        let mut held = self
+            .counts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(count) = held.get_mut(&source) {
+            *count -= 1;
+            if *count == 0 {
+                held.remove(&source);
+            }
+        }
+    }
 }
 
 fn request_id() -> String {

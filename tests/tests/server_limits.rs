@@ -113,3 +113,57 @@ async fn l3_connections_beyond_the_cap_wait_until_one_is_free() {
     let (answer, _) = read_until_closed(&mut waiting, Duration::from_secs(10)).await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 }
+
+/// N4, S37: a connection that sends nothing is closed after the first-byte deadline, well
+/// before the header deadline, so idle connections cannot hold the server's slots.
+#[tokio::test]
+async fn n4_s37_a_silent_connection_is_closed_at_the_first_byte_deadline() {
+    let server = server(ServerOptions {
+        first_byte_timeout: Duration::from_millis(300),
+        header_timeout: Duration::from_secs(30),
+        ..ServerOptions::default()
+    })
+    .await;
+    let began = std::time::Instant::now();
+    let mut silent = TcpStream::connect(server.address).await.unwrap();
+    let (_, closed) = read_until_closed(&mut silent, Duration::from_secs(10)).await;
+    assert!(closed, "a silent connection is closed");
+    assert!(began.elapsed() < Duration::from_secs(10));
+    // One that speaks in time is served.
+    let mut speaking = TcpStream::connect(server.address).await.unwrap();
+    speaking.write_all(JWKS).await.unwrap();
+    let (answer, _) = read_until_closed(&mut speaking, Duration::from_secs(10)).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
+/// N4, S37: one source holds at most its share of connections: past it, its new connections
+/// are closed at once, and the server still has room for everybody else (here, the same
+/// source once one of its connections ends).
+#[tokio::test]
+async fn n4_s37_one_source_cannot_hold_more_than_its_share_of_connections() {
+    let server = server(ServerOptions {
+        max_connections_per_source: 4,
+        first_byte_timeout: Duration::from_secs(30),
+        header_timeout: Duration::from_secs(30),
+        ..ServerOptions::default()
+    })
+    .await;
+    let mut idle = Vec::new();
+    for _ in 0..4 {
+        idle.push(TcpStream::connect(server.address).await.unwrap());
+    }
+    // Let the server count them.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut fifth = TcpStream::connect(server.address).await.unwrap();
+    let (answer, closed) = read_until_closed(&mut fifth, Duration::from_secs(5)).await;
+    assert!(
+        closed && answer.is_empty(),
+        "the fifth is closed unanswered: {answer}"
+    );
+    drop(idle.pop());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut next = TcpStream::connect(server.address).await.unwrap();
+    next.write_all(JWKS).await.unwrap();
+    let (answer, _) = read_until_closed(&mut next, Duration::from_secs(10)).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}

@@ -63,6 +63,8 @@ DROP TABLE IF EXISTS rate_counters;
 CREATE TABLE IF NOT EXISTS rate_windows (key TEXT NOT NULL, window_start INTEGER NOT NULL, keep_until INTEGER NOT NULL, hits INTEGER NOT NULL, PRIMARY KEY (key, window_start));
 CREATE INDEX IF NOT EXISTS rate_windows_keep ON rate_windows (keep_until);
 CREATE INDEX IF NOT EXISTS refresh_tokens_expiry ON refresh_tokens (expires_at);
+CREATE INDEX IF NOT EXISTS refresh_tokens_user ON refresh_tokens (user_id);
+CREATE INDEX IF NOT EXISTS codes_user ON codes (user_id);
 CREATE INDEX IF NOT EXISTS two_factor_challenges_expiry ON two_factor_challenges (expires_at);
 CREATE INDEX IF NOT EXISTS two_factor_trusts_expiry ON two_factor_trusts (expires_at);
 ";
