@@ -2411,6 +2411,11 @@ async fn s23_a_failure_at_any_step_of_an_api_login_leaves_no_half_state_and_a_re
     let app = server
         .application(json!({"loginConfiguration": {"generateRefreshTokens": true}}))
         .await;
+    server.user(&app, "warm@example.com", json!({})).await;
+    assert_eq!(
+        api_login(&server, &app, "warm@example.com").await,
+        Attempt::SignedIn
+    );
     server.user(&app, "counted@example.com", json!({})).await;
     let before = faults.calls();
     assert_eq!(
@@ -2451,6 +2456,12 @@ async fn s23_a_failure_at_any_step_of_an_api_login_leaves_no_half_state_and_a_re
 async fn s23_a_failure_at_any_step_of_the_hosted_flow_leaves_no_half_state_and_a_retry_signs_in() {
     let (server, faults) = TestServer::start_with_faults().await;
     let client = relying_party(&server, json!({}), "counted@example.com").await;
+    // The first try fills the caches; the second is counted.
+    assert_eq!(
+        hosted_login(&server, &client, client.email).await,
+        Attempt::SignedIn
+    );
+    server.clock.advance_secs(61);
     let before = faults.calls();
     assert_eq!(
         hosted_login(&server, &client, client.email).await,

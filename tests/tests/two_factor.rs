@@ -643,3 +643,67 @@ async fn an_email_method_is_enabled_and_answered_with_mailed_codes() {
         .await
         .assert_status(200);
 }
+
+/// S23: every store or mailer call of a login with a second step (the first factor, 242, the
+/// authenticator's code) fails in turn, before and after it reaches the real port: the failed
+/// try answers a server error and never signs in, a step is finished at most once, and the
+/// next try signs in.
+#[tokio::test]
+async fn s23_a_failure_at_any_step_of_a_two_factor_login_leaves_no_half_state_and_a_retry_signs_in()
+{
+    use support::faulty::FaultTime;
+    let (server, faults) = TestServer::start_with_faults().await;
+    let app = server.application(json!({})).await;
+    let two = enrolled(&server, &app, "counted.two@example.com").await;
+    // Whether one try signed in; each try gets a fresh time step of the authenticator.
+    let sign_in = || async {
+        server.clock.advance_secs(61);
+        let started = server
+            .start_login(&app, "counted.two@example.com", json!({}))
+            .await;
+        if started.status.as_u16() >= 500 {
+            return false;
+        }
+        let code = started.json()["code"].as_str().unwrap().to_owned();
+        let first = server.login(json!({"code": code})).await;
+        if first.status.as_u16() >= 500 {
+            return false;
+        }
+        first.assert_status(242);
+        let step = first.json()["twoFactorId"].as_str().unwrap().to_owned();
+        let body = json!({"twoFactorId": step, "code": two.secret.code_at(server.clock_now())});
+        let done = second_step(&server, body.clone()).await;
+        if done.status.as_u16() >= 500 {
+            if second_step(&server, body.clone()).await.status == 200 {
+                let third = second_step(&server, body).await.status.as_u16();
+                assert!(
+                    third == 404 || third == 421,
+                    "a step is finished once: {third}"
+                );
+            }
+            return false;
+        }
+        done.assert_status(200);
+        assert!(done.json()["token"].is_string());
+        true
+    };
+    // The first try fills the caches (a signing key opened once); the second is counted.
+    assert!(sign_in().await);
+    let before = faults.calls();
+    assert!(sign_in().await);
+    let calls = faults.calls() - before;
+    let step = if server.on_aws() { 3 } else { 1 };
+    for time in [FaultTime::Before, FaultTime::After] {
+        for nth in (0..calls).step_by(step) {
+            faults.arm(nth, time);
+            let first = sign_in().await;
+            faults.disarm();
+            assert!(faults.fired(), "call {nth} ({time:?}) was not reached");
+            assert!(!first, "call {nth} ({time:?}) failed unnoticed");
+            assert!(
+                sign_in().await,
+                "the retry after call {nth} ({time:?}) failed"
+            );
+        }
+    }
+}

@@ -551,3 +551,73 @@ async fn a_changed_address_is_unverified_and_reverified_where_the_tenant_asks_fo
         .await
         .assert_status(200);
 }
+
+/// S23: every store or mailer call of a verification (renewed and mailed, then taken through
+/// the API) fails in turn, before and after it reaches the real port: the failed try answers a
+/// server error, a verification is taken at most once, and the next try verifies.
+#[tokio::test]
+async fn s23_a_failure_at_any_step_of_a_verification_leaves_no_half_state_and_a_retry_verifies() {
+    use support::faulty::FaultTime;
+    let (server, faults) = TestServer::start_with_faults().await;
+    let application = server.application(json!({})).await;
+    verifying_tenant(&server, json!({})).await;
+    // Whether one try verified: Some(true) yes, Some(false) a step answered a server error.
+    let verify = |email: String| {
+        let server = &server;
+        async move {
+            let path = format!("/api/user/verify-email?email={}", email.replace('@', "%40"));
+            let renewed = server.call("PUT", &path, ADMIN_KEY, None).await;
+            if renewed.status.as_u16() >= 500 {
+                return false;
+            }
+            renewed.assert_status(200);
+            let id = renewed.json()["verificationId"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            let body = json!({"verificationId": id});
+            let taken = server
+                .post("/api/user/verify-email", None, body.clone())
+                .await;
+            if taken.status.as_u16() >= 500 {
+                // Whatever the failure left, the verification is taken at most once more.
+                if server
+                    .post("/api/user/verify-email", None, body.clone())
+                    .await
+                    .status
+                    == 200
+                {
+                    server
+                        .post("/api/user/verify-email", None, body)
+                        .await
+                        .assert_status(404);
+                }
+                return false;
+            }
+            taken.assert_status(200);
+            true
+        }
+    };
+    create_user(&server, &application, "warm@example.com").await;
+    assert!(verify("warm@example.com".to_owned()).await);
+    create_user(&server, &application, "counted@example.com").await;
+    let before = faults.calls();
+    assert!(verify("counted@example.com".to_owned()).await);
+    let calls = faults.calls() - before;
+    let step = if server.on_aws() { 3 } else { 1 };
+    for time in [FaultTime::Before, FaultTime::After] {
+        for nth in (0..calls).step_by(step) {
+            let email = format!("verify-{nth}-{time:?}@example.com").to_lowercase();
+            create_user(&server, &application, &email).await;
+            faults.arm(nth, time);
+            let first = verify(email.clone()).await;
+            faults.disarm();
+            assert!(faults.fired(), "call {nth} ({time:?}) was not reached");
+            assert!(!first, "call {nth} ({time:?}) failed unnoticed");
+            assert!(
+                verify(email).await,
+                "the retry after call {nth} ({time:?}) failed"
+            );
+        }
+    }
+}
