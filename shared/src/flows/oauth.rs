@@ -205,12 +205,16 @@ pub enum Completion {
     SourceHeld,
     /// The code is spent and the user's second factor is asked for next; the authorization
     /// request waits with the pending step.
-    TwoFactor {
-        pending: PendingTwoFactor,
-        tenant_id: TenantId,
-        /// Where the sign-in goes once the step is done: the step's page posts there in the end.
-        redirect_uri: String,
-    },
+    TwoFactor(Box<SecondStepAhead>),
+}
+
+/// A sign-in whose second step comes next: the step, its tenant (whose pages show it) and
+/// where the sign-in goes once the step is done (the step's page posts there in the end).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SecondStepAhead {
+    pub pending: PendingTwoFactor,
+    pub tenant_id: TenantId,
+    pub redirect_uri: String,
 }
 
 /// The ports completing a link needs: the passwordless login's, plus grants.
@@ -405,11 +409,11 @@ async fn finish<S: LinkStore + ?Sized>(
     let logged_in = match outcome {
         Ok(LoginOutcome::LoggedIn(logged_in)) => logged_in,
         Ok(LoginOutcome::TwoFactor(pending)) => {
-            return Ok(Completion::TwoFactor {
+            return Ok(Completion::TwoFactor(Box::new(SecondStepAhead {
                 pending,
                 tenant_id: application.tenant_id,
                 redirect_uri: request.redirect_uri.clone(),
-            })
+            })))
         }
         // The login lives on until its fifth wrong try; whether it still does is not told.
         Err(FlowError::WrongOneTimeCode { .. }) => return Ok(Completion::WrongOneTimeCode),

@@ -386,20 +386,8 @@ pub async fn complete_link(
             };
             link_page_again(app, request, &code, binding.as_ref(), status).await?
         }
-        Completion::TwoFactor {
-            pending,
-            tenant_id,
-            redirect_uri,
-        } => {
-            super::pages_two_factor::first_page(
-                app,
-                request,
-                &form,
-                &pending,
-                tenant_id,
-                &redirect_uri,
-            )
-            .await?
+        Completion::TwoFactor(ahead) => {
+            super::pages_two_factor::first_page(app, request, &form, &ahead).await?
         }
     })
 }
@@ -542,20 +530,8 @@ pub async fn complete_one_time_code(
             Vec::new(),
         ),
         Completion::Refused(reason) => Ok(error_page(app, request, &form, &reason)),
-        Completion::TwoFactor {
-            pending,
-            tenant_id,
-            redirect_uri,
-        } => {
-            super::pages_two_factor::first_page(
-                app,
-                request,
-                &form,
-                &pending,
-                tenant_id,
-                &redirect_uri,
-            )
-            .await
+        Completion::TwoFactor(ahead) => {
+            super::pages_two_factor::first_page(app, request, &form, &ahead).await
         }
     }
 }

@@ -19,9 +19,10 @@ use crate::domain::two_factor::{
     otpauth_uri, AuthenticatorSecret, TwoFactorMethod, TwoFactorMethodKind,
 };
 use crate::domain::{Secret, Tenant, User};
+use crate::flows::oauth::SecondStepAhead;
 use crate::flows::oauth::{redirect_to_client, Completion};
 use crate::flows::tenancy::TenantScope;
-use crate::flows::two_factor::{self as flows, EnableRequest, PendingTwoFactor, SecondFactorLogin};
+use crate::flows::two_factor::{self as flows, EnableRequest, SecondFactorLogin};
 use crate::flows::FlowError;
 
 /// `jared@example.com` as `j•••@example.com`: enough to tell addresses apart on a page.
@@ -119,12 +120,15 @@ pub async fn first_page(
     app: &App,
     request: &HttpRequest,
     form: &[(String, String)],
-    pending: &PendingTwoFactor,
-    tenant_id: crate::domain::TenantId,
-    redirect_uri: &str,
+    ahead: &SecondStepAhead,
 ) -> Result<HttpResponse, ApiError> {
-    let tenant = app.store.tenant(tenant_id).await.map_err(FlowError::from)?;
-    let look = Look::of(app, tenant.as_ref()).posting_to([&redirect_uri.to_owned()]);
+    let pending = &ahead.pending;
+    let tenant = app
+        .store
+        .tenant(ahead.tenant_id)
+        .await
+        .map_err(FlowError::from)?;
+    let look = Look::of(app, tenant.as_ref()).posting_to([&ahead.redirect_uri]);
     let enrol = match pending.methods.is_empty() {
         false => None,
         true => {
