@@ -51,8 +51,9 @@ async fn creating_the_tables_twice_is_harmless() {
     store.create_tables().await.unwrap();
 }
 
-/// DESIGN.md's budget: start ≤ 2 DynamoDB requests (find user, write code), login ≤ 2 (consume
-/// code, load-and-touch user), once a warm instance has the configuration cached.
+/// The round-trip budget of CONTRIBUTING.md: start ≤ 2 DynamoDB requests (find user, write
+/// code), login ≤ 2 (consume code, load-and-touch user), once a warm instance has the
+/// configuration cached.
 #[tokio::test]
 async fn start_and_login_stay_within_two_dynamodb_requests_each() {
     use passwordless::adapters::clock::SystemClock;

@@ -207,7 +207,7 @@ pub enum SigningError {
 
 /// A private key parsed once, ready to sign any number of tokens. Parsing costs more than a
 /// signature (an RSA key pair is also checked for consistency as it is parsed), so a process
-/// keeps one per key and reuses it (DESIGN: parsed signing keys are made once per process).
+/// keeps one per key and reuses it (CONTRIBUTING.md: expensive things are made once per process).
 pub struct Signer {
     /// The encoded JOSE header, `{"typ":"JWT","alg":…,"kid":…}`, the same for every token.
     header: String,

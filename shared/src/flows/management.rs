@@ -565,7 +565,7 @@ async fn save_roles<S: ApplicationStore + ?Sized>(
 }
 
 /// The tenant an object names in its body (nil: none), which must agree with the header or key
-/// (WIRE.md: a conflicting header is a 400).
+/// (FusionAuth answers a conflicting header 400).
 fn named_tenant(named: TenantId, field: &str, scope: &TenantScope) -> FlowResult<Option<TenantId>> {
     if named.is_nil() {
         return Ok(None);

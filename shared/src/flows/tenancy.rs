@@ -1,4 +1,5 @@
-//! Which tenant a request acts in (WIRE.md, Transport).
+//! Which tenant a request acts in: the `X-FusionAuth-TenantId` header, or the tenant a key is
+//! locked to.
 
 use crate::domain::validation::{FieldError, ValidationErrors};
 use crate::domain::TenantId;

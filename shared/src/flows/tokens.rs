@@ -203,7 +203,7 @@ async fn sign_with<C: serde::Serialize>(
     key: &SigningKey,
     claims: &C,
 ) -> FlowResult<String> {
-    // The vault keeps what it opened parsed (DESIGN: parsed signing keys are made once).
+    // The vault keeps what it opened parsed (CONTRIBUTING.md: expensive things are made once per process).
     let signer = match vault.signers().and_then(|signers| signers.get(key)) {
         Some(signer) => signer,
         None => {

@@ -76,7 +76,7 @@ pub type HttpResponse = http::Response<Bytes>;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Caller {
     Client,
-    /// Acts as a key with no limits (WIRE.md, Kickstart).
+    /// Acts as a key with no limits (a kickstart file runs with every right, as FusionAuth's does).
     Kickstart,
 }
 
