@@ -144,11 +144,13 @@ class Soak:
         self.expect("api refresh", status, {200}, body)
 
     def newest_short_code(self, address, after):
+        # The outbox names each message by the millisecond it was written: the newest sort last.
         for _ in range(50):
-            mails = sorted(self.outbox.glob("*.eml"), key=lambda p: p.stat().st_mtime, reverse=True)
-            for path in mails[:200]:
-                if path.stat().st_mtime < after:
+            names = sorted((n for n in os.listdir(self.outbox) if n.endswith(".eml")), reverse=True)
+            for name in names[:64]:
+                if int(name.split("-")[0]) < after * 1000:
                     break
+                path = self.outbox / name
                 message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
                 if address not in str(message["To"]):
                     continue
