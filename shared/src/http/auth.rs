@@ -77,7 +77,7 @@ pub async fn authorize(
         .store
         .api_key(&hash)
         .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+        .map_err(|e| ApiError::Internal(super::errors::Internal::caused_by(e)))?;
     let Some(key) = key.filter(|k| k.key_hash.matches(&hash)) else {
         warn!(endpoint, "unknown API key");
         return Err(ApiError::Unauthorized);

@@ -29,14 +29,74 @@ pub enum ApiError {
     /// FusionAuth's 421 for a wrong two-factor code, with an empty body.
     #[error("invalid two-factor code")]
     TwoFactorCodeWrong,
-    /// Logged with the request id; the caller learns nothing internal.
+    /// Logged with the request id and the chain of errors behind it; the caller learns
+    /// nothing internal.
     #[error("internal error: {0}")]
-    Internal(String),
+    Internal(#[source] Internal),
+}
+
+/// What went wrong on our side: a message, and the error behind it when there is one, kept so
+/// that the log shows the whole chain (a store's SDK error under the flow's).
+#[derive(Debug)]
+pub struct Internal {
+    message: String,
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl Internal {
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    pub fn caused_by(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self {
+            message: error.to_string(),
+            source: Some(Box::new(error)),
+        }
+    }
+
+    /// The message and each error below it, joined by ": ", once each (a wrapper that shows
+    /// its source in its own message is not repeated).
+    pub fn chain(&self) -> String {
+        let mut chain = self.message.clone();
+        let mut next = std::error::Error::source(self);
+        while let Some(error) = next {
+            let text = error.to_string();
+            if !chain.ends_with(&text) {
+                chain.push_str(": ");
+                chain.push_str(&text);
+            }
+            next = error.source();
+        }
+        chain
+    }
+}
+
+impl std::fmt::Display for Internal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Internal {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
 }
 
 impl ApiError {
     pub fn field(error: FieldError) -> Self {
         ApiError::BadRequest(ValidationErrors::field(error))
+    }
+
+    /// A server error with no error behind it.
+    pub fn internal(message: impl Into<String>) -> Self {
+        ApiError::Internal(Internal::new(message))
     }
 
     pub fn body_too_large() -> Self {
@@ -126,7 +186,29 @@ impl From<FlowError> for ApiError {
             FlowError::RateLimited => ApiError::TooManyRequests,
             FlowError::Disabled => ApiError::Forbidden,
             FlowError::TwoFactorCodeWrong => ApiError::TwoFactorCodeWrong,
-            other => ApiError::Internal(other.to_string()),
+            other => ApiError::Internal(Internal::caused_by(other)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ports::StoreError;
+
+    #[test]
+    fn a_server_error_keeps_the_errors_behind_it_for_the_log() {
+        let error = ApiError::from(FlowError::Store(StoreError::Unavailable(
+            "ConditionalCheckFailed on codes".into(),
+        )));
+        let ApiError::Internal(internal) = &error else {
+            panic!("a store failure is a server error: {error:?}");
+        };
+        assert!(
+            internal.chain().contains("ConditionalCheckFailed on codes"),
+            "{}",
+            internal.chain()
+        );
+        assert!(std::error::Error::source(&error).is_some());
     }
 }

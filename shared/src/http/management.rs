@@ -196,8 +196,8 @@ pub(super) fn patched<T: Serialize + DeserializeOwned>(
     patch: Map<String, Value>,
     name: &str,
 ) -> Result<T, ApiError> {
-    let mut merged =
-        serde_json::to_value(current).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let mut merged = serde_json::to_value(current)
+        .map_err(|e| ApiError::Internal(super::errors::Internal::caused_by(e)))?;
     merge(&mut merged, Value::Object(patch));
     decode_value(merged, Some(name)).map_err(ApiError::BadRequest)
 }

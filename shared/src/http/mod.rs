@@ -102,14 +102,14 @@ pub async fn handle_as<S: RouteSet>(
             Ok(Ok(response)) => response,
             Ok(Err(e)) => {
                 if let ApiError::Internal(detail) = &e {
-                    error!(detail = %detail, "request failed");
+                    error!(detail = %detail.chain(), "request failed");
                 }
                 error_response::<S>(app, &request, e)
             }
             Err(_) => {
                 // The panic hook logged where it happened; its message may quote request data.
                 error!("request panicked");
-                error_response::<S>(app, &request, ApiError::Internal("panic".into()))
+                error_response::<S>(app, &request, ApiError::internal("panic"))
             }
         };
         system::decorate(app, &request, &mut response).await;

@@ -199,7 +199,7 @@ pub(super) fn csrf_token(
 ) -> Result<(String, Option<String>), ApiError> {
     Csrf::for_public_url(&app.links.0)
         .token(request, app.entropy.as_ref())
-        .ok_or_else(|| ApiError::Internal("no randomness for a CSRF token".into()))
+        .ok_or_else(|| ApiError::internal("no randomness for a CSRF token"))
 }
 
 /// A page whose form posts back with a CSRF token: the token goes into `context` as `csrf`,

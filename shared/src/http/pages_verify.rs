@@ -56,7 +56,7 @@ fn verify_page(
 ) -> Result<HttpResponse, ApiError> {
     let (token, cookie) = Csrf::for_public_url(&app.links.0)
         .token(request, app.entropy.as_ref())
-        .ok_or_else(|| ApiError::Internal("no randomness for a CSRF token".into()))?;
+        .ok_or_else(|| ApiError::internal("no randomness for a CSRF token"))?;
     let language = Language::choose(request.query_value("locale").as_deref(), request);
     let context = json!({
         "action": format!("/{}/verify/{}", kind.path(), id.expose()),

@@ -94,8 +94,8 @@ fn start_request(body: StartBody) -> Result<StartRequest, ApiError> {
             strategy: body.login_strategy,
             state,
         }),
-        _ => Err(ApiError::Internal(
-            "start validation let an incomplete request through".into(),
+        _ => Err(ApiError::internal(
+            "start validation let an incomplete request through",
         )),
     }
 }
