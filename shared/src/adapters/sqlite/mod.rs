@@ -206,7 +206,8 @@ impl SqliteStore {
         self.run(move |conn| sweep_expired(conn, now)).await
     }
 
-    /// Sweeps when the last sweep is a minute old; called by the writes that grow the store.
+    /// Sweeps when the last sweep is a minute old; called by the writes that grow the store
+    /// (codes, rate counters, verifications, two-factor steps and trusts).
     async fn sweep_if_due(&self, now: Instant) -> StoreResult<()> {
         let last = self.last_sweep.load(std::sync::atomic::Ordering::Relaxed);
         if now.as_millis().saturating_sub(last) >= SWEEP_EVERY_MILLIS {
@@ -1108,7 +1109,7 @@ impl GrantStore for SqliteStore {
                 let tx = conn
                     .transaction_with_behavior(TransactionBehavior::Immediate)
                     .map_err(unavailable)?;
-                // Expired grants go here, since nothing else sweeps this table.
+                // An expired grant is gone before the lookup: it redeems nothing (S18).
                 tx.execute_cached(
                     "DELETE FROM grants WHERE expires_at <= ?1",
                     params![now.as_millis()],
@@ -1189,19 +1190,13 @@ impl RateLimiter for SqliteStore {
 #[async_trait]
 impl VerificationStore for SqliteStore {
     async fn insert_verification(&self, verification: &Verification) -> StoreResult<()> {
-        let (key, expires_at, body, now) = (
+        self.sweep_if_due(verification.insert_instant).await?;
+        let (key, expires_at, body) = (
             verification.id_hash.to_hex(),
             verification.expires_at.as_millis(),
             to_json(verification)?,
-            verification.insert_instant.as_millis(),
         );
         self.run(move |conn| {
-            // Expired verifications go here, since nothing else sweeps this table.
-            conn.execute_cached(
-                "DELETE FROM verifications WHERE expires_at <= ?1",
-                params![now],
-            )
-            .map_err(unavailable)?;
             conn.execute_cached(
                 "INSERT INTO verifications (hash, expires_at, body) VALUES (?1, ?2, ?3)",
                 params![key, expires_at, body],

@@ -55,19 +55,13 @@ impl TwoFactorStore for SqliteStore {
     }
 
     async fn put_two_factor_challenge(&self, challenge: &TwoFactorChallenge) -> StoreResult<()> {
-        let (key, expires_at, body, now) = (
+        self.sweep_if_due(challenge.insert_instant).await?;
+        let (key, expires_at, body) = (
             challenge.id_hash.to_hex(),
             challenge.expires_at.as_millis(),
             to_json(challenge)?,
-            challenge.insert_instant.as_millis(),
         );
         self.run(move |conn| {
-            // Expired steps go here, since nothing else sweeps this table.
-            conn.execute_cached(
-                "DELETE FROM two_factor_challenges WHERE expires_at <= ?1",
-                params![now],
-            )
-            .map_err(unavailable)?;
             conn.execute_cached(
                 "INSERT INTO two_factor_challenges (hash, expires_at, body) VALUES (?1, ?2, ?3)
                  ON CONFLICT (hash) DO UPDATE SET expires_at = excluded.expires_at, body = excluded.body",
@@ -141,19 +135,14 @@ impl TwoFactorStore for SqliteStore {
     }
 
     async fn insert_two_factor_trust(&self, trust: &TwoFactorTrust) -> StoreResult<()> {
-        let (key, user, expires_at, body, now) = (
+        self.sweep_if_due(trust.start_instant).await?;
+        let (key, user, expires_at, body) = (
             trust.id_hash.to_hex(),
             trust.user_id.to_string(),
             trust.expires_at.as_millis(),
             to_json(trust)?,
-            trust.start_instant.as_millis(),
         );
         self.run(move |conn| {
-            conn.execute_cached(
-                "DELETE FROM two_factor_trusts WHERE expires_at <= ?1",
-                params![now],
-            )
-            .map_err(unavailable)?;
             conn.execute_cached(
                 "INSERT INTO two_factor_trusts (hash, user_id, expires_at, body) VALUES (?1, ?2, ?3, ?4)",
                 params![key, user, expires_at, body],
