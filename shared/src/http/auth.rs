@@ -9,7 +9,7 @@ use super::{Caller, HttpRequest};
 use crate::app::App;
 use crate::domain::secret::MAX_SECRET_LEN;
 use crate::domain::validation::FieldError;
-use crate::domain::{Secret, TenantId};
+use crate::domain::{ApiKey, Secret, TenantId};
 use crate::flows::tenancy::TenantScope;
 
 pub const TENANT_HEADER: &str = "x-fusionauth-tenantid";
@@ -56,12 +56,7 @@ pub async fn authorize(
         (Access::UnrestrictedKey, Caller::Client) => ("/api/api-key", true),
         (Access::PublicWithKeyForm { endpoint }, Caller::Client) => (endpoint, false),
     };
-    let presented = request
-        .headers
-        .get(http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim);
-    let presented = match presented {
+    let presented = match presented_key(request) {
         None | Some("") if !required => {
             return Ok(TenantScope {
                 explicit: header,
@@ -72,13 +67,7 @@ pub async fn authorize(
             .filter(|k| !k.is_empty() && k.len() <= MAX_SECRET_LEN)
             .ok_or(ApiError::Unauthorized)?,
     };
-    let hash = Secret::new(presented).hash();
-    let key = app
-        .store
-        .api_key(&hash)
-        .await
-        .map_err(|e| ApiError::Internal(super::errors::Internal::caused_by(e)))?;
-    let Some(key) = key.filter(|k| k.key_hash.matches(&hash)) else {
+    let Some(key) = stored_key(app, presented).await? else {
         warn!(endpoint, "unknown API key");
         return Err(ApiError::Unauthorized);
     };
@@ -111,22 +100,36 @@ pub async fn authorize(
 /// is a key holder's server, which limits its own callers, rather than an anonymous source
 /// (S33).
 pub async fn holds_key(app: &App, request: &HttpRequest, endpoint: &str) -> bool {
-    let Some(presented) = request
+    let Some(presented) =
+        presented_key(request).filter(|k| !k.is_empty() && k.len() <= MAX_SECRET_LEN)
+    else {
+        return false;
+    };
+    match stored_key(app, presented).await {
+        Ok(Some(key)) => {
+            !key.has_expired(app.clock.now()) && key.permits(endpoint, request.method.as_str())
+        }
+        _ => false,
+    }
+}
+
+/// The `Authorization` header's key, trimmed.
+fn presented_key(request: &HttpRequest) -> Option<&str> {
+    request
         .headers
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
-        .filter(|k| !k.is_empty() && k.len() <= MAX_SECRET_LEN)
-    else {
-        return false;
-    };
+}
+
+/// The stored key a presented one names, compared by hash (S3); expiry and permissions are the
+/// caller's to judge.
+async fn stored_key(app: &App, presented: &str) -> Result<Option<ApiKey>, ApiError> {
     let hash = Secret::new(presented).hash();
-    match app.store.api_key(&hash).await {
-        Ok(Some(key)) => {
-            key.key_hash.matches(&hash)
-                && !key.has_expired(app.clock.now())
-                && key.permits(endpoint, request.method.as_str())
-        }
-        _ => false,
-    }
+    let key = app
+        .store
+        .api_key(&hash)
+        .await
+        .map_err(|e| ApiError::Internal(super::errors::Internal::caused_by(e)))?;
+    Ok(key.filter(|k| k.key_hash.matches(&hash)))
 }
