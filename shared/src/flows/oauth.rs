@@ -321,24 +321,17 @@ pub async fn complete_with_one_time_code<S: LinkStore + ?Sized>(
     let (store, clock) = (ports.store, ports.clock);
     let now = clock.now();
     let source = browser.ip_address.as_deref();
-    // A source that typed its share of wrong codes waits, whatever it names (S33); the pending
-    // login's tries are not spent meanwhile.
-    if passwordless::source_is_held(store, source, now).await? {
-        return Ok(Completion::SourceHeld);
-    }
     // A wrong code, a login that is dead (used, expired, burnt by its fifth wrong try), one
     // that never was (an unknown address's decoy) and a pending reference without this
     // browser's binding all answer alike: telling them apart would tell whether the address
-    // has an account (S9).
+    // has an account (S9). A live login checks the source in the passwordless login.
     let Some(stored) = store.code(pending, now).await? else {
-        passwordless::count_source_failure(store, source, now).await?;
-        return Ok(Completion::WrongOneTimeCode);
+        return nothing_to_complete(store, source, now).await;
     };
     let Some(binding) =
         binding.filter(|_| stored.browser_binding.is_some() && bound_to(&stored, binding))
     else {
-        passwordless::count_source_failure(store, source, now).await?;
-        return Ok(Completion::WrongOneTimeCode);
+        return nothing_to_complete(store, source, now).await;
     };
     // The store checks the binding again as it counts the try: the code cannot change hands
     // between the look and the take.
@@ -350,6 +343,20 @@ pub async fn complete_with_one_time_code<S: LinkStore + ?Sized>(
         Completion::Expired | Completion::OtherBrowser => Ok(Completion::WrongOneTimeCode),
         other => Ok(other),
     }
+}
+
+/// A short code that names nothing to complete: a source past its share of wrong codes waits
+/// (S33), as it would for a live login; any other counts a wrong code against it.
+async fn nothing_to_complete<S: LinkStore + ?Sized>(
+    store: &S,
+    source: Option<&str>,
+    now: crate::domain::Instant,
+) -> FlowResult<Completion> {
+    if passwordless::source_is_held(store, source, now).await? {
+        return Ok(Completion::SourceHeld);
+    }
+    passwordless::count_source_failure(store, source, now).await?;
+    Ok(Completion::WrongOneTimeCode)
 }
 
 /// The ports completing a login uses.
