@@ -110,14 +110,10 @@ status=0
 cargo test --workspace --locked --no-fail-fast -- --show-output 2>&1 | tee "$log" || status=$?
 # The black-box HTTP suite once more, on DynamoDB and SES (moto) instead of the embedded store
 # and the outbox.
-# Its test targets are named one by one with `--workspace`, so that cargo resolves the same
-# features as above and reuses that build (`-p passwordless-tests` would rebuild much of it).
+# Its test target is named with `--workspace`, so that cargo resolves the same features as
+# above and reuses that build (`-p passwordless-tests` would rebuild much of it).
 step "black-box tests on DynamoDB and SES"
-black_box=()
-for file in tests/tests/*.rs; do
-  black_box+=(--test "$(basename "$file" .rs)")
-done
-PASSWORDLESS_TEST_BACKEND=aws cargo test --workspace --locked --no-fail-fast "${black_box[@]}" 2>&1 | tee -a "$log" || status=$?
+PASSWORDLESS_TEST_BACKEND=aws cargo test --workspace --locked --no-fail-fast --test black_box 2>&1 | tee -a "$log" || status=$?
 # Cold starts under the CPU share of a Lambda memory size (bench/coldstart.py): here only a
 # check that the harness works, for one function at 128 MB; the figures come from bench/bench.py.
 step "cold-start harness (smoke test)"

@@ -6,13 +6,14 @@ use bytes::Bytes;
 use http::{HeaderValue, StatusCode};
 use minijinja::{AutoEscape, Environment};
 use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use super::{HttpRequest, HttpResponse};
 use crate::domain::render;
 use crate::domain::secret::secrets_equal;
-use crate::domain::{Instant, Tenant, TenantId};
+use crate::domain::{Tenant, TenantId};
 use crate::ports::Entropy;
 
 const TEMPLATES: &[(&str, &str)] = &[
@@ -97,18 +98,29 @@ impl PageSet {
         if given.is_empty() {
             return PageSet::builtin();
         }
-        type Cache = Mutex<HashMap<TenantId, (Instant, PageSet)>>;
+        // Keyed by the sources themselves, not the tenant's version: two stores in one
+        // process (tests, or a tenant restored with an old update instant) may hold the same
+        // tenant id and instant with other templates.
+        type Cache = Mutex<HashMap<(TenantId, [u8; 32]), PageSet>>;
         static CACHE: OnceLock<Cache> = OnceLock::new();
         let cache = CACHE.get_or_init(Cache::default);
-        let version = tenant.last_update_instant;
-        if let Some((cached_version, set)) = cache
+        let mut fingerprint = Sha256::new();
+        for (page, _, source) in &given {
+            for part in [
+                page.as_bytes(),
+                &source.len().to_be_bytes(),
+                source.as_bytes(),
+            ] {
+                fingerprint.update(part);
+            }
+        }
+        let key = (tenant.id, <[u8; 32]>::from(fingerprint.finalize()));
+        if let Some(set) = cache
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(&tenant.id)
+            .get(&key)
         {
-            if *cached_version == version {
-                return set.clone();
-            }
+            return set.clone();
         }
         let mut env = page_environment();
         add_builtin_templates(&mut env);
@@ -129,7 +141,7 @@ impl PageSet {
         if cache.len() >= PAGE_SET_CACHE_ENTRIES {
             cache.clear();
         }
-        cache.insert(tenant.id, (version, set.clone()));
+        cache.insert(key, set.clone());
         set
     }
 
