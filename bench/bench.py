@@ -166,7 +166,7 @@ def build_ours():
     """The local server and the functions the cold-start part runs, for this machine (x86_64),
     in one build so they share it."""
     bins = [arg for name in ["passwordless", *FUNCTIONS] for arg in ("--bin", name)]
-    run(["cargo", "build", "--locked", "--profile", "profiling", "--workspace", *bins], cwd=ROOT)
+    run(["cargo", "build", "--locked", "--profile", "profiling", "--workspace", "--features", "passwordless-cli/aws", *bins], cwd=ROOT)
     return TARGET / "profiling" / "passwordless"
 
 
@@ -279,7 +279,7 @@ def dynamodb_requests(env):
     """The DynamoDB requests of a start and a login, as the round-trip test counts them (an
     interceptor on the real SDK client, against moto)."""
     finished = subprocess.run(
-        ["cargo", "test", "--locked", "--workspace", "--test", "dynamodb_store",
+        ["cargo", "test", "--locked", "--workspace", "--test", "integration",
          "start_and_login_stay_within_two_dynamodb_requests_each", "--", "--show-output"],
         cwd=ROOT, env=env, capture_output=True, text=True)
     if finished.returncode != 0:

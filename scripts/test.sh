@@ -71,6 +71,9 @@ unset AWS_PROFILE AWS_SESSION_TOKEN
 step "fmt and clippy"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# The README's first command builds the local server alone, without the AWS SDK: that build
+# must stay clean too.
+cargo clippy -p passwordless-cli --bin passwordless --locked -- -D warnings
 step "template checks"
 "$venv/bin/cfn-lint" template.yaml
 SAM_CLI_TELEMETRY=0 "$venv/bin/sam" validate --lint --region us-east-1 --template-file template.yaml
@@ -117,7 +120,7 @@ PASSWORDLESS_TEST_BACKEND=aws cargo test --workspace --locked --no-fail-fast --t
 # Cold starts under the CPU share of a Lambda memory size (bench/coldstart.py): here only a
 # check that the harness works, for one function at 128 MB; the figures come from bench/bench.py.
 step "cold-start harness (smoke test)"
-cargo build --workspace --locked --bin passwordless --bin passwordless-start 2>&1 | tail -n 3
+cargo build --workspace --locked --features passwordless-cli/aws --bin passwordless --bin passwordless-start 2>&1 | tail -n 3
 target_dir="$(cargo metadata --format-version 1 --no-deps --locked | "$venv/bin/python" -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
 "$venv/bin/python" bench/coldstart.py --smoke --function passwordless-start --memory 128 \
   --binary-dir "$target_dir/debug" --cli "$target_dir/debug/passwordless" 2>&1 | tee -a "$log" || status=$?

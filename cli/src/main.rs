@@ -7,7 +7,6 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use tracing::{error, info};
 
-use passwordless::adapters::dynamodb::DynamoStore;
 use passwordless::config::{Config, MailerConfig, StoreConfig, DEFAULT_OUTBOX, DEFAULT_STORE};
 use passwordless::kickstart::{apply_if_pristine, KickstartEnv, KickstartOutcome};
 use passwordless::App;
@@ -159,6 +158,24 @@ async fn shutdown_signal() {
     info!("shutting down");
 }
 
+/// Creates the DynamoDB tables that do not exist yet.
+#[cfg(feature = "aws")]
+async fn create_tables(tables: &passwordless::config::Tables) -> Result<(), String> {
+    let aws = aws_config::load_from_env().await;
+    passwordless::adapters::dynamodb::DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&aws),
+        tables.clone(),
+    )
+    .create_tables()
+    .await
+    .map_err(|e| e.to_string())
+}
+
+#[cfg(not(feature = "aws"))]
+async fn create_tables(_: &passwordless::config::Tables) -> Result<(), String> {
+    Err("this build has no AWS support: run it with `cargo run --features aws --bin passwordless -- create-tables …`".into())
+}
+
 async fn serve(
     port: u16,
     bind: IpAddr,
@@ -244,8 +261,7 @@ async fn main() -> ExitCode {
             let StoreConfig::DynamoDb(tables) = &config.store else {
                 return Err("create-tables needs --store dynamodb or dynamodb:PREFIX".to_owned());
             };
-            let aws = aws_config::load_from_env().await;
-            DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), tables.clone()).create_tables().await.map_err(|e| e.to_string())?;
+            create_tables(tables).await?;
             // Opening the store creates the default tenant, its signing key and the built-in template,
             // so the functions (which may only read configuration) find them.
             App::from_config(&config).await.map_err(|e| e.to_string())?;

@@ -2,7 +2,23 @@
 
 use std::path::PathBuf;
 
-pub use crate::adapters::dynamodb::Tables;
+/// The DynamoDB store's three table names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tables {
+    pub config: String,
+    pub users: String,
+    pub codes: String,
+}
+
+impl Tables {
+    pub fn with_prefix(prefix: &str) -> Self {
+        Self {
+            config: format!("{prefix}-config"),
+            users: format!("{prefix}-users"),
+            codes: format!("{prefix}-codes"),
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {

@@ -46,23 +46,7 @@ use crate::ports::*;
 
 type Item = HashMap<String, AttributeValue>;
 
-/// The three table names.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Tables {
-    pub config: String,
-    pub users: String,
-    pub codes: String,
-}
-
-impl Tables {
-    pub fn with_prefix(prefix: &str) -> Self {
-        Self {
-            config: format!("{prefix}-config"),
-            users: format!("{prefix}-users"),
-            codes: format!("{prefix}-codes"),
-        }
-    }
-}
+pub use crate::config::Tables;
 
 /// How long a warm instance trusts a configuration read (tenants, applications, templates,
 /// keys). Writes through this instance invalidate at once; other instances see changes after it.

@@ -1,7 +1,8 @@
-//! `App`: built once per process (config + adapters), shared by every invocation.
+//! A Lambda function's wiring: only the adapters its routes use, decided at compile time.
 
 use std::sync::Arc;
 
+use super::{App, AppError, AppParts};
 use crate::adapters::clock::SystemClock;
 use crate::adapters::dynamodb::DynamoStore;
 use crate::adapters::entropy::OsEntropy;
@@ -12,17 +13,9 @@ use crate::adapters::sqlite::SqliteStore;
 use crate::adapters::vault::{KmsKeyVault, LocalKeyVault, NoKeyVault};
 use crate::config::{Config, MailerConfig, StoreConfig, VaultConfig};
 use crate::flows::bootstrap::ensure_default_tenant;
-use crate::flows::keys::KeyMaking;
-use crate::flows::management::TenantMaking;
-use crate::flows::passwordless::{LinkBase, SendPacer};
-use crate::flows::two_factor::TwoFactorPorts;
-use crate::flows::verification::VerificationPorts;
 use crate::flows::FlowError;
 use crate::http::routes::RouteSet;
-use crate::ports::{
-    Clock, Entropy, KeyMaker, KeyVault, KickstartMark, Mailer, Store, StoreError, VaultError,
-    WrappedDataKeyStore,
-};
+use crate::ports::{Clock, KeyMaker, KeyVault, Mailer, Store, WrappedDataKeyStore};
 
 /// The AWS settings of a Lambda function, from the environment Lambda gives it: `AWS_REGION`,
 /// the execution role's `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN`
@@ -104,111 +97,7 @@ impl Mailer for NoMailer {
     }
 }
 
-pub struct App {
-    pub store: Arc<dyn Store>,
-    pub key_vault: Arc<dyn KeyVault>,
-    pub mailer: Arc<dyn Mailer>,
-    pub clock: Arc<dyn Clock>,
-    pub entropy: Arc<dyn Entropy>,
-    pub key_maker: Arc<dyn KeyMaker>,
-    pub links: LinkBase,
-    pub send_pacer: SendPacer,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum AppError {
-    #[error(transparent)]
-    Config(#[from] crate::config::ConfigError),
-    #[error("cannot open the store: {0}")]
-    Store(#[from] StoreError),
-    #[error("cannot open the key vault: {0}")]
-    Vault(#[from] VaultError),
-    #[error("cannot prepare the default tenant: {0}")]
-    Bootstrap(#[from] FlowError),
-    #[error("{0}")]
-    Wiring(String),
-    #[error("the store was half-seeded by a kickstart that stopped before its end; it is not served (seed an empty store again)")]
-    IncompleteKickstart,
-}
-
-/// The parts an `App` is made of, for tests and tools that swap one.
-pub struct AppParts {
-    pub store: Arc<dyn Store>,
-    pub key_vault: Arc<dyn KeyVault>,
-    pub mailer: Arc<dyn Mailer>,
-    pub clock: Arc<dyn Clock>,
-    pub entropy: Arc<dyn Entropy>,
-    pub key_maker: Arc<dyn KeyMaker>,
-    pub public_url: String,
-}
-
 impl App {
-    /// The production wiring for a configuration: real clock, OS randomness. AWS clients are
-    /// made once here and reused by every invocation of a warm instance.
-    pub async fn from_config(config: &Config) -> Result<App, AppError> {
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let needs_aws = matches!(config.store, StoreConfig::DynamoDb(_))
-            || matches!(config.mailer, MailerConfig::Ses { .. })
-            || matches!(config.vault, VaultConfig::Kms(_));
-        let aws = if needs_aws {
-            Some(aws_config::load_from_env().await)
-        } else {
-            None
-        };
-        let no_aws = || AppError::Store(StoreError::Unavailable("no AWS configuration".into()));
-        // The store also keeps the vault's wrapped data key, when KMS seals the signing keys.
-        let (store, wrapped): (Arc<dyn Store>, Arc<dyn WrappedDataKeyStore>) =
-            match (&config.store, &aws) {
-                (StoreConfig::Sqlite(path), _) => {
-                    let store = Arc::new(SqliteStore::open(path)?);
-                    (store.clone(), store)
-                }
-                (StoreConfig::DynamoDb(tables), Some(aws)) => {
-                    let store =
-                        DynamoStore::new(aws_sdk_dynamodb::Client::new(aws), tables.clone());
-                    // The first TLS handshake happens here, during init, not on a user's request.
-                    store.warm_up().await?;
-                    let store = Arc::new(store);
-                    (store.clone(), store)
-                }
-                (StoreConfig::DynamoDb(_), None) => return Err(no_aws()),
-            };
-        let key_vault: Arc<dyn KeyVault> = match (&config.vault, &aws) {
-            (VaultConfig::File(path), _) => Arc::new(LocalKeyVault::open_or_create(path)?),
-            (VaultConfig::Inline(key), _) => Arc::new(LocalKeyVault::from_base64(key.expose())?),
-            (VaultConfig::Kms(key_id), Some(aws)) => Arc::new(KmsKeyVault::new(
-                aws_sdk_kms::Client::new(aws),
-                key_id.clone(),
-                wrapped,
-            )),
-            (VaultConfig::None, _) => Arc::new(NoKeyVault),
-            (VaultConfig::Kms(_), None) => return Err(no_aws()),
-        };
-        let mailer: Arc<dyn Mailer> = match (&config.mailer, &aws) {
-            (MailerConfig::Outbox(dir), _) => Arc::new(OutboxMailer::new(dir, clock.clone())),
-            (
-                MailerConfig::Ses {
-                    configuration_set, ..
-                },
-                Some(aws),
-            ) => Arc::new(SesMailer::new(
-                aws_sdk_sesv2::Client::new(aws),
-                configuration_set.clone(),
-            )),
-            (MailerConfig::Ses { .. }, None) => return Err(no_aws()),
-        };
-        App::from_parts(AppParts {
-            store,
-            key_vault,
-            mailer,
-            clock,
-            entropy: Arc::new(OsEntropy),
-            key_maker: Arc::new(AwsLcKeyMaker),
-            public_url: config.public_url.clone(),
-        })
-        .await
-    }
-
     /// The wiring of the Lambda function `S`: only the adapters its routes use, decided at
     /// compile time so that its binary links nothing else. A function that mails gets SES (or
     /// the outbox), one that signs gets its vault; the others get neither. The AWS settings are
@@ -344,72 +233,5 @@ impl App {
         }
         app.refuse_an_incomplete_kickstart().await?;
         Ok(app)
-    }
-
-    /// Wires the parts and makes sure the store has its default tenant.
-    pub async fn from_parts(parts: AppParts) -> Result<App, AppError> {
-        let app = App::assemble(parts);
-        ensure_default_tenant(app.store.as_ref(), &app.tenant_making()).await?;
-        app.refuse_an_incomplete_kickstart().await?;
-        Ok(app)
-    }
-
-    fn assemble(parts: AppParts) -> App {
-        App {
-            store: parts.store,
-            key_vault: parts.key_vault,
-            mailer: parts.mailer,
-            clock: parts.clock,
-            entropy: parts.entropy,
-            key_maker: parts.key_maker,
-            links: LinkBase(parts.public_url),
-            send_pacer: SendPacer::default(),
-        }
-    }
-
-    async fn refuse_an_incomplete_kickstart(&self) -> Result<(), AppError> {
-        if self.store.kickstart_mark().await? == Some(KickstartMark::Started) {
-            return Err(AppError::IncompleteKickstart);
-        }
-        Ok(())
-    }
-
-    pub fn key_making(&self) -> KeyMaking<'_> {
-        KeyMaking {
-            key_maker: self.key_maker.as_ref(),
-            vault: self.key_vault.as_ref(),
-            clock: self.clock.as_ref(),
-            entropy: self.entropy.as_ref(),
-        }
-    }
-
-    pub fn verification_ports(&self) -> VerificationPorts<'_, dyn Store> {
-        VerificationPorts {
-            store: self.store.as_ref(),
-            mailer: self.mailer.as_ref(),
-            clock: self.clock.as_ref(),
-            entropy: self.entropy.as_ref(),
-            links: &self.links,
-        }
-    }
-
-    pub fn two_factor_ports(&self) -> TwoFactorPorts<'_, dyn Store> {
-        TwoFactorPorts {
-            store: self.store.as_ref(),
-            vault: self.key_vault.as_ref(),
-            mailer: self.mailer.as_ref(),
-            clock: self.clock.as_ref(),
-            entropy: self.entropy.as_ref(),
-        }
-    }
-
-    pub fn tenant_making(&self) -> TenantMaking<'_> {
-        TenantMaking {
-            key_maker: self.key_maker.as_ref(),
-            vault: self.key_vault.as_ref(),
-            clock: self.clock.as_ref(),
-            entropy: self.entropy.as_ref(),
-            default_issuer: &self.links.0,
-        }
     }
 }
