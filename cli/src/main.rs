@@ -173,7 +173,7 @@ async fn create_tables(tables: &passwordless::config::Tables) -> Result<(), Stri
 
 #[cfg(not(feature = "aws"))]
 async fn create_tables(_: &passwordless::config::Tables) -> Result<(), String> {
-    Err("this build has no AWS support: run it with `cargo run --features aws --bin passwordless -- create-tables …`".into())
+    Err("this build has no AWS support: run it with `cargo run -p passwordless-cli --features aws -- create-tables …`".into())
 }
 
 async fn serve(

@@ -40,7 +40,7 @@ fn the_readme_opens_with_the_two_commands() {
     let blocks = bash_blocks(&readme());
     assert_eq!(
         blocks[0].1.trim(),
-        "cargo run --bin passwordless -- serve",
+        "cargo run -p passwordless-cli -- serve",
         "the first command runs the local server"
     );
     assert_eq!(

@@ -1,133 +1,19 @@
 //! The one route table. The local server and every Lambda function dispatch through it.
 
 use http::Method;
+use std::future::Future;
+use std::pin::Pin;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Route {
-    PasswordlessStart,
-    PasswordlessSend,
-    PasswordlessLogin,
-    TenantCreate,
-    TenantCreateWithId,
-    TenantPatch,
-    TenantRetrieve,
-    TenantList,
-    TenantUpdate,
-    TenantDelete,
-    ApplicationCreate,
-    ApplicationCreateWithId,
-    ApplicationRetrieve,
-    ApplicationList,
-    ApplicationUpdate,
-    ApplicationPatch,
-    ApplicationDelete,
-    ApplicationRoleCreate,
-    ApplicationRoleCreateWithId,
-    ApplicationRoleUpdate,
-    ApplicationRolePatch,
-    ApplicationRoleDelete,
-    UserRegistration,
-    UserRegistrationWithId,
-    RegistrationRetrieve,
-    RegistrationUpdate,
-    RegistrationPatch,
-    RegistrationUpdateForApplication,
-    RegistrationPatchForApplication,
-    RegistrationDelete,
-    EmailTemplateCreate,
-    EmailTemplateCreateWithId,
-    EmailTemplateRetrieve,
-    EmailTemplateList,
-    EmailTemplateUpdate,
-    EmailTemplatePatch,
-    EmailTemplateDelete,
-    EmailTemplatePreview,
-    ApiKeyCreate,
-    ApiKeyCreateWithId,
-    ApiKeyRetrieve,
-    ApiKeyUpdate,
-    ApiKeyDelete,
-    KeyGenerate,
-    KeyGenerateWithId,
-    KeyImport,
-    KeyImportWithId,
-    KeyRetrieve,
-    KeyList,
-    KeyDelete,
-    JwtValidate,
-    JwtRefresh,
-    RefreshTokenList,
-    RefreshTokenRetrieve,
-    RefreshTokenRevoke,
-    RefreshTokenRevokeById,
-    JwtPublicKey,
-    UserRetrieve,
-    UserByLoginId,
-    UserCreate,
-    UserCreateWithId,
-    UserUpdate,
-    UserPatch,
-    UserDelete,
-    UserReactivate,
-    UserSearch,
-    UserSearchByQuery,
-    Jwks,
-    TenantJwks,
-    PasswordlessLinkPage,
-    PasswordlessLinkComplete,
-    OAuthToken,
-    OAuthAuthorize,
-    PasswordlessLinkRequest,
-    OneTimeCodeComplete,
-    OpenIdConfiguration,
-    TenantOpenIdConfiguration,
-    UserInfo,
-    Logout,
-    Introspect,
-    UserVerifyEmail,
-    UserVerifyEmailReissue,
-    UserVerifyRegistration,
-    UserVerifyRegistrationReissue,
-    EmailVerifyPage,
-    EmailVerifyComplete,
-    RegistrationVerifyPage,
-    RegistrationVerifyComplete,
-    SystemConfigurationRetrieve,
-    SystemConfigurationUpdate,
-    SystemConfigurationPatch,
-    CorsPreflight,
-    TwoFactorSecret,
-    TwoFactorEnable,
-    TwoFactorDisable,
-    TwoFactorTrustsEnd,
-    TwoFactorSend,
-    TwoFactorSendForLogin,
-    TwoFactorLogin,
-    TwoFactorStatus,
-    TwoFactorRecoveryCodes,
-    TwoFactorRecoveryCodesGenerate,
-    TwoFactorComplete,
-}
-
-impl Route {
-    /// Whether the route answers a browser with HTML pages: its failures are pages too.
-    pub const fn answers_html(self) -> bool {
-        matches!(
-            self,
-            Route::OAuthAuthorize
-                | Route::PasswordlessLinkRequest
-                | Route::OneTimeCodeComplete
-                | Route::PasswordlessLinkPage
-                | Route::PasswordlessLinkComplete
-                | Route::Logout
-                | Route::EmailVerifyPage
-                | Route::EmailVerifyComplete
-                | Route::RegistrationVerifyPage
-                | Route::RegistrationVerifyComplete
-                | Route::TwoFactorComplete
-        )
-    }
-}
+use super::errors::ApiError;
+use super::{
+    api_keys, jwt, keys, management, oauth, oidc, pages_two_factor, pages_verify, passwordless,
+    system, two_factor, users, verification, HttpRequest, HttpResponse,
+};
+use crate::app::App;
+use crate::domain::UserId;
+use crate::flows::tenancy::TenantScope;
+use crate::flows::verification::VerificationKind;
+use Access::{Public, PublicWithKeyForm, UnrestrictedKey};
 
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -175,757 +61,219 @@ pub struct RouteSpec {
     pub access: Access,
 }
 
-const fn spec(
-    route: Route,
-    method: &'static str,
-    path: &'static str,
-    function: &'static str,
-    access: Access,
-) -> RouteSpec {
-    RouteSpec {
-        route,
-        method,
-        path,
-        function,
-        access,
-    }
-}
-
 const fn key(endpoint: &'static str) -> Access {
     Access::ApiKey { endpoint }
 }
 
-pub const ROUTES: &[RouteSpec] = &[
-    spec(
-        Route::PasswordlessStart,
-        "POST",
-        "/api/passwordless/start",
-        "passwordless-start",
-        key("/api/passwordless/start"),
-    ),
-    spec(
-        Route::PasswordlessSend,
-        "POST",
-        "/api/passwordless/send",
-        "passwordless-send",
-        Access::PublicWithKeyForm {
-            endpoint: "/api/passwordless/send",
-        },
-    ),
-    spec(
-        Route::PasswordlessLogin,
-        "POST",
-        "/api/passwordless/login",
-        "passwordless-login",
-        Access::Public,
-    ),
+/// What a route answers: JSON (`api`) or, for a browser, HTML pages whose failures are pages
+/// too (`page`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Answers {
+    Api,
+    Page,
+}
+
+/// The boxed future of a route's handler.
+pub(super) type HandlerFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<HttpResponse, ApiError>> + Send + 'a>>;
+
+/// Declares every route in one line: its name, method, path, function, what it answers, who
+/// may call it, and its handler with the path's parameters by name. From these lines come the
+/// [`Route`] enum, the [`ROUTES`] table, [`Route::answers_html`], the dispatcher
+/// ([`handler`]) and `for_each_route!` (which the property tests use, one test per route).
+///
+/// The dispatcher has one arm per route, guarded by whether the set `S` serves it. The guard is
+/// a constant, so a function's binary keeps only its own handlers; an arm only boxes its future
+/// (an `.await` in every arm would make each one a state of one coroutine, reachable from its
+/// resume whatever the guard says). A route `S` does not serve is not found (the dispatcher
+/// answers that before; the arm keeps the match exhaustive).
+macro_rules! route_table {
+    (
+        $d:tt handlers($app:ident, $request:ident, $scope:ident);
+        $(
+            $(#[$doc:meta])*
+            $route:ident: $method:ident $path:literal @ $function:literal, $answers:ident, $access:expr,
+                ($($param:ident),*) => $handler:expr;
+        )+
+    ) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Route {
+            $($route),+
+        }
+
+        pub const ROUTES: &[RouteSpec] = &[$(
+            RouteSpec {
+                route: Route::$route,
+                method: stringify!($method),
+                path: $path,
+                function: $function,
+                access: $access,
+            }
+        ),+];
+
+        impl Route {
+            /// Whether the route answers a browser with HTML pages: its failures are pages too.
+            pub const fn answers_html(self) -> bool {
+                match self {
+                    $(Route::$route => matches!(route_table!(@answers $answers), Answers::Page)),+
+                }
+            }
+        }
+
+        impl Route {
+            /// The names the handler gives the path's parameters, in the path's order.
+            pub const fn parameters(self) -> &'static [&'static str] {
+                match self {
+                    $(Route::$route => &[$(stringify!($param)),*]),+
+                }
+            }
+        }
+
+        /// `for_each_route!(callback)` calls `callback!(Route, …)` with every route's name.
+        #[macro_export]
+        macro_rules! for_each_route {
+            ($d callback:ident) => {
+                $d callback!($($route),+);
+            };
+        }
+
+        /// The handler of `route` for the routes `S` serves, as a boxed future.
+        pub(super) fn handler<'a, S: RouteSet>(
+            $app: &'a App,
+            $request: &'a HttpRequest,
+            $scope: TenantScope,
+            route: Route,
+            params: &'a [String],
+        ) -> HandlerFuture<'a> {
+            match route {
+                $(
+                    Route::$route if const { serves(S::FUNCTION, Route::$route) } => {
+                        Box::pin(async move {
+                            #[allow(unused_mut, unused_variables)]
+                            let mut params = params.iter().map(String::as_str);
+                            $(let $param = params.next().unwrap_or_default();)*
+                            $handler
+                        })
+                    }
+                    Route::$route => Box::pin(async { Err(ApiError::NotFound) }),
+                )+
+            }
+        }
+    };
+    (@answers api) => { Answers::Api };
+    (@answers page) => { Answers::Page };
+}
+
+route_table! {
+    $ handlers(app, request, scope);
+    PasswordlessStart: POST "/api/passwordless/start" @ "passwordless-start", api, key("/api/passwordless/start"), () => passwordless::start(app, request, &scope).await;
+    PasswordlessSend: POST "/api/passwordless/send" @ "passwordless-send", api, PublicWithKeyForm { endpoint: "/api/passwordless/send" }, () => passwordless::send(app, request, &scope).await;
+    PasswordlessLogin: POST "/api/passwordless/login" @ "passwordless-login", api, Public, () => passwordless::login(app, request, &scope).await;
     // A login's second step runs where its first did: the same keys, tables and mailer.
-    spec(
-        Route::TwoFactorLogin,
-        "POST",
-        "/api/two-factor/login",
-        "passwordless-login",
-        Access::Public,
-    ),
-    spec(
-        Route::TwoFactorSendForLogin,
-        "POST",
-        "/api/two-factor/send/{twoFactorId}",
-        "passwordless-login",
-        Access::Public,
-    ),
-    spec(
-        Route::TwoFactorSend,
-        "POST",
-        "/api/two-factor/send",
-        "management",
-        key("/api/two-factor/send"),
-    ),
-    spec(
-        Route::TwoFactorSecret,
-        "GET",
-        "/api/two-factor/secret",
-        "management",
-        key("/api/two-factor/secret"),
-    ),
-    spec(
-        Route::TwoFactorStatus,
-        "GET",
-        "/api/two-factor/status/{twoFactorTrustId}",
-        "management",
-        key("/api/two-factor/status"),
-    ),
-    spec(
-        Route::TenantCreate,
-        "POST",
-        "/api/tenant",
-        "management",
-        key("/api/tenant"),
-    ),
-    spec(
-        Route::TenantCreateWithId,
-        "POST",
-        "/api/tenant/{tenantId}",
-        "management",
-        key("/api/tenant"),
-    ),
-    spec(
-        Route::TenantPatch,
-        "PATCH",
-        "/api/tenant/{tenantId}",
-        "management",
-        key("/api/tenant"),
-    ),
-    spec(
-        Route::TenantRetrieve,
-        "GET",
-        "/api/tenant/{tenantId}",
-        "management",
-        key("/api/tenant"),
-    ),
-    spec(
-        Route::TenantList,
-        "GET",
-        "/api/tenant",
-        "management",
-        key("/api/tenant"),
-    ),
-    spec(
-        Route::TenantUpdate,
-        "PUT",
-        "/api/tenant/{tenantId}",
-        "management",
-        key("/api/tenant"),
-    ),
-    spec(
-        Route::TenantDelete,
-        "DELETE",
-        "/api/tenant/{tenantId}",
-        "management",
-        key("/api/tenant"),
-    ),
-    spec(
-        Route::ApplicationCreate,
-        "POST",
-        "/api/application",
-        "management",
-        key("/api/application"),
-    ),
-    spec(
-        Route::ApplicationCreateWithId,
-        "POST",
-        "/api/application/{applicationId}",
-        "management",
-        key("/api/application"),
-    ),
-    spec(
-        Route::ApplicationRetrieve,
-        "GET",
-        "/api/application/{applicationId}",
-        "management",
-        key("/api/application"),
-    ),
-    spec(
-        Route::ApplicationList,
-        "GET",
-        "/api/application",
-        "management",
-        key("/api/application"),
-    ),
-    spec(
-        Route::ApplicationUpdate,
-        "PUT",
-        "/api/application/{applicationId}",
-        "management",
-        key("/api/application"),
-    ),
-    spec(
-        Route::ApplicationPatch,
-        "PATCH",
-        "/api/application/{applicationId}",
-        "management",
-        key("/api/application"),
-    ),
-    spec(
-        Route::ApplicationDelete,
-        "DELETE",
-        "/api/application/{applicationId}",
-        "management",
-        key("/api/application"),
-    ),
-    spec(
-        Route::ApplicationRoleCreate,
-        "POST",
-        "/api/application/{applicationId}/role",
-        "management",
-        key("/api/application"),
-    ),
-    spec(
-        Route::ApplicationRoleCreateWithId,
-        "POST",
-        "/api/application/{applicationId}/role/{roleId}",
-        "management",
-        key("/api/application"),
-    ),
-    spec(
-        Route::ApplicationRoleUpdate,
-        "PUT",
-        "/api/application/{applicationId}/role/{roleId}",
-        "management",
-        key("/api/application"),
-    ),
-    spec(
-        Route::ApplicationRolePatch,
-        "PATCH",
-        "/api/application/{applicationId}/role/{roleId}",
-        "management",
-        key("/api/application"),
-    ),
-    spec(
-        Route::ApplicationRoleDelete,
-        "DELETE",
-        "/api/application/{applicationId}/role/{roleId}",
-        "management",
-        key("/api/application"),
-    ),
-    spec(
-        Route::UserRegistration,
-        "POST",
-        "/api/user/registration",
-        "management",
-        key("/api/user/registration"),
-    ),
-    spec(
-        Route::UserRegistrationWithId,
-        "POST",
-        "/api/user/registration/{userId}",
-        "management",
-        key("/api/user/registration"),
-    ),
-    spec(
-        Route::RegistrationRetrieve,
-        "GET",
-        "/api/user/registration/{userId}/{applicationId}",
-        "management",
-        key("/api/user/registration"),
-    ),
-    spec(
-        Route::RegistrationUpdate,
-        "PUT",
-        "/api/user/registration/{userId}",
-        "management",
-        key("/api/user/registration"),
-    ),
-    spec(
-        Route::RegistrationPatch,
-        "PATCH",
-        "/api/user/registration/{userId}",
-        "management",
-        key("/api/user/registration"),
-    ),
-    spec(
-        Route::RegistrationUpdateForApplication,
-        "PUT",
-        "/api/user/registration/{userId}/{applicationId}",
-        "management",
-        key("/api/user/registration"),
-    ),
-    spec(
-        Route::RegistrationPatchForApplication,
-        "PATCH",
-        "/api/user/registration/{userId}/{applicationId}",
-        "management",
-        key("/api/user/registration"),
-    ),
-    spec(
-        Route::RegistrationDelete,
-        "DELETE",
-        "/api/user/registration/{userId}/{applicationId}",
-        "management",
-        key("/api/user/registration"),
-    ),
-    spec(
-        Route::ApiKeyCreate,
-        "POST",
-        "/api/api-key",
-        "management",
-        Access::UnrestrictedKey,
-    ),
-    spec(
-        Route::ApiKeyCreateWithId,
-        "POST",
-        "/api/api-key/{keyId}",
-        "management",
-        Access::UnrestrictedKey,
-    ),
-    spec(
-        Route::ApiKeyRetrieve,
-        "GET",
-        "/api/api-key/{keyId}",
-        "management",
-        Access::UnrestrictedKey,
-    ),
-    spec(
-        Route::ApiKeyUpdate,
-        "PUT",
-        "/api/api-key/{keyId}",
-        "management",
-        Access::UnrestrictedKey,
-    ),
-    spec(
-        Route::ApiKeyDelete,
-        "DELETE",
-        "/api/api-key/{keyId}",
-        "management",
-        Access::UnrestrictedKey,
-    ),
-    spec(
-        Route::KeyGenerate,
-        "POST",
-        "/api/key/generate",
-        "management",
-        key("/api/key"),
-    ),
-    spec(
-        Route::KeyGenerateWithId,
-        "POST",
-        "/api/key/generate/{keyId}",
-        "management",
-        key("/api/key"),
-    ),
-    spec(
-        Route::KeyImport,
-        "POST",
-        "/api/key/import",
-        "management",
-        key("/api/key"),
-    ),
-    spec(
-        Route::KeyImportWithId,
-        "POST",
-        "/api/key/import/{keyId}",
-        "management",
-        key("/api/key"),
-    ),
-    spec(
-        Route::KeyRetrieve,
-        "GET",
-        "/api/key/{keyId}",
-        "management",
-        key("/api/key"),
-    ),
-    spec(
-        Route::KeyList,
-        "GET",
-        "/api/key",
-        "management",
-        key("/api/key"),
-    ),
-    spec(
-        Route::KeyDelete,
-        "DELETE",
-        "/api/key/{keyId}",
-        "management",
-        key("/api/key"),
-    ),
-    spec(
-        Route::EmailTemplatePreview,
-        "POST",
-        "/api/email/template/preview",
-        "management",
-        key("/api/email/template"),
-    ),
-    spec(
-        Route::EmailTemplateRetrieve,
-        "GET",
-        "/api/email/template/{emailTemplateId}",
-        "management",
-        key("/api/email/template"),
-    ),
-    spec(
-        Route::EmailTemplateList,
-        "GET",
-        "/api/email/template",
-        "management",
-        key("/api/email/template"),
-    ),
-    spec(
-        Route::EmailTemplateUpdate,
-        "PUT",
-        "/api/email/template/{emailTemplateId}",
-        "management",
-        key("/api/email/template"),
-    ),
-    spec(
-        Route::EmailTemplatePatch,
-        "PATCH",
-        "/api/email/template/{emailTemplateId}",
-        "management",
-        key("/api/email/template"),
-    ),
-    spec(
-        Route::EmailTemplateDelete,
-        "DELETE",
-        "/api/email/template/{emailTemplateId}",
-        "management",
-        key("/api/email/template"),
-    ),
-    spec(
-        Route::EmailTemplateCreate,
-        "POST",
-        "/api/email/template",
-        "management",
-        key("/api/email/template"),
-    ),
-    spec(
-        Route::EmailTemplateCreateWithId,
-        "POST",
-        "/api/email/template/{emailTemplateId}",
-        "management",
-        key("/api/email/template"),
-    ),
+    TwoFactorLogin: POST "/api/two-factor/login" @ "passwordless-login", api, Public, () => two_factor::login(app, request).await;
+    TwoFactorSendForLogin: POST "/api/two-factor/send/{twoFactorId}" @ "passwordless-login", api, Public, (two_factor_id) => two_factor::send_for_login(app, request, two_factor_id).await;
+    TwoFactorSend: POST "/api/two-factor/send" @ "management", api, key("/api/two-factor/send"), () => two_factor::send(app, request, &scope).await;
+    TwoFactorSecret: GET "/api/two-factor/secret" @ "management", api, key("/api/two-factor/secret"), () => two_factor::secret(app, request, &scope).await;
+    TwoFactorStatus: GET "/api/two-factor/status/{twoFactorTrustId}" @ "management", api, key("/api/two-factor/status"), (two_factor_trust_id) => two_factor::status_of(app, request, &scope, two_factor_trust_id).await;
+    TenantCreate: POST "/api/tenant" @ "management", api, key("/api/tenant"), () => management::create_tenant(app, request, &scope, None).await;
+    TenantCreateWithId: POST "/api/tenant/{tenantId}" @ "management", api, key("/api/tenant"), (tenant_id) => management::create_tenant(app, request, &scope, Some(tenant_id)).await;
+    TenantPatch: PATCH "/api/tenant/{tenantId}" @ "management", api, key("/api/tenant"), (tenant_id) => management::patch_tenant(app, request, &scope, tenant_id).await;
+    TenantRetrieve: GET "/api/tenant/{tenantId}" @ "management", api, key("/api/tenant"), (tenant_id) => management::retrieve_tenant(app, &scope, tenant_id).await;
+    TenantList: GET "/api/tenant" @ "management", api, key("/api/tenant"), () => management::list_tenants(app, &scope).await;
+    TenantUpdate: PUT "/api/tenant/{tenantId}" @ "management", api, key("/api/tenant"), (tenant_id) => management::update_tenant(app, request, &scope, tenant_id).await;
+    TenantDelete: DELETE "/api/tenant/{tenantId}" @ "management", api, key("/api/tenant"), (tenant_id) => management::delete_tenant(app, &scope, tenant_id).await;
+    ApplicationCreate: POST "/api/application" @ "management", api, key("/api/application"), () => management::create_application(app, request, &scope, None).await;
+    ApplicationCreateWithId: POST "/api/application/{applicationId}" @ "management", api, key("/api/application"), (application_id) => management::create_application(app, request, &scope, Some(application_id)).await;
+    ApplicationRetrieve: GET "/api/application/{applicationId}" @ "management", api, key("/api/application"), (application_id) => management::retrieve_application(app, &scope, application_id).await;
+    ApplicationList: GET "/api/application" @ "management", api, key("/api/application"), () => management::list_applications(app, request, &scope).await;
+    ApplicationUpdate: PUT "/api/application/{applicationId}" @ "management", api, key("/api/application"), (application_id) => management::update_application(app, request, &scope, application_id, false).await;
+    ApplicationPatch: PATCH "/api/application/{applicationId}" @ "management", api, key("/api/application"), (application_id) => management::update_application(app, request, &scope, application_id, true).await;
+    ApplicationDelete: DELETE "/api/application/{applicationId}" @ "management", api, key("/api/application"), (application_id) => management::delete_application(app, request, &scope, application_id).await;
+    ApplicationRoleCreate: POST "/api/application/{applicationId}/role" @ "management", api, key("/api/application"), (application_id) => management::write_role(app, request, &scope, application_id, None).await;
+    ApplicationRoleCreateWithId: POST "/api/application/{applicationId}/role/{roleId}" @ "management", api, key("/api/application"), (application_id, role_id) => management::write_role(app, request, &scope, application_id, Some(role_id)).await;
+    ApplicationRoleUpdate: PUT "/api/application/{applicationId}/role/{roleId}" @ "management", api, key("/api/application"), (application_id, role_id) => management::write_role(app, request, &scope, application_id, Some(role_id)).await;
+    ApplicationRolePatch: PATCH "/api/application/{applicationId}/role/{roleId}" @ "management", api, key("/api/application"), (application_id, role_id) => management::write_role(app, request, &scope, application_id, Some(role_id)).await;
+    ApplicationRoleDelete: DELETE "/api/application/{applicationId}/role/{roleId}" @ "management", api, key("/api/application"), (application_id, role_id) => management::delete_role(app, &scope, application_id, role_id).await;
+    UserRegistration: POST "/api/user/registration" @ "management", api, key("/api/user/registration"), () => management::register(app, request, &scope, None).await;
+    UserRegistrationWithId: POST "/api/user/registration/{userId}" @ "management", api, key("/api/user/registration"), (user_id) => management::register(app, request, &scope, Some(user_id)).await;
+    RegistrationRetrieve: GET "/api/user/registration/{userId}/{applicationId}" @ "management", api, key("/api/user/registration"), (user_id, application_id) => users::retrieve_registration(app, &scope, user_id, application_id).await;
+    RegistrationUpdate: PUT "/api/user/registration/{userId}" @ "management", api, key("/api/user/registration"), (user_id) => users::update_registration(app, request, &scope, user_id, None).await;
+    RegistrationPatch: PATCH "/api/user/registration/{userId}" @ "management", api, key("/api/user/registration"), (user_id) => users::update_registration(app, request, &scope, user_id, None).await;
+    RegistrationUpdateForApplication: PUT "/api/user/registration/{userId}/{applicationId}" @ "management", api, key("/api/user/registration"), (user_id, application_id) => users::update_registration(app, request, &scope, user_id, Some(application_id)).await;
+    RegistrationPatchForApplication: PATCH "/api/user/registration/{userId}/{applicationId}" @ "management", api, key("/api/user/registration"), (user_id, application_id) => users::update_registration(app, request, &scope, user_id, Some(application_id)).await;
+    RegistrationDelete: DELETE "/api/user/registration/{userId}/{applicationId}" @ "management", api, key("/api/user/registration"), (user_id, application_id) => users::delete_registration(app, &scope, user_id, application_id).await;
+    ApiKeyCreate: POST "/api/api-key" @ "management", api, UnrestrictedKey, () => api_keys::create_api_key(app, request, None).await;
+    ApiKeyCreateWithId: POST "/api/api-key/{keyId}" @ "management", api, UnrestrictedKey, (key_id) => api_keys::create_api_key(app, request, Some(key_id)).await;
+    ApiKeyRetrieve: GET "/api/api-key/{keyId}" @ "management", api, UnrestrictedKey, (key_id) => api_keys::retrieve_api_key(app, key_id).await;
+    ApiKeyUpdate: PUT "/api/api-key/{keyId}" @ "management", api, UnrestrictedKey, (key_id) => api_keys::update_api_key(app, request, key_id).await;
+    ApiKeyDelete: DELETE "/api/api-key/{keyId}" @ "management", api, UnrestrictedKey, (key_id) => api_keys::delete_api_key(app, key_id).await;
+    KeyGenerate: POST "/api/key/generate" @ "management", api, key("/api/key"), () => keys::generate_key(app, request, &scope, None).await;
+    KeyGenerateWithId: POST "/api/key/generate/{keyId}" @ "management", api, key("/api/key"), (key_id) => keys::generate_key(app, request, &scope, Some(key_id)).await;
+    KeyImport: POST "/api/key/import" @ "management", api, key("/api/key"), () => keys::import_key(app, request, &scope, None).await;
+    KeyImportWithId: POST "/api/key/import/{keyId}" @ "management", api, key("/api/key"), (key_id) => keys::import_key(app, request, &scope, Some(key_id)).await;
+    KeyRetrieve: GET "/api/key/{keyId}" @ "management", api, key("/api/key"), (key_id) => keys::retrieve_key(app, &scope, key_id).await;
+    KeyList: GET "/api/key" @ "management", api, key("/api/key"), () => keys::list_keys(app, &scope).await;
+    KeyDelete: DELETE "/api/key/{keyId}" @ "management", api, key("/api/key"), (key_id) => keys::delete_key(app, &scope, key_id).await;
+    EmailTemplatePreview: POST "/api/email/template/preview" @ "management", api, key("/api/email/template"), () => management::preview_email_template(app, request).await;
+    EmailTemplateRetrieve: GET "/api/email/template/{emailTemplateId}" @ "management", api, key("/api/email/template"), (email_template_id) => management::retrieve_email_template(app, &scope, email_template_id).await;
+    EmailTemplateList: GET "/api/email/template" @ "management", api, key("/api/email/template"), () => management::list_email_templates(app, &scope).await;
+    EmailTemplateUpdate: PUT "/api/email/template/{emailTemplateId}" @ "management", api, key("/api/email/template"), (email_template_id) => management::update_email_template(app, request, &scope, email_template_id, false).await;
+    EmailTemplatePatch: PATCH "/api/email/template/{emailTemplateId}" @ "management", api, key("/api/email/template"), (email_template_id) => management::update_email_template(app, request, &scope, email_template_id, true).await;
+    EmailTemplateDelete: DELETE "/api/email/template/{emailTemplateId}" @ "management", api, key("/api/email/template"), (email_template_id) => management::delete_email_template(app, &scope, email_template_id).await;
+    EmailTemplateCreate: POST "/api/email/template" @ "management", api, key("/api/email/template"), () => management::create_email_template(app, request, &scope, None).await;
+    EmailTemplateCreateWithId: POST "/api/email/template/{emailTemplateId}" @ "management", api, key("/api/email/template"), (email_template_id) => management::create_email_template(app, request, &scope, Some(email_template_id)).await;
     // Before `/api/user/{userId}`: literal segments win by table order.
-    spec(
-        Route::TwoFactorRecoveryCodes,
-        "GET",
-        "/api/user/two-factor/recovery-code/{userId}",
-        "management",
-        key("/api/user/two-factor/recovery-code"),
-    ),
-    spec(
-        Route::TwoFactorRecoveryCodesGenerate,
-        "POST",
-        "/api/user/two-factor/recovery-code/{userId}",
-        "management",
-        key("/api/user/two-factor/recovery-code"),
-    ),
-    spec(
-        Route::TwoFactorTrustsEnd,
-        "DELETE",
-        "/api/user/two-factor/trust/{userId}",
-        "management",
-        key("/api/user/two-factor/trust"),
-    ),
-    spec(
-        Route::TwoFactorEnable,
-        "POST",
-        "/api/user/two-factor/{userId}",
-        "management",
-        key("/api/user/two-factor"),
-    ),
-    spec(
-        Route::TwoFactorDisable,
-        "DELETE",
-        "/api/user/two-factor/{userId}",
-        "management",
-        key("/api/user/two-factor"),
-    ),
-    spec(
-        Route::UserVerifyEmail,
-        "POST",
-        "/api/user/verify-email",
-        "management",
-        Access::PublicWithKeyForm {
-            endpoint: "/api/user/verify-email",
-        },
-    ),
-    spec(
-        Route::UserVerifyEmailReissue,
-        "PUT",
-        "/api/user/verify-email",
-        "management",
-        key("/api/user/verify-email"),
-    ),
-    spec(
-        Route::UserVerifyRegistration,
-        "POST",
-        "/api/user/verify-registration",
-        "management",
-        Access::Public,
-    ),
-    spec(
-        Route::UserVerifyRegistrationReissue,
-        "PUT",
-        "/api/user/verify-registration",
-        "management",
-        key("/api/user/verify-registration"),
-    ),
-    spec(
-        Route::UserSearch,
-        "POST",
-        "/api/user/search",
-        "management",
-        key("/api/user"),
-    ),
-    spec(
-        Route::UserSearchByQuery,
-        "GET",
-        "/api/user/search",
-        "management",
-        key("/api/user"),
-    ),
-    spec(
-        Route::UserReactivate,
-        "PUT",
-        "/api/user/reactivate/{userId}",
-        "management",
-        key("/api/user"),
-    ),
-    spec(
-        Route::UserCreate,
-        "POST",
-        "/api/user",
-        "management",
-        key("/api/user"),
-    ),
-    spec(
-        Route::UserCreateWithId,
-        "POST",
-        "/api/user/{userId}",
-        "management",
-        key("/api/user"),
-    ),
-    spec(
-        Route::UserUpdate,
-        "PUT",
-        "/api/user/{userId}",
-        "management",
-        key("/api/user"),
-    ),
-    spec(
-        Route::UserPatch,
-        "PATCH",
-        "/api/user/{userId}",
-        "management",
-        key("/api/user"),
-    ),
-    spec(
-        Route::UserDelete,
-        "DELETE",
-        "/api/user/{userId}",
-        "management",
-        key("/api/user"),
-    ),
-    spec(
-        Route::UserRetrieve,
-        "GET",
-        "/api/user/{userId}",
-        "management",
-        key("/api/user"),
-    ),
-    spec(
-        Route::UserByLoginId,
-        "GET",
-        "/api/user",
-        "management",
-        key("/api/user"),
-    ),
-    spec(
-        Route::JwtValidate,
-        "GET",
-        "/api/jwt/validate",
-        "oidc",
-        Access::Public,
-    ),
-    spec(
-        Route::RefreshTokenList,
-        "GET",
-        "/api/jwt/refresh",
-        "management",
-        key("/api/jwt/refresh"),
-    ),
-    spec(
-        Route::RefreshTokenRetrieve,
-        "GET",
-        "/api/jwt/refresh/{tokenId}",
-        "management",
-        key("/api/jwt/refresh"),
-    ),
-    spec(
-        Route::RefreshTokenRevoke,
-        "DELETE",
-        "/api/jwt/refresh",
-        "management",
-        key("/api/jwt/refresh"),
-    ),
-    spec(
-        Route::RefreshTokenRevokeById,
-        "DELETE",
-        "/api/jwt/refresh/{tokenId}",
-        "management",
-        key("/api/jwt/refresh"),
-    ),
-    spec(
-        Route::JwtPublicKey,
-        "GET",
-        "/api/jwt/public-key",
-        "oidc",
-        Access::Public,
-    ),
-    spec(
-        Route::Jwks,
-        "GET",
-        "/.well-known/jwks.json",
-        "management",
-        Access::Public,
-    ),
-    spec(
-        Route::TenantJwks,
-        "GET",
-        "/{tenantId}/.well-known/jwks.json",
-        "management",
-        Access::Public,
-    ),
-    spec(
-        Route::PasswordlessLinkPage,
-        "GET",
-        "/oauth2/passwordless/{code}",
-        "oauth2-pages",
-        Access::Public,
-    ),
-    spec(
-        Route::PasswordlessLinkComplete,
-        "POST",
-        "/oauth2/passwordless/{code}",
-        "oauth2-pages",
-        Access::Public,
-    ),
-    spec(
-        Route::EmailVerifyPage,
-        "GET",
-        "/email/verify/{verificationId}",
-        "oauth2-pages",
-        Access::Public,
-    ),
-    spec(
-        Route::EmailVerifyComplete,
-        "POST",
-        "/email/verify/{verificationId}",
-        "oauth2-pages",
-        Access::Public,
-    ),
-    spec(
-        Route::RegistrationVerifyPage,
-        "GET",
-        "/registration/verify/{verificationId}",
-        "oauth2-pages",
-        Access::Public,
-    ),
-    spec(
-        Route::RegistrationVerifyComplete,
-        "POST",
-        "/registration/verify/{verificationId}",
-        "oauth2-pages",
-        Access::Public,
-    ),
-    spec(
-        Route::OAuthAuthorize,
-        "GET",
-        "/oauth2/authorize",
-        "oauth2-pages",
-        Access::Public,
-    ),
-    spec(
-        Route::PasswordlessLinkRequest,
-        "POST",
-        "/oauth2/passwordless",
-        "oauth2-pages",
-        Access::Public,
-    ),
-    spec(
-        Route::OneTimeCodeComplete,
-        "POST",
-        "/oauth2/one-time-code",
-        "oauth2-pages",
-        Access::Public,
-    ),
-    spec(
-        Route::TwoFactorComplete,
-        "POST",
-        "/oauth2/two-factor",
-        "oauth2-pages",
-        Access::Public,
-    ),
-    spec(
-        Route::OpenIdConfiguration,
-        "GET",
-        "/.well-known/openid-configuration",
-        "oidc",
-        Access::Public,
-    ),
-    spec(
-        Route::TenantOpenIdConfiguration,
-        "GET",
-        "/{tenantId}/.well-known/openid-configuration",
-        "oidc",
-        Access::Public,
-    ),
-    spec(
-        Route::UserInfo,
-        "GET",
-        "/oauth2/userinfo",
-        "oidc",
-        Access::Public,
-    ),
-    spec(
-        Route::Logout,
-        "GET",
-        "/oauth2/logout",
-        "oidc",
-        Access::Public,
-    ),
-    spec(
-        Route::Introspect,
-        "POST",
-        "/oauth2/introspect",
-        "oidc",
-        Access::Public,
-    ),
-    spec(
-        Route::JwtRefresh,
-        "POST",
-        "/api/jwt/refresh",
-        "oauth2-token",
-        Access::Public,
-    ),
-    spec(
-        Route::OAuthToken,
-        "POST",
-        "/oauth2/token",
-        "oauth2-token",
-        Access::Public,
-    ),
-    spec(
-        Route::SystemConfigurationRetrieve,
-        "GET",
-        "/api/system-configuration",
-        "management",
-        key("/api/system-configuration"),
-    ),
-    spec(
-        Route::SystemConfigurationUpdate,
-        "PUT",
-        "/api/system-configuration",
-        "management",
-        key("/api/system-configuration"),
-    ),
-    spec(
-        Route::SystemConfigurationPatch,
-        "PATCH",
-        "/api/system-configuration",
-        "management",
-        key("/api/system-configuration"),
-    ),
+    TwoFactorRecoveryCodes: GET "/api/user/two-factor/recovery-code/{userId}" @ "management", api, key("/api/user/two-factor/recovery-code"), (user_id) => { let user = management::path_id(user_id, "userId", UserId::parse)?; two_factor::remaining_recovery_codes(app, &scope, user).await };
+    TwoFactorRecoveryCodesGenerate: POST "/api/user/two-factor/recovery-code/{userId}" @ "management", api, key("/api/user/two-factor/recovery-code"), (user_id) => { let user = management::path_id(user_id, "userId", UserId::parse)?; two_factor::regenerate_recovery_codes(app, &scope, user).await };
+    TwoFactorTrustsEnd: DELETE "/api/user/two-factor/trust/{userId}" @ "management", api, key("/api/user/two-factor/trust"), (user_id) => { let user = management::path_id(user_id, "userId", UserId::parse)?; two_factor::end_trusts(app, &scope, user).await };
+    TwoFactorEnable: POST "/api/user/two-factor/{userId}" @ "management", api, key("/api/user/two-factor"), (user_id) => { let user = management::path_id(user_id, "userId", UserId::parse)?; two_factor::enable(app, request, &scope, user).await };
+    TwoFactorDisable: DELETE "/api/user/two-factor/{userId}" @ "management", api, key("/api/user/two-factor"), (user_id) => { let user = management::path_id(user_id, "userId", UserId::parse)?; two_factor::disable(app, request, &scope, user).await };
+    UserVerifyEmail: POST "/api/user/verify-email" @ "management", api, PublicWithKeyForm { endpoint: "/api/user/verify-email" }, () => verification::verify(app, request, &scope, VerificationKind::Email).await;
+    UserVerifyEmailReissue: PUT "/api/user/verify-email" @ "management", api, key("/api/user/verify-email"), () => verification::reissue(app, request, &scope, VerificationKind::Email).await;
+    UserVerifyRegistration: POST "/api/user/verify-registration" @ "management", api, Public, () => verification::verify(app, request, &scope, VerificationKind::Registration).await;
+    UserVerifyRegistrationReissue: PUT "/api/user/verify-registration" @ "management", api, key("/api/user/verify-registration"), () => verification::reissue(app, request, &scope, VerificationKind::Registration).await;
+    UserSearch: POST "/api/user/search" @ "management", api, key("/api/user"), () => users::search_users(app, request, &scope).await;
+    UserSearchByQuery: GET "/api/user/search" @ "management", api, key("/api/user"), () => users::search_users(app, request, &scope).await;
+    UserReactivate: PUT "/api/user/reactivate/{userId}" @ "management", api, key("/api/user"), (user_id) => users::reactivate_user(app, &scope, user_id).await;
+    UserCreate: POST "/api/user" @ "management", api, key("/api/user"), () => users::create_user(app, request, &scope, None).await;
+    UserCreateWithId: POST "/api/user/{userId}" @ "management", api, key("/api/user"), (user_id) => users::create_user(app, request, &scope, Some(user_id)).await;
+    UserUpdate: PUT "/api/user/{userId}" @ "management", api, key("/api/user"), (user_id) => users::update_user(app, request, &scope, user_id, false).await;
+    UserPatch: PATCH "/api/user/{userId}" @ "management", api, key("/api/user"), (user_id) => users::update_user(app, request, &scope, user_id, true).await;
+    UserDelete: DELETE "/api/user/{userId}" @ "management", api, key("/api/user"), (user_id) => users::delete_user(app, request, &scope, user_id).await;
+    UserRetrieve: GET "/api/user/{userId}" @ "management", api, key("/api/user"), (user_id) => users::retrieve_user(app, &scope, user_id).await;
+    UserByLoginId: GET "/api/user" @ "management", api, key("/api/user"), () => users::retrieve_user_by_login_id(app, request, &scope).await;
+    JwtValidate: GET "/api/jwt/validate" @ "oidc", api, Public, () => jwt::validate(app, request).await;
+    RefreshTokenList: GET "/api/jwt/refresh" @ "management", api, key("/api/jwt/refresh"), () => jwt::retrieve_refresh_tokens(app, request, &scope, None).await;
+    RefreshTokenRetrieve: GET "/api/jwt/refresh/{tokenId}" @ "management", api, key("/api/jwt/refresh"), (token_id) => jwt::retrieve_refresh_tokens(app, request, &scope, Some(token_id)).await;
+    RefreshTokenRevoke: DELETE "/api/jwt/refresh" @ "management", api, key("/api/jwt/refresh"), () => jwt::revoke_refresh_tokens(app, request, &scope, None).await;
+    RefreshTokenRevokeById: DELETE "/api/jwt/refresh/{tokenId}" @ "management", api, key("/api/jwt/refresh"), (token_id) => jwt::revoke_refresh_tokens(app, request, &scope, Some(token_id)).await;
+    JwtPublicKey: GET "/api/jwt/public-key" @ "oidc", api, Public, () => jwt::public_key(app, request).await;
+    Jwks: GET "/.well-known/jwks.json" @ "management", api, Public, () => management::jwks(app, None).await;
+    TenantJwks: GET "/{tenantId}/.well-known/jwks.json" @ "management", api, Public, (tenant_id) => management::jwks(app, Some(tenant_id)).await;
+    PasswordlessLinkPage: GET "/oauth2/passwordless/{code}" @ "oauth2-pages", page, Public, (code) => oauth::link_page(app, request, code).await;
+    PasswordlessLinkComplete: POST "/oauth2/passwordless/{code}" @ "oauth2-pages", page, Public, (code) => oauth::complete_link(app, request, code).await;
+    EmailVerifyPage: GET "/email/verify/{verificationId}" @ "oauth2-pages", page, Public, (verification_id) => pages_verify::page(app, request, VerificationKind::Email, verification_id).await;
+    EmailVerifyComplete: POST "/email/verify/{verificationId}" @ "oauth2-pages", page, Public, (verification_id) => pages_verify::complete(app, request, VerificationKind::Email, verification_id).await;
+    RegistrationVerifyPage: GET "/registration/verify/{verificationId}" @ "oauth2-pages", page, Public, (verification_id) => pages_verify::page(app, request, VerificationKind::Registration, verification_id).await;
+    RegistrationVerifyComplete: POST "/registration/verify/{verificationId}" @ "oauth2-pages", page, Public, (verification_id) => pages_verify::complete(app, request, VerificationKind::Registration, verification_id).await;
+    OAuthAuthorize: GET "/oauth2/authorize" @ "oauth2-pages", page, Public, () => oauth::authorize(app, request).await;
+    PasswordlessLinkRequest: POST "/oauth2/passwordless" @ "oauth2-pages", page, Public, () => oauth::request_link(app, request).await;
+    OneTimeCodeComplete: POST "/oauth2/one-time-code" @ "oauth2-pages", page, Public, () => oauth::complete_one_time_code(app, request).await;
+    TwoFactorComplete: POST "/oauth2/two-factor" @ "oauth2-pages", page, Public, () => pages_two_factor::complete(app, request).await;
+    OpenIdConfiguration: GET "/.well-known/openid-configuration" @ "oidc", api, Public, () => oidc::discovery(app, None).await;
+    TenantOpenIdConfiguration: GET "/{tenantId}/.well-known/openid-configuration" @ "oidc", api, Public, (tenant_id) => oidc::discovery(app, Some(tenant_id)).await;
+    UserInfo: GET "/oauth2/userinfo" @ "oidc", api, Public, () => oidc::userinfo(app, request).await;
+    Logout: GET "/oauth2/logout" @ "oidc", page, Public, () => oidc::logout(app, request).await;
+    Introspect: POST "/oauth2/introspect" @ "oidc", api, Public, () => oidc::introspect(app, request).await;
+    JwtRefresh: POST "/api/jwt/refresh" @ "oauth2-token", api, Public, () => jwt::refresh(app, request).await;
+    OAuthToken: POST "/oauth2/token" @ "oauth2-token", api, Public, () => oauth::token(app, request).await;
+    SystemConfigurationRetrieve: GET "/api/system-configuration" @ "management", api, key("/api/system-configuration"), () => system::retrieve(app).await;
+    SystemConfigurationUpdate: PUT "/api/system-configuration" @ "management", api, key("/api/system-configuration"), () => system::update(app, request, &scope).await;
+    SystemConfigurationPatch: PATCH "/api/system-configuration" @ "management", api, key("/api/system-configuration"), () => system::patch(app, request, &scope).await;
     // Every path's preflight: one small public function answers them all from the system
     // configuration.
-    spec(
-        Route::CorsPreflight,
-        "OPTIONS",
-        ANY_PATH,
-        "oidc",
-        Access::Public,
-    ),
-];
+    CorsPreflight: OPTIONS "/{proxy+}" @ "oidc", api, Public, () => system::preflight(app, request).await;
+}
 
 /// A pattern that matches every path (API Gateway's greedy `{proxy+}`).
 pub const ANY_PATH: &str = "/{proxy+}";
@@ -1193,6 +541,27 @@ mod tests {
             (found.spec.route, found.params),
             (Route::UserRetrieve, vec!["abc".to_owned()])
         );
+    }
+
+    /// The table binds a route's path parameters by position; the names it gives them must be
+    /// the path's own (`{userId}` is `user_id`), so that a handler never reads one for another.
+    #[test]
+    fn each_handler_names_the_paths_parameters_in_order() {
+        for spec in ROUTES.iter().filter(|s| s.path != ANY_PATH) {
+            let in_path: Vec<String> = segments(spec.path)
+                .iter()
+                .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
+                .map(|name| {
+                    name.chars()
+                        .flat_map(|c| match c.is_ascii_uppercase() {
+                            true => vec!['_', c.to_ascii_lowercase()],
+                            false => vec![c],
+                        })
+                        .collect()
+                })
+                .collect();
+            assert_eq!(spec.route.parameters(), in_path, "{spec:?}");
+        }
     }
 
     #[test]
