@@ -116,7 +116,7 @@ cargo test --workspace --locked --no-fail-fast -- --show-output 2>&1 | tee "$log
 # Its test target is named with `--workspace`, so that cargo resolves the same features as
 # above and reuses that build (`-p passwordless-tests` would rebuild much of it).
 step "black-box tests on DynamoDB and SES"
-PASSWORDLESS_TEST_BACKEND=aws cargo test --workspace --locked --no-fail-fast --test black_box 2>&1 | tee -a "$log" || status=$?
+PASSWORDLESS_TEST_BACKEND=aws cargo test --workspace --locked --no-fail-fast --test black_box --test logging 2>&1 | tee -a "$log" || status=$?
 # Cold starts under the CPU share of a Lambda memory size (bench/coldstart.py): here only a
 # check that the harness works, for one function at 128 MB; the figures come from bench/bench.py.
 step "cold-start harness (smoke test)"

@@ -11,7 +11,6 @@ mod events;
 mod fusionauth_client;
 mod jwt;
 mod kickstart;
-mod logging;
 mod oauth;
 mod passwordless_api;
 mod security_audit;

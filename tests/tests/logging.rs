@@ -1,14 +1,15 @@
 //! S12: no code, token, key, email body or email address reaches the logs; logins are logged
 //! as events with the ids that matter.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed step is a failed test
 
-use crate::support::*;
+// Its own binary: it installs a subscriber, and the other black-box tests must not log into it.
+#[path = "black_box/support/mod.rs"]
+mod support;
+
 use serde_json::json;
-use std::cell::RefCell;
 use std::io::Write;
-use std::sync::{Arc, Mutex, Once};
-use tracing_subscriber::filter::{filter_fn, EnvFilter, FilterExt};
-use tracing_subscriber::layer::SubscriberExt;
-use tracing_subscriber::Layer;
+use std::sync::{Arc, Mutex};
+use support::*;
 
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
@@ -24,55 +25,26 @@ impl Write for Captured {
     }
 }
 
-thread_local! {
-    /// The capture of the test running on this thread; the test's server runs on the same
-    /// thread (a current-thread runtime), so its logs land here.
-    static CAPTURE: RefCell<Option<Captured>> = const { RefCell::new(None) };
-}
-
-/// Writes to the capture of the current thread, or nowhere.
-struct ThreadCapture;
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for ThreadCapture {
-    type Writer = Box<dyn Write>;
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
 
     fn make_writer(&'a self) -> Self::Writer {
-        match CAPTURE.with(|c| c.borrow().clone()) {
-            Some(captured) => Box::new(captured),
-            None => Box::new(std::io::sink()),
-        }
+        self.clone()
     }
-}
-
-/// Captures what this thread logs (as JSON lines, at trace level for the server's crates) while
-/// the returned value lives.
-///
-/// One subscriber serves the whole test binary, whose other tests run on other threads at the
-/// same time: a subscriber set per thread would share tracing's per-call-site interest cache
-/// with threads that have none, which can leave a call site switched off for the capturing
-/// thread. This filter is asked on every event instead, and answers per thread.
-fn capture_logs() -> Captured {
-    static INSTALLED: Once = Once::new();
-    INSTALLED.call_once(|| {
-        let layer = tracing_subscriber::fmt::layer()
-            .with_writer(ThreadCapture)
-            .with_ansi(false)
-            .json()
-            .with_filter(
-                EnvFilter::new("info,passwordless=trace,passwordless_cli=trace")
-                    .and(filter_fn(|_| CAPTURE.with(|c| c.borrow().is_some()))),
-            );
-        tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer))
-            .expect("the first subscriber of the test binary");
-    });
-    let captured = Captured::default();
-    CAPTURE.with(|c| *c.borrow_mut() = Some(captured.clone()));
-    captured
 }
 
 #[tokio::test]
 async fn s12_no_secret_or_address_is_logged_and_logins_are_logged_as_events() {
-    let captured = capture_logs();
+    let captured = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(
+            "info,passwordless=trace,passwordless_cli=trace",
+        ))
+        .with_writer(captured.clone())
+        .with_ansi(false)
+        .json()
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
 
     let server = TestServer::start().await;
     let app = server
@@ -154,7 +126,16 @@ async fn s12_no_secret_or_address_is_logged_and_logins_are_logged_as_events() {
 
 #[tokio::test]
 async fn s12_two_factor_secrets_codes_and_ids_stay_out_of_the_logs_and_events_name_the_method() {
-    let captured = capture_logs();
+    let captured = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(
+            "info,passwordless=trace,passwordless_cli=trace",
+        ))
+        .with_writer(captured.clone())
+        .with_ansi(false)
+        .json()
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
 
     let server = TestServer::start().await;
     let app = server.application(json!({})).await;
