@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use super::errors::ApiError;
 use super::json::decode_body;
-use super::management::{path_id, required_object};
+use super::management::required_object;
 use super::routes::is_permissible;
 use super::{empty_response, json_response, HttpRequest, HttpResponse};
 use crate::app::App;
@@ -141,11 +141,8 @@ fn view(key: &ApiKey, made: Option<&Secret>) -> Value {
 pub async fn create_api_key(
     app: &App,
     request: &HttpRequest,
-    id: Option<&str>,
+    id: Option<ApiKeyId>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = id
-        .map(|t| path_id(t, "keyId", ApiKeyId::parse))
-        .transpose()?;
     let draft = draft(&request.body)?;
     let (key, secret) = flows::make_api_key(
         app.store.as_ref(),
@@ -163,8 +160,7 @@ pub async fn create_api_key(
     ))
 }
 
-pub async fn retrieve_api_key(app: &App, id: &str) -> Result<HttpResponse, ApiError> {
-    let id = ApiKeyId::parse(id).ok_or(ApiError::NotFound)?;
+pub async fn retrieve_api_key(app: &App, id: ApiKeyId) -> Result<HttpResponse, ApiError> {
     let key = flows::api_key(app.store.as_ref(), id).await?;
     Ok(json_response(
         StatusCode::OK,
@@ -176,9 +172,8 @@ pub async fn retrieve_api_key(app: &App, id: &str) -> Result<HttpResponse, ApiEr
 pub async fn update_api_key(
     app: &App,
     request: &HttpRequest,
-    id: &str,
+    id: ApiKeyId,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path_id(id, "keyId", ApiKeyId::parse)?;
     let draft = draft(&request.body)?;
     let key = flows::update_api_key(
         app.store.as_ref(),
@@ -194,8 +189,7 @@ pub async fn update_api_key(
     ))
 }
 
-pub async fn delete_api_key(app: &App, id: &str) -> Result<HttpResponse, ApiError> {
-    let id = ApiKeyId::parse(id).ok_or(ApiError::NotFound)?;
+pub async fn delete_api_key(app: &App, id: ApiKeyId) -> Result<HttpResponse, ApiError> {
     flows::delete_api_key(app.store.as_ref(), id).await?;
     Ok(empty_response(StatusCode::OK))
 }

@@ -178,10 +178,9 @@ pub async fn retrieve_refresh_tokens(
     app: &App,
     request: &HttpRequest,
     scope: &TenantScope,
-    id: Option<&str>,
+    id: Option<RefreshTokenId>,
 ) -> Result<HttpResponse, ApiError> {
     if let Some(id) = id {
-        let id = RefreshTokenId::parse(id).ok_or(ApiError::NotFound)?;
         let tokens = flows::refresh_tokens(
             app.store.as_ref(),
             scope,
@@ -230,7 +229,7 @@ pub async fn revoke_refresh_tokens(
     app: &App,
     request: &HttpRequest,
     scope: &TenantScope,
-    id: Option<&str>,
+    id: Option<RefreshTokenId>,
 ) -> Result<HttpResponse, ApiError> {
     let pairs = request.query_pairs();
     let body: RevokeBody = if request.body.iter().all(u8::is_ascii_whitespace) {
@@ -245,7 +244,7 @@ pub async fn revoke_refresh_tokens(
             .map(|(_, v)| v.clone())
     });
     let token_id = match id {
-        Some(id) => Some(RefreshTokenId::parse(id).ok_or(ApiError::NotFound)?),
+        Some(id) => Some(id),
         None => query_id(&pairs, "tokenId", RefreshTokenId::parse)?,
     };
     let user = match body.user_id {

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use super::errors::ApiError;
 use super::json::{decode_body, Checks};
-use super::management::{path_id, required_object};
+use super::management::required_object;
 use super::{empty_response, json_response, HttpRequest, HttpResponse};
 use crate::app::App;
 use crate::domain::signing::PublicJwk;
@@ -95,9 +95,8 @@ pub async fn import_key(
     app: &App,
     request: &HttpRequest,
     scope: &TenantScope,
-    id: Option<&str>,
+    id: Option<KeyId>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = id.map(|t| path_id(t, "keyId", KeyId::parse)).transpose()?;
     let body: KeyBody = decode_body(&request.body)?;
     let input = required_object("key", body.key)?;
     let mut checks = Checks::new();
@@ -142,9 +141,8 @@ pub async fn generate_key(
     app: &App,
     request: &HttpRequest,
     scope: &TenantScope,
-    id: Option<&str>,
+    id: Option<KeyId>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = id.map(|t| path_id(t, "keyId", KeyId::parse)).transpose()?;
     let body: KeyBody = decode_body(&request.body)?;
     let input = required_object("key", body.key)?;
     let mut errors = ValidationErrors::new();
@@ -177,9 +175,8 @@ pub async fn generate_key(
 pub async fn retrieve_key(
     app: &App,
     scope: &TenantScope,
-    id: &str,
+    id: KeyId,
 ) -> Result<HttpResponse, ApiError> {
-    let id = KeyId::parse(id).ok_or(ApiError::NotFound)?;
     let key = flows::key(app.store.as_ref(), scope, id).await?;
     Ok(json_response(StatusCode::OK, &json!({"key": view(&key)})))
 }
@@ -193,9 +190,8 @@ pub async fn list_keys(app: &App, scope: &TenantScope) -> Result<HttpResponse, A
 pub async fn delete_key(
     app: &App,
     scope: &TenantScope,
-    id: &str,
+    id: KeyId,
 ) -> Result<HttpResponse, ApiError> {
-    let id = KeyId::parse(id).ok_or(ApiError::NotFound)?;
     flows::delete_key(app.store.as_ref(), scope, id).await?;
     Ok(empty_response(StatusCode::OK))
 }

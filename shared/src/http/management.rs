@@ -21,19 +21,6 @@ use crate::flows::templates;
 use crate::flows::tenancy::TenantScope;
 use crate::flows::verification::VerificationKind;
 
-pub(super) fn path_id<T>(
-    text: &str,
-    field: &str,
-    parse: fn(&str) -> Option<T>,
-) -> Result<T, ApiError> {
-    parse(text).ok_or_else(|| {
-        ApiError::field(FieldError::invalid(
-            field,
-            format!("[{field}] in the path must be a UUID."),
-        ))
-    })
-}
-
 // The request bodies below carry every property of FusionAuth's request objects, so that a
 // client that sends one is not refused; those this server does not act on are read by nobody.
 
@@ -104,11 +91,8 @@ pub async fn create_tenant(
     app: &App,
     request: &HttpRequest,
     scope: &TenantScope,
-    id: Option<&str>,
+    id: Option<TenantId>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = id
-        .map(|t| path_id(t, "tenantId", TenantId::parse))
-        .transpose()?;
     if scope.explicit.is_some() {
         // A key locked to one tenant (or a request scoped to one) cannot make others (S22).
         return Err(ApiError::Unauthorized);
@@ -124,10 +108,9 @@ pub async fn create_tenant(
 pub async fn retrieve_tenant(
     app: &App,
     scope: &TenantScope,
-    id: &str,
+    id: TenantId,
 ) -> Result<HttpResponse, ApiError> {
     // An id that is not a UUID names no tenant: 404, like any unknown id.
-    let id = TenantId::parse(id).ok_or(ApiError::NotFound)?;
     let tenant = flows::tenant(app.store.as_ref(), scope, id).await?;
     Ok(json_response(StatusCode::OK, &json!({"tenant": tenant})))
 }
@@ -142,9 +125,8 @@ pub async fn update_tenant(
     app: &App,
     request: &HttpRequest,
     scope: &TenantScope,
-    id: &str,
+    id: TenantId,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path_id(id, "tenantId", TenantId::parse)?;
     let body: TenantBody = decode_body(&request.body)?;
     refuse_copy("sourceTenantId", body.source_tenant_id)?;
     let tenant = required_object("tenant", body.tenant)?;
@@ -156,9 +138,8 @@ pub async fn update_tenant(
 pub async fn delete_tenant(
     app: &App,
     scope: &TenantScope,
-    id: &str,
+    id: TenantId,
 ) -> Result<HttpResponse, ApiError> {
-    let id = TenantId::parse(id).ok_or(ApiError::NotFound)?;
     flows::delete_tenant(app.store.as_ref(), scope, id).await?;
     Ok(empty_response(StatusCode::OK))
 }
@@ -167,9 +148,8 @@ pub async fn patch_tenant(
     app: &App,
     request: &HttpRequest,
     scope: &TenantScope,
-    id: &str,
+    id: TenantId,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path_id(id, "tenantId", TenantId::parse)?;
     let patch = patch_object(&request.body, "tenant")?;
     let current = flows::tenant(app.store.as_ref(), scope, id).await?;
     let tenant = patched(&current, patch, "tenant")?;
@@ -221,11 +201,8 @@ pub async fn create_application(
     app: &App,
     request: &HttpRequest,
     scope: &TenantScope,
-    id: Option<&str>,
+    id: Option<ApplicationId>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = id
-        .map(|t| path_id(t, "applicationId", ApplicationId::parse))
-        .transpose()?;
     let body: ApplicationBody = decode_body(&request.body)?;
     refuse_copy("sourceApplicationId", body.source_application_id)?;
     let application = required_object("application", body.application)?;
@@ -247,9 +224,8 @@ pub async fn create_application(
 pub async fn retrieve_application(
     app: &App,
     scope: &TenantScope,
-    id: &str,
+    id: ApplicationId,
 ) -> Result<HttpResponse, ApiError> {
-    let id = ApplicationId::parse(id).ok_or(ApiError::NotFound)?;
     let application = flows::application(app.store.as_ref(), scope, id).await?;
     Ok(json_response(
         StatusCode::OK,
@@ -278,10 +254,9 @@ pub async fn update_application(
     app: &App,
     request: &HttpRequest,
     scope: &TenantScope,
-    id: &str,
+    id: ApplicationId,
     merge_patch: bool,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path_id(id, "applicationId", ApplicationId::parse)?;
     let update = flows::ApplicationUpdate {
         reactivate: query_flag(request, "reactivate")?,
     };
@@ -311,9 +286,8 @@ pub async fn delete_application(
     app: &App,
     request: &HttpRequest,
     scope: &TenantScope,
-    id: &str,
+    id: ApplicationId,
 ) -> Result<HttpResponse, ApiError> {
-    let id = ApplicationId::parse(id).ok_or(ApiError::NotFound)?;
     let hard = query_flag(request, "hardDelete")?;
     flows::delete_application(app.store.as_ref(), app.clock.as_ref(), scope, id, hard).await?;
     Ok(empty_response(StatusCode::OK))
@@ -335,13 +309,9 @@ pub async fn write_role(
     app: &App,
     request: &HttpRequest,
     scope: &TenantScope,
-    application_id: &str,
-    role_id: Option<&str>,
+    application_id: ApplicationId,
+    role_id: Option<RoleId>,
 ) -> Result<HttpResponse, ApiError> {
-    let application_id = path_id(application_id, "applicationId", ApplicationId::parse)?;
-    let role_id = role_id
-        .map(|t| path_id(t, "roleId", RoleId::parse))
-        .transpose()?;
     let store = app.store.as_ref();
     let clock = app.clock.as_ref();
     let role = match (request.method.as_str(), role_id) {
@@ -374,11 +344,9 @@ pub async fn write_role(
 pub async fn delete_role(
     app: &App,
     scope: &TenantScope,
-    application_id: &str,
-    role_id: &str,
+    application_id: ApplicationId,
+    role_id: RoleId,
 ) -> Result<HttpResponse, ApiError> {
-    let application_id = ApplicationId::parse(application_id).ok_or(ApiError::NotFound)?;
-    let role_id = RoleId::parse(role_id).ok_or(ApiError::NotFound)?;
     flows::delete_role(
         app.store.as_ref(),
         app.clock.as_ref(),
@@ -422,11 +390,8 @@ pub async fn register(
     app: &App,
     request: &HttpRequest,
     scope: &TenantScope,
-    user_id: Option<&str>,
+    user_id: Option<UserId>,
 ) -> Result<HttpResponse, ApiError> {
-    let user_id = user_id
-        .map(|t| path_id(t, "userId", UserId::parse))
-        .transpose()?;
     let body: RegistrationBody = decode_body(&request.body)?;
     if body.generate_authentication_token == Some(true) {
         // A standing token that logs the user in would be a password by another name.
@@ -477,11 +442,8 @@ pub async fn create_email_template(
     app: &App,
     request: &HttpRequest,
     scope: &TenantScope,
-    id: Option<&str>,
+    id: Option<TemplateId>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = id
-        .map(|t| path_id(t, "emailTemplateId", TemplateId::parse))
-        .transpose()?;
     let body: EmailTemplateBody = decode_body(&request.body)?;
     let template = required_object("emailTemplate", body.email_template)?;
     let template = flows::create_email_template(
@@ -502,9 +464,8 @@ pub async fn create_email_template(
 pub async fn retrieve_email_template(
     app: &App,
     scope: &TenantScope,
-    id: &str,
+    id: TemplateId,
 ) -> Result<HttpResponse, ApiError> {
-    let id = TemplateId::parse(id).ok_or(ApiError::NotFound)?;
     let template = templates::template(app.store.as_ref(), scope, id).await?;
     Ok(json_response(
         StatusCode::OK,
@@ -528,10 +489,9 @@ pub async fn update_email_template(
     app: &App,
     request: &HttpRequest,
     scope: &TenantScope,
-    id: &str,
+    id: TemplateId,
     merge_patch: bool,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path_id(id, "emailTemplateId", TemplateId::parse)?;
     let store = app.store.as_ref();
     let template = if merge_patch {
         let patch = patch_object(&request.body, "emailTemplate")?;
@@ -552,9 +512,8 @@ pub async fn update_email_template(
 pub async fn delete_email_template(
     app: &App,
     scope: &TenantScope,
-    id: &str,
+    id: TemplateId,
 ) -> Result<HttpResponse, ApiError> {
-    let id = TemplateId::parse(id).ok_or(ApiError::NotFound)?;
     templates::delete_template(app.store.as_ref(), scope, id).await?;
     Ok(empty_response(StatusCode::OK))
 }
@@ -590,13 +549,10 @@ pub async fn preview_email_template(
     ))
 }
 
-pub async fn jwks(app: &App, tenant: Option<&str>) -> Result<HttpResponse, ApiError> {
+pub async fn jwks(app: &App, tenant: Option<TenantId>) -> Result<HttpResponse, ApiError> {
     let keys = match tenant {
         None => flows::public_keys(app.store.as_ref()).await?,
-        Some(id) => {
-            let id = TenantId::parse(id).ok_or(ApiError::NotFound)?;
-            flows::tenant_public_keys(app.store.as_ref(), id).await?
-        }
+        Some(id) => flows::tenant_public_keys(app.store.as_ref(), id).await?,
     };
     let mut response = json_response(StatusCode::OK, &json!({"keys": Value::Array(keys)}));
     // Verifiers cache the key set; rotation keeps old keys published (S24), so an hour is safe.

@@ -13,11 +13,7 @@ use crate::domain::TenantId;
 use crate::flows::oauth::authenticate_client;
 use crate::flows::oidc;
 
-pub async fn discovery(app: &App, tenant: Option<&str>) -> Result<HttpResponse, ApiError> {
-    let tenant = match tenant {
-        None => None,
-        Some(id) => Some(TenantId::parse(id).ok_or(ApiError::NotFound)?),
-    };
+pub async fn discovery(app: &App, tenant: Option<TenantId>) -> Result<HttpResponse, ApiError> {
     let document = oidc::discovery(app.store.as_ref(), &app.links, tenant).await?;
     let mut response = json_response(StatusCode::OK, &document);
     response.headers_mut().insert(

@@ -10,7 +10,10 @@ use super::{
     system, two_factor, users, verification, HttpRequest, HttpResponse,
 };
 use crate::app::App;
-use crate::domain::UserId;
+use crate::domain::ids::{
+    ApiKeyId, ApplicationId, KeyId, RefreshTokenId, RoleId, TemplateId, TenantId, UserId,
+};
+use crate::domain::validation::FieldError;
 use crate::flows::tenancy::TenantScope;
 use crate::flows::verification::VerificationKind;
 use Access::{Public, PublicWithKeyForm, UnrestrictedKey};
@@ -77,6 +80,73 @@ enum Answers {
 pub(super) type HandlerFuture<'a> =
     Pin<Box<dyn Future<Output = Result<HttpResponse, ApiError>> + Send + 'a>>;
 
+/// A path parameter as its handler takes it: an id, or the segment itself (a code or a
+/// verification id, whose only check is the lookup of its hash).
+pub(super) trait PathParameter<'a>: Sized {
+    fn from_segment(segment: &'a str) -> Option<Self>;
+}
+
+impl<'a> PathParameter<'a> for &'a str {
+    fn from_segment(segment: &'a str) -> Option<Self> {
+        Some(segment)
+    }
+}
+
+macro_rules! ids_in_paths {
+    ($($id:ty),+) => {$(
+        impl PathParameter<'_> for $id {
+            fn from_segment(segment: &str) -> Option<Self> {
+                <$id>::parse(segment)
+            }
+        }
+    )+};
+}
+
+ids_in_paths!(
+    TenantId,
+    ApplicationId,
+    UserId,
+    RoleId,
+    TemplateId,
+    ApiKeyId,
+    KeyId,
+    RefreshTokenId
+);
+
+/// The one rule for a path segment that is not the id the route expects. A write (POST, PUT,
+/// PATCH) names the id it makes or changes: a malformed one is the caller's bad input, 400
+/// `[invalid]<name>` as for a field of the body. A read or a delete asks for what the id
+/// names, which nothing can be: 404, as for any id nobody has.
+fn path_parameter<'a, T: PathParameter<'a>>(
+    request: &HttpRequest,
+    name: &str,
+    segment: &'a str,
+) -> Result<T, ApiError> {
+    T::from_segment(segment).ok_or_else(|| {
+        let writes = [Method::POST, Method::PUT, Method::PATCH].contains(&request.method);
+        match writes {
+            true => {
+                let field = camel_case(name);
+                let message = format!("[{field}] in the path must be a UUID.");
+                ApiError::field(FieldError::invalid(&field, message))
+            }
+            false => ApiError::NotFound,
+        }
+    })
+}
+
+/// `user_id` → `userId`: the path's own name for a parameter.
+fn camel_case(snake: &str) -> String {
+    let mut words = snake.split('_');
+    let mut name = words.next().unwrap_or_default().to_owned();
+    for word in words {
+        let mut letters = word.chars();
+        name.extend(letters.next().map(|c| c.to_ascii_uppercase()));
+        name.push_str(letters.as_str());
+    }
+    name
+}
+
 /// Declares every route in one line: its name, method, path, function, what it answers, who
 /// may call it, and its handler with the path's parameters by name. From these lines come the
 /// [`Route`] enum, the [`ROUTES`] table, [`Route::answers_html`], the dispatcher
@@ -93,7 +163,7 @@ macro_rules! route_table {
         $(
             $(#[$doc:meta])*
             $route:ident: $method:ident $path:literal @ $function:literal, $answers:ident, $access:expr,
-                ($($param:ident),*) => $handler:expr;
+                ($($param:ident: $type:ty),*) => $handler:expr;
         )+
     ) => {
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -151,7 +221,13 @@ macro_rules! route_table {
                         Box::pin(async move {
                             #[allow(unused_mut, unused_variables)]
                             let mut params = params.iter().map(String::as_str);
-                            $(let $param = params.next().unwrap_or_default();)*
+                            $(
+                                let $param: $type = path_parameter(
+                                    $request,
+                                    stringify!($param),
+                                    params.next().unwrap_or_default(),
+                                )?;
+                            )*
                             $handler
                         })
                     }
@@ -171,97 +247,97 @@ route_table! {
     PasswordlessLogin: POST "/api/passwordless/login" @ "passwordless-login", api, Public, () => passwordless::login(app, request, &scope).await;
     // A login's second step runs where its first did: the same keys, tables and mailer.
     TwoFactorLogin: POST "/api/two-factor/login" @ "passwordless-login", api, Public, () => two_factor::login(app, request).await;
-    TwoFactorSendForLogin: POST "/api/two-factor/send/{twoFactorId}" @ "passwordless-login", api, Public, (two_factor_id) => two_factor::send_for_login(app, request, two_factor_id).await;
+    TwoFactorSendForLogin: POST "/api/two-factor/send/{twoFactorId}" @ "passwordless-login", api, Public, (two_factor_id: &str) => two_factor::send_for_login(app, request, two_factor_id).await;
     TwoFactorSend: POST "/api/two-factor/send" @ "management", api, key("/api/two-factor/send"), () => two_factor::send(app, request, &scope).await;
     TwoFactorSecret: GET "/api/two-factor/secret" @ "management", api, key("/api/two-factor/secret"), () => two_factor::secret(app, request, &scope).await;
-    TwoFactorStatus: GET "/api/two-factor/status/{twoFactorTrustId}" @ "management", api, key("/api/two-factor/status"), (two_factor_trust_id) => two_factor::status_of(app, request, &scope, two_factor_trust_id).await;
+    TwoFactorStatus: GET "/api/two-factor/status/{twoFactorTrustId}" @ "management", api, key("/api/two-factor/status"), (two_factor_trust_id: &str) => two_factor::status_of(app, request, &scope, two_factor_trust_id).await;
     TenantCreate: POST "/api/tenant" @ "management", api, key("/api/tenant"), () => management::create_tenant(app, request, &scope, None).await;
-    TenantCreateWithId: POST "/api/tenant/{tenantId}" @ "management", api, key("/api/tenant"), (tenant_id) => management::create_tenant(app, request, &scope, Some(tenant_id)).await;
-    TenantPatch: PATCH "/api/tenant/{tenantId}" @ "management", api, key("/api/tenant"), (tenant_id) => management::patch_tenant(app, request, &scope, tenant_id).await;
-    TenantRetrieve: GET "/api/tenant/{tenantId}" @ "management", api, key("/api/tenant"), (tenant_id) => management::retrieve_tenant(app, &scope, tenant_id).await;
+    TenantCreateWithId: POST "/api/tenant/{tenantId}" @ "management", api, key("/api/tenant"), (tenant_id: TenantId) => management::create_tenant(app, request, &scope, Some(tenant_id)).await;
+    TenantPatch: PATCH "/api/tenant/{tenantId}" @ "management", api, key("/api/tenant"), (tenant_id: TenantId) => management::patch_tenant(app, request, &scope, tenant_id).await;
+    TenantRetrieve: GET "/api/tenant/{tenantId}" @ "management", api, key("/api/tenant"), (tenant_id: TenantId) => management::retrieve_tenant(app, &scope, tenant_id).await;
     TenantList: GET "/api/tenant" @ "management", api, key("/api/tenant"), () => management::list_tenants(app, &scope).await;
-    TenantUpdate: PUT "/api/tenant/{tenantId}" @ "management", api, key("/api/tenant"), (tenant_id) => management::update_tenant(app, request, &scope, tenant_id).await;
-    TenantDelete: DELETE "/api/tenant/{tenantId}" @ "management", api, key("/api/tenant"), (tenant_id) => management::delete_tenant(app, &scope, tenant_id).await;
+    TenantUpdate: PUT "/api/tenant/{tenantId}" @ "management", api, key("/api/tenant"), (tenant_id: TenantId) => management::update_tenant(app, request, &scope, tenant_id).await;
+    TenantDelete: DELETE "/api/tenant/{tenantId}" @ "management", api, key("/api/tenant"), (tenant_id: TenantId) => management::delete_tenant(app, &scope, tenant_id).await;
     ApplicationCreate: POST "/api/application" @ "management", api, key("/api/application"), () => management::create_application(app, request, &scope, None).await;
-    ApplicationCreateWithId: POST "/api/application/{applicationId}" @ "management", api, key("/api/application"), (application_id) => management::create_application(app, request, &scope, Some(application_id)).await;
-    ApplicationRetrieve: GET "/api/application/{applicationId}" @ "management", api, key("/api/application"), (application_id) => management::retrieve_application(app, &scope, application_id).await;
+    ApplicationCreateWithId: POST "/api/application/{applicationId}" @ "management", api, key("/api/application"), (application_id: ApplicationId) => management::create_application(app, request, &scope, Some(application_id)).await;
+    ApplicationRetrieve: GET "/api/application/{applicationId}" @ "management", api, key("/api/application"), (application_id: ApplicationId) => management::retrieve_application(app, &scope, application_id).await;
     ApplicationList: GET "/api/application" @ "management", api, key("/api/application"), () => management::list_applications(app, request, &scope).await;
-    ApplicationUpdate: PUT "/api/application/{applicationId}" @ "management", api, key("/api/application"), (application_id) => management::update_application(app, request, &scope, application_id, false).await;
-    ApplicationPatch: PATCH "/api/application/{applicationId}" @ "management", api, key("/api/application"), (application_id) => management::update_application(app, request, &scope, application_id, true).await;
-    ApplicationDelete: DELETE "/api/application/{applicationId}" @ "management", api, key("/api/application"), (application_id) => management::delete_application(app, request, &scope, application_id).await;
-    ApplicationRoleCreate: POST "/api/application/{applicationId}/role" @ "management", api, key("/api/application"), (application_id) => management::write_role(app, request, &scope, application_id, None).await;
-    ApplicationRoleCreateWithId: POST "/api/application/{applicationId}/role/{roleId}" @ "management", api, key("/api/application"), (application_id, role_id) => management::write_role(app, request, &scope, application_id, Some(role_id)).await;
-    ApplicationRoleUpdate: PUT "/api/application/{applicationId}/role/{roleId}" @ "management", api, key("/api/application"), (application_id, role_id) => management::write_role(app, request, &scope, application_id, Some(role_id)).await;
-    ApplicationRolePatch: PATCH "/api/application/{applicationId}/role/{roleId}" @ "management", api, key("/api/application"), (application_id, role_id) => management::write_role(app, request, &scope, application_id, Some(role_id)).await;
-    ApplicationRoleDelete: DELETE "/api/application/{applicationId}/role/{roleId}" @ "management", api, key("/api/application"), (application_id, role_id) => management::delete_role(app, &scope, application_id, role_id).await;
+    ApplicationUpdate: PUT "/api/application/{applicationId}" @ "management", api, key("/api/application"), (application_id: ApplicationId) => management::update_application(app, request, &scope, application_id, false).await;
+    ApplicationPatch: PATCH "/api/application/{applicationId}" @ "management", api, key("/api/application"), (application_id: ApplicationId) => management::update_application(app, request, &scope, application_id, true).await;
+    ApplicationDelete: DELETE "/api/application/{applicationId}" @ "management", api, key("/api/application"), (application_id: ApplicationId) => management::delete_application(app, request, &scope, application_id).await;
+    ApplicationRoleCreate: POST "/api/application/{applicationId}/role" @ "management", api, key("/api/application"), (application_id: ApplicationId) => management::write_role(app, request, &scope, application_id, None).await;
+    ApplicationRoleCreateWithId: POST "/api/application/{applicationId}/role/{roleId}" @ "management", api, key("/api/application"), (application_id: ApplicationId, role_id: RoleId) => management::write_role(app, request, &scope, application_id, Some(role_id)).await;
+    ApplicationRoleUpdate: PUT "/api/application/{applicationId}/role/{roleId}" @ "management", api, key("/api/application"), (application_id: ApplicationId, role_id: RoleId) => management::write_role(app, request, &scope, application_id, Some(role_id)).await;
+    ApplicationRolePatch: PATCH "/api/application/{applicationId}/role/{roleId}" @ "management", api, key("/api/application"), (application_id: ApplicationId, role_id: RoleId) => management::write_role(app, request, &scope, application_id, Some(role_id)).await;
+    ApplicationRoleDelete: DELETE "/api/application/{applicationId}/role/{roleId}" @ "management", api, key("/api/application"), (application_id: ApplicationId, role_id: RoleId) => management::delete_role(app, &scope, application_id, role_id).await;
     UserRegistration: POST "/api/user/registration" @ "management", api, key("/api/user/registration"), () => management::register(app, request, &scope, None).await;
-    UserRegistrationWithId: POST "/api/user/registration/{userId}" @ "management", api, key("/api/user/registration"), (user_id) => management::register(app, request, &scope, Some(user_id)).await;
-    RegistrationRetrieve: GET "/api/user/registration/{userId}/{applicationId}" @ "management", api, key("/api/user/registration"), (user_id, application_id) => users::retrieve_registration(app, &scope, user_id, application_id).await;
-    RegistrationUpdate: PUT "/api/user/registration/{userId}" @ "management", api, key("/api/user/registration"), (user_id) => users::update_registration(app, request, &scope, user_id, None).await;
-    RegistrationPatch: PATCH "/api/user/registration/{userId}" @ "management", api, key("/api/user/registration"), (user_id) => users::update_registration(app, request, &scope, user_id, None).await;
-    RegistrationUpdateForApplication: PUT "/api/user/registration/{userId}/{applicationId}" @ "management", api, key("/api/user/registration"), (user_id, application_id) => users::update_registration(app, request, &scope, user_id, Some(application_id)).await;
-    RegistrationPatchForApplication: PATCH "/api/user/registration/{userId}/{applicationId}" @ "management", api, key("/api/user/registration"), (user_id, application_id) => users::update_registration(app, request, &scope, user_id, Some(application_id)).await;
-    RegistrationDelete: DELETE "/api/user/registration/{userId}/{applicationId}" @ "management", api, key("/api/user/registration"), (user_id, application_id) => users::delete_registration(app, &scope, user_id, application_id).await;
+    UserRegistrationWithId: POST "/api/user/registration/{userId}" @ "management", api, key("/api/user/registration"), (user_id: UserId) => management::register(app, request, &scope, Some(user_id)).await;
+    RegistrationRetrieve: GET "/api/user/registration/{userId}/{applicationId}" @ "management", api, key("/api/user/registration"), (user_id: UserId, application_id: ApplicationId) => users::retrieve_registration(app, &scope, user_id, application_id).await;
+    RegistrationUpdate: PUT "/api/user/registration/{userId}" @ "management", api, key("/api/user/registration"), (user_id: UserId) => users::update_registration(app, request, &scope, user_id, None).await;
+    RegistrationPatch: PATCH "/api/user/registration/{userId}" @ "management", api, key("/api/user/registration"), (user_id: UserId) => users::update_registration(app, request, &scope, user_id, None).await;
+    RegistrationUpdateForApplication: PUT "/api/user/registration/{userId}/{applicationId}" @ "management", api, key("/api/user/registration"), (user_id: UserId, application_id: ApplicationId) => users::update_registration(app, request, &scope, user_id, Some(application_id)).await;
+    RegistrationPatchForApplication: PATCH "/api/user/registration/{userId}/{applicationId}" @ "management", api, key("/api/user/registration"), (user_id: UserId, application_id: ApplicationId) => users::update_registration(app, request, &scope, user_id, Some(application_id)).await;
+    RegistrationDelete: DELETE "/api/user/registration/{userId}/{applicationId}" @ "management", api, key("/api/user/registration"), (user_id: UserId, application_id: ApplicationId) => users::delete_registration(app, &scope, user_id, application_id).await;
     ApiKeyCreate: POST "/api/api-key" @ "management", api, UnrestrictedKey, () => api_keys::create_api_key(app, request, None).await;
-    ApiKeyCreateWithId: POST "/api/api-key/{keyId}" @ "management", api, UnrestrictedKey, (key_id) => api_keys::create_api_key(app, request, Some(key_id)).await;
-    ApiKeyRetrieve: GET "/api/api-key/{keyId}" @ "management", api, UnrestrictedKey, (key_id) => api_keys::retrieve_api_key(app, key_id).await;
-    ApiKeyUpdate: PUT "/api/api-key/{keyId}" @ "management", api, UnrestrictedKey, (key_id) => api_keys::update_api_key(app, request, key_id).await;
-    ApiKeyDelete: DELETE "/api/api-key/{keyId}" @ "management", api, UnrestrictedKey, (key_id) => api_keys::delete_api_key(app, key_id).await;
+    ApiKeyCreateWithId: POST "/api/api-key/{keyId}" @ "management", api, UnrestrictedKey, (key_id: ApiKeyId) => api_keys::create_api_key(app, request, Some(key_id)).await;
+    ApiKeyRetrieve: GET "/api/api-key/{keyId}" @ "management", api, UnrestrictedKey, (key_id: ApiKeyId) => api_keys::retrieve_api_key(app, key_id).await;
+    ApiKeyUpdate: PUT "/api/api-key/{keyId}" @ "management", api, UnrestrictedKey, (key_id: ApiKeyId) => api_keys::update_api_key(app, request, key_id).await;
+    ApiKeyDelete: DELETE "/api/api-key/{keyId}" @ "management", api, UnrestrictedKey, (key_id: ApiKeyId) => api_keys::delete_api_key(app, key_id).await;
     KeyGenerate: POST "/api/key/generate" @ "management", api, key("/api/key"), () => keys::generate_key(app, request, &scope, None).await;
-    KeyGenerateWithId: POST "/api/key/generate/{keyId}" @ "management", api, key("/api/key"), (key_id) => keys::generate_key(app, request, &scope, Some(key_id)).await;
+    KeyGenerateWithId: POST "/api/key/generate/{keyId}" @ "management", api, key("/api/key"), (key_id: KeyId) => keys::generate_key(app, request, &scope, Some(key_id)).await;
     KeyImport: POST "/api/key/import" @ "management", api, key("/api/key"), () => keys::import_key(app, request, &scope, None).await;
-    KeyImportWithId: POST "/api/key/import/{keyId}" @ "management", api, key("/api/key"), (key_id) => keys::import_key(app, request, &scope, Some(key_id)).await;
-    KeyRetrieve: GET "/api/key/{keyId}" @ "management", api, key("/api/key"), (key_id) => keys::retrieve_key(app, &scope, key_id).await;
+    KeyImportWithId: POST "/api/key/import/{keyId}" @ "management", api, key("/api/key"), (key_id: KeyId) => keys::import_key(app, request, &scope, Some(key_id)).await;
+    KeyRetrieve: GET "/api/key/{keyId}" @ "management", api, key("/api/key"), (key_id: KeyId) => keys::retrieve_key(app, &scope, key_id).await;
     KeyList: GET "/api/key" @ "management", api, key("/api/key"), () => keys::list_keys(app, &scope).await;
-    KeyDelete: DELETE "/api/key/{keyId}" @ "management", api, key("/api/key"), (key_id) => keys::delete_key(app, &scope, key_id).await;
+    KeyDelete: DELETE "/api/key/{keyId}" @ "management", api, key("/api/key"), (key_id: KeyId) => keys::delete_key(app, &scope, key_id).await;
     EmailTemplatePreview: POST "/api/email/template/preview" @ "management", api, key("/api/email/template"), () => management::preview_email_template(app, request).await;
-    EmailTemplateRetrieve: GET "/api/email/template/{emailTemplateId}" @ "management", api, key("/api/email/template"), (email_template_id) => management::retrieve_email_template(app, &scope, email_template_id).await;
+    EmailTemplateRetrieve: GET "/api/email/template/{emailTemplateId}" @ "management", api, key("/api/email/template"), (email_template_id: TemplateId) => management::retrieve_email_template(app, &scope, email_template_id).await;
     EmailTemplateList: GET "/api/email/template" @ "management", api, key("/api/email/template"), () => management::list_email_templates(app, &scope).await;
-    EmailTemplateUpdate: PUT "/api/email/template/{emailTemplateId}" @ "management", api, key("/api/email/template"), (email_template_id) => management::update_email_template(app, request, &scope, email_template_id, false).await;
-    EmailTemplatePatch: PATCH "/api/email/template/{emailTemplateId}" @ "management", api, key("/api/email/template"), (email_template_id) => management::update_email_template(app, request, &scope, email_template_id, true).await;
-    EmailTemplateDelete: DELETE "/api/email/template/{emailTemplateId}" @ "management", api, key("/api/email/template"), (email_template_id) => management::delete_email_template(app, &scope, email_template_id).await;
+    EmailTemplateUpdate: PUT "/api/email/template/{emailTemplateId}" @ "management", api, key("/api/email/template"), (email_template_id: TemplateId) => management::update_email_template(app, request, &scope, email_template_id, false).await;
+    EmailTemplatePatch: PATCH "/api/email/template/{emailTemplateId}" @ "management", api, key("/api/email/template"), (email_template_id: TemplateId) => management::update_email_template(app, request, &scope, email_template_id, true).await;
+    EmailTemplateDelete: DELETE "/api/email/template/{emailTemplateId}" @ "management", api, key("/api/email/template"), (email_template_id: TemplateId) => management::delete_email_template(app, &scope, email_template_id).await;
     EmailTemplateCreate: POST "/api/email/template" @ "management", api, key("/api/email/template"), () => management::create_email_template(app, request, &scope, None).await;
-    EmailTemplateCreateWithId: POST "/api/email/template/{emailTemplateId}" @ "management", api, key("/api/email/template"), (email_template_id) => management::create_email_template(app, request, &scope, Some(email_template_id)).await;
+    EmailTemplateCreateWithId: POST "/api/email/template/{emailTemplateId}" @ "management", api, key("/api/email/template"), (email_template_id: TemplateId) => management::create_email_template(app, request, &scope, Some(email_template_id)).await;
     // Before `/api/user/{userId}`: literal segments win by table order.
-    TwoFactorRecoveryCodes: GET "/api/user/two-factor/recovery-code/{userId}" @ "management", api, key("/api/user/two-factor/recovery-code"), (user_id) => { let user = management::path_id(user_id, "userId", UserId::parse)?; two_factor::remaining_recovery_codes(app, &scope, user).await };
-    TwoFactorRecoveryCodesGenerate: POST "/api/user/two-factor/recovery-code/{userId}" @ "management", api, key("/api/user/two-factor/recovery-code"), (user_id) => { let user = management::path_id(user_id, "userId", UserId::parse)?; two_factor::regenerate_recovery_codes(app, &scope, user).await };
-    TwoFactorTrustsEnd: DELETE "/api/user/two-factor/trust/{userId}" @ "management", api, key("/api/user/two-factor/trust"), (user_id) => { let user = management::path_id(user_id, "userId", UserId::parse)?; two_factor::end_trusts(app, &scope, user).await };
-    TwoFactorEnable: POST "/api/user/two-factor/{userId}" @ "management", api, key("/api/user/two-factor"), (user_id) => { let user = management::path_id(user_id, "userId", UserId::parse)?; two_factor::enable(app, request, &scope, user).await };
-    TwoFactorDisable: DELETE "/api/user/two-factor/{userId}" @ "management", api, key("/api/user/two-factor"), (user_id) => { let user = management::path_id(user_id, "userId", UserId::parse)?; two_factor::disable(app, request, &scope, user).await };
+    TwoFactorRecoveryCodes: GET "/api/user/two-factor/recovery-code/{userId}" @ "management", api, key("/api/user/two-factor/recovery-code"), (user_id: UserId) => two_factor::remaining_recovery_codes(app, &scope, user_id).await;
+    TwoFactorRecoveryCodesGenerate: POST "/api/user/two-factor/recovery-code/{userId}" @ "management", api, key("/api/user/two-factor/recovery-code"), (user_id: UserId) => two_factor::regenerate_recovery_codes(app, &scope, user_id).await;
+    TwoFactorTrustsEnd: DELETE "/api/user/two-factor/trust/{userId}" @ "management", api, key("/api/user/two-factor/trust"), (user_id: UserId) => two_factor::end_trusts(app, &scope, user_id).await;
+    TwoFactorEnable: POST "/api/user/two-factor/{userId}" @ "management", api, key("/api/user/two-factor"), (user_id: UserId) => two_factor::enable(app, request, &scope, user_id).await;
+    TwoFactorDisable: DELETE "/api/user/two-factor/{userId}" @ "management", api, key("/api/user/two-factor"), (user_id: UserId) => two_factor::disable(app, request, &scope, user_id).await;
     UserVerifyEmail: POST "/api/user/verify-email" @ "management", api, PublicWithKeyForm { endpoint: "/api/user/verify-email" }, () => verification::verify(app, request, &scope, VerificationKind::Email).await;
     UserVerifyEmailReissue: PUT "/api/user/verify-email" @ "management", api, key("/api/user/verify-email"), () => verification::reissue(app, request, &scope, VerificationKind::Email).await;
     UserVerifyRegistration: POST "/api/user/verify-registration" @ "management", api, Public, () => verification::verify(app, request, &scope, VerificationKind::Registration).await;
     UserVerifyRegistrationReissue: PUT "/api/user/verify-registration" @ "management", api, key("/api/user/verify-registration"), () => verification::reissue(app, request, &scope, VerificationKind::Registration).await;
     UserSearch: POST "/api/user/search" @ "management", api, key("/api/user"), () => users::search_users(app, request, &scope).await;
     UserSearchByQuery: GET "/api/user/search" @ "management", api, key("/api/user"), () => users::search_users(app, request, &scope).await;
-    UserReactivate: PUT "/api/user/reactivate/{userId}" @ "management", api, key("/api/user"), (user_id) => users::reactivate_user(app, &scope, user_id).await;
+    UserReactivate: PUT "/api/user/reactivate/{userId}" @ "management", api, key("/api/user"), (user_id: UserId) => users::reactivate_user(app, &scope, user_id).await;
     UserCreate: POST "/api/user" @ "management", api, key("/api/user"), () => users::create_user(app, request, &scope, None).await;
-    UserCreateWithId: POST "/api/user/{userId}" @ "management", api, key("/api/user"), (user_id) => users::create_user(app, request, &scope, Some(user_id)).await;
-    UserUpdate: PUT "/api/user/{userId}" @ "management", api, key("/api/user"), (user_id) => users::update_user(app, request, &scope, user_id, false).await;
-    UserPatch: PATCH "/api/user/{userId}" @ "management", api, key("/api/user"), (user_id) => users::update_user(app, request, &scope, user_id, true).await;
-    UserDelete: DELETE "/api/user/{userId}" @ "management", api, key("/api/user"), (user_id) => users::delete_user(app, request, &scope, user_id).await;
-    UserRetrieve: GET "/api/user/{userId}" @ "management", api, key("/api/user"), (user_id) => users::retrieve_user(app, &scope, user_id).await;
+    UserCreateWithId: POST "/api/user/{userId}" @ "management", api, key("/api/user"), (user_id: UserId) => users::create_user(app, request, &scope, Some(user_id)).await;
+    UserUpdate: PUT "/api/user/{userId}" @ "management", api, key("/api/user"), (user_id: UserId) => users::update_user(app, request, &scope, user_id, false).await;
+    UserPatch: PATCH "/api/user/{userId}" @ "management", api, key("/api/user"), (user_id: UserId) => users::update_user(app, request, &scope, user_id, true).await;
+    UserDelete: DELETE "/api/user/{userId}" @ "management", api, key("/api/user"), (user_id: UserId) => users::delete_user(app, request, &scope, user_id).await;
+    UserRetrieve: GET "/api/user/{userId}" @ "management", api, key("/api/user"), (user_id: UserId) => users::retrieve_user(app, &scope, user_id).await;
     UserByLoginId: GET "/api/user" @ "management", api, key("/api/user"), () => users::retrieve_user_by_login_id(app, request, &scope).await;
     JwtValidate: GET "/api/jwt/validate" @ "oidc", api, Public, () => jwt::validate(app, request).await;
     RefreshTokenList: GET "/api/jwt/refresh" @ "management", api, key("/api/jwt/refresh"), () => jwt::retrieve_refresh_tokens(app, request, &scope, None).await;
-    RefreshTokenRetrieve: GET "/api/jwt/refresh/{tokenId}" @ "management", api, key("/api/jwt/refresh"), (token_id) => jwt::retrieve_refresh_tokens(app, request, &scope, Some(token_id)).await;
+    RefreshTokenRetrieve: GET "/api/jwt/refresh/{tokenId}" @ "management", api, key("/api/jwt/refresh"), (token_id: RefreshTokenId) => jwt::retrieve_refresh_tokens(app, request, &scope, Some(token_id)).await;
     RefreshTokenRevoke: DELETE "/api/jwt/refresh" @ "management", api, key("/api/jwt/refresh"), () => jwt::revoke_refresh_tokens(app, request, &scope, None).await;
-    RefreshTokenRevokeById: DELETE "/api/jwt/refresh/{tokenId}" @ "management", api, key("/api/jwt/refresh"), (token_id) => jwt::revoke_refresh_tokens(app, request, &scope, Some(token_id)).await;
+    RefreshTokenRevokeById: DELETE "/api/jwt/refresh/{tokenId}" @ "management", api, key("/api/jwt/refresh"), (token_id: RefreshTokenId) => jwt::revoke_refresh_tokens(app, request, &scope, Some(token_id)).await;
     JwtPublicKey: GET "/api/jwt/public-key" @ "oidc", api, Public, () => jwt::public_key(app, request).await;
     Jwks: GET "/.well-known/jwks.json" @ "management", api, Public, () => management::jwks(app, None).await;
-    TenantJwks: GET "/{tenantId}/.well-known/jwks.json" @ "management", api, Public, (tenant_id) => management::jwks(app, Some(tenant_id)).await;
-    PasswordlessLinkPage: GET "/oauth2/passwordless/{code}" @ "oauth2-pages", page, Public, (code) => oauth::link_page(app, request, code).await;
-    PasswordlessLinkComplete: POST "/oauth2/passwordless/{code}" @ "oauth2-pages", page, Public, (code) => oauth::complete_link(app, request, code).await;
-    EmailVerifyPage: GET "/email/verify/{verificationId}" @ "oauth2-pages", page, Public, (verification_id) => pages_verify::page(app, request, VerificationKind::Email, verification_id).await;
-    EmailVerifyComplete: POST "/email/verify/{verificationId}" @ "oauth2-pages", page, Public, (verification_id) => pages_verify::complete(app, request, VerificationKind::Email, verification_id).await;
-    RegistrationVerifyPage: GET "/registration/verify/{verificationId}" @ "oauth2-pages", page, Public, (verification_id) => pages_verify::page(app, request, VerificationKind::Registration, verification_id).await;
-    RegistrationVerifyComplete: POST "/registration/verify/{verificationId}" @ "oauth2-pages", page, Public, (verification_id) => pages_verify::complete(app, request, VerificationKind::Registration, verification_id).await;
+    TenantJwks: GET "/{tenantId}/.well-known/jwks.json" @ "management", api, Public, (tenant_id: TenantId) => management::jwks(app, Some(tenant_id)).await;
+    PasswordlessLinkPage: GET "/oauth2/passwordless/{code}" @ "oauth2-pages", page, Public, (code: &str) => oauth::link_page(app, request, code).await;
+    PasswordlessLinkComplete: POST "/oauth2/passwordless/{code}" @ "oauth2-pages", page, Public, (code: &str) => oauth::complete_link(app, request, code).await;
+    EmailVerifyPage: GET "/email/verify/{verificationId}" @ "oauth2-pages", page, Public, (verification_id: &str) => pages_verify::page(app, request, VerificationKind::Email, verification_id).await;
+    EmailVerifyComplete: POST "/email/verify/{verificationId}" @ "oauth2-pages", page, Public, (verification_id: &str) => pages_verify::complete(app, request, VerificationKind::Email, verification_id).await;
+    RegistrationVerifyPage: GET "/registration/verify/{verificationId}" @ "oauth2-pages", page, Public, (verification_id: &str) => pages_verify::page(app, request, VerificationKind::Registration, verification_id).await;
+    RegistrationVerifyComplete: POST "/registration/verify/{verificationId}" @ "oauth2-pages", page, Public, (verification_id: &str) => pages_verify::complete(app, request, VerificationKind::Registration, verification_id).await;
     OAuthAuthorize: GET "/oauth2/authorize" @ "oauth2-pages", page, Public, () => oauth::authorize(app, request).await;
     PasswordlessLinkRequest: POST "/oauth2/passwordless" @ "oauth2-pages", page, Public, () => oauth::request_link(app, request).await;
     OneTimeCodeComplete: POST "/oauth2/one-time-code" @ "oauth2-pages", page, Public, () => oauth::complete_one_time_code(app, request).await;
     TwoFactorComplete: POST "/oauth2/two-factor" @ "oauth2-pages", page, Public, () => pages_two_factor::complete(app, request).await;
     OpenIdConfiguration: GET "/.well-known/openid-configuration" @ "oidc", api, Public, () => oidc::discovery(app, None).await;
-    TenantOpenIdConfiguration: GET "/{tenantId}/.well-known/openid-configuration" @ "oidc", api, Public, (tenant_id) => oidc::discovery(app, Some(tenant_id)).await;
+    TenantOpenIdConfiguration: GET "/{tenantId}/.well-known/openid-configuration" @ "oidc", api, Public, (tenant_id: TenantId) => oidc::discovery(app, Some(tenant_id)).await;
     UserInfo: GET "/oauth2/userinfo" @ "oidc", api, Public, () => oidc::userinfo(app, request).await;
     Logout: GET "/oauth2/logout" @ "oidc", page, Public, () => oidc::logout(app, request).await;
     Introspect: POST "/oauth2/introspect" @ "oidc", api, Public, () => oidc::introspect(app, request).await;

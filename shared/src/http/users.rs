@@ -7,9 +7,7 @@ use serde_json::{json, Map, Value};
 
 use super::errors::ApiError;
 use super::json::{decode_body, Checks};
-use super::management::{
-    patch_object, patched, path_id, query_flag, required_object, RegistrationBody,
-};
+use super::management::{patch_object, patched, query_flag, required_object, RegistrationBody};
 use super::{empty_response, json_response, HttpRequest, HttpResponse};
 use crate::app::App;
 use crate::domain::user::{LoginIdType, MAX_LOGIN_ID_LEN};
@@ -46,11 +44,8 @@ pub async fn create_user(
     app: &App,
     request: &HttpRequest,
     scope: &TenantScope,
-    id: Option<&str>,
+    id: Option<UserId>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = id
-        .map(|t| path_id(t, "userId", UserId::parse))
-        .transpose()?;
     let body: UserBody = decode_body(&request.body)?;
     let user = required_object("user", body.user)?;
     let (user, verification) = flows::create_user(
@@ -90,10 +85,9 @@ pub(super) fn add_verification(
 pub async fn retrieve_user(
     app: &App,
     scope: &TenantScope,
-    id: &str,
+    id: UserId,
 ) -> Result<HttpResponse, ApiError> {
     // An id that is not a UUID names no user: 404, like any unknown id.
-    let id = UserId::parse(id).ok_or(ApiError::NotFound)?;
     let user = flows::user(app.store.as_ref(), scope, id).await?;
     Ok(user_response(&user))
 }
@@ -104,7 +98,7 @@ pub async fn update_user(
     app: &App,
     request: &HttpRequest,
     scope: &TenantScope,
-    id: &str,
+    id: UserId,
     merge_patch: bool,
 ) -> Result<HttpResponse, ApiError> {
     if !merge_patch
@@ -113,7 +107,6 @@ pub async fn update_user(
     {
         return reactivate_user(app, scope, id).await;
     }
-    let id = path_id(id, "userId", UserId::parse)?;
     let store = app.store.as_ref();
     let user = if merge_patch {
         let patch = patch_object(&request.body, "user")?;
@@ -132,9 +125,8 @@ pub async fn delete_user(
     app: &App,
     request: &HttpRequest,
     scope: &TenantScope,
-    id: &str,
+    id: UserId,
 ) -> Result<HttpResponse, ApiError> {
-    let id = UserId::parse(id).ok_or(ApiError::NotFound)?;
     let hard = query_flag(request, "hardDelete")?;
     flows::delete_user(app.store.as_ref(), app.clock.as_ref(), scope, id, hard).await?;
     Ok(empty_response(StatusCode::OK))
@@ -143,9 +135,8 @@ pub async fn delete_user(
 pub async fn reactivate_user(
     app: &App,
     scope: &TenantScope,
-    id: &str,
+    id: UserId,
 ) -> Result<HttpResponse, ApiError> {
-    let id = UserId::parse(id).ok_or(ApiError::NotFound)?;
     let user = flows::reactivate_user(app.store.as_ref(), app.clock.as_ref(), scope, id).await?;
     Ok(user_response(&user))
 }
@@ -326,11 +317,9 @@ fn not_supported(field: &str, why: &str) -> ApiError {
 pub async fn retrieve_registration(
     app: &App,
     scope: &TenantScope,
-    user_id: &str,
-    application_id: &str,
+    user_id: UserId,
+    application_id: ApplicationId,
 ) -> Result<HttpResponse, ApiError> {
-    let user_id = UserId::parse(user_id).ok_or(ApiError::NotFound)?;
-    let application_id = ApplicationId::parse(application_id).ok_or(ApiError::NotFound)?;
     let registration =
         flows::registration(app.store.as_ref(), scope, user_id, application_id).await?;
     Ok(json_response(
@@ -345,13 +334,9 @@ pub async fn update_registration(
     app: &App,
     request: &HttpRequest,
     scope: &TenantScope,
-    user_id: &str,
-    application_id: Option<&str>,
+    user_id: UserId,
+    in_path: Option<ApplicationId>,
 ) -> Result<HttpResponse, ApiError> {
-    let user_id = UserId::parse(user_id).ok_or(ApiError::NotFound)?;
-    let in_path = application_id
-        .map(|t| path_id(t, "applicationId", ApplicationId::parse))
-        .transpose()?;
     let store = app.store.as_ref();
     let registration = if request.method == http::Method::PATCH {
         let patch = patch_object(&request.body, "registration")?;
@@ -395,11 +380,9 @@ pub async fn update_registration(
 pub async fn delete_registration(
     app: &App,
     scope: &TenantScope,
-    user_id: &str,
-    application_id: &str,
+    user_id: UserId,
+    application_id: ApplicationId,
 ) -> Result<HttpResponse, ApiError> {
-    let user_id = UserId::parse(user_id).ok_or(ApiError::NotFound)?;
-    let application_id = ApplicationId::parse(application_id).ok_or(ApiError::NotFound)?;
     flows::delete_registration(
         app.store.as_ref(),
         app.clock.as_ref(),

@@ -406,3 +406,59 @@ async fn s11_every_endpoint_answers_bad_input_with_a_documented_4xx_and_changes_
         );
     }
 }
+
+/// One rule for a path segment that is not the id its route expects: a write (POST, PUT,
+/// PATCH) is a bad request naming the parameter; a read or a delete asks for what the id names,
+/// which nothing can be: 404.
+#[tokio::test]
+async fn a_malformed_id_in_the_path_is_400_on_a_write_and_404_on_a_read_or_delete() {
+    let server = TestServer::start().await;
+    let user = json!({"user": {"email": "someone@example.com"}});
+    for (method, path, body, field) in [
+        ("POST", "/api/user/not-a-uuid", user.clone(), "userId"),
+        ("PUT", "/api/user/not-a-uuid", user.clone(), "userId"),
+        ("PATCH", "/api/user/not-a-uuid", user, "userId"),
+        (
+            "PUT",
+            "/api/tenant/not-a-uuid",
+            json!({"tenant": {"name": "T"}}),
+            "tenantId",
+        ),
+        (
+            "POST",
+            "/api/user/two-factor/not-a-uuid",
+            json!({"method": "authenticator", "code": "123456"}),
+            "userId",
+        ),
+        (
+            "POST",
+            "/api/application/not-a-uuid/role",
+            json!({"role": {"name": "r"}}),
+            "applicationId",
+        ),
+    ] {
+        server
+            .call(method, path, ADMIN_KEY, Some(body))
+            .await
+            .assert_error_code(&format!("[invalid]{field}"));
+    }
+    for (method, path) in [
+        ("GET", "/api/user/not-a-uuid"),
+        ("DELETE", "/api/user/not-a-uuid"),
+        (
+            "DELETE",
+            "/api/user/two-factor/not-a-uuid?methodId=x&code=123456",
+        ),
+        ("GET", "/api/user/two-factor/recovery-code/not-a-uuid"),
+        ("DELETE", "/api/jwt/refresh/not-a-uuid"),
+        ("GET", "/not-a-uuid/.well-known/openid-configuration"),
+    ] {
+        let response = server.call(method, path, ADMIN_KEY, None).await;
+        assert_eq!(
+            response.status.as_u16(),
+            404,
+            "{method} {path}: {}",
+            response.text
+        );
+    }
+}
