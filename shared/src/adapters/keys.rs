@@ -14,6 +14,8 @@ use aws_lc_rs::signature::{
     ECDSA_P384_SHA384_FIXED_SIGNING,
 };
 use base64::Engine;
+use pkcs1::der::Decode;
+use spki::SubjectPublicKeyInfoRef;
 
 pub struct AwsLcKeyMaker;
 
@@ -298,110 +300,41 @@ fn public_jwk_of_pem(pem: &str) -> Result<(SigningAlgorithm, PublicJwk), KeyImpo
     if label != "PUBLIC KEY" {
         return Err(not_spki());
     }
-    let parsed = (|| {
-        let (0x30, spki, _) = der_tlv(&der)? else {
-            return None;
-        };
-        let (0x30, algorithm, rest) = der_tlv(spki)? else {
-            return None;
-        };
-        let (0x03, bits, _) = der_tlv(rest)? else {
-            return None;
-        };
-        let (0x06, oid, parameters) = der_tlv(algorithm)? else {
-            return None;
-        };
-        let (&0, key) = bits.split_first()? else {
-            return None;
-        };
-        Some((oid.to_vec(), parameters.to_vec(), key.to_vec()))
-    })();
-    let (oid, parameters, key) = parsed.ok_or_else(not_spki)?;
-    if oid == RSA_ENCRYPTION_OID {
-        let components = (|| {
-            let (0x30, sequence, _) = der_tlv(&key)? else {
-                return None;
-            };
-            let (0x02, n, rest) = der_tlv(sequence)? else {
-                return None;
-            };
-            let (0x02, e, _) = der_tlv(rest)? else {
-                return None;
-            };
-            let trim = |v: &[u8]| {
-                v.iter()
-                    .copied()
-                    .skip_while(|b| *b == 0)
-                    .collect::<Vec<u8>>()
-            };
-            Some((trim(n), trim(e)))
-        })();
-        let (n, e) = components.ok_or_else(|| bad("The RSA public key does not parse."))?;
+    let spki = SubjectPublicKeyInfoRef::try_from(der.as_slice()).map_err(|_| not_spki())?;
+    let key = spki.subject_public_key.as_bytes().ok_or_else(not_spki)?;
+    if spki.algorithm.oid == RSA_ENCRYPTION_OID {
+        let rsa = pkcs1::RsaPublicKey::from_der(key)
+            .map_err(|_| bad("The RSA public key does not parse."))?;
+        let (n, e) = (rsa.modulus.as_bytes(), rsa.public_exponent.as_bytes());
         if n.len() * 8 < 2048 {
             return Err(bad("An RSA key needs at least 2048 bits."));
         }
         return Ok((
             SigningAlgorithm::Rs256,
             PublicJwk::Rsa {
-                n: b64url(&n),
-                e: b64url(&e),
+                n: b64url(n),
+                e: b64url(e),
             },
         ));
     }
-    if oid == EC_PUBLIC_KEY_OID {
-        let curve = match der_tlv(&parameters) {
-            Some((0x06, curve, _)) => curve_of_oid(curve),
-            _ => None,
-        };
+    if spki.algorithm.oid == EC_PUBLIC_KEY_OID {
+        let curve = spki.algorithm.parameters_oid().ok().and_then(curve_of_oid);
         let algorithm = match curve {
             Some("P-256") => SigningAlgorithm::Es256,
             Some("P-384") => SigningAlgorithm::Es384,
             _ => return Err(bad("An EC public key must be on P-256 or P-384.")),
         };
-        let jwk =
-            ec_jwk(algorithm, &key).ok_or_else(|| bad("The EC public key does not parse."))?;
+        let jwk = ec_jwk(algorithm, key).ok_or_else(|| bad("The EC public key does not parse."))?;
         return Ok((algorithm, jwk));
     }
     Err(bad("The public key is neither RSA nor EC."))
 }
 
-/// Reads one DER TLV at the start of `input`: (tag, content, rest).
-fn der_tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-    let (&tag, rest) = input.split_first()?;
-    let (&first, rest) = rest.split_first()?;
-    let (len, rest) = if first < 0x80 {
-        (first as usize, rest)
-    } else {
-        let count = (first & 0x7f) as usize;
-        if count == 0 || count > 4 || rest.len() < count {
-            return None;
-        }
-        let len = rest[..count]
-            .iter()
-            .fold(0usize, |acc, &b| (acc << 8) | b as usize);
-        (len, &rest[count..])
-    };
-    if rest.len() < len {
-        return None;
-    }
-    Some((tag, &rest[..len], &rest[len..]))
-}
-
 /// The `privateKey` OCTET STRING of a PKCS#8 `PrivateKeyInfo` (RFC 5208).
 fn pkcs8_private_key(der: &[u8]) -> Option<&[u8]> {
-    let (0x30, info, _) = der_tlv(der)? else {
-        return None;
-    };
-    let (0x02, _version, rest) = der_tlv(info)? else {
-        return None;
-    };
-    let (0x30, _algorithm, rest) = der_tlv(rest)? else {
-        return None;
-    };
-    let (0x04, key, _) = der_tlv(rest)? else {
-        return None;
-    };
-    Some(key)
+    pkcs8::PrivateKeyInfo::try_from(der)
+        .ok()
+        .map(|info| info.private_key)
 }
 
 #[cfg(test)]

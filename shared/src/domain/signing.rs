@@ -7,8 +7,11 @@ use aws_lc_rs::signature::{
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use pkcs1::der::asn1::{AnyRef, BitStringRef, ObjectIdentifier, UintRef};
+use pkcs1::der::Encode;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use spki::{AlgorithmIdentifierRef, SubjectPublicKeyInfoRef};
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -409,16 +412,13 @@ impl PublicJwk {
             PublicJwk::Rsa { n, e } => {
                 let n = URL_SAFE_NO_PAD.decode(n).ok()?;
                 let e = URL_SAFE_NO_PAD.decode(e).ok()?;
-                let rsa_key = der(0x30, &[der_unsigned(&n), der_unsigned(&e)].concat());
-                // AlgorithmIdentifier: rsaEncryption (1.2.840.113549.1.1.1), NULL.
-                let algorithm = der(
-                    0x30,
-                    &[der(0x06, RSA_ENCRYPTION_OID), vec![0x05, 0x00]].concat(),
-                );
-                der(
-                    0x30,
-                    &[algorithm, der(0x03, &[&[0u8][..], &rsa_key].concat())].concat(),
-                )
+                let rsa_key = pkcs1::RsaPublicKey {
+                    modulus: UintRef::new(&n).ok()?,
+                    public_exponent: UintRef::new(&e).ok()?,
+                }
+                .to_der()
+                .ok()?;
+                subject_public_key_info(RSA_ENCRYPTION_OID, Some(AnyRef::NULL), &rsa_key)?
             }
             PublicJwk::Ec { crv, x, y } => {
                 let point = [
@@ -427,19 +427,29 @@ impl PublicJwk {
                     &URL_SAFE_NO_PAD.decode(y).ok()?,
                 ]
                 .concat();
-                // id-ecPublicKey (1.2.840.10045.2.1) on the key's named curve.
-                let algorithm = der(
-                    0x30,
-                    &[der(0x06, EC_PUBLIC_KEY_OID), der(0x06, curve_oid(crv)?)].concat(),
-                );
-                der(
-                    0x30,
-                    &[algorithm, der(0x03, &[&[0u8][..], &point].concat())].concat(),
-                )
+                let curve = curve_oid(crv)?;
+                subject_public_key_info(EC_PUBLIC_KEY_OID, Some(AnyRef::from(&curve)), &point)?
             }
         };
         Some(pem("PUBLIC KEY", &spki))
     }
+}
+
+/// The DER of an X.509 SubjectPublicKeyInfo.
+fn subject_public_key_info(
+    algorithm: ObjectIdentifier,
+    parameters: Option<AnyRef<'_>>,
+    key: &[u8],
+) -> Option<Vec<u8>> {
+    SubjectPublicKeyInfoRef {
+        algorithm: AlgorithmIdentifierRef {
+            oid: algorithm,
+            parameters,
+        },
+        subject_public_key: BitStringRef::from_bytes(key).ok()?,
+    }
+    .to_der()
+    .ok()
 }
 
 /// DER as a PEM block of `label`: base64 in lines of 64, no final line break.
@@ -456,18 +466,19 @@ pub fn pem(label: &str, der: &[u8]) -> String {
     )
 }
 
-/// id-ecPublicKey, 1.2.840.10045.2.1.
-pub const EC_PUBLIC_KEY_OID: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
-/// rsaEncryption, 1.2.840.113549.1.1.1.
-pub const RSA_ENCRYPTION_OID: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
-/// prime256v1 (1.2.840.10045.3.1.7) and secp384r1 (1.3.132.0.34).
-const CURVE_OIDS: [(&str, &[u8]); 2] = [
-    ("P-256", &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07]),
-    ("P-384", &[0x2b, 0x81, 0x04, 0x00, 0x22]),
+/// id-ecPublicKey.
+pub const EC_PUBLIC_KEY_OID: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
+/// rsaEncryption.
+pub const RSA_ENCRYPTION_OID: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+/// prime256v1 and secp384r1.
+const CURVE_OIDS: [(&str, ObjectIdentifier); 2] = [
+    ("P-256", ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7")),
+    ("P-384", ObjectIdentifier::new_unwrap("1.3.132.0.34")),
 ];
 
 /// The object identifier of a named curve.
-pub fn curve_oid(curve: &str) -> Option<&'static [u8]> {
+pub fn curve_oid(curve: &str) -> Option<ObjectIdentifier> {
     CURVE_OIDS
         .iter()
         .find(|(c, _)| *c == curve)
@@ -475,39 +486,8 @@ pub fn curve_oid(curve: &str) -> Option<&'static [u8]> {
 }
 
 /// The curve an object identifier names.
-pub fn curve_of_oid(oid: &[u8]) -> Option<&'static str> {
+pub fn curve_of_oid(oid: ObjectIdentifier) -> Option<&'static str> {
     CURVE_OIDS.iter().find(|(_, o)| *o == oid).map(|(c, _)| *c)
-}
-
-/// One DER element: tag, length, content.
-fn der(tag: u8, content: &[u8]) -> Vec<u8> {
-    let mut out = vec![tag];
-    let len = content.len();
-    if len < 0x80 {
-        out.push(len as u8);
-    } else {
-        let bytes: Vec<u8> = len
-            .to_be_bytes()
-            .iter()
-            .copied()
-            .skip_while(|b| *b == 0)
-            .collect();
-        out.push(0x80 | bytes.len() as u8);
-        out.extend(bytes);
-    }
-    out.extend_from_slice(content);
-    out
-}
-
-/// A DER INTEGER holding an unsigned big-endian number.
-fn der_unsigned(number: &[u8]) -> Vec<u8> {
-    let trimmed: Vec<u8> = number.iter().copied().skip_while(|b| *b == 0).collect();
-    let mut content = Vec::with_capacity(trimmed.len() + 1);
-    if trimmed.first().is_none_or(|b| b & 0x80 != 0) {
-        content.push(0);
-    }
-    content.extend(trimmed);
-    der(0x02, &content)
 }
 
 /// Base64url without padding, the encoding of JWK numbers.
