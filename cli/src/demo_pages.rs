@@ -11,7 +11,9 @@ use std::path::PathBuf;
 use passwordless::domain::oauth::verifier_matches;
 use passwordless::domain::signing::b64url;
 use passwordless::domain::{ApplicationId, Secret};
-use passwordless::flows::oauth::{self, TokenRequest};
+use passwordless::flows::oauth::{
+    self, ClientCredentials, CodeGrant, Grant, TokenError, TokenRequest,
+};
 use passwordless::http::pages::{cookie, form_pairs, form_value, redirect};
 use passwordless::http::HttpRequest;
 use passwordless::App;
@@ -123,17 +125,20 @@ impl DemoPages {
             app.clock.as_ref(),
             app.entropy.as_ref(),
             TokenRequest {
-                grant_type: Some("authorization_code".into()),
-                code: Some(Secret::new(code)),
-                redirect_uri: Some(self.redirect_uri()),
-                client_id: Some(self.client_id.to_string()),
-                code_verifier: Some(verifier.to_owned()),
-                ..TokenRequest::default()
+                grant: Grant::AuthorizationCode(CodeGrant {
+                    code: Secret::new(code),
+                    redirect_uri: self.redirect_uri(),
+                    code_verifier: Some(verifier.to_owned()),
+                }),
+                client: ClientCredentials {
+                    id: Some(self.client_id.to_string()),
+                    secret: None,
+                },
             },
         )
         .await;
         let body = match exchanged {
-            Ok(Ok(tokens)) => {
+            Ok(tokens) => {
                 let claims = |token: &str| {
                     token
                         .split('.')
@@ -160,7 +165,7 @@ impl DemoPages {
                     if tokens.refresh_token.is_some() { "yes" } else { "no" },
                 )
             }
-            Ok(Err(error)) => format!(
+            Err(TokenError::Protocol(error)) => format!(
                 "<p>The token endpoint refused the code: <code>{}</code> ({}).</p><p><a href=\"/demo/\">Start again</a></p>",
                 escape(error.error),
                 escape(error.description)

@@ -4,13 +4,13 @@ use http::{HeaderValue, StatusCode};
 use serde_json::json;
 
 use super::errors::ApiError;
-use super::oauth::{client_credentials, oauth_error};
 use super::pages::{self, form_pairs, form_value, Language, Page, PageSet};
+use super::token::{client_credentials, oauth_error};
 use super::{json_response, HttpRequest, HttpResponse};
 use crate::app::App;
 use crate::domain::secret::MAX_SECRET_LEN;
 use crate::domain::TenantId;
-use crate::flows::oauth::authenticate_client;
+use crate::flows::oauth::{authenticate_client, TokenError};
 use crate::flows::oidc;
 
 pub async fn discovery(app: &App, tenant: Option<TenantId>) -> Result<HttpResponse, ApiError> {
@@ -111,12 +111,17 @@ pub async fn introspect(app: &App, request: &HttpRequest) -> Result<HttpResponse
         Ok(credentials) => credentials,
         Err(error) => return Ok(oauth_error(&error)),
     };
-    let client =
-        match authenticate_client(app.store.as_ref(), client_id.as_deref(), secret.as_ref()).await?
-        {
-            Ok(client) => client,
-            Err(error) => return Ok(oauth_error(&error)),
-        };
+    let client = match authenticate_client(
+        app.store.as_ref(),
+        client_id.as_deref(),
+        secret.as_ref(),
+    )
+    .await
+    {
+        Ok(client) => client,
+        Err(TokenError::Protocol(error)) => return Ok(oauth_error(&error)),
+        Err(TokenError::Flow(error)) => return Err(error.into()),
+    };
     let Some(token) = form_value(&form, "token").filter(|t| t.len() <= 8 * MAX_SECRET_LEN) else {
         return Ok(json_response(StatusCode::OK, &json!({"active": false})));
     };

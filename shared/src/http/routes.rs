@@ -6,8 +6,8 @@ use std::pin::Pin;
 
 use super::errors::ApiError;
 use super::{
-    api_keys, jwt, keys, management, oauth, oidc, pages_two_factor, pages_verify, passwordless,
-    system, two_factor, users, verification, HttpRequest, HttpResponse,
+    api_keys, jwt, keys, management, oauth, oidc, pages, passwordless, system, token, two_factor,
+    users, verification, HttpRequest, HttpResponse,
 };
 use crate::app::App;
 use crate::domain::ids::{
@@ -328,21 +328,21 @@ route_table! {
     TenantJwks: GET "/{tenantId}/.well-known/jwks.json" @ "management", api, Public, (tenant_id: TenantId) => management::jwks(app, Some(tenant_id)).await;
     PasswordlessLinkPage: GET "/oauth2/passwordless/{code}" @ "oauth2-pages", page, Public, (code: &str) => oauth::link_page(app, request, code).await;
     PasswordlessLinkComplete: POST "/oauth2/passwordless/{code}" @ "oauth2-pages", page, Public, (code: &str) => oauth::complete_link(app, request, code).await;
-    EmailVerifyPage: GET "/email/verify/{verificationId}" @ "oauth2-pages", page, Public, (verification_id: &str) => pages_verify::page(app, request, VerificationKind::Email, verification_id).await;
-    EmailVerifyComplete: POST "/email/verify/{verificationId}" @ "oauth2-pages", page, Public, (verification_id: &str) => pages_verify::complete(app, request, VerificationKind::Email, verification_id).await;
-    RegistrationVerifyPage: GET "/registration/verify/{verificationId}" @ "oauth2-pages", page, Public, (verification_id: &str) => pages_verify::page(app, request, VerificationKind::Registration, verification_id).await;
-    RegistrationVerifyComplete: POST "/registration/verify/{verificationId}" @ "oauth2-pages", page, Public, (verification_id: &str) => pages_verify::complete(app, request, VerificationKind::Registration, verification_id).await;
+    EmailVerifyPage: GET "/email/verify/{verificationId}" @ "oauth2-pages", page, Public, (verification_id: &str) => pages::verify::page(app, request, VerificationKind::Email, verification_id).await;
+    EmailVerifyComplete: POST "/email/verify/{verificationId}" @ "oauth2-pages", page, Public, (verification_id: &str) => pages::verify::complete(app, request, VerificationKind::Email, verification_id).await;
+    RegistrationVerifyPage: GET "/registration/verify/{verificationId}" @ "oauth2-pages", page, Public, (verification_id: &str) => pages::verify::page(app, request, VerificationKind::Registration, verification_id).await;
+    RegistrationVerifyComplete: POST "/registration/verify/{verificationId}" @ "oauth2-pages", page, Public, (verification_id: &str) => pages::verify::complete(app, request, VerificationKind::Registration, verification_id).await;
     OAuthAuthorize: GET "/oauth2/authorize" @ "oauth2-pages", page, Public, () => oauth::authorize(app, request).await;
     PasswordlessLinkRequest: POST "/oauth2/passwordless" @ "oauth2-pages", page, Public, () => oauth::request_link(app, request).await;
     OneTimeCodeComplete: POST "/oauth2/one-time-code" @ "oauth2-pages", page, Public, () => oauth::complete_one_time_code(app, request).await;
-    TwoFactorComplete: POST "/oauth2/two-factor" @ "oauth2-pages", page, Public, () => pages_two_factor::complete(app, request).await;
+    TwoFactorComplete: POST "/oauth2/two-factor" @ "oauth2-pages", page, Public, () => pages::two_factor::complete(app, request).await;
     OpenIdConfiguration: GET "/.well-known/openid-configuration" @ "oidc", api, Public, () => oidc::discovery(app, None).await;
     TenantOpenIdConfiguration: GET "/{tenantId}/.well-known/openid-configuration" @ "oidc", api, Public, (tenant_id: TenantId) => oidc::discovery(app, Some(tenant_id)).await;
     UserInfo: GET "/oauth2/userinfo" @ "oidc", api, Public, () => oidc::userinfo(app, request).await;
     Logout: GET "/oauth2/logout" @ "oidc", page, Public, () => oidc::logout(app, request).await;
     Introspect: POST "/oauth2/introspect" @ "oidc", api, Public, () => oidc::introspect(app, request).await;
     JwtRefresh: POST "/api/jwt/refresh" @ "oauth2-token", api, Public, () => jwt::refresh(app, request).await;
-    OAuthToken: POST "/oauth2/token" @ "oauth2-token", api, Public, () => oauth::token(app, request).await;
+    OAuthToken: POST "/oauth2/token" @ "oauth2-token", api, Public, () => token::token(app, request).await;
     SystemConfigurationRetrieve: GET "/api/system-configuration" @ "management", api, key("/api/system-configuration"), () => system::retrieve(app).await;
     SystemConfigurationUpdate: PUT "/api/system-configuration" @ "management", api, key("/api/system-configuration"), () => system::update(app, request, &scope).await;
     SystemConfigurationPatch: PATCH "/api/system-configuration" @ "management", api, key("/api/system-configuration"), () => system::patch(app, request, &scope).await;

@@ -6,16 +6,16 @@
 use http::StatusCode;
 use serde_json::{json, Value};
 
-use super::errors::ApiError;
-use super::oauth::link_code;
-use super::pages::{self, form_pairs, form_value, Csrf, Language, Page, PageSet};
-use super::{HttpRequest, HttpResponse};
 use crate::app::App;
 use crate::domain::secret::MAX_SECRET_LEN;
 use crate::domain::Secret;
 use crate::flows::tenancy::TenantScope;
 use crate::flows::verification::{self as flows, VerificationKind};
 use crate::flows::FlowError;
+use crate::http::errors::ApiError;
+use crate::http::oauth::link_code;
+use crate::http::pages::{self, form_pairs, form_value, Csrf, Language, Page, PageSet};
+use crate::http::{HttpRequest, HttpResponse};
 
 fn render(
     app: &App,

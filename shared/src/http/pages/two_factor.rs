@@ -8,10 +8,6 @@
 use http::StatusCode;
 use serde_json::{json, Value};
 
-use super::errors::ApiError;
-use super::oauth::{completion_ports, csrf_token, expired_page, language, Look};
-use super::pages::{self, form_pairs, form_value, Csrf};
-use super::{HttpRequest, HttpResponse};
 use crate::app::App;
 use crate::domain::secret::MAX_SECRET_LEN;
 use crate::domain::two_factor::ChallengePurpose;
@@ -24,6 +20,10 @@ use crate::flows::oauth::{redirect_to_client, Completion};
 use crate::flows::tenancy::TenantScope;
 use crate::flows::two_factor::{self as flows, EnableRequest, SecondFactorLogin};
 use crate::flows::FlowError;
+use crate::http::errors::ApiError;
+use crate::http::oauth::{completion_ports, csrf_token, expired_page, language, Look};
+use crate::http::pages::{self, form_pairs, form_value, Csrf};
+use crate::http::{HttpRequest, HttpResponse};
 
 /// `jared@example.com` as `j•••@example.com`: enough to tell addresses apart on a page.
 fn masked(address: &str) -> String {
@@ -318,7 +318,7 @@ pub async fn complete(app: &App, request: &HttpRequest) -> Result<HttpResponse, 
     };
     let mut response = pages::redirect(&location);
     if let (Some(trust), Some(until)) = (&done.trust, done.trust_expires_at) {
-        let cookie = super::two_factor::trust_set_cookie(app, trust, until, app.clock.now());
+        let cookie = crate::http::two_factor::trust_set_cookie(app, trust, until, app.clock.now());
         if let Ok(value) = http::HeaderValue::from_str(&cookie) {
             response
                 .headers_mut()

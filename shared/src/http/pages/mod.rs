@@ -11,32 +11,30 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use super::{HttpRequest, HttpResponse};
+
+mod secrets;
+pub mod two_factor;
+pub mod verify;
 use crate::domain::render;
 use crate::domain::secret::secrets_equal;
 use crate::domain::{Tenant, TenantId};
 use crate::ports::Entropy;
 
 const TEMPLATES: &[(&str, &str)] = &[
-    ("layout.html", include_str!("pages/layout.html")),
-    ("link.html", include_str!("pages/link.html")),
-    ("expired.html", include_str!("pages/expired.html")),
-    ("error.html", include_str!("pages/error.html")),
-    ("server-error.html", include_str!("pages/server-error.html")),
-    ("authorize.html", include_str!("pages/authorize.html")),
-    ("check-email.html", include_str!("pages/check-email.html")),
-    (
-        "other-browser.html",
-        include_str!("pages/other-browser.html"),
-    ),
-    ("limited.html", include_str!("pages/limited.html")),
-    ("signed-out.html", include_str!("pages/signed-out.html")),
-    ("verify.html", include_str!("pages/verify.html")),
-    ("two-factor.html", include_str!("pages/two-factor.html")),
-    ("verified.html", include_str!("pages/verified.html")),
-    (
-        "verify-expired.html",
-        include_str!("pages/verify-expired.html"),
-    ),
+    ("layout.html", include_str!("layout.html")),
+    ("link.html", include_str!("link.html")),
+    ("expired.html", include_str!("expired.html")),
+    ("error.html", include_str!("error.html")),
+    ("server-error.html", include_str!("server-error.html")),
+    ("authorize.html", include_str!("authorize.html")),
+    ("check-email.html", include_str!("check-email.html")),
+    ("other-browser.html", include_str!("other-browser.html")),
+    ("limited.html", include_str!("limited.html")),
+    ("signed-out.html", include_str!("signed-out.html")),
+    ("verify.html", include_str!("verify.html")),
+    ("two-factor.html", include_str!("two-factor.html")),
+    ("verified.html", include_str!("verified.html")),
+    ("verify-expired.html", include_str!("verify-expired.html")),
 ];
 
 /// The page templates, parsed once per process.
@@ -528,7 +526,7 @@ pub fn render(page: Page, entropy: &dyn Entropy) -> HttpResponse {
         true => None,
         false => {
             let mut masked_context = context.clone();
-            let masked = super::page_secrets::mask(&mut masked_context);
+            let masked = secrets::mask(&mut masked_context);
             match render_with(page.set.0.as_ref(), &masked_context) {
                 Ok(html) => {
                     let placed = masked.unmask(&html);
