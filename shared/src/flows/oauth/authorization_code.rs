@@ -8,7 +8,9 @@ use crate::domain::oauth::{verifier_matches, AuthorizationGrant};
 use crate::domain::{Application, ApplicationId, Secret, SecretHash};
 use crate::ports::{Clock, Entropy, KeyVault, Redeemed};
 
-use super::token::{ClientCredentials, CodeGrant, OAuthError, TokenError, TokenStore, Tokens};
+use super::token::{
+    check_client_secret, ClientCredentials, CodeGrant, OAuthError, TokenError, TokenStore, Tokens,
+};
 use crate::flows::passwordless::tenant_of;
 use crate::flows::tokens::{issue_access_token, issue_id_token, issue_refresh_token, IdTokenFacts};
 
@@ -187,18 +189,5 @@ fn check_redemption(
         (None, None) => {}
     }
     let used_pkce = grant.request.code_challenge.is_some();
-    match client_secret {
-        Some(secret) if application.client_secret_matches(secret) => Ok(()),
-        Some(_) => Err(OAuthError::invalid_client(
-            "invalid_client_authentication",
-            "Client authentication failed.",
-        )),
-        None if application.requires_client_authentication(used_pkce) => {
-            Err(OAuthError::invalid_client(
-                "invalid_client_authentication",
-                "The client must authenticate.",
-            ))
-        }
-        None => Ok(()),
-    }
+    check_client_secret(application, client_secret, used_pkce)
 }

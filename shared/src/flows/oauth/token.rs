@@ -163,19 +163,30 @@ pub async fn authenticate_client<S: ApplicationStore + ?Sized>(
     let Some(application) = store.application(client_id).await?.filter(|a| a.active) else {
         return Err(unknown().into());
     };
-    let outcome = match secret {
-        Some(secret) if application.client_secret_matches(secret) => Ok(application),
+    check_client_secret(&application, secret, true)?;
+    Ok(application)
+}
+
+/// The client's secret, where it gave one, must be its own; without one, the client must be
+/// allowed to skip authentication (`used_pkce`: whether the grant it redeems was bound to a
+/// PKCE challenge; a public client skips it only then).
+pub(super) fn check_client_secret(
+    application: &Application,
+    secret: Option<&Secret>,
+    used_pkce: bool,
+) -> Result<(), OAuthError> {
+    match secret {
+        Some(secret) if application.client_secret_matches(secret) => Ok(()),
         Some(_) => Err(OAuthError::invalid_client(
             "invalid_client_authentication",
             "Client authentication failed.",
         )),
-        None if application.requires_client_authentication(true) => {
+        None if application.requires_client_authentication(used_pkce) => {
             Err(OAuthError::invalid_client(
                 "invalid_client_authentication",
                 "The client must authenticate.",
             ))
         }
-        None => Ok(application),
-    };
-    Ok(outcome?)
+        None => Ok(()),
+    }
 }
