@@ -1,6 +1,7 @@
 //! The edge: parsing and validating requests, API-key authentication, FusionAuth error bodies,
 //! status mapping and the route table. Lambda functions and the local server both call
-//! [`handle`].
+//! [`handle`]; this file matches a request to its route and answers what failed. The request
+//! and response types are in `request.rs` and `response.rs`.
 
 pub mod api_keys;
 pub mod auth;
@@ -20,10 +21,13 @@ pub mod two_factor;
 pub mod users;
 pub mod verification;
 
-use bytes::Bytes;
+mod request;
+mod response;
+
+pub use request::HttpRequest;
+pub use response::{empty_response, json_response, HttpResponse};
+
 use futures_util::FutureExt;
-use http::{HeaderMap, Method, StatusCode};
-use std::net::IpAddr;
 use std::panic::AssertUnwindSafe;
 use tracing::{error, info, Instrument};
 
@@ -33,38 +37,6 @@ use routes::{AllRoutes, RouteMatch, RouteSet};
 
 /// Requests with larger bodies are refused before they are parsed (S11).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
-
-/// One HTTP request as every entry point sees it.
-#[derive(Debug, Clone)]
-pub struct HttpRequest {
-    pub method: Method,
-    pub path: String,
-    pub query: Option<String>,
-    pub headers: HeaderMap,
-    pub body: Bytes,
-    pub source_ip: Option<IpAddr>,
-    /// The id that ties the logs of one request together (Lambda's request id, or a fresh one).
-    pub request_id: String,
-}
-
-impl HttpRequest {
-    /// The pairs of the query string, decoded (its length is bounded where requests arrive).
-    pub fn query_pairs(&self) -> Vec<(String, String)> {
-        form_urlencoded::parse(self.query.as_deref().unwrap_or_default().as_bytes())
-            .into_owned()
-            .collect()
-    }
-
-    /// The first value of one query parameter.
-    pub fn query_value(&self, name: &str) -> Option<String> {
-        self.query_pairs()
-            .into_iter()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value)
-    }
-}
-
-pub type HttpResponse = http::Response<Bytes>;
 
 /// Who is calling: a client over HTTP, or a kickstart file applied by the operator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,27 +129,6 @@ async fn dispatch<S: RouteSet>(
     }
     let scope = auth::authorize(app, request, spec, caller).await?;
     routes::handler::<S>(app, request, scope, spec.route, &params).await
-}
-
-/// A JSON response with FusionAuth's content type.
-pub fn json_response(status: StatusCode, body: &serde_json::Value) -> HttpResponse {
-    let mut response = http::Response::new(Bytes::from(body.to_string()));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/json; charset=UTF-8"),
-    );
-    response.headers_mut().insert(
-        http::header::CACHE_CONTROL,
-        http::HeaderValue::from_static("no-store"),
-    );
-    response
-}
-
-pub fn empty_response(status: StatusCode) -> HttpResponse {
-    let mut response = http::Response::new(Bytes::new());
-    *response.status_mut() = status;
-    response
 }
 
 #[cfg(feature = "lambda")]
