@@ -9,7 +9,7 @@
 //! cargo-lambda comes from the test command's Python environment (beside
 //! `PASSWORDLESS_TEST_PYTHON`, or `.venv`).
 
-use crate::support::{free_port, Group};
+use crate::support::{free_port, serve_until_listening, Group};
 
 use passwordless::http::routes::ROUTES;
 use serde_json::Value;
@@ -56,28 +56,12 @@ fn store_env(dir: &Path) -> [(&'static str, String); 2] {
 /// Seeds the store the documented way: the first `serve` on an empty store seeds the demo and
 /// writes `demo.env` beside it. Its output, redirected to a file, carries no colour codes.
 fn seed_with_serve(dir: &Path) -> BTreeMap<String, String> {
-    let output_file = dir.join("serve.log");
-    let mut serve = Group::spawn(
+    let (serve, output) = serve_until_listening(
         Command::new(env!("CARGO_BIN_EXE_passwordless"))
-            .args(["serve", "--port", "0"])
             .envs(store_env(dir))
-            .env_remove("NO_COLOR")
-            .stdout(std::fs::File::create(&output_file).unwrap())
-            .stderr(Stdio::null()),
+            .env_remove("NO_COLOR"),
+        &dir.join("serve.log"),
     );
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let output = loop {
-        let output = std::fs::read_to_string(&output_file).unwrap();
-        if output.contains("Listening on") {
-            break output;
-        }
-        assert!(
-            serve.0.try_wait().unwrap().is_none(),
-            "serve stopped: {output}"
-        );
-        assert!(Instant::now() < deadline, "serve did not start: {output}");
-        std::thread::sleep(Duration::from_millis(100));
-    };
     drop(serve);
     assert!(output.contains("Seeded a demo"), "{output}");
     assert!(output.contains("INFO"), "serve logs: {output}");

@@ -3,11 +3,10 @@
 //! fresh folder, as from a fresh clone), and every link between the repository's documents
 //! points at a file and a heading that exist.
 
-use crate::support::Group;
+use crate::support::{serve_until_listening, Group};
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 const REPOSITORY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
 
@@ -59,32 +58,17 @@ fn the_readme_opens_with_the_two_commands() {
 /// Starts `serve` as the README's first command does, in `dir`, on a free port; answers once
 /// it listens (the first start seeds the demo and writes `.passwordless/demo.env`).
 fn serve_in(dir: &Path) -> Group {
-    let log = dir.join("serve.log");
-    let mut serve = Group::spawn(
+    let (serve, output) = serve_until_listening(
         Command::new(env!("CARGO_BIN_EXE_passwordless"))
-            .args(["serve", "--port", "0"])
             .current_dir(dir)
             .env_remove("PASSWORDLESS_STORE")
             .env_remove("PASSWORDLESS_OUTBOX")
             .env_remove("PASSWORDLESS_MAILER")
-            .env_remove("PASSWORDLESS_PUBLIC_URL")
-            .stdout(std::fs::File::create(&log).unwrap())
-            .stderr(Stdio::null()),
+            .env_remove("PASSWORDLESS_PUBLIC_URL"),
+        &dir.join("serve.log"),
     );
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let output = std::fs::read_to_string(&log).unwrap();
-        if output.contains("Listening on") {
-            assert!(output.contains("Seeded a demo"), "{output}");
-            return serve;
-        }
-        assert!(
-            serve.0.try_wait().unwrap().is_none(),
-            "serve stopped: {output}"
-        );
-        assert!(Instant::now() < deadline, "serve did not start: {output}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    assert!(output.contains("Seeded a demo"), "{output}");
+    serve
 }
 
 #[test]

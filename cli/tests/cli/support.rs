@@ -2,7 +2,9 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::os::unix::process::CommandExt;
-use std::process::{Child, Command};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 /// A process group (a server, or the watcher with the cargo and functions it starts) that is
 /// stopped as a whole when the test ends, passed or failed.
@@ -31,4 +33,29 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// Starts `serve` on a free port, as `command` sets it up (folder, environment), with its
+/// output in `log`; answers the running server and what it printed once it listens (the first
+/// start on an empty store seeds the demo and writes `demo.env`).
+pub fn serve_until_listening(command: &mut Command, log: &Path) -> (Group, String) {
+    let mut serve = Group::spawn(
+        command
+            .args(["serve", "--port", "0"])
+            .stdout(std::fs::File::create(log).unwrap())
+            .stderr(Stdio::null()),
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let output = std::fs::read_to_string(log).unwrap();
+        if output.contains("Listening on") {
+            return (serve, output);
+        }
+        assert!(
+            serve.0.try_wait().unwrap().is_none(),
+            "serve stopped: {output}"
+        );
+        assert!(Instant::now() < deadline, "serve did not start: {output}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
