@@ -14,7 +14,7 @@ use passwordless::domain::{ApplicationId, Secret};
 use passwordless::flows::oauth::{
     self, ClientCredentials, CodeGrant, Grant, TokenError, TokenRequest,
 };
-use passwordless::http::pages::{cookie, form_pairs, form_value, redirect};
+use passwordless::http::pages::{cookie, redirect};
 use passwordless::http::HttpRequest;
 use passwordless::App;
 
@@ -97,14 +97,13 @@ impl DemoPages {
     /// The redirect URI: checks the state, exchanges the code at the token flow with the
     /// verifier, and shows the code, the tokens and the id token's claims.
     async fn callback(&self, app: &App, request: &HttpRequest) -> http::Response<Bytes> {
-        let query = form_pairs(request.query.as_deref().unwrap_or("").as_bytes());
+        let query: CallbackQuery = request.query().unwrap_or_default();
         let remembered = cookie(request, PKCE_COOKIE);
         let (verifier, state) = remembered
             .as_deref()
             .and_then(|c| c.split_once('.'))
             .unwrap_or(("", ""));
-        let (Some(code), Some(returned_state)) =
-            (form_value(&query, "code"), form_value(&query, "state"))
+        let (Some(code), Some(returned_state)) = (query.code.as_deref(), query.state.as_deref())
         else {
             return page(
                 StatusCode::BAD_REQUEST,
@@ -159,7 +158,7 @@ impl DemoPages {
                      <h2>Access token claims</h2><pre>{}</pre><h2>ID token claims</h2><pre>{}</pre>\
                      <p>A refresh token came too: {}.</p><p><a href=\"/demo/\">Sign in again</a> · <a href=\"/demo/inbox\">Inbox</a></p>",
                     escape(code),
-                    escape(form_value(&query, "userState").unwrap_or("")),
+                    escape(query.user_state.as_deref().unwrap_or("")),
                     escape(&claims(&tokens.access_token)),
                     escape(&claims(tokens.id_token.as_deref().unwrap_or(""))),
                     if tokens.refresh_token.is_some() { "yes" } else { "no" },
@@ -316,4 +315,13 @@ mod tests {
             assert!(served_on(public.parse().unwrap(), true), "{public}");
         }
     }
+}
+
+/// What the authorization server sends to the demo's redirect URI.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+    user_state: Option<String>,
 }

@@ -37,6 +37,9 @@ pub enum AuthorizationError {
     Pkce(&'static str),
     #[error("the parameter {0} is malformed")]
     Malformed(&'static str),
+    /// RFC 6749 section 3.1: a parameter may appear once.
+    #[error("a parameter appears more than once")]
+    Repeated,
     #[error("the application does not take passwordless logins")]
     PasswordlessDisabled,
 }

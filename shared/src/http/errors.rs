@@ -3,6 +3,7 @@
 use http::StatusCode;
 use serde_json::{json, Value};
 
+use super::form::FormError;
 use super::{empty_response, json_response, HttpResponse};
 use crate::domain::validation::{FieldError, ValidationErrors};
 use crate::flows::FlowError;
@@ -86,6 +87,27 @@ impl std::error::Error for Internal {
         self.source
             .as_deref()
             .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+/// A query string an API endpoint could not read: each field's problem in FusionAuth's shape.
+impl From<FormError> for ApiError {
+    fn from(error: FormError) -> Self {
+        let field = match error {
+            FormError::Repeated(name) => {
+                FieldError::invalid(&name, format!("[{name}] appears more than once."))
+            }
+            FormError::Missing(name) => FieldError::missing(name),
+            FormError::Invalid { field, expected } => {
+                FieldError::invalid(&field, format!("[{field}] must be {expected}."))
+            }
+            FormError::Unknown(name) => FieldError::invalid(
+                &name,
+                format!("[{name}] is not a parameter of this request."),
+            ),
+            FormError::Malformed(detail) => FieldError::invalid("query", detail),
+        };
+        ApiError::field(field)
     }
 }
 

@@ -1,5 +1,6 @@
 //! The one way a request body is read: into the endpoint's typed request struct, by
-//! [`decode_body`], then checked field by field with [`Checks`]. Errors come in FusionAuth's
+//! [`decode_body`], then checked field by field with [`Checks`]. (A query string is read into
+//! its struct by `HttpRequest::query`; [`query_id`] reads an id from it.) Errors come in FusionAuth's
 //! shape: a body that is not JSON, a property of the wrong type and a property the object does
 //! not know are `[invalidJSON]` naming the property (as FusionAuth's JSON binding answers);
 //! rules on values are field errors (`[blank]loginId`, `[missing]applicationId`, …). Every
@@ -13,6 +14,27 @@ use crate::domain::validation::{FieldError, ValidationErrors};
 
 /// Type errors beyond this many in one body are not worth reporting one by one.
 const MAX_REPORTED_TYPE_ERRORS: usize = 32;
+
+/// An id read from a query's field (the query itself is read by
+/// [`HttpRequest::query`](super::HttpRequest::query)): absent when FusionAuth's TypeScript
+/// client spells "no value" (`null`, `undefined`), else it must parse.
+pub fn query_id<T>(
+    name: &str,
+    value: Option<String>,
+    parse: fn(&str) -> Option<T>,
+) -> Result<Option<T>, ApiError> {
+    value
+        .filter(|v| !matches!(v.as_str(), "null" | "undefined"))
+        .map(|v| {
+            parse(&v).ok_or_else(|| {
+                ApiError::field(FieldError::invalid(
+                    name,
+                    format!("[{name}] must be a UUID."),
+                ))
+            })
+        })
+        .transpose()
+}
 
 /// Decodes a request body (a JSON object) into `T`.
 pub fn decode_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {

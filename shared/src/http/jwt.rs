@@ -7,7 +7,7 @@ use serde_json::{json, Map, Value};
 use serde::Deserialize;
 
 use super::errors::ApiError;
-use super::json::{decode_body, Checks};
+use super::json::{decode_body, query_id, Checks};
 use super::oidc::bearer;
 use super::pages;
 use super::{empty_response, json_response, HttpRequest, HttpResponse};
@@ -50,26 +50,21 @@ pub async fn validate(app: &App, request: &HttpRequest) -> Result<HttpResponse, 
     }
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PublicKeyQuery {
+    kid: Option<String>,
+    application_id: Option<String>,
+}
+
 /// `GET /api/jwt/public-key?kid=…` or `?applicationId=…` (`{"publicKey": PEM}`), or with neither
 /// every public key (`{"publicKeys": {kid: PEM}}`).
 pub async fn public_key(app: &App, request: &HttpRequest) -> Result<HttpResponse, ApiError> {
-    let params = request.query_pairs();
-    let find = |name: &str| {
-        params
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
-    let selection = match (find("kid"), find("applicationId")) {
-        (Some(kid), _) => KeySelection::Kid(KeyId::parse(kid).ok_or(ApiError::NotFound)?),
-        (None, Some(id)) => {
-            KeySelection::Application(ApplicationId::parse(id).ok_or_else(|| {
-                ApiError::field(FieldError::invalid(
-                    "applicationId",
-                    "[applicationId] must be a UUID.",
-                ))
-            })?)
-        }
+    let query: PublicKeyQuery = request.query()?;
+    let application = query_id("applicationId", query.application_id, ApplicationId::parse)?;
+    let selection = match (query.kid, application) {
+        (Some(kid), _) => KeySelection::Kid(KeyId::parse(&kid).ok_or(ApiError::NotFound)?),
+        (None, Some(id)) => KeySelection::Application(id),
         (None, None) => KeySelection::All,
     };
     let single = !matches!(selection, KeySelection::All);
@@ -152,26 +147,6 @@ fn refresh_token_view(token: &StoredRefreshToken) -> Value {
     })
 }
 
-fn query_id<T>(
-    pairs: &[(String, String)],
-    name: &str,
-    parse: fn(&str) -> Option<T>,
-) -> Result<Option<T>, ApiError> {
-    // FusionAuth's TypeScript client sends a parameter it was given no value for as `null`.
-    pairs
-        .iter()
-        .find(|(k, v)| k == name && !matches!(v.as_str(), "" | "null" | "undefined"))
-        .map(|(_, v)| {
-            parse(v).ok_or_else(|| {
-                ApiError::field(FieldError::invalid(
-                    name,
-                    format!("[{name}] must be a UUID."),
-                ))
-            })
-        })
-        .transpose()
-}
-
 /// `GET /api/jwt/refresh?userId=…`: the user's live refresh tokens; `GET /api/jwt/refresh/{id}`:
 /// one of them.
 pub async fn retrieve_refresh_tokens(
@@ -194,8 +169,8 @@ pub async fn retrieve_refresh_tokens(
             &json!({"refreshToken": refresh_token_view(token)}),
         ));
     }
-    let pairs = request.query_pairs();
-    let user = query_id(&pairs, "userId", UserId::parse)?
+    let query: RefreshTokenQuery = request.query()?;
+    let user = query_id("userId", query.user_id, UserId::parse)?
         .ok_or_else(|| ApiError::field(FieldError::missing("userId")))?;
     let tokens = flows::refresh_tokens(
         app.store.as_ref(),
@@ -209,6 +184,16 @@ pub async fn retrieve_refresh_tokens(
         StatusCode::OK,
         &json!({"refreshTokens": views}),
     ))
+}
+
+/// The query of the refresh-token API: whose tokens, or which.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RefreshTokenQuery {
+    token: Option<String>,
+    token_id: Option<String>,
+    user_id: Option<String>,
+    application_id: Option<String>,
 }
 
 /// FusionAuth's `RefreshTokenRevokeRequest`, the body form of a revoke.
@@ -231,29 +216,28 @@ pub async fn revoke_refresh_tokens(
     scope: &TenantScope,
     id: Option<RefreshTokenId>,
 ) -> Result<HttpResponse, ApiError> {
-    let pairs = request.query_pairs();
+    let query: RefreshTokenQuery = request.query()?;
     let body: RevokeBody = if request.body.iter().all(u8::is_ascii_whitespace) {
         RevokeBody::default()
     } else {
         decode_body(&request.body)?
     };
     let token = body.token.or_else(|| {
-        pairs
-            .iter()
-            .find(|(k, v)| k == "token" && !matches!(v.as_str(), "null" | "undefined"))
-            .map(|(_, v)| v.clone())
+        query
+            .token
+            .filter(|v| !matches!(v.as_str(), "null" | "undefined"))
     });
     let token_id = match id {
         Some(id) => Some(id),
-        None => query_id(&pairs, "tokenId", RefreshTokenId::parse)?,
+        None => query_id("tokenId", query.token_id, RefreshTokenId::parse)?,
     };
     let user = match body.user_id {
         Some(user) => Some(user),
-        None => query_id(&pairs, "userId", UserId::parse)?,
+        None => query_id("userId", query.user_id, UserId::parse)?,
     };
     let application = match body.application_id {
         Some(application) => Some(application),
-        None => query_id(&pairs, "applicationId", ApplicationId::parse)?,
+        None => query_id("applicationId", query.application_id, ApplicationId::parse)?,
     };
     let target =
         match (token, token_id, user, application) {

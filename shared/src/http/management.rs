@@ -239,7 +239,7 @@ pub async fn list_applications(
     request: &HttpRequest,
     scope: &TenantScope,
 ) -> Result<HttpResponse, ApiError> {
-    let inactive = query_flag(request, "inactive")?;
+    let ListQuery { inactive } = request.query()?;
     let applications = flows::applications(app.store.as_ref(), scope, inactive).await?;
     let views: Vec<Value> = applications.iter().map(application_view).collect();
     Ok(json_response(
@@ -258,7 +258,7 @@ pub async fn update_application(
     merge_patch: bool,
 ) -> Result<HttpResponse, ApiError> {
     let update = flows::ApplicationUpdate {
-        reactivate: query_flag(request, "reactivate")?,
+        reactivate: request.query::<UpdateQuery>()?.reactivate,
     };
     let store = app.store.as_ref();
     let application = if merge_patch {
@@ -288,7 +288,7 @@ pub async fn delete_application(
     scope: &TenantScope,
     id: ApplicationId,
 ) -> Result<HttpResponse, ApiError> {
-    let hard = query_flag(request, "hardDelete")?;
+    let DeleteQuery { hard_delete: hard } = request.query()?;
     flows::delete_application(app.store.as_ref(), app.clock.as_ref(), scope, id, hard).await?;
     Ok(empty_response(StatusCode::OK))
 }
@@ -358,16 +358,26 @@ pub async fn delete_role(
     Ok(empty_response(StatusCode::OK))
 }
 
-/// A `true`/`false` query parameter (absent: false); anything else is `[invalid]name`.
-pub(super) fn query_flag(request: &HttpRequest, name: &str) -> Result<bool, ApiError> {
-    match request.query_value(name).as_deref() {
-        None | Some("false") => Ok(false),
-        Some("true") => Ok(true),
-        Some(_) => Err(ApiError::field(FieldError::invalid(
-            name,
-            format!("[{name}] must be true or false."),
-        ))),
-    }
+/// `?inactive=true` on a list: the deactivated objects instead of the active ones.
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct ListQuery {
+    #[serde(default)]
+    pub inactive: bool,
+}
+
+/// `?reactivate=true` on an update.
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct UpdateQuery {
+    #[serde(default)]
+    pub reactivate: bool,
+}
+
+/// `?hardDelete=true` on a delete: gone, not deactivated.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct DeleteQuery {
+    #[serde(default)]
+    pub hard_delete: bool,
 }
 
 /// An application as responses show it: never the client secret's hash; the secret itself

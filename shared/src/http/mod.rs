@@ -6,6 +6,7 @@
 pub mod api_keys;
 pub mod auth;
 pub mod errors;
+pub mod form;
 pub mod json;
 pub mod jwt;
 pub mod keys;

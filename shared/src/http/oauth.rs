@@ -2,10 +2,12 @@
 //! short code, and the magic link's page (`/oauth2/passwordless/{code}`).
 
 use http::StatusCode;
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::errors::ApiError;
-use super::pages::{self, form_pairs, form_value, Cookies, Csrf, Language, Page, PageSet};
+use super::form::FormError;
+use super::pages::{self, Cookies, Csrf, Language, Page, PageFields, PageSet};
 use super::{HttpRequest, HttpResponse};
 use crate::app::App;
 use crate::domain::oauth::{AuthorizationError, AuthorizationRequest};
@@ -26,11 +28,6 @@ pub(super) fn link_code(raw: &str) -> Option<Secret> {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     well_formed.then(|| Secret::new(raw))
-}
-
-/// The language of a page: `locale` from the form or query, else `Accept-Language`.
-pub(super) fn language(request: &HttpRequest, pairs: &[(String, String)]) -> Language {
-    Language::choose(form_value(pairs, "locale"), request)
 }
 
 /// Where pages render: the app (for randomness) and the templates of the tenant they belong
@@ -74,13 +71,13 @@ impl<'a> Look<'a> {
     pub(super) fn page(
         &self,
         request: &HttpRequest,
-        pairs: &[(String, String)],
+        fields: &PageFields,
         status: StatusCode,
         name: &'static str,
         context: Value,
         cookies: Vec<String>,
     ) -> HttpResponse {
-        self.page_in(language(request, pairs), status, name, context, cookies)
+        self.page_in(fields.language(request), status, name, context, cookies)
     }
 
     fn page_in(
@@ -114,7 +111,7 @@ async fn link_language(
     code: &Secret,
 ) -> Result<Language, ApiError> {
     if let Some(language) =
-        Language::requested(form_value(&request.query_pairs(), "locale"), request)
+        Language::requested(PageFields::of_query(request).locale.as_deref(), request)
     {
         return Ok(language);
     }
@@ -135,21 +132,53 @@ fn authorize_url(authorization: &AuthorizationRequest, locale: Option<&str>) -> 
     format!("/oauth2/authorize?{}", query.finish())
 }
 
-/// The authorization request among `pairs` (a query or a form), if they hold a valid one.
+/// An authorization request's parameters, as the authorize page's query has them and the
+/// hosted pages' forms carry them along in hidden fields.
+#[derive(Debug, Default, Deserialize)]
+struct AuthorizationFields {
+    client_id: Option<String>,
+    redirect_uri: Option<String>,
+    response_type: Option<String>,
+    scope: Option<String>,
+    state: Option<String>,
+    nonce: Option<String>,
+    code_challenge: Option<String>,
+    code_challenge_method: Option<String>,
+}
+
+/// The authorization request in a decoded query or form, if it holds a valid one. A parameter
+/// sent twice makes the request malformed (RFC 6749 section 3.1).
 fn authorization_in(
-    pairs: &[(String, String)],
+    fields: Result<AuthorizationFields, FormError>,
 ) -> Result<Option<AuthorizationRequest>, AuthorizationError> {
-    AuthorizationRequest::from_parameters(|name| form_value(pairs, name))
+    let fields = fields.map_err(|error| match error {
+        FormError::Repeated(_) => AuthorizationError::Repeated,
+        _ => AuthorizationError::Malformed("query"),
+    })?;
+    AuthorizationRequest::from_parameters(|name| {
+        match name {
+            "client_id" => &fields.client_id,
+            "redirect_uri" => &fields.redirect_uri,
+            "response_type" => &fields.response_type,
+            "scope" => &fields.scope,
+            "state" => &fields.state,
+            "nonce" => &fields.nonce,
+            "code_challenge" => &fields.code_challenge,
+            "code_challenge_method" => &fields.code_challenge_method,
+            _ => &None,
+        }
+        .as_deref()
+    })
 }
 
 /// One page for every dead link (S10). The default template puts the authorization request in
 /// the link's query, so the page can offer to ask again.
 pub(super) fn expired_page(app: &App, request: &HttpRequest) -> HttpResponse {
-    let query = request.query_pairs();
-    let retry = authorization_in(&query)
+    let query = PageFields::of_query(request);
+    let retry = authorization_in(request.query())
         .ok()
         .flatten()
-        .map(|authorization| authorize_url(&authorization, form_value(&query, "locale")));
+        .map(|authorization| authorize_url(&authorization, query.locale.as_deref()));
     Look::builtin(app).page(
         request,
         &query,
@@ -163,12 +192,12 @@ pub(super) fn expired_page(app: &App, request: &HttpRequest) -> HttpResponse {
 pub(super) fn error_page(
     app: &App,
     request: &HttpRequest,
-    pairs: &[(String, String)],
+    fields: &PageFields,
     reason: &AuthorizationError,
 ) -> HttpResponse {
     Look::builtin(app).page(
         request,
-        pairs,
+        fields,
         StatusCode::BAD_REQUEST,
         "error",
         json!({"detail": reason.to_string()}),
@@ -299,8 +328,36 @@ fn other_browser_page(
     )
 }
 
-/// The form field the other-browser page's confirmation sends.
-const CONFIRM_FIELD: (&str, &str) = ("confirm", "other-browser");
+/// The value of the `confirm` field the other-browser page's confirmation sends.
+const CONFIRM_VALUE: &str = "other-browser";
+
+/// The form of a page that takes a code: the link's page (its short code, or the other-browser
+/// confirmation) and the "check your email" page. A repeated field leaves the form empty,
+/// which the CSRF check refuses.
+#[derive(Debug, Default, Deserialize)]
+struct CodeForm {
+    csrf: Option<String>,
+    code: Option<String>,
+    confirm: Option<String>,
+}
+
+impl CodeForm {
+    /// The short code as typed, without the spaces and dashes people add.
+    fn typed_code(&self) -> Option<String> {
+        self.code
+            .as_deref()
+            .map(|c| c.trim().replace([' ', '-'], ""))
+            .filter(|c| !c.is_empty() && c.len() <= 32)
+    }
+}
+
+/// The authorize page's form (and the hint its query may carry).
+#[derive(Debug, Default, Deserialize)]
+struct EmailForm {
+    csrf: Option<String>,
+    email: Option<String>,
+    login_hint: Option<String>,
+}
 
 /// `GET` and `HEAD`: a page, never a login (S14). Mail scanners fetch links; only the button's
 /// POST completes one, and only in the browser that asked when the login began on the hosted
@@ -346,33 +403,32 @@ pub async fn complete_link(
         return Ok(expired_page(app, request));
     };
     let binding = binding(app, request);
-    let form = form_pairs(&request.body);
-    if !Csrf::for_public_url(&app.links.0).holds(request, form_value(&form, "csrf")) {
+    let form: CodeForm = request.form().unwrap_or_default();
+    if !Csrf::for_public_url(&app.links.0).holds(request, form.csrf.as_deref()) {
         // A stale or missing cookie: the same page again, with a token that will hold.
         return link_page_again(app, request, &code, binding.as_ref(), StatusCode::FORBIDDEN).await;
     }
-    let confirmed_here = form_value(&form, CONFIRM_FIELD.0) == Some(CONFIRM_FIELD.1);
-    let typed = form_value(&form, "code")
-        .map(|c| c.trim().replace([' ', '-'], ""))
-        .filter(|c| !c.is_empty() && c.len() <= 32)
-        .map(Secret::new);
+    let confirmed_here = form.confirm.as_deref() == Some(CONFIRM_VALUE);
+    let typed = form.typed_code().map(Secret::new);
+    let fields = PageFields::of_form(request);
     let completion = oauth::complete_link(
         &completion_ports(app),
         &code,
         binding.as_ref(),
         typed.as_ref(),
         confirmed_here,
-        completing_browser(app, request, &form),
+        completing_browser(app, request),
     )
     .await?;
-    let query = request.query_pairs();
     Ok(match completion {
         Completion::Redirect(location) => pages::redirect(&location),
         Completion::Expired => expired_page(app, request),
         Completion::OtherBrowser => {
             link_page_again(app, request, &code, binding.as_ref(), StatusCode::OK).await?
         }
-        Completion::Refused(reason) => error_page(app, request, &query, &reason),
+        Completion::Refused(reason) => {
+            error_page(app, request, &PageFields::of_query(request), &reason)
+        }
         // An API-started code that wants its short code: asked again while it lives (N16).
         Completion::WrongOneTimeCode | Completion::SourceHeld => {
             let status = match completion {
@@ -382,23 +438,18 @@ pub async fn complete_link(
             link_page_again(app, request, &code, binding.as_ref(), status).await?
         }
         Completion::TwoFactor(ahead) => {
-            super::pages::two_factor::first_page(app, request, &form, &ahead).await?
+            super::pages::two_factor::first_page(app, request, &fields, &ahead).await?
         }
     })
 }
 
 /// The browser a completion comes from: its address and the language it asks for (the form's
 /// `locale`, the link's, then `Accept-Language`).
-fn completing_browser(
-    app: &App,
-    request: &HttpRequest,
-    form: &[(String, String)],
-) -> CompletingBrowser {
-    let query = request.query_pairs();
-    let locale = form_value(form, "locale").or(form_value(&query, "locale"));
+fn completing_browser(app: &App, request: &HttpRequest) -> CompletingBrowser {
+    let locale = PageFields::of_form_then_query(request).locale;
     CompletingBrowser {
         ip_address: request.source_ip.map(|ip| ip.to_string()),
-        locale: Language::requested(locale, request).map(|l| l.tag().to_owned()),
+        locale: Language::requested(locale.as_deref(), request).map(|l| l.tag().to_owned()),
         two_factor_trust: super::two_factor::trust_cookie(app, request)
             .map(|id| Secret::new(id).hash()),
     }
@@ -420,7 +471,7 @@ const PENDING_COOKIE: &str = "pending";
 fn check_email_page(
     look: &Look,
     request: &HttpRequest,
-    pairs: &[(String, String)],
+    fields: &PageFields,
     status: StatusCode,
     problem: Option<&str>,
     mut cookies: Vec<String>,
@@ -429,11 +480,11 @@ fn check_email_page(
     cookies.extend(csrf_cookie);
     let context = json!({
         "csrf": token,
-        "locale": form_value(pairs, "locale"),
-        "client_id": form_value(pairs, "client_id"),
+        "locale": fields.locale,
+        "client_id": fields.client_id,
         "problem": problem,
     });
-    Ok(look.page(request, pairs, status, "check-email", context, cookies))
+    Ok(look.page(request, fields, status, "check-email", context, cookies))
 }
 
 /// The look of the pages after a request on the hosted page: its client's tenant's. The short
@@ -441,9 +492,9 @@ fn check_email_page(
 /// all answer in the same look (S9).
 pub(super) async fn look_of_client<'a>(
     app: &'a App,
-    pairs: &[(String, String)],
+    fields: &PageFields,
 ) -> Result<Look<'a>, ApiError> {
-    let Some(client) = form_value(pairs, "client_id").and_then(ApplicationId::parse) else {
+    let Some(client) = fields.client_id.as_deref().and_then(ApplicationId::parse) else {
         return Ok(Look::builtin(app));
     };
     let Some(application) = app
@@ -468,13 +519,14 @@ pub async fn complete_one_time_code(
     app: &App,
     request: &HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let form = form_pairs(&request.body);
-    let look = look_of_client(app, &form).await?;
-    if !Csrf::for_public_url(&app.links.0).holds(request, form_value(&form, "csrf")) {
+    let fields = PageFields::of_form(request);
+    let form: CodeForm = request.form().unwrap_or_default();
+    let look = look_of_client(app, &fields).await?;
+    if !Csrf::for_public_url(&app.links.0).holds(request, form.csrf.as_deref()) {
         return check_email_page(
             &look,
             request,
-            &form,
+            &fields,
             StatusCode::FORBIDDEN,
             None,
             Vec::new(),
@@ -484,16 +536,14 @@ pub async fn complete_one_time_code(
     let pending = cookies
         .value(request, PENDING_COOKIE, 64)
         .and_then(|hex| SecretHash::from_hex(&hex));
-    let typed = form_value(&form, "code")
-        .map(|c| c.trim().replace([' ', '-'], ""))
-        .filter(|c| !c.is_empty() && c.len() <= 32);
-    let words = language(request, &form);
+    let typed = form.typed_code();
+    let words = fields.language(request);
     // One answer for a missing or wrong code, a dead login and a decoy (S9).
     let not_right = || {
         check_email_page(
             &look,
             request,
-            &form,
+            &fields,
             StatusCode::BAD_REQUEST,
             Some(words.message("code_problem")),
             Vec::new(),
@@ -507,7 +557,7 @@ pub async fn complete_one_time_code(
         &pending,
         binding(app, request).as_ref(),
         &Secret::new(typed),
-        completing_browser(app, request, &form),
+        completing_browser(app, request),
     )
     .await?;
     match completion {
@@ -519,14 +569,14 @@ pub async fn complete_one_time_code(
         Completion::SourceHeld => check_email_page(
             &look,
             request,
-            &form,
+            &fields,
             StatusCode::TOO_MANY_REQUESTS,
             Some(words.message("code_held")),
             Vec::new(),
         ),
-        Completion::Refused(reason) => Ok(error_page(app, request, &form, &reason)),
+        Completion::Refused(reason) => Ok(error_page(app, request, &fields, &reason)),
         Completion::TwoFactor(ahead) => {
-            super::pages::two_factor::first_page(app, request, &form, &ahead).await
+            super::pages::two_factor::first_page(app, request, &fields, &ahead).await
         }
     }
 }
@@ -535,7 +585,7 @@ pub async fn complete_one_time_code(
 fn authorize_page(
     look: &Look,
     request: &HttpRequest,
-    pairs: &[(String, String)],
+    (fields, form): (&PageFields, &EmailForm),
     authorization: &AuthorizationRequest,
     status: StatusCode,
     problem: Option<&str>,
@@ -546,18 +596,18 @@ fn authorize_page(
         .into_iter()
         .map(|(name, value)| (name.to_owned(), value))
         .collect();
-    if let Some(locale) = form_value(pairs, "locale") {
-        hidden.push(("locale".to_owned(), locale.to_owned()));
+    if let Some(locale) = &fields.locale {
+        hidden.push(("locale".to_owned(), locale.clone()));
     }
     let context = json!({
         "csrf": token,
         "hidden": hidden,
-        "login_hint": form_value(pairs, "login_hint").or(form_value(pairs, "email")).unwrap_or(""),
+        "login_hint": form.login_hint.as_deref().or(form.email.as_deref()).unwrap_or(""),
         "problem": problem,
     });
     Ok(look.page(
         request,
-        pairs,
+        fields,
         status,
         "authorize",
         context,
@@ -570,9 +620,9 @@ fn authorize_page(
 /// error page, never a redirect (S17).
 async fn checked_authorization<'a>(
     app: &'a App,
-    pairs: &[(String, String)],
+    fields: Result<AuthorizationFields, FormError>,
 ) -> Result<Result<(AuthorizationRequest, Look<'a>), AuthorizationError>, ApiError> {
-    let authorization = match authorization_in(pairs) {
+    let authorization = match authorization_in(fields) {
         Ok(Some(authorization)) => authorization,
         Ok(None) => return Ok(Err(AuthorizationError::InvalidClient)),
         Err(refusal) => return Ok(Err(refusal)),
@@ -602,11 +652,17 @@ async fn checked_authorization<'a>(
 
 /// `GET /oauth2/authorize`: one email field, "Email me a login link".
 pub async fn authorize(app: &App, request: &HttpRequest) -> Result<HttpResponse, ApiError> {
-    let query = request.query_pairs();
-    match checked_authorization(app, &query).await? {
-        Ok((authorization, look)) => {
-            authorize_page(&look, request, &query, &authorization, StatusCode::OK, None)
-        }
+    let query = PageFields::of_query(request);
+    let hint: EmailForm = request.query().unwrap_or_default();
+    match checked_authorization(app, request.query()).await? {
+        Ok((authorization, look)) => authorize_page(
+            &look,
+            request,
+            (&query, &hint),
+            &authorization,
+            StatusCode::OK,
+            None,
+        ),
         Err(refusal) => Ok(error_page(app, request, &query, &refusal)),
     }
 }
@@ -615,28 +671,29 @@ pub async fn authorize(app: &App, request: &HttpRequest) -> Result<HttpResponse,
 /// status, binding cookie and time (S9); limits hold per address and source before anything is
 /// written (S8, S31).
 pub async fn request_link(app: &App, request: &HttpRequest) -> Result<HttpResponse, ApiError> {
-    let form = form_pairs(&request.body);
-    let (authorization, look) = match checked_authorization(app, &form).await? {
+    let fields = PageFields::of_form(request);
+    let form: EmailForm = request.form().unwrap_or_default();
+    let (authorization, look) = match checked_authorization(app, request.form()).await? {
         Ok(checked) => checked,
-        Err(refusal) => return Ok(error_page(app, request, &form, &refusal)),
+        Err(refusal) => return Ok(error_page(app, request, &fields, &refusal)),
     };
-    if !Csrf::for_public_url(&app.links.0).holds(request, form_value(&form, "csrf")) {
+    if !Csrf::for_public_url(&app.links.0).holds(request, form.csrf.as_deref()) {
         return authorize_page(
             &look,
             request,
-            &form,
+            (&fields, &form),
             &authorization,
             StatusCode::FORBIDDEN,
             None,
         );
     }
-    let email = form_value(&form, "email").map(str::trim).unwrap_or("");
+    let email = form.email.as_deref().map(str::trim).unwrap_or("");
     if !plausible_email(email) {
-        let problem = language(request, &form).message("email_problem");
+        let problem = fields.language(request).message("email_problem");
         return authorize_page(
             &look,
             request,
-            &form,
+            (&fields, &form),
             &authorization,
             StatusCode::BAD_REQUEST,
             Some(problem),
@@ -666,14 +723,14 @@ pub async fn request_link(app: &App, request: &HttpRequest) -> Result<HttpRespon
                     Some(BINDING_MAX_AGE_SECONDS),
                 ),
             ];
-            check_email_page(&look, request, &form, StatusCode::OK, None, set)
+            check_email_page(&look, request, &fields, StatusCode::OK, None, set)
         }
-        Ok(Err(refusal)) => Ok(error_page(app, request, &form, &refusal)),
+        Ok(Err(refusal)) => Ok(error_page(app, request, &fields, &refusal)),
         Err(FlowError::RateLimited) => {
-            let retry = authorize_url(&authorization, form_value(&form, "locale"));
+            let retry = authorize_url(&authorization, fields.locale.as_deref());
             Ok(look.page(
                 request,
-                &form,
+                &fields,
                 StatusCode::TOO_MANY_REQUESTS,
                 "limited",
                 json!({"retry": retry}),

@@ -1,16 +1,17 @@
 //! `/.well-known/openid-configuration` (global and per tenant) and `/oauth2/userinfo`.
 
 use http::{HeaderValue, StatusCode};
+use serde::Deserialize;
 use serde_json::json;
 
 use super::errors::ApiError;
-use super::pages::{self, form_pairs, form_value, Language, Page, PageSet};
+use super::pages::{self, Language, Page, PageSet};
 use super::token::{client_credentials, oauth_error};
 use super::{json_response, HttpRequest, HttpResponse};
 use crate::app::App;
 use crate::domain::secret::MAX_SECRET_LEN;
 use crate::domain::TenantId;
-use crate::flows::oauth::{authenticate_client, TokenError};
+use crate::flows::oauth::{authenticate_client, OAuthError, TokenError};
 use crate::flows::oidc;
 
 pub async fn discovery(app: &App, tenant: Option<TenantId>) -> Result<HttpResponse, ApiError> {
@@ -67,23 +68,29 @@ pub async fn userinfo(app: &App, request: &HttpRequest) -> Result<HttpResponse, 
     })
 }
 
+/// The query of `GET /oauth2/logout` (OpenID Connect RP-Initiated Logout section 2).
+#[derive(Debug, Default, Deserialize)]
+struct LogoutQuery {
+    client_id: Option<String>,
+    post_logout_redirect_uri: Option<String>,
+    id_token_hint: Option<String>,
+    state: Option<String>,
+    locale: Option<String>,
+}
+
 /// `GET /oauth2/logout`: ends the session the id token hint names and sends the browser to an
 /// allowed URI of the client, or shows the signed-out page.
 pub async fn logout(app: &App, request: &HttpRequest) -> Result<HttpResponse, ApiError> {
-    let query = form_pairs(request.query.as_deref().unwrap_or("").as_bytes());
-    let value = |name: &str| {
-        form_value(&query, name)
-            .filter(|v| !v.is_empty() && v.len() <= 8 * MAX_SECRET_LEN)
-            .map(str::to_owned)
-    };
+    let query: LogoutQuery = request.query().unwrap_or_default();
+    let bounded = |value: Option<String>| value.filter(|v| v.len() <= 8 * MAX_SECRET_LEN);
     let end = oidc::logout(
         app.store.as_ref(),
         app.key_vault.as_ref(),
         oidc::LogoutRequest {
-            client_id: value("client_id"),
-            post_logout_redirect_uri: value("post_logout_redirect_uri"),
-            id_token_hint: value("id_token_hint"),
-            state: value("state"),
+            client_id: bounded(query.client_id),
+            post_logout_redirect_uri: bounded(query.post_logout_redirect_uri),
+            id_token_hint: bounded(query.id_token_hint),
+            state: bounded(query.state),
         },
     )
     .await?;
@@ -94,7 +101,7 @@ pub async fn logout(app: &App, request: &HttpRequest) -> Result<HttpResponse, Ap
                 set: PageSet::builtin(),
                 status: StatusCode::OK,
                 name: "signed-out",
-                language: Language::choose(form_value(&query, "locale"), request),
+                language: Language::choose(query.locale.as_deref(), request),
                 context: json!({}),
                 cookies: Vec::new(),
                 form_origins: Vec::new(),
@@ -104,17 +111,34 @@ pub async fn logout(app: &App, request: &HttpRequest) -> Result<HttpResponse, Ap
     })
 }
 
+/// The form of `POST /oauth2/introspect` (RFC 7662 section 2.1).
+#[derive(Debug, Deserialize)]
+struct IntrospectForm {
+    token: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+}
+
 /// `POST /oauth2/introspect` (RFC 7662), for the token's own client.
 pub async fn introspect(app: &App, request: &HttpRequest) -> Result<HttpResponse, ApiError> {
-    let form = form_pairs(&request.body);
-    let (client_id, secret) = match client_credentials(request, &form) {
+    let form: IntrospectForm = match request.form() {
+        Ok(form) => form,
+        Err(_) => {
+            return Ok(oauth_error(&OAuthError::new(
+                "invalid_request",
+                "invalid_request",
+                "The form is malformed.",
+            )))
+        }
+    };
+    let credentials = match client_credentials(request, form.client_id, form.client_secret) {
         Ok(credentials) => credentials,
         Err(error) => return Ok(oauth_error(&error)),
     };
     let client = match authenticate_client(
         app.store.as_ref(),
-        client_id.as_deref(),
-        secret.as_ref(),
+        credentials.id.as_deref(),
+        credentials.secret.as_ref(),
     )
     .await
     {
@@ -122,7 +146,7 @@ pub async fn introspect(app: &App, request: &HttpRequest) -> Result<HttpResponse
         Err(TokenError::Protocol(error)) => return Ok(oauth_error(&error)),
         Err(TokenError::Flow(error)) => return Err(error.into()),
     };
-    let Some(token) = form_value(&form, "token").filter(|t| t.len() <= 8 * MAX_SECRET_LEN) else {
+    let Some(token) = form.token.filter(|t| t.len() <= 8 * MAX_SECRET_LEN) else {
         return Ok(json_response(StatusCode::OK, &json!({"active": false})));
     };
     let answer = oidc::introspect(
@@ -130,7 +154,7 @@ pub async fn introspect(app: &App, request: &HttpRequest) -> Result<HttpResponse
         app.key_vault.as_ref(),
         app.clock.as_ref(),
         &client,
-        token,
+        &token,
     )
     .await?;
     Ok(json_response(StatusCode::OK, &answer))

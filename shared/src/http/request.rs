@@ -2,7 +2,10 @@
 
 use bytes::Bytes;
 use http::{HeaderMap, Method};
+use serde::de::DeserializeOwned;
 use std::net::IpAddr;
+
+use super::form::{self, FormError};
 
 /// One HTTP request as every entry point sees it.
 #[derive(Debug, Clone)]
@@ -18,18 +21,13 @@ pub struct HttpRequest {
 }
 
 impl HttpRequest {
-    /// The pairs of the query string, decoded (its length is bounded where requests arrive).
-    pub fn query_pairs(&self) -> Vec<(String, String)> {
-        form_urlencoded::parse(self.query.as_deref().unwrap_or_default().as_bytes())
-            .into_owned()
-            .collect()
+    /// The form-encoded body read into `T` (the rules are in `form.rs`).
+    pub fn form<T: DeserializeOwned>(&self) -> Result<T, FormError> {
+        form::decode(&self.body)
     }
 
-    /// The first value of one query parameter.
-    pub fn query_value(&self, name: &str) -> Option<String> {
-        self.query_pairs()
-            .into_iter()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value)
+    /// The query string read into `T`, by the same rules as a form.
+    pub fn query<T: DeserializeOwned>(&self) -> Result<T, FormError> {
+        form::decode(self.query.as_deref().unwrap_or_default().as_bytes())
     }
 }

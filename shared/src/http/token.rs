@@ -5,10 +5,11 @@
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use http::{HeaderValue, Method, StatusCode};
+use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::errors::ApiError;
-use super::pages::{form_pairs, form_value};
+use super::form::FormError;
 use super::{json_response, HttpRequest, HttpResponse};
 use crate::app::App;
 use crate::domain::secret::MAX_SECRET_LEN;
@@ -46,23 +47,19 @@ fn basic_credentials(request: &HttpRequest) -> Option<Result<(String, String), O
     Some(Ok((unescape(id), unescape(secret))))
 }
 
-/// The client's id and secret, from `Authorization: Basic` or the form, never both ways.
+/// The client's id and secret, from `Authorization: Basic` or the form's `client_id` and
+/// `client_secret`, never both ways.
 pub(crate) fn client_credentials(
     request: &HttpRequest,
-    form: &[(String, String)],
-) -> Result<(Option<String>, Option<Secret>), OAuthError> {
+    mut client_id: Option<String>,
+    client_secret: Option<String>,
+) -> Result<ClientCredentials, OAuthError> {
     let invalid = |description: &'static str| OAuthError {
         error: "invalid_request",
         reason: "invalid_request",
         description,
     };
-    let field = |name: &str| {
-        form_value(form, name)
-            .filter(|v| !v.is_empty())
-            .map(str::to_owned)
-    };
-    let mut client_id = field("client_id");
-    let mut client_secret = field("client_secret").map(Secret::new);
+    let mut client_secret = client_secret.map(Secret::new);
     if let Some(basic) = basic_credentials(request) {
         let (id, secret) = basic?;
         if client_secret.is_some() {
@@ -82,47 +79,47 @@ pub(crate) fn client_credentials(
     {
         return Err(invalid("The client secret is too long."));
     }
-    Ok((client_id, client_secret))
+    Ok(ClientCredentials {
+        id: client_id,
+        secret: client_secret,
+    })
 }
 
+/// The token endpoint's form (RFC 6749 sections 4.1.3 and 6).
+#[derive(Debug, Deserialize)]
+struct TokenForm {
+    grant_type: Option<String>,
+    code: Option<String>,
+    redirect_uri: Option<String>,
+    code_verifier: Option<String>,
+    refresh_token: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+}
+
+/// Reads the form into a grant and the client's credentials, or the RFC 6749 error for it.
 fn token_request(request: &HttpRequest) -> Result<TokenRequest, OAuthError> {
-    let form = form_pairs(&request.body);
-    let invalid = |description: &'static str| OAuthError {
-        error: "invalid_request",
-        reason: "invalid_request",
-        description,
-    };
-    // RFC 6749 3.2: a parameter may appear once.
-    for name in [
-        "grant_type",
-        "code",
-        "redirect_uri",
-        "client_id",
-        "client_secret",
-        "code_verifier",
-        "refresh_token",
-    ] {
-        if form.iter().filter(|(k, _)| k == name).count() > 1 {
-            return Err(invalid("A parameter appears more than once."));
-        }
-    }
-    let field = |name: &str| {
-        form_value(&form, name)
-            .filter(|v| !v.is_empty())
-            .map(str::to_owned)
-    };
-    let (client_id, client_secret) = client_credentials(request, &form)?;
-    let secret = |name: &str| {
-        field(name)
-            .filter(|s| s.len() <= MAX_SECRET_LEN)
-            .map(Secret::new)
-    };
-    let grant = match field("grant_type").as_deref() {
-        Some("authorization_code") => match (secret("code"), field("redirect_uri")) {
+    let form: TokenForm = request.form().map_err(|error| match error {
+        FormError::Repeated(_) => OAuthError::new(
+            "invalid_request",
+            "invalid_request",
+            "A parameter appears more than once.",
+        ),
+        _ => OAuthError::new(
+            "invalid_request",
+            "invalid_request",
+            "The form is malformed.",
+        ),
+    })?;
+    let client = client_credentials(request, form.client_id, form.client_secret)?;
+    let secret =
+        |value: Option<String>| value.filter(|s| s.len() <= MAX_SECRET_LEN).map(Secret::new);
+    let grant = match form.grant_type.as_deref() {
+        Some("authorization_code") => match (secret(form.code), form.redirect_uri) {
             (Some(code), Some(redirect_uri)) => Grant::AuthorizationCode(CodeGrant {
                 code,
                 redirect_uri,
-                code_verifier: field("code_verifier"),
+                code_verifier: form.code_verifier,
             }),
             _ => {
                 return Err(OAuthError::new(
@@ -132,7 +129,7 @@ fn token_request(request: &HttpRequest) -> Result<TokenRequest, OAuthError> {
                 ))
             }
         },
-        Some("refresh_token") => match secret("refresh_token") {
+        Some("refresh_token") => match secret(form.refresh_token) {
             Some(refresh_token) => Grant::RefreshToken(refresh_token),
             None => {
                 return Err(OAuthError::new(
@@ -157,13 +154,7 @@ fn token_request(request: &HttpRequest) -> Result<TokenRequest, OAuthError> {
             ))
         }
     };
-    Ok(TokenRequest {
-        grant,
-        client: ClientCredentials {
-            id: client_id,
-            secret: client_secret,
-        },
-    })
+    Ok(TokenRequest { grant, client })
 }
 
 fn token_response(status: StatusCode, body: &Value) -> HttpResponse {

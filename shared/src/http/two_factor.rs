@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::errors::ApiError;
-use super::json::{decode_body, Checks};
+use super::json::{decode_body, query_id, Checks};
 use super::pages::cookie;
 use super::{empty_response, json_response, HttpRequest, HttpResponse};
 use crate::app::App;
@@ -196,6 +196,14 @@ pub async fn enable(
     Ok(json_response(StatusCode::OK, &body))
 }
 
+/// The query form of a disable (FusionAuth's clients send it this way).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DisableQuery {
+    method_id: Option<String>,
+    code: Option<String>,
+}
+
 /// FusionAuth's request for disabling a method (a DELETE body, or the query).
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -219,17 +227,14 @@ pub async fn disable(
     } else {
         decode_body(&request.body)?
     };
+    let query: DisableQuery = request.query()?;
     let mut checks = Checks::new();
     let method_id = checks.text(
         "methodId",
-        body.method_id.or_else(|| request.query_value("methodId")),
+        body.method_id.or(query.method_id),
         MAX_METHOD_ID_LEN,
     );
-    let code = checks.text(
-        "code",
-        body.code.or_else(|| request.query_value("code")),
-        MAX_SECRET_LEN,
-    );
+    let code = checks.text("code", body.code.or(query.code), MAX_SECRET_LEN);
     checks.finish()?;
     let (Some(method_id), Some(code)) = (method_id, code) else {
         return Err(ApiError::field(FieldError::blank("code")));
@@ -403,6 +408,13 @@ pub async fn login(app: &App, request: &HttpRequest) -> Result<HttpResponse, Api
     Ok(response)
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StatusQuery {
+    user_id: Option<String>,
+    application_id: Option<String>,
+}
+
 /// `GET /api/two-factor/status/{twoFactorTrustId}?userId=&applicationId=`: 200 with the trust
 /// when a login would not be asked for a second factor, 242 when it would.
 pub async fn status_of(
@@ -411,24 +423,10 @@ pub async fn status_of(
     scope: &TenantScope,
     trust_id: &str,
 ) -> Result<HttpResponse, ApiError> {
-    let user_id = match request.query_value("userId") {
-        Some(text) => UserId::parse(&text).ok_or_else(|| {
-            ApiError::field(FieldError::invalid("userId", "[userId] must be a UUID."))
-        })?,
-        None => return Err(ApiError::field(FieldError::missing("userId"))),
-    };
-    let application_id = match request
-        .query_value("applicationId")
-        .filter(|v| !v.is_empty())
-    {
-        Some(text) => Some(ApplicationId::parse(&text).ok_or_else(|| {
-            ApiError::field(FieldError::invalid(
-                "applicationId",
-                "[applicationId] must be a UUID.",
-            ))
-        })?),
-        None => None,
-    };
+    let query: StatusQuery = request.query()?;
+    let user_id = query_id("userId", query.user_id, UserId::parse)?
+        .ok_or_else(|| ApiError::field(FieldError::missing("userId")))?;
+    let application_id = query_id("applicationId", query.application_id, ApplicationId::parse)?;
     let trust_id = Some(trust_id)
         .filter(|t| !t.is_empty() && t.len() <= MAX_SECRET_LEN)
         .map(Secret::new);

@@ -7,7 +7,9 @@ use serde_json::{json, Map, Value};
 
 use super::errors::ApiError;
 use super::json::{decode_body, Checks};
-use super::management::{patch_object, patched, query_flag, required_object, RegistrationBody};
+use super::management::{
+    patch_object, patched, required_object, DeleteQuery, RegistrationBody, UpdateQuery,
+};
 use super::{empty_response, json_response, HttpRequest, HttpResponse};
 use crate::app::App;
 use crate::domain::user::{LoginIdType, MAX_LOGIN_ID_LEN};
@@ -102,7 +104,7 @@ pub async fn update_user(
     merge_patch: bool,
 ) -> Result<HttpResponse, ApiError> {
     if !merge_patch
-        && query_flag(request, "reactivate")?
+        && request.query::<UpdateQuery>()?.reactivate
         && request.body.iter().all(u8::is_ascii_whitespace)
     {
         return reactivate_user(app, scope, id).await;
@@ -127,7 +129,7 @@ pub async fn delete_user(
     scope: &TenantScope,
     id: UserId,
 ) -> Result<HttpResponse, ApiError> {
-    let hard = query_flag(request, "hardDelete")?;
+    let DeleteQuery { hard_delete: hard } = request.query()?;
     flows::delete_user(app.store.as_ref(), app.clock.as_ref(), scope, id, hard).await?;
     Ok(empty_response(StatusCode::OK))
 }
@@ -141,6 +143,17 @@ pub async fn reactivate_user(
     Ok(user_response(&user))
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LoginIdQuery {
+    email: Option<String>,
+    username: Option<String>,
+    login_id: Option<String>,
+    /// Each value a comma-separated list; the parameter may repeat.
+    #[serde(default)]
+    login_id_types: Vec<String>,
+}
+
 /// `GET /api/user?email=…`, `?username=…` (usernames only) or `?loginId=…` (the kinds
 /// `loginIdTypes` names, email then username by default).
 pub async fn retrieve_user_by_login_id(
@@ -148,22 +161,16 @@ pub async fn retrieve_user_by_login_id(
     request: &HttpRequest,
     scope: &TenantScope,
 ) -> Result<HttpResponse, ApiError> {
-    let params = request.query_pairs();
-    let find = |name: &str| {
-        params
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-    };
-    let (login_id, kinds) = if let Some(email) = find("email") {
+    let query: LoginIdQuery = request.query()?;
+    let (login_id, kinds) = if let Some(email) = query.email {
         (email, vec![LoginIdType::Email])
-    } else if let Some(username) = find("username") {
+    } else if let Some(username) = query.username {
         (username, vec![LoginIdType::Username])
-    } else if let Some(login_id) = find("loginId") {
-        let kinds: Vec<LoginIdType> = params
+    } else if let Some(login_id) = query.login_id {
+        let kinds: Vec<LoginIdType> = query
+            .login_id_types
             .iter()
-            .filter(|(k, _)| k == "loginIdTypes")
-            .flat_map(|(_, v)| v.split(',').map(str::to_owned).collect::<Vec<_>>())
+            .flat_map(|types| types.split(','))
             .map(|name| {
                 LoginIdType::parse(name.trim()).ok_or_else(|| {
                     ApiError::field(FieldError::invalid(
@@ -224,7 +231,7 @@ pub async fn search_users(
         }
         required_object("search", body.search)?
     } else {
-        criteria_from_query(&request.query_pairs())?
+        request.query::<SearchQuery>()?.into_criteria()?
     };
     if criteria.query.is_some() {
         return Err(not_supported(
@@ -267,43 +274,45 @@ pub async fn search_users(
     ))
 }
 
-fn criteria_from_query(params: &[(String, String)]) -> Result<SearchCriteria, ApiError> {
-    let mut criteria = SearchCriteria::default();
-    for (name, value) in params {
-        match name.as_str() {
-            "queryString" => criteria.query_string = Some(value.clone()),
-            "ids" => {
-                let id = UserId::parse(value).ok_or_else(|| {
+/// A search in the query string (`GET /api/user/search`), FusionAuth's criteria by name.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct SearchQuery {
+    query_string: Option<String>,
+    #[serde(default)]
+    ids: Vec<String>,
+    number_of_results: Option<usize>,
+    start_row: Option<usize>,
+    accurate_total: Option<bool>,
+    query: Option<String>,
+    sort_fields: Option<String>,
+    order_by: Option<String>,
+    next_results: Option<String>,
+}
+
+impl SearchQuery {
+    fn into_criteria(self) -> Result<SearchCriteria, ApiError> {
+        let ids = self
+            .ids
+            .iter()
+            .map(|id| {
+                UserId::parse(id).ok_or_else(|| {
                     ApiError::field(FieldError::invalid("ids", "[ids] must be user ids."))
-                })?;
-                criteria.ids.get_or_insert_with(Vec::new).push(id);
-            }
-            "numberOfResults" | "startRow" => {
-                let number: usize = value.parse().map_err(|_| {
-                    ApiError::field(FieldError::invalid(
-                        name,
-                        format!("[{name}] must be a number."),
-                    ))
-                })?;
-                if name == "startRow" {
-                    criteria.start_row = Some(number);
-                } else {
-                    criteria.number_of_results = Some(number);
-                }
-            }
-            "accurateTotal" => {}
-            "query" => criteria.query = Some(Value::String(value.clone())),
-            "sortFields" | "orderBy" => criteria.order_by = Some(value.clone()),
-            "nextResults" => criteria.next_results = Some(value.clone()),
-            other => {
-                return Err(ApiError::field(FieldError::invalid(
-                    other,
-                    format!("[{other}] is not a search parameter."),
-                )))
-            }
-        }
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(SearchCriteria {
+            query_string: self.query_string,
+            ids: (!ids.is_empty()).then_some(ids),
+            number_of_results: self.number_of_results,
+            start_row: self.start_row,
+            accurate_total: self.accurate_total,
+            query: self.query.map(Value::String),
+            order_by: self.order_by.or(self.sort_fields),
+            next_results: self.next_results,
+            sort_fields: None,
+        })
     }
-    Ok(criteria)
 }
 
 fn not_supported(field: &str, why: &str) -> ApiError {

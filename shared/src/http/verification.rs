@@ -7,7 +7,7 @@ use serde_json::{json, Map, Value};
 
 use super::errors::ApiError;
 use super::json::decode_body;
-use super::management::query_flag;
+use super::json::query_id;
 use super::{empty_response, json_response, HttpRequest, HttpResponse};
 use crate::app::App;
 use crate::domain::secret::MAX_SECRET_LEN;
@@ -83,6 +83,17 @@ pub async fn verify(
     Ok(empty_response(StatusCode::OK))
 }
 
+/// The query of a verification's reissue.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ReissueQuery {
+    email: Option<String>,
+    application_id: Option<String>,
+    send_verify_email: Option<bool>,
+    send_verify_registration_email: Option<bool>,
+    send_verify_password_email: Option<bool>,
+}
+
 /// `PUT ?email=[&applicationId=][&sendVerifyEmail=false]` (for registrations
 /// `sendVerifyRegistrationEmail`, or `sendVerifyPasswordEmail` as FusionAuth's clients spell
 /// it): a new verification, mailed unless asked not to, its id (and one-time code) answered.
@@ -92,28 +103,17 @@ pub async fn reissue(
     scope: &TenantScope,
     kind: VerificationKind,
 ) -> Result<HttpResponse, ApiError> {
-    let email = request.query_value("email").unwrap_or_default();
-    let application_id = match request.query_value("applicationId") {
-        None => None,
-        Some(text) => Some(ApplicationId::parse(&text).ok_or_else(|| {
-            ApiError::field(FieldError::invalid(
-                "applicationId",
-                "[applicationId] must be a UUID.",
-            ))
-        })?),
+    let query: ReissueQuery = request.query()?;
+    let application_id = query_id("applicationId", query.application_id, ApplicationId::parse)?;
+    let flags = match kind {
+        VerificationKind::Email => [query.send_verify_email, None],
+        VerificationKind::Registration => [
+            query.send_verify_registration_email,
+            query.send_verify_password_email,
+        ],
     };
-    let flags: &[&str] = match kind {
-        VerificationKind::Email => &["sendVerifyEmail"],
-        VerificationKind::Registration => {
-            &["sendVerifyRegistrationEmail", "sendVerifyPasswordEmail"]
-        }
-    };
-    let mut send = true;
-    for flag in flags {
-        if request.query_value(flag).is_some() {
-            send &= query_flag(request, flag)?;
-        }
-    }
+    let send = flags.into_iter().flatten().all(|send| send);
+    let email = query.email.unwrap_or_default();
     let issued = flows::reissue(
         &app.verification_ports(),
         scope,

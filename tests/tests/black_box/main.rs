@@ -13,6 +13,7 @@ mod jwt;
 mod kickstart;
 mod oauth;
 mod passwordless_api;
+mod repeated_parameters;
 mod security_audit;
 mod server_limits;
 mod support;

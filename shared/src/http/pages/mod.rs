@@ -5,6 +5,7 @@
 use bytes::Bytes;
 use http::{HeaderValue, StatusCode};
 use minijinja::{AutoEscape, Environment};
+use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -732,19 +733,40 @@ pub fn cookie(request: &HttpRequest, name: &str) -> Option<String> {
         .map(|(_, v)| v.to_owned())
 }
 
-/// The pairs of a form-encoded body or a query string.
-pub fn form_pairs(bytes: &[u8]) -> Vec<(String, String)> {
-    form_urlencoded::parse(bytes)
-        .take(64)
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect()
+/// What any hosted page's form or query may say about the page itself: the language asked
+/// for (FusionAuth's `locale` parameter) and the client whose look it takes.
+#[derive(Debug, Default, Deserialize)]
+pub struct PageFields {
+    pub locale: Option<String>,
+    pub client_id: Option<String>,
 }
 
-pub fn form_value<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    pairs
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
+impl PageFields {
+    /// The page's fields in a form body; a repeated one leaves both unsaid, which only costs
+    /// the page its language and look.
+    pub fn of_form(request: &HttpRequest) -> Self {
+        request.form().unwrap_or_default()
+    }
+
+    /// The page's fields in the query string, by the same rule.
+    pub fn of_query(request: &HttpRequest) -> Self {
+        request.query().unwrap_or_default()
+    }
+
+    /// The form's fields, each falling back to the query's (a link's `locale` rides in its
+    /// query, a page's form may repeat it).
+    pub fn of_form_then_query(request: &HttpRequest) -> Self {
+        let form = Self::of_form(request);
+        let query = Self::of_query(request);
+        PageFields {
+            locale: form.locale.or(query.locale),
+            client_id: form.client_id.or(query.client_id),
+        }
+    }
+
+    pub fn language(&self, request: &HttpRequest) -> Language {
+        Language::choose(self.locale.as_deref(), request)
+    }
 }
 
 #[cfg(test)]

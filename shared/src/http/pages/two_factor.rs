@@ -6,6 +6,7 @@
 //! the page enrols an authenticator app first and shows the recovery codes once.
 
 use http::StatusCode;
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::app::App;
@@ -21,8 +22,8 @@ use crate::flows::tenancy::TenantScope;
 use crate::flows::two_factor::{self as flows, EnableRequest, SecondFactorLogin};
 use crate::flows::FlowError;
 use crate::http::errors::ApiError;
-use crate::http::oauth::{completion_ports, csrf_token, expired_page, language, Look};
-use crate::http::pages::{self, form_pairs, form_value, Csrf};
+use crate::http::oauth::{completion_ports, csrf_token, expired_page, Look};
+use crate::http::pages::{self, Csrf, PageFields};
 use crate::http::{HttpRequest, HttpResponse};
 
 /// `jared@example.com` as `j•••@example.com`: enough to tell addresses apart on a page.
@@ -51,13 +52,13 @@ struct Shown<'a> {
 fn step_page(
     look: &Look,
     request: &HttpRequest,
-    form: &[(String, String)],
+    fields: &PageFields,
     status: StatusCode,
     (two_factor_id, tenant): (&str, Option<&Tenant>),
     shown: Shown<'_>,
 ) -> Result<HttpResponse, ApiError> {
     let (token, csrf_cookie) = csrf_token(look.app, request)?;
-    let language = language(request, form);
+    let language = fields.language(request);
     let email_methods: Vec<Value> = shown
         .methods
         .iter()
@@ -75,7 +76,7 @@ fn step_page(
     let (recovery_codes, finishing_code) = shown.recovery.unzip();
     let context = json!({
         "csrf": token,
-        "locale": form_value(form, "locale"),
+        "locale": fields.locale,
         "two_factor_id": two_factor_id,
         "email_methods": email_methods,
         "trust_days": (trust_seconds / 86_400).max(1).to_string(),
@@ -87,7 +88,7 @@ fn step_page(
     });
     Ok(look.page(
         request,
-        form,
+        fields,
         status,
         "two-factor",
         context,
@@ -119,7 +120,7 @@ fn enrolment_of(
 pub async fn first_page(
     app: &App,
     request: &HttpRequest,
-    form: &[(String, String)],
+    fields: &PageFields,
     ahead: &SecondStepAhead,
 ) -> Result<HttpResponse, ApiError> {
     let pending = &ahead.pending;
@@ -141,7 +142,7 @@ pub async fn first_page(
     step_page(
         &look,
         request,
-        form,
+        fields,
         StatusCode::OK,
         (pending.id.expose(), tenant.as_ref()),
         Shown {
@@ -152,12 +153,83 @@ pub async fn first_page(
     )
 }
 
+/// The second step's form. A repeated field leaves the form empty, which ends at the expired
+/// page (no step id).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StepForm {
+    two_factor_id: Option<String>,
+    csrf: Option<String>,
+    /// `email` asks for a code by mail, to the method `method_id`.
+    send: Option<String>,
+    method_id: Option<String>,
+    code: Option<String>,
+    /// The authenticator being enrolled (base32), while the user has no method yet.
+    enrol_secret: Option<String>,
+    trust_computer: Option<String>,
+}
+
+/// A pending second step as the page shows it: whose it is, in which look, and the
+/// authenticator being enrolled if any.
+struct Step<'a> {
+    id: Secret,
+    look: Look<'a>,
+    fields: PageFields,
+    tenant: Option<Tenant>,
+    user: User,
+    enrolling: Option<AuthenticatorSecret>,
+}
+
+impl Step<'_> {
+    fn page(
+        &self,
+        request: &HttpRequest,
+        status: StatusCode,
+        shown: Shown<'_>,
+    ) -> Result<HttpResponse, ApiError> {
+        step_page(
+            &self.look,
+            request,
+            &self.fields,
+            status,
+            (self.id.expose(), self.tenant.as_ref()),
+            shown,
+        )
+    }
+
+    /// The page again, with the form's enrolment (if any) still on it.
+    fn again(
+        &self,
+        request: &HttpRequest,
+        status: StatusCode,
+        problem: Option<&'static str>,
+        sent: bool,
+    ) -> Result<HttpResponse, ApiError> {
+        self.page(
+            request,
+            status,
+            Shown {
+                methods: &self.user.two_factor.methods,
+                enrol: self
+                    .enrolling
+                    .as_ref()
+                    .map(|secret| enrolment_of(secret, self.tenant.as_ref(), &self.user)),
+                problem,
+                sent,
+                ..Shown::default()
+            },
+        )
+    }
+}
+
 /// `POST /oauth2/two-factor`: the code (or a request for an emailed one, or a first code of an
 /// authenticator being enrolled) for a pending step.
 pub async fn complete(app: &App, request: &HttpRequest) -> Result<HttpResponse, ApiError> {
-    let form = form_pairs(&request.body);
-    let Some(id) = form_value(&form, "twoFactorId")
-        .filter(|id| !id.is_empty() && id.len() <= MAX_SECRET_LEN)
+    let form: StepForm = request.form().unwrap_or_default();
+    let Some(id) = form
+        .two_factor_id
+        .as_deref()
+        .filter(|id| id.len() <= MAX_SECRET_LEN)
         .map(Secret::new)
     else {
         return Ok(expired_page(app, request));
@@ -179,104 +251,143 @@ pub async fn complete(app: &App, request: &HttpRequest) -> Result<HttpResponse, 
         } => Some(authorization.redirect_uri.clone()),
         _ => None,
     };
-    let look = Look::of(app, tenant.as_ref()).posting_to(redirect_uri.as_ref());
-    let methods = user.two_factor.methods.clone();
-    let enrolling = form_value(&form, "enrolSecret")
-        .filter(|_| methods.is_empty())
+    let enrolling = form
+        .enrol_secret
+        .as_deref()
+        .filter(|_| user.two_factor.methods.is_empty())
         .and_then(AuthenticatorSecret::from_base32);
-    let again = |status, problem, sent| {
-        step_page(
-            &look,
-            request,
-            &form,
-            status,
-            (id.expose(), tenant.as_ref()),
-            Shown {
-                methods: &methods,
-                enrol: enrolling
-                    .as_ref()
-                    .map(|secret| enrolment_of(secret, tenant.as_ref(), &user)),
-                problem,
-                sent,
-                ..Shown::default()
-            },
-        )
+    let step = Step {
+        id,
+        look: Look::of(app, tenant.as_ref()).posting_to(redirect_uri.as_ref()),
+        fields: PageFields::of_form(request),
+        tenant,
+        user,
+        enrolling,
     };
-    if !Csrf::for_public_url(&app.links.0).holds(request, form_value(&form, "csrf")) {
-        return again(StatusCode::FORBIDDEN, None, false);
+    if !Csrf::for_public_url(&app.links.0).holds(request, form.csrf.as_deref()) {
+        return step.again(request, StatusCode::FORBIDDEN, None, false);
     }
-    if form_value(&form, "send") == Some("email") {
-        let method_id = form_value(&form, "methodId").unwrap_or_default();
-        return match flows::send_login_code(&app.two_factor_ports(), &id, method_id).await {
-            Ok(()) => again(StatusCode::OK, None, true),
-            Err(FlowError::RateLimited) => {
-                again(StatusCode::TOO_MANY_REQUESTS, Some("limited_text"), false)
-            }
-            Err(FlowError::NotFound) => Ok(expired_page(app, request)),
-            Err(FlowError::Invalid(_)) => {
-                again(StatusCode::BAD_REQUEST, Some("two_factor_problem"), false)
-            }
-            Err(other) => Err(other.into()),
-        };
+    if form.send.as_deref() == Some("email") {
+        let method_id = form.method_id.as_deref().unwrap_or_default();
+        return send_email_code(app, request, &step, method_id).await;
     }
-    let Some(code) = form_value(&form, "code")
+    let Some(code) = form
+        .code
+        .as_deref()
         .map(|c| c.trim().replace(' ', ""))
         .filter(|c| !c.is_empty() && c.len() <= MAX_SECRET_LEN)
+        .map(Secret::new)
     else {
-        return again(StatusCode::BAD_REQUEST, Some("two_factor_problem"), false);
+        return step.again(
+            request,
+            StatusCode::BAD_REQUEST,
+            Some("two_factor_problem"),
+            false,
+        );
     };
-    if let Some(secret) = &enrolling {
-        // The person proved the first factor; the pending step stands for the API key the
-        // enable API asks for, and makes the code that finishes it.
-        let enabled = flows::enable(
-            &app.two_factor_ports(),
-            &TenantScope::default(),
-            user.id,
-            EnableRequest {
-                method: TwoFactorMethodKind::Authenticator,
-                code: Secret::new(code),
-                secret: Some(secret.clone()),
-                email: None,
-                two_factor_id: Some(id.clone()),
-            },
-        )
-        .await;
-        return match enabled {
-            Ok(enabled) => step_page(
-                &look,
-                request,
-                &form,
-                StatusCode::OK,
-                (id.expose(), tenant.as_ref()),
-                Shown {
-                    recovery: Some((
-                        enabled
-                            .recovery_codes
-                            .iter()
-                            .map(|c| c.expose().to_owned())
-                            .collect(),
-                        enabled
-                            .code
-                            .as_ref()
-                            .map(|c| c.expose().to_owned())
-                            .unwrap_or_default(),
-                    )),
-                    ..Shown::default()
-                },
-            ),
-            Err(FlowError::TwoFactorCodeWrong | FlowError::Invalid(_)) => {
-                again(StatusCode::BAD_REQUEST, Some("two_factor_problem"), false)
-            }
-            Err(FlowError::NotFound) => Ok(expired_page(app, request)),
-            Err(other) => Err(other.into()),
-        };
+    if let Some(secret) = &step.enrolling {
+        return finish_enrolment(app, request, &step, secret, code).await;
     }
+    let trust_computer = form.trust_computer.as_deref() == Some("true");
+    finish_login(app, request, &step, code, trust_computer).await
+}
+
+/// A code by mail to one of the user's email methods; the page says it was sent.
+async fn send_email_code(
+    app: &App,
+    request: &HttpRequest,
+    step: &Step<'_>,
+    method_id: &str,
+) -> Result<HttpResponse, ApiError> {
+    match flows::send_login_code(&app.two_factor_ports(), &step.id, method_id).await {
+        Ok(()) => step.again(request, StatusCode::OK, None, true),
+        Err(FlowError::RateLimited) => step.again(
+            request,
+            StatusCode::TOO_MANY_REQUESTS,
+            Some("limited_text"),
+            false,
+        ),
+        Err(FlowError::NotFound) => Ok(expired_page(app, request)),
+        Err(FlowError::Invalid(_)) => step.again(
+            request,
+            StatusCode::BAD_REQUEST,
+            Some("two_factor_problem"),
+            false,
+        ),
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// The first code of an authenticator being enrolled: the method is enabled and the page
+/// shows the recovery codes once, with the code that finishes the step.
+async fn finish_enrolment(
+    app: &App,
+    request: &HttpRequest,
+    step: &Step<'_>,
+    secret: &AuthenticatorSecret,
+    code: Secret,
+) -> Result<HttpResponse, ApiError> {
+    // The person proved the first factor; the pending step stands for the API key the enable
+    // API asks for, and makes the code that finishes it.
+    let enabled = flows::enable(
+        &app.two_factor_ports(),
+        &TenantScope::default(),
+        step.user.id,
+        EnableRequest {
+            method: TwoFactorMethodKind::Authenticator,
+            code,
+            secret: Some(secret.clone()),
+            email: None,
+            two_factor_id: Some(step.id.clone()),
+        },
+    )
+    .await;
+    match enabled {
+        Ok(enabled) => step.page(
+            request,
+            StatusCode::OK,
+            Shown {
+                recovery: Some((
+                    enabled
+                        .recovery_codes
+                        .iter()
+                        .map(|c| c.expose().to_owned())
+                        .collect(),
+                    enabled
+                        .code
+                        .as_ref()
+                        .map(|c| c.expose().to_owned())
+                        .unwrap_or_default(),
+                )),
+                ..Shown::default()
+            },
+        ),
+        Err(FlowError::TwoFactorCodeWrong | FlowError::Invalid(_)) => step.again(
+            request,
+            StatusCode::BAD_REQUEST,
+            Some("two_factor_problem"),
+            false,
+        ),
+        Err(FlowError::NotFound) => Ok(expired_page(app, request)),
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// The code of the second factor: the login completes and the browser goes on to the client
+/// with an authorization code, trusted for the tenant's time if it asked.
+async fn finish_login(
+    app: &App,
+    request: &HttpRequest,
+    step: &Step<'_>,
+    code: Secret,
+    trust_computer: bool,
+) -> Result<HttpResponse, ApiError> {
     let done = match flows::login(
         &app.two_factor_ports(),
         SecondFactorLogin {
-            two_factor_id: id.clone(),
-            code: Secret::new(code),
-            trust_computer: form_value(&form, "trustComputer") == Some("true"),
+            two_factor_id: step.id.clone(),
+            code,
+            trust_computer,
             application_id: None,
             ip_address: request.source_ip.map(|ip| ip.to_string()),
             no_jwt: true,
@@ -286,7 +397,12 @@ pub async fn complete(app: &App, request: &HttpRequest) -> Result<HttpResponse, 
     {
         Ok(done) => done,
         Err(FlowError::TwoFactorCodeWrong) => {
-            return again(StatusCode::BAD_REQUEST, Some("two_factor_problem"), false)
+            return step.again(
+                request,
+                StatusCode::BAD_REQUEST,
+                Some("two_factor_problem"),
+                false,
+            )
         }
         Err(FlowError::NotFound | FlowError::UserLocked | FlowError::UserExpired) => {
             return Ok(expired_page(app, request))
@@ -303,14 +419,13 @@ pub async fn complete(app: &App, request: &HttpRequest) -> Result<HttpResponse, 
         // A step begun by the API has no authorization request to finish here.
         return Ok(expired_page(app, request));
     };
-    let locale = form_value(&form, "locale").map(str::to_owned);
     let completion = redirect_to_client(
         &completion_ports(app),
         &application,
         &done.logged_in.user,
         done.logged_in.registered,
         authorization,
-        locale,
+        step.fields.locale.clone(),
     )
     .await?;
     let Completion::Redirect(location) = completion else {

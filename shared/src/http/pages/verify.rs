@@ -4,6 +4,7 @@
 //! fetches links verifies nobody.
 
 use http::StatusCode;
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::app::App;
@@ -14,7 +15,7 @@ use crate::flows::verification::{self as flows, VerificationKind};
 use crate::flows::FlowError;
 use crate::http::errors::ApiError;
 use crate::http::oauth::link_code;
-use crate::http::pages::{self, form_pairs, form_value, Csrf, Language, Page, PageSet};
+use crate::http::pages::{self, Csrf, Page, PageFields, PageSet};
 use crate::http::{HttpRequest, HttpResponse};
 
 fn render(
@@ -25,16 +26,12 @@ fn render(
     context: Value,
     cookies: Vec<String>,
 ) -> HttpResponse {
-    let pairs = form_pairs(&request.body);
-    let locale = form_value(&pairs, "locale")
-        .map(str::to_owned)
-        .or_else(|| request.query_value("locale"));
     pages::render(
         Page {
             set: PageSet::builtin(),
             status,
             name,
-            language: Language::choose(locale.as_deref(), request),
+            language: PageFields::of_form_then_query(request).language(request),
             context,
             cookies,
             form_origins: Vec::new(),
@@ -57,14 +54,15 @@ fn verify_page(
     let (token, cookie) = Csrf::for_public_url(&app.links.0)
         .token(request, app.entropy.as_ref())
         .ok_or_else(|| ApiError::internal("no randomness for a CSRF token"))?;
-    let language = Language::choose(request.query_value("locale").as_deref(), request);
+    let query = PageFields::of_query(request);
+    let language = query.language(request);
     let context = json!({
         "action": format!("/{}/verify/{}", kind.path(), id.expose()),
         "csrf": token,
         "registration": kind == VerificationKind::Registration,
         "ask_code": ask_code,
         "problem": problem.then(|| language.message("verify_code_problem")),
-        "locale": request.query_value("locale"),
+        "locale": query.locale,
     });
     Ok(render(
         app,
@@ -100,6 +98,15 @@ pub async fn page(
     verify_page(app, request, kind, &id, StatusCode::OK, false, false)
 }
 
+/// The verify page's form: its CSRF token and, once asked for, the code from the mail. A
+/// repeated field leaves the form empty, which the CSRF check refuses.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct VerifyForm {
+    csrf: Option<String>,
+    one_time_code: Option<String>,
+}
+
 /// `POST` from the page: takes the verification and says so.
 pub async fn complete(
     app: &App,
@@ -110,12 +117,14 @@ pub async fn complete(
     let Some(id) = link_code(raw) else {
         return Ok(expired_page(app, request));
     };
-    let form = form_pairs(&request.body);
-    let code_field = form_value(&form, "oneTimeCode")
+    let form: VerifyForm = request.form().unwrap_or_default();
+    let code_field = form
+        .one_time_code
+        .as_deref()
         .map(str::trim)
         .filter(|c| !c.is_empty() && c.len() <= MAX_SECRET_LEN)
         .map(Secret::new);
-    if !Csrf::for_public_url(&app.links.0).holds(request, form_value(&form, "csrf")) {
+    if !Csrf::for_public_url(&app.links.0).holds(request, form.csrf.as_deref()) {
         // A stale or missing cookie: the same page again, with a token that will hold.
         let asked = code_field.is_some();
         return verify_page(app, request, kind, &id, StatusCode::FORBIDDEN, asked, false);
