@@ -3,13 +3,14 @@
 
 use http::StatusCode;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::collections::BTreeMap;
 
 use super::errors::ApiError;
 use super::json::decode_body;
 use super::management::required_object;
 use super::routes::is_permissible;
+use super::wire::{ApiKeyMetaData, ApiKeyResponse, ApiKeyView};
 use super::{empty_response, json_response, HttpRequest, HttpResponse};
 use crate::app::App;
 use crate::domain::ids::ApiKeyId;
@@ -107,35 +108,24 @@ fn not_supported(field: &str, why: &str) -> FieldError {
 
 /// A key as responses show it: FusionAuth's shape, never its hash; the key itself only when
 /// it was just made.
-fn view(key: &ApiKey, made: Option<&Secret>) -> Value {
-    let mut attributes: BTreeMap<&str, &str> = key
-        .attributes
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
+fn view(key: &ApiKey, made: Option<&Secret>) -> ApiKeyView {
+    let mut attributes = key.attributes.clone();
     if !key.description.is_empty() {
-        attributes.insert("description", &key.description);
+        attributes.insert("description".to_owned(), key.description.clone());
     }
-    let mut view = json!({
-        "id": key.id,
-        "metaData": {"attributes": attributes},
-        "keyManager": false,
-        "retrievable": false,
-        "insertInstant": key.insert_instant,
-        "lastUpdateInstant": key.last_update_instant,
-    });
-    for (name, value) in [
-        ("name", json!(key.name)),
-        ("permissions", json!(key.permissions)),
-        ("tenantId", json!(key.tenant_id)),
-        ("expirationInstant", json!(key.expiration_instant)),
-        ("key", json!(made.map(Secret::expose))),
-    ] {
-        if !value.is_null() {
-            view[name] = value;
-        }
+    ApiKeyView {
+        id: key.id,
+        meta_data: ApiKeyMetaData { attributes },
+        key_manager: false,
+        retrievable: false,
+        insert_instant: key.insert_instant,
+        last_update_instant: key.last_update_instant,
+        name: key.name.clone(),
+        permissions: key.permissions.clone(),
+        tenant_id: key.tenant_id,
+        expiration_instant: key.expiration_instant,
+        key: made.map(|secret| secret.expose().to_owned()),
     }
-    view
 }
 
 pub async fn create_api_key(
@@ -156,7 +146,9 @@ pub async fn create_api_key(
     .await?;
     Ok(json_response(
         StatusCode::OK,
-        &json!({"apiKey": view(&key, Some(&secret))}),
+        &ApiKeyResponse {
+            api_key: &view(&key, Some(&secret)),
+        },
     ))
 }
 
@@ -164,7 +156,9 @@ pub async fn retrieve_api_key(app: &App, id: ApiKeyId) -> Result<HttpResponse, A
     let key = flows::api_key(app.store.as_ref(), id).await?;
     Ok(json_response(
         StatusCode::OK,
-        &json!({"apiKey": view(&key, None)}),
+        &ApiKeyResponse {
+            api_key: &view(&key, None),
+        },
     ))
 }
 
@@ -185,7 +179,9 @@ pub async fn update_api_key(
     .await?;
     Ok(json_response(
         StatusCode::OK,
-        &json!({"apiKey": view(&key, None)}),
+        &ApiKeyResponse {
+            api_key: &view(&key, None),
+        },
     ))
 }
 

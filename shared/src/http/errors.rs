@@ -1,9 +1,9 @@
 //! The one place where failures become FusionAuth statuses and bodies.
 
 use http::StatusCode;
-use serde_json::{json, Value};
 
 use super::form::FormError;
+use super::wire::Errors;
 use super::{empty_response, json_response, HttpResponse};
 use crate::domain::validation::{FieldError, ValidationErrors};
 use crate::flows::FlowError;
@@ -135,7 +135,7 @@ impl ApiError {
     pub fn into_response(self, request_id: &str) -> HttpResponse {
         match self {
             ApiError::BadRequest(errors) => {
-                json_response(StatusCode::BAD_REQUEST, &errors_body(&errors))
+                json_response(StatusCode::BAD_REQUEST, &Errors::of(&errors))
             }
             ApiError::Unauthorized => empty_response(StatusCode::UNAUTHORIZED),
             ApiError::Forbidden => empty_response(StatusCode::FORBIDDEN),
@@ -148,40 +148,17 @@ impl ApiError {
             ApiError::Locked => empty_response(StatusCode::LOCKED),
             ApiError::TooManyRequests => json_response(
                 StatusCode::TOO_MANY_REQUESTS,
-                &json!({"generalErrors": [{"code": "[RateLimited]", "message": "Too many requests. Try again later."}]}),
+                &Errors::general("[RateLimited]", "Too many requests. Try again later."),
             ),
             ApiError::Internal(_) => json_response(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                &json!({"generalErrors": [{"code": "[Exception]", "message": format!("An unexpected error occurred. Request id {request_id}.")}]}),
+                &Errors::general(
+                    "[Exception]",
+                    &format!("An unexpected error occurred. Request id {request_id}."),
+                ),
             ),
         }
     }
-}
-
-/// `{"fieldErrors": {"field": [{code, message}]}, "generalErrors": [...]}`; empty parts are left out.
-pub fn errors_body(errors: &ValidationErrors) -> Value {
-    let mut body = serde_json::Map::new();
-    if !errors.field_errors.is_empty() {
-        let mut fields = serde_json::Map::new();
-        for error in &errors.field_errors {
-            let entry = fields
-                .entry(error.field.clone())
-                .or_insert_with(|| json!([]));
-            if let Value::Array(list) = entry {
-                list.push(json!({"code": error.code, "message": error.message}));
-            }
-        }
-        body.insert("fieldErrors".into(), Value::Object(fields));
-    }
-    if !errors.general_errors.is_empty() {
-        let general: Vec<Value> = errors
-            .general_errors
-            .iter()
-            .map(|(code, message)| json!({"code": code, "message": message}))
-            .collect();
-        body.insert("generalErrors".into(), Value::Array(general));
-    }
-    Value::Object(body)
 }
 
 impl From<ValidationErrors> for ApiError {

@@ -2,7 +2,7 @@
 //! them.
 
 use http::StatusCode;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use serde::Deserialize;
 
@@ -10,6 +10,10 @@ use super::errors::ApiError;
 use super::json::{decode_body, query_id, Checks};
 use super::oidc::bearer;
 use super::pages;
+use super::wire::{
+    JwtRefreshResponse, PublicKeyResponse, PublicKeysResponse, RefreshTokenResponse,
+    RefreshTokenView, RefreshTokensResponse, ValidateResponse,
+};
 use super::{empty_response, json_response, HttpRequest, HttpResponse};
 use crate::app::App;
 use crate::domain::ids::RefreshTokenId;
@@ -45,7 +49,10 @@ pub async fn validate(app: &App, request: &HttpRequest) -> Result<HttpResponse, 
     )
     .await?
     {
-        Some(claims) => Ok(json_response(StatusCode::OK, &json!({"jwt": claims}))),
+        Some(claims) => Ok(json_response(
+            StatusCode::OK,
+            &ValidateResponse { jwt: &claims },
+        )),
         None => Err(ApiError::Unauthorized),
     }
 }
@@ -69,17 +76,20 @@ pub async fn public_key(app: &App, request: &HttpRequest) -> Result<HttpResponse
     };
     let single = !matches!(selection, KeySelection::All);
     let keys = flows::public_keys(app.store.as_ref(), selection).await?;
-    let body = match (single, keys.first()) {
-        (true, Some((_, pem))) => json!({"publicKey": pem}),
-        _ => {
-            let all: Map<String, Value> = keys
-                .into_iter()
-                .map(|(id, pem)| (id.to_string(), Value::String(pem)))
-                .collect();
-            json!({"publicKeys": all})
+    Ok(match (single, keys.first()) {
+        (true, Some((_, pem))) => {
+            json_response(StatusCode::OK, &PublicKeyResponse { public_key: pem })
         }
-    };
-    Ok(json_response(StatusCode::OK, &body))
+        _ => json_response(
+            StatusCode::OK,
+            &PublicKeysResponse {
+                public_keys: keys
+                    .into_iter()
+                    .map(|(id, pem)| (id.to_string(), Value::String(pem)))
+                    .collect(),
+            },
+        ),
+    })
 }
 
 /// FusionAuth's `RefreshRequest`.
@@ -124,27 +134,34 @@ pub async fn refresh(app: &App, request: &HttpRequest) -> Result<HttpResponse, A
     )
     .await?
     .ok_or(ApiError::NotFound)?;
-    let mut body = json!({"token": rotated.access_token});
-    if let (Some(token), Some(id)) = (&rotated.refresh_token, rotated.refresh_token_id) {
-        body["refreshToken"] = json!(token.expose());
-        body["refreshTokenId"] = json!(id);
-    }
-    Ok(json_response(StatusCode::OK, &body))
+    let (refresh_token, refresh_token_id) = match (&rotated.refresh_token, rotated.refresh_token_id)
+    {
+        (Some(token), Some(id)) => (Some(token.expose()), Some(id)),
+        _ => (None, None),
+    };
+    Ok(json_response(
+        StatusCode::OK,
+        &JwtRefreshResponse {
+            token: &rotated.access_token,
+            refresh_token,
+            refresh_token_id,
+        },
+    ))
 }
 
 /// FusionAuth's `RefreshToken` as management shows it. The token itself is stored only as
 /// its hash, so it is never shown.
-fn refresh_token_view(token: &StoredRefreshToken) -> Value {
-    json!({
-        "id": token.id,
-        "applicationId": token.application_id,
-        "tenantId": token.tenant_id,
-        "userId": token.user_id,
-        "insertInstant": token.start_instant,
-        "startInstant": token.start_instant,
-        "metaData": {},
-        "data": {},
-    })
+fn refresh_token_view(token: &StoredRefreshToken) -> RefreshTokenView {
+    RefreshTokenView {
+        id: token.id,
+        application_id: token.application_id,
+        tenant_id: token.tenant_id,
+        user_id: token.user_id,
+        insert_instant: token.start_instant,
+        start_instant: token.start_instant,
+        meta_data: Map::new(),
+        data: Map::new(),
+    }
 }
 
 /// `GET /api/jwt/refresh?userId=…`: the user's live refresh tokens; `GET /api/jwt/refresh/{id}`:
@@ -166,7 +183,9 @@ pub async fn retrieve_refresh_tokens(
         let token = tokens.first().ok_or(ApiError::NotFound)?;
         return Ok(json_response(
             StatusCode::OK,
-            &json!({"refreshToken": refresh_token_view(token)}),
+            &RefreshTokenResponse {
+                refresh_token: &refresh_token_view(token),
+            },
         ));
     }
     let query: RefreshTokenQuery = request.query()?;
@@ -179,10 +198,12 @@ pub async fn retrieve_refresh_tokens(
         app.clock.now(),
     )
     .await?;
-    let views: Vec<Value> = tokens.iter().map(refresh_token_view).collect();
+    let views: Vec<RefreshTokenView> = tokens.iter().map(refresh_token_view).collect();
     Ok(json_response(
         StatusCode::OK,
-        &json!({"refreshTokens": views}),
+        &RefreshTokensResponse {
+            refresh_tokens: &views,
+        },
     ))
 }
 

@@ -3,11 +3,12 @@
 
 use http::StatusCode;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::errors::ApiError;
 use super::json::{decode_body, Checks};
 use super::management::required_object;
+use super::wire::{KeyResponse, KeyView, KeysResponse};
 use super::{empty_response, json_response, HttpRequest, HttpResponse};
 use crate::app::App;
 use crate::domain::signing::PublicJwk;
@@ -67,26 +68,19 @@ fn algorithm(name: &str) -> Result<SigningAlgorithm, FieldError> {
 }
 
 /// A key as responses show it: FusionAuth's shape, the public half only.
-fn view(key: &SigningKey) -> Value {
-    let mut view = json!({
-        "id": key.id,
-        "kid": key.id,
-        "algorithm": key.algorithm.name(),
-        "type": key.algorithm.key_type(),
-        "hasPrivateKey": key.can_sign() && !key.algorithm.is_hmac(),
-        "insertInstant": key.insert_instant,
-        "lastUpdateInstant": key.insert_instant,
-    });
-    if let Some(name) = &key.name {
-        view["name"] = json!(name);
+fn view(key: &SigningKey) -> KeyView {
+    KeyView {
+        id: key.id,
+        kid: key.id,
+        algorithm: key.algorithm.name(),
+        key_type: key.algorithm.key_type(),
+        has_private_key: key.can_sign() && !key.algorithm.is_hmac(),
+        insert_instant: key.insert_instant,
+        last_update_instant: key.insert_instant,
+        name: key.name.clone(),
+        length: key.length,
+        public_key: key.public_jwk.as_ref().and_then(PublicJwk::to_pem),
     }
-    if let Some(length) = key.length {
-        view["length"] = json!(length);
-    }
-    if let Some(pem) = key.public_jwk.as_ref().and_then(PublicJwk::to_pem) {
-        view["publicKey"] = json!(pem);
-    }
-    view
 }
 
 /// `POST /api/key/import[/{id}]`: a PEM private key (with its `publicKey` or not), a PEM public
@@ -130,7 +124,10 @@ pub async fn import_key(
         secret,
     };
     let key = flows::import_key(app.store.as_ref(), &app.key_making(), scope, id, import).await?;
-    Ok(json_response(StatusCode::OK, &json!({"key": view(&key)})))
+    Ok(json_response(
+        StatusCode::OK,
+        &KeyResponse { key: &view(&key) },
+    ))
 }
 
 /// The largest PEM (or secret) an import takes: a 4096-bit RSA private key is about 3.3 KiB.
@@ -169,7 +166,10 @@ pub async fn generate_key(
         length: input.length,
     };
     let key = flows::generate_key(app.store.as_ref(), &app.key_making(), scope, id, draft).await?;
-    Ok(json_response(StatusCode::OK, &json!({"key": view(&key)})))
+    Ok(json_response(
+        StatusCode::OK,
+        &KeyResponse { key: &view(&key) },
+    ))
 }
 
 pub async fn retrieve_key(
@@ -178,13 +178,19 @@ pub async fn retrieve_key(
     id: KeyId,
 ) -> Result<HttpResponse, ApiError> {
     let key = flows::key(app.store.as_ref(), scope, id).await?;
-    Ok(json_response(StatusCode::OK, &json!({"key": view(&key)})))
+    Ok(json_response(
+        StatusCode::OK,
+        &KeyResponse { key: &view(&key) },
+    ))
 }
 
 pub async fn list_keys(app: &App, scope: &TenantScope) -> Result<HttpResponse, ApiError> {
     let keys = flows::keys(app.store.as_ref(), scope).await?;
-    let views: Vec<Value> = keys.iter().map(view).collect();
-    Ok(json_response(StatusCode::OK, &json!({"keys": views})))
+    let views: Vec<KeyView> = keys.iter().map(view).collect();
+    Ok(json_response(
+        StatusCode::OK,
+        &KeysResponse { keys: &views },
+    ))
 }
 
 pub async fn delete_key(

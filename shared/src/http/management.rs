@@ -7,6 +7,11 @@ use serde_json::{json, Map, Value};
 
 use super::errors::ApiError;
 use super::json::{decode_body, decode_value};
+use super::wire::{
+    ApplicationResponse, ApplicationsResponse, EmailTemplateResponse, EmailTemplatesResponse,
+    IssuedTokens, JwksResponse, PreviewEmail, PreviewFrom, PreviewResponse, RegistrationResponse,
+    RoleResponse, TenantResponse, TenantsResponse,
+};
 use super::{empty_response, json_response, HttpRequest, HttpResponse};
 use crate::app::App;
 use crate::domain::application::ApplicationRole;
@@ -102,7 +107,10 @@ pub async fn create_tenant(
     let tenant = required_object("tenant", body.tenant)?;
     let making = app.tenant_making();
     let tenant = flows::create_tenant(app.store.as_ref(), &making, scope, id, tenant).await?;
-    Ok(json_response(StatusCode::OK, &json!({"tenant": tenant})))
+    Ok(json_response(
+        StatusCode::OK,
+        &TenantResponse { tenant: &tenant },
+    ))
 }
 
 pub async fn retrieve_tenant(
@@ -112,12 +120,18 @@ pub async fn retrieve_tenant(
 ) -> Result<HttpResponse, ApiError> {
     // An id that is not a UUID names no tenant: 404, like any unknown id.
     let tenant = flows::tenant(app.store.as_ref(), scope, id).await?;
-    Ok(json_response(StatusCode::OK, &json!({"tenant": tenant})))
+    Ok(json_response(
+        StatusCode::OK,
+        &TenantResponse { tenant: &tenant },
+    ))
 }
 
 pub async fn list_tenants(app: &App, scope: &TenantScope) -> Result<HttpResponse, ApiError> {
     let tenants = flows::tenants(app.store.as_ref(), scope).await?;
-    Ok(json_response(StatusCode::OK, &json!({"tenants": tenants})))
+    Ok(json_response(
+        StatusCode::OK,
+        &TenantsResponse { tenants: &tenants },
+    ))
 }
 
 /// `PUT`: the body is the whole tenant; what it leaves out takes its default.
@@ -132,7 +146,10 @@ pub async fn update_tenant(
     let tenant = required_object("tenant", body.tenant)?;
     let tenant =
         flows::update_tenant(app.store.as_ref(), app.clock.as_ref(), scope, id, tenant).await?;
-    Ok(json_response(StatusCode::OK, &json!({"tenant": tenant})))
+    Ok(json_response(
+        StatusCode::OK,
+        &TenantResponse { tenant: &tenant },
+    ))
 }
 
 pub async fn delete_tenant(
@@ -155,7 +172,10 @@ pub async fn patch_tenant(
     let tenant = patched(&current, patch, "tenant")?;
     let tenant =
         flows::update_tenant(app.store.as_ref(), app.clock.as_ref(), scope, id, tenant).await?;
-    Ok(json_response(StatusCode::OK, &json!({"tenant": tenant})))
+    Ok(json_response(
+        StatusCode::OK,
+        &TenantResponse { tenant: &tenant },
+    ))
 }
 
 /// The object a PATCH body carries under `name`, checked against the object's type before it is
@@ -217,7 +237,9 @@ pub async fn create_application(
     .await?;
     Ok(json_response(
         StatusCode::OK,
-        &json!({"application": application_view(&application)}),
+        &ApplicationResponse {
+            application: &application_view(&application),
+        },
     ))
 }
 
@@ -229,7 +251,9 @@ pub async fn retrieve_application(
     let application = flows::application(app.store.as_ref(), scope, id).await?;
     Ok(json_response(
         StatusCode::OK,
-        &json!({"application": application_view(&application)}),
+        &ApplicationResponse {
+            application: &application_view(&application),
+        },
     ))
 }
 
@@ -244,7 +268,9 @@ pub async fn list_applications(
     let views: Vec<Value> = applications.iter().map(application_view).collect();
     Ok(json_response(
         StatusCode::OK,
-        &json!({"applications": views}),
+        &ApplicationsResponse {
+            applications: &views,
+        },
     ))
 }
 
@@ -277,7 +303,9 @@ pub async fn update_application(
             .await?;
     Ok(json_response(
         StatusCode::OK,
-        &json!({"application": application_view(&application)}),
+        &ApplicationResponse {
+            application: &application_view(&application),
+        },
     ))
 }
 
@@ -338,7 +366,7 @@ pub async fn write_role(
             flows::create_role(store, clock, entropy, scope, application_id, role_id, role).await?
         }
     };
-    Ok(json_response(StatusCode::OK, &json!({"role": role})))
+    Ok(json_response(StatusCode::OK, &RoleResponse { role: &role }))
 }
 
 pub async fn delete_role(
@@ -418,32 +446,39 @@ pub async fn register(
         skip_registration_verification: body.skip_registration_verification.unwrap_or(false),
     };
     let registered = flows::register(&app.verification_ports(), scope, user_id, command).await?;
-    let mut response = json!({"registration": &registered.registration, "user": &registered.user});
-    super::users::add_verification(
-        &mut response,
+    let tokens = match creates_user {
+        true => Some(
+            flows::registration_tokens(
+                app.store.as_ref(),
+                app.key_vault.as_ref(),
+                app.entropy.as_ref(),
+                app.clock.as_ref(),
+                &registered,
+            )
+            .await?,
+        ),
+        false => None,
+    };
+    let mut response = RegistrationResponse::of(&registered.registration);
+    response.user = Some(&registered.user);
+    // The caller holds a key that may register users: it sees the one-time codes too.
+    response.verifications.add(
         VerificationKind::Email,
         registered.email_verification.as_ref(),
+        true,
     );
-    super::users::add_verification(
-        &mut response,
+    response.verifications.add(
         VerificationKind::Registration,
         registered.registration_verification.as_ref(),
+        true,
     );
-    if creates_user {
-        let tokens = flows::registration_tokens(
-            app.store.as_ref(),
-            app.key_vault.as_ref(),
-            app.entropy.as_ref(),
-            app.clock.as_ref(),
-            &registered,
-        )
-        .await?;
-        response["token"] = json!(tokens.access.token);
-        response["tokenExpirationInstant"] = json!(tokens.access.expiration);
-        if let Some(refresh) = tokens.refresh {
-            response["refreshToken"] = json!(refresh.token.expose());
-            response["refreshTokenId"] = json!(refresh.id);
-        }
+    if let Some(tokens) = &tokens {
+        response.tokens = IssuedTokens {
+            token: Some(&tokens.access.token),
+            token_expiration_instant: Some(tokens.access.expiration),
+            refresh_token: tokens.refresh.as_ref().map(|r| r.token.expose()),
+            refresh_token_id: tokens.refresh.as_ref().map(|r| r.id),
+        };
     }
     Ok(json_response(StatusCode::OK, &response))
 }
@@ -467,7 +502,9 @@ pub async fn create_email_template(
     .await?;
     Ok(json_response(
         StatusCode::OK,
-        &json!({"emailTemplate": template}),
+        &EmailTemplateResponse {
+            email_template: &template,
+        },
     ))
 }
 
@@ -479,7 +516,9 @@ pub async fn retrieve_email_template(
     let template = templates::template(app.store.as_ref(), scope, id).await?;
     Ok(json_response(
         StatusCode::OK,
-        &json!({"emailTemplate": template}),
+        &EmailTemplateResponse {
+            email_template: &template,
+        },
     ))
 }
 
@@ -490,7 +529,9 @@ pub async fn list_email_templates(
     let found = templates::templates(app.store.as_ref(), scope).await?;
     Ok(json_response(
         StatusCode::OK,
-        &json!({"emailTemplates": found}),
+        &EmailTemplatesResponse {
+            email_templates: &found,
+        },
     ))
 }
 
@@ -515,7 +556,9 @@ pub async fn update_email_template(
         templates::update_template(store, app.clock.as_ref(), scope, id, template).await?;
     Ok(json_response(
         StatusCode::OK,
-        &json!({"emailTemplate": template}),
+        &EmailTemplateResponse {
+            email_template: &template,
+        },
     ))
 }
 
@@ -545,17 +588,21 @@ pub async fn preview_email_template(
     let body: PreviewBody = decode_body(&request.body)?;
     let template = required_object("emailTemplate", body.email_template)?;
     let preview = templates::preview(&template, body.locale.as_deref(), app.clock.now())?;
-    let mut email = json!({
-        "subject": preview.subject,
-        "html": preview.html,
-        "text": preview.text,
+    let from = preview.from_email.map(|address| PreviewFrom {
+        address,
+        display: preview.from_name,
     });
-    if let Some(address) = preview.from_email {
-        email["from"] = json!({"address": address, "display": preview.from_name});
-    }
     Ok(json_response(
         StatusCode::OK,
-        &json!({"email": email, "errors": {}}),
+        &PreviewResponse {
+            email: PreviewEmail {
+                subject: preview.subject,
+                html: preview.html,
+                text: preview.text,
+                from,
+            },
+            errors: Map::new(),
+        },
     ))
 }
 
@@ -564,7 +611,7 @@ pub async fn jwks(app: &App, tenant: Option<TenantId>) -> Result<HttpResponse, A
         None => flows::public_keys(app.store.as_ref()).await?,
         Some(id) => flows::tenant_public_keys(app.store.as_ref(), id).await?,
     };
-    let mut response = json_response(StatusCode::OK, &json!({"keys": Value::Array(keys)}));
+    let mut response = json_response(StatusCode::OK, &JwksResponse { keys: &keys });
     // Verifiers cache the key set; rotation keeps old keys published (S24), so an hour is safe.
     response.headers_mut().insert(
         http::header::CACHE_CONTROL,

@@ -21,6 +21,7 @@ pub mod token;
 pub mod two_factor;
 pub mod users;
 pub mod verification;
+pub mod wire;
 
 mod request;
 mod response;

@@ -14,7 +14,10 @@ use crate::domain::oauth::{AuthorizationError, AuthorizationRequest};
 use crate::domain::secret::MAX_SECRET_LEN;
 use crate::domain::user::MAX_LOGIN_ID_LEN;
 use crate::domain::{ApplicationId, Secret, SecretHash, Tenant};
-use crate::flows::oauth::{self, CompletingBrowser, Completion, CompletionPorts, LinkView};
+use crate::flows::oauth::{
+    self, AuthorizeError, CheckedAuthorization, CompletingBrowser, Completion, CompletionPorts,
+    LinkView,
+};
 use crate::flows::passwordless::SendPorts;
 use crate::flows::FlowError;
 
@@ -615,55 +618,36 @@ fn authorize_page(
     ))
 }
 
-/// Checks an authorization request against its application before any page offers a form:
-/// an unknown client, a redirect URI it did not authorize or a PKCE policy it breaks gets an
-/// error page, never a redirect (S17).
-async fn checked_authorization<'a>(
-    app: &'a App,
+/// The authorization request in a query or form, checked against its application (S17).
+async fn checked_authorization(
+    app: &App,
     fields: Result<AuthorizationFields, FormError>,
-) -> Result<Result<(AuthorizationRequest, Look<'a>), AuthorizationError>, ApiError> {
-    let authorization = match authorization_in(fields) {
-        Ok(Some(authorization)) => authorization,
-        Ok(None) => return Ok(Err(AuthorizationError::InvalidClient)),
-        Err(refusal) => return Ok(Err(refusal)),
-    };
-    let Some(application) = app
-        .store
-        .application(authorization.client_id)
-        .await
-        .map_err(FlowError::from)?
-    else {
-        return Ok(Err(AuthorizationError::InvalidClient));
-    };
-    if let Err(refusal) = authorization.check_against(&application) {
-        return Ok(Err(refusal));
-    }
-    if !application.passwordless_configuration.enabled {
-        return Ok(Err(AuthorizationError::PasswordlessDisabled));
-    }
-    let tenant = app
-        .store
-        .tenant(application.tenant_id)
-        .await
-        .map_err(FlowError::from)?;
-    let look = Look::of(app, tenant.as_ref()).posting_to([&authorization.redirect_uri]);
-    Ok(Ok((authorization, look)))
+) -> Result<CheckedAuthorization, AuthorizeError> {
+    let authorization = authorization_in(fields)?.ok_or(AuthorizationError::InvalidClient)?;
+    oauth::check_authorization(app.store.as_ref(), authorization).await
+}
+
+/// The look of the pages of a checked authorization request: its tenant's, whose forms may
+/// end at its redirect URI.
+fn look_of<'a>(app: &'a App, checked: &CheckedAuthorization) -> Look<'a> {
+    Look::of(app, checked.tenant()).posting_to([&checked.request().redirect_uri])
 }
 
 /// `GET /oauth2/authorize`: one email field, "Email me a login link".
 pub async fn authorize(app: &App, request: &HttpRequest) -> Result<HttpResponse, ApiError> {
     let query = PageFields::of_query(request);
     let hint: EmailForm = request.query().unwrap_or_default();
-    match checked_authorization(app, request.query()).await? {
-        Ok((authorization, look)) => authorize_page(
-            &look,
+    match checked_authorization(app, request.query()).await {
+        Ok(checked) => authorize_page(
+            &look_of(app, &checked),
             request,
             (&query, &hint),
-            &authorization,
+            checked.request(),
             StatusCode::OK,
             None,
         ),
-        Err(refusal) => Ok(error_page(app, request, &query, &refusal)),
+        Err(AuthorizeError::Refused(refusal)) => Ok(error_page(app, request, &query, &refusal)),
+        Err(AuthorizeError::Flow(error)) => Err(error.into()),
     }
 }
 
@@ -673,16 +657,20 @@ pub async fn authorize(app: &App, request: &HttpRequest) -> Result<HttpResponse,
 pub async fn request_link(app: &App, request: &HttpRequest) -> Result<HttpResponse, ApiError> {
     let fields = PageFields::of_form(request);
     let form: EmailForm = request.form().unwrap_or_default();
-    let (authorization, look) = match checked_authorization(app, request.form()).await? {
+    let checked = match checked_authorization(app, request.form()).await {
         Ok(checked) => checked,
-        Err(refusal) => return Ok(error_page(app, request, &fields, &refusal)),
+        Err(AuthorizeError::Refused(refusal)) => {
+            return Ok(error_page(app, request, &fields, &refusal))
+        }
+        Err(AuthorizeError::Flow(error)) => return Err(error.into()),
     };
+    let (authorization, look) = (checked.request(), look_of(app, &checked));
     if !Csrf::for_public_url(&app.links.0).holds(request, form.csrf.as_deref()) {
         return authorize_page(
             &look,
             request,
             (&fields, &form),
-            &authorization,
+            authorization,
             StatusCode::FORBIDDEN,
             None,
         );
@@ -694,7 +682,7 @@ pub async fn request_link(app: &App, request: &HttpRequest) -> Result<HttpRespon
             &look,
             request,
             (&fields, &form),
-            &authorization,
+            authorization,
             StatusCode::BAD_REQUEST,
             Some(problem),
         );
@@ -708,8 +696,8 @@ pub async fn request_link(app: &App, request: &HttpRequest) -> Result<HttpRespon
         pacer: &app.send_pacer,
     };
     let source = request.source_ip.map(|ip| ip.to_string());
-    match oauth::request_link(&ports, &authorization, email, source.as_deref()).await {
-        Ok(Ok(pending)) => {
+    match oauth::request_link(&ports, &checked, email, source.as_deref()).await {
+        Ok(pending) => {
             let cookies = Cookies::for_public_url(&app.links.0);
             let set = vec![
                 cookies.set(
@@ -725,9 +713,8 @@ pub async fn request_link(app: &App, request: &HttpRequest) -> Result<HttpRespon
             ];
             check_email_page(&look, request, &fields, StatusCode::OK, None, set)
         }
-        Ok(Err(refusal)) => Ok(error_page(app, request, &fields, &refusal)),
         Err(FlowError::RateLimited) => {
-            let retry = authorize_url(&authorization, fields.locale.as_deref());
+            let retry = authorize_url(authorization, fields.locale.as_deref());
             Ok(look.page(
                 request,
                 &fields,

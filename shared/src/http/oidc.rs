@@ -7,6 +7,7 @@ use serde_json::json;
 use super::errors::ApiError;
 use super::pages::{self, Language, Page, PageSet};
 use super::token::{client_credentials, oauth_error};
+use super::wire::{InactiveToken, OAuthErrorResponse};
 use super::{json_response, HttpRequest, HttpResponse};
 use crate::app::App;
 use crate::domain::secret::MAX_SECRET_LEN;
@@ -57,7 +58,11 @@ pub async fn userinfo(app: &App, request: &HttpRequest) -> Result<HttpResponse, 
         None => {
             let mut response = json_response(
                 StatusCode::UNAUTHORIZED,
-                &json!({"error": "invalid_token", "error_description": "The access token is invalid or expired."}),
+                &OAuthErrorResponse {
+                    error: "invalid_token",
+                    error_description: "The access token is invalid or expired.",
+                    error_reason: None,
+                },
             );
             response.headers_mut().insert(
                 http::header::WWW_AUTHENTICATE,
@@ -147,7 +152,10 @@ pub async fn introspect(app: &App, request: &HttpRequest) -> Result<HttpResponse
         Err(TokenError::Flow(error)) => return Err(error.into()),
     };
     let Some(token) = form.token.filter(|t| t.len() <= 8 * MAX_SECRET_LEN) else {
-        return Ok(json_response(StatusCode::OK, &json!({"active": false})));
+        return Ok(json_response(
+            StatusCode::OK,
+            &InactiveToken { active: false },
+        ));
     };
     let answer = oidc::introspect(
         app.store.as_ref(),

@@ -2,10 +2,11 @@
 
 use http::StatusCode;
 use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use super::errors::ApiError;
 use super::json::{decode_body, Checks};
+use super::wire::{IssuedTokens, LoginResponse, StartResponse, VerificationIds};
 use super::{empty_response, json_response, HttpRequest, HttpResponse};
 use crate::app::App;
 use crate::domain::code::LoginStrategy;
@@ -114,11 +115,13 @@ pub async fn start(
         start,
     )
     .await?;
-    let mut body = json!({"code": started.code.expose()});
-    if let Some(one_time_code) = &started.one_time_code {
-        body["oneTimeCode"] = json!(one_time_code.expose());
-    }
-    Ok(json_response(StatusCode::OK, &body))
+    Ok(json_response(
+        StatusCode::OK,
+        &StartResponse {
+            code: started.code.expose(),
+            one_time_code: started.one_time_code.as_ref().map(Secret::expose),
+        },
+    ))
 }
 
 /// Both forms: `{code}`, or the deprecated `{applicationId, loginId, state}` that starts and
@@ -235,49 +238,63 @@ pub async fn login(
     )
     .await?;
     match outcome {
-        LoginOutcome::LoggedIn(done) => login_response(app, *done, Map::new()).await,
+        LoginOutcome::LoggedIn(done) => login_response(app, *done, None).await,
         LoginOutcome::TwoFactor(pending) => Ok(super::two_factor::pending_response(&pending)),
     }
 }
 
 /// What a finished login answers, from the passwordless login or its second step: the user,
-/// the tokens, the start's `state` and `extra`; 202, 213 or 212 where a registration or a
-/// verification is missing (with a fresh verification id), and FusionAuth's login cookies.
+/// the tokens, the start's `state` and the browser's new trust (a second step's); 202, 213 or
+/// 212 where a registration or a verification is missing (with a fresh verification id), and
+/// FusionAuth's login cookies.
 pub async fn login_response(
     app: &App,
     done: LoggedIn,
-    extra: Map<String, Value>,
+    two_factor_trust: Option<&Secret>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut body = json!({"user": done.user});
-    if let (Some(token), Some(expiration)) = (&done.token, done.token_expiration_instant) {
-        body["token"] = json!(token);
-        body["tokenExpirationInstant"] = json!(expiration);
-    }
-    if let (Some(refresh), Some(id)) = (&done.refresh_token, done.refresh_token_id) {
-        body["refreshToken"] = json!(refresh.expose());
-        body["refreshTokenId"] = json!(id);
-    }
-    if let Some(state) = &done.state {
-        body["state"] = Value::Object(state.clone());
-    }
     let pending = match done.verification {
         LoginVerification::RegistrationUnverified => Some(VerificationKind::Registration),
         LoginVerification::EmailUnverified => Some(VerificationKind::Email),
         LoginVerification::NotRegistered | LoginVerification::Verified => None,
     };
-    if let Some(kind) = pending {
-        let issued = verification::for_unverified_login(
-            &app.verification_ports(),
-            &done.user,
-            done.application_id,
+    let issued = match pending {
+        Some(kind) => Some((
             kind,
-        )
-        .await?;
+            verification::for_unverified_login(
+                &app.verification_ports(),
+                &done.user,
+                done.application_id,
+                kind,
+            )
+            .await?,
+        )),
+        None => None,
+    };
+    let mut verifications = VerificationIds::default();
+    if let Some((kind, issued)) = &issued {
         // The id only: the one-time code reaches the person by email, never the caller.
-        if let Some(issued) = issued {
-            body[format!("{}VerificationId", kind.field_prefix())] = json!(issued.id.expose());
-        }
+        verifications.add(*kind, issued.as_ref(), false);
     }
+    let (token, token_expiration_instant) = match (&done.token, done.token_expiration_instant) {
+        (Some(token), Some(expiration)) => (Some(token.as_str()), Some(expiration)),
+        _ => (None, None),
+    };
+    let (refresh_token, refresh_token_id) = match (&done.refresh_token, done.refresh_token_id) {
+        (Some(refresh), Some(id)) => (Some(refresh.expose()), Some(id)),
+        _ => (None, None),
+    };
+    let body = LoginResponse {
+        user: &done.user,
+        tokens: IssuedTokens {
+            token,
+            token_expiration_instant,
+            refresh_token,
+            refresh_token_id,
+        },
+        state: done.state.as_ref(),
+        verifications,
+        two_factor_trust_id: two_factor_trust.map(Secret::expose),
+    };
     // FusionAuth's order: not registered, then the registration, then the address unverified;
     // the tokens come with each of them.
     let status = match done.verification {
@@ -286,9 +303,6 @@ pub async fn login_response(
         LoginVerification::EmailUnverified => status(212),
         LoginVerification::Verified => StatusCode::OK,
     };
-    if let Value::Object(fields) = &mut body {
-        fields.extend(extra);
-    }
     let mut response = json_response(status, &body);
     let secure = app.links.0.starts_with("https://");
     for cookie in login_cookies(&done, secure, app.clock.now()) {

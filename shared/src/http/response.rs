@@ -2,12 +2,21 @@
 
 use bytes::Bytes;
 use http::StatusCode;
+use serde::Serialize;
 
 pub type HttpResponse = http::Response<Bytes>;
 
-/// A JSON response with FusionAuth's content type.
-pub fn json_response(status: StatusCode, body: &serde_json::Value) -> HttpResponse {
-    let mut response = http::Response::new(Bytes::from(body.to_string()));
+/// A JSON response with FusionAuth's content type; `body` is a wire object (`wire.rs`).
+pub fn json_response<T: Serialize + ?Sized>(status: StatusCode, body: &T) -> HttpResponse {
+    let (status, bytes) = match serde_json::to_vec(body) {
+        Ok(bytes) => (status, bytes),
+        Err(error) => {
+            // Only a map with keys that are not strings fails, and no wire object has one.
+            tracing::error!(%error, "a response body could not be written");
+            (StatusCode::INTERNAL_SERVER_ERROR, b"{}".to_vec())
+        }
+    };
+    let mut response = http::Response::new(Bytes::from(bytes));
     *response.status_mut() = status;
     response.headers_mut().insert(
         http::header::CONTENT_TYPE,

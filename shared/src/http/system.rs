@@ -3,12 +3,12 @@
 
 use http::{HeaderValue, StatusCode};
 use serde::Deserialize;
-use serde_json::json;
 use tracing::warn;
 
 use super::errors::ApiError;
 use super::json::decode_body;
 use super::management::{patch_object, patched, required_object};
+use super::wire::SystemConfigurationResponse;
 use super::{empty_response, json_response, HttpRequest, HttpResponse};
 use crate::app::App;
 use crate::domain::system::{CorsVerdict, SystemConfiguration};
@@ -25,7 +25,9 @@ struct SystemConfigurationBody {
 fn answer(configuration: &SystemConfiguration) -> HttpResponse {
     json_response(
         StatusCode::OK,
-        &json!({"systemConfiguration": configuration}),
+        &SystemConfigurationResponse {
+            system_configuration: configuration,
+        },
     )
 }
 

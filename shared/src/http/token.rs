@@ -6,10 +6,10 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use http::{HeaderValue, Method, StatusCode};
 use serde::Deserialize;
-use serde_json::{json, Map, Value};
 
 use super::errors::ApiError;
 use super::form::FormError;
+use super::wire::{OAuthErrorResponse, TokenResponse};
 use super::{json_response, HttpRequest, HttpResponse};
 use crate::app::App;
 use crate::domain::secret::MAX_SECRET_LEN;
@@ -157,7 +157,7 @@ fn token_request(request: &HttpRequest) -> Result<TokenRequest, OAuthError> {
     Ok(TokenRequest { grant, client })
 }
 
-fn token_response(status: StatusCode, body: &Value) -> HttpResponse {
+fn token_response(status: StatusCode, body: &impl serde::Serialize) -> HttpResponse {
     let mut response = json_response(status, body);
     response
         .headers_mut()
@@ -169,7 +169,11 @@ pub(crate) fn oauth_error(error: &OAuthError) -> HttpResponse {
     let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::BAD_REQUEST);
     let mut response = token_response(
         status,
-        &json!({"error": error.error, "error_description": error.description, "error_reason": error.reason}),
+        &OAuthErrorResponse {
+            error: error.error,
+            error_description: error.description,
+            error_reason: Some(error.reason),
+        },
     );
     if status == StatusCode::UNAUTHORIZED {
         response.headers_mut().insert(
@@ -180,25 +184,17 @@ pub(crate) fn oauth_error(error: &OAuthError) -> HttpResponse {
     response
 }
 
-fn tokens_body(tokens: Tokens) -> Value {
-    let mut body = Map::new();
-    body.insert("access_token".into(), json!(tokens.access_token));
-    body.insert("expires_in".into(), json!(tokens.expires_in));
-    if let Some(id_token) = tokens.id_token {
-        body.insert("id_token".into(), json!(id_token));
+fn tokens_body(tokens: &Tokens) -> TokenResponse<'_> {
+    TokenResponse {
+        access_token: &tokens.access_token,
+        expires_in: tokens.expires_in,
+        id_token: tokens.id_token.as_deref(),
+        refresh_token: tokens.refresh_token.as_ref().map(Secret::expose),
+        refresh_token_id: tokens.refresh_token_id,
+        scope: tokens.scope.as_deref(),
+        token_type: "Bearer",
+        user_id: tokens.user_id,
     }
-    if let Some(refresh) = tokens.refresh_token {
-        body.insert("refresh_token".into(), json!(refresh.expose()));
-    }
-    if let Some(id) = tokens.refresh_token_id {
-        body.insert("refresh_token_id".into(), json!(id));
-    }
-    if let Some(scope) = tokens.scope {
-        body.insert("scope".into(), json!(scope));
-    }
-    body.insert("token_type".into(), json!("Bearer"));
-    body.insert("userId".into(), json!(tokens.user_id));
-    Value::Object(body)
 }
 
 /// `POST /oauth2/token` (form-encoded, RFC 6749 4.1.3).
@@ -217,7 +213,7 @@ pub async fn token(app: &App, request: &HttpRequest) -> Result<HttpResponse, Api
     )
     .await;
     match outcome {
-        Ok(tokens) => Ok(token_response(StatusCode::OK, &tokens_body(tokens))),
+        Ok(tokens) => Ok(token_response(StatusCode::OK, &tokens_body(&tokens))),
         Err(TokenError::Protocol(error)) => Ok(oauth_error(&error)),
         Err(TokenError::Flow(error)) => Err(error.into()),
     }

@@ -3,11 +3,15 @@
 
 use http::StatusCode;
 use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use super::errors::ApiError;
 use super::json::{decode_body, query_id, Checks};
 use super::pages::cookie;
+use super::wire::{
+    SecretResponse, TwoFactorResponse, TwoFactorStartResponse, TwoFactorStatusResponse,
+    TwoFactorTrustView,
+};
 use super::{empty_response, json_response, HttpRequest, HttpResponse};
 use crate::app::App;
 use crate::domain::secret::MAX_SECRET_LEN;
@@ -34,7 +38,10 @@ fn status(code: u16) -> StatusCode {
 pub fn pending_response(pending: &PendingTwoFactor) -> HttpResponse {
     json_response(
         status(TWO_FACTOR_REQUIRED),
-        &json!({"twoFactorId": pending.id.expose(), "methods": pending.methods}),
+        &TwoFactorStartResponse {
+            two_factor_id: pending.id.expose(),
+            methods: &pending.methods,
+        },
     )
 }
 
@@ -79,11 +86,11 @@ pub async fn secret(
     let issuer = flows::authenticator_issuer(app.store.as_ref(), scope).await?;
     Ok(json_response(
         StatusCode::OK,
-        &json!({
-            "secret": secret.to_base64(),
-            "secretBase32Encoded": secret.to_base32(),
-            "otpauthURI": otpauth_uri(&secret, &issuer, None),
-        }),
+        &SecretResponse {
+            secret: secret.to_base64(),
+            secret_base32_encoded: secret.to_base32(),
+            otpauth_uri: otpauth_uri(&secret, &issuer, None),
+        },
     ))
 }
 
@@ -182,17 +189,12 @@ pub async fn enable(
         },
     )
     .await?;
-    let mut body = json!({});
-    if !enabled.recovery_codes.is_empty() {
-        body["recoveryCodes"] = json!(enabled
-            .recovery_codes
-            .iter()
-            .map(Secret::expose)
-            .collect::<Vec<_>>());
-    }
-    if let Some(code) = &enabled.code {
-        body["code"] = json!(code.expose());
-    }
+    let body = TwoFactorResponse {
+        recovery_codes: (!enabled.recovery_codes.is_empty())
+            .then(|| enabled.recovery_codes.iter().map(Secret::expose).collect()),
+        code: enabled.code.as_ref().map(Secret::expose),
+        ..TwoFactorResponse::default()
+    };
     Ok(json_response(StatusCode::OK, &body))
 }
 
@@ -392,11 +394,8 @@ pub async fn login(app: &App, request: &HttpRequest) -> Result<HttpResponse, Api
         },
     )
     .await?;
-    let mut extra = Map::new();
-    if let Some(trust) = &done.trust {
-        extra.insert("twoFactorTrustId".into(), json!(trust.expose()));
-    }
-    let mut response = super::passwordless::login_response(app, done.logged_in, extra).await?;
+    let mut response =
+        super::passwordless::login_response(app, done.logged_in, done.trust.as_ref()).await?;
     if let (Some(trust), Some(until)) = (&done.trust, done.trust_expires_at) {
         let cookie = trust_set_cookie(app, trust, until, app.clock.now());
         if let Ok(value) = http::HeaderValue::from_str(&cookie) {
@@ -442,18 +441,24 @@ pub async fn status_of(
     let now = app.clock.now();
     Ok(match found {
         None => empty_response(status(TWO_FACTOR_REQUIRED)),
-        Some(None) => json_response(StatusCode::OK, &json!({"trusts": []})),
+        Some(None) => json_response(
+            StatusCode::OK,
+            &TwoFactorStatusResponse {
+                trusts: Vec::new(),
+                two_factor_trust_id: None,
+            },
+        ),
         Some(Some(trust)) => json_response(
             StatusCode::OK,
-            &json!({
-                "trusts": [{
-                    "applicationId": trust.application_id,
-                    "expiration": trust.expires_at,
-                    "expired": !trust.is_live(now),
-                    "startInstant": trust.start_instant,
+            &TwoFactorStatusResponse {
+                trusts: vec![TwoFactorTrustView {
+                    application_id: trust.application_id,
+                    expiration: trust.expires_at,
+                    expired: !trust.is_live(now),
+                    start_instant: trust.start_instant,
                 }],
-                "twoFactorTrustId": trust_id.as_ref().map(Secret::expose),
-            }),
+                two_factor_trust_id: trust_id.as_ref().map(Secret::expose),
+            },
         ),
     })
 }
@@ -467,7 +472,10 @@ pub async fn regenerate_recovery_codes(
     let codes = flows::regenerate_recovery_codes(&app.two_factor_ports(), scope, user_id).await?;
     Ok(json_response(
         StatusCode::OK,
-        &json!({"recoveryCodes": codes.iter().map(Secret::expose).collect::<Vec<_>>()}),
+        &TwoFactorResponse {
+            recovery_codes: Some(codes.iter().map(Secret::expose).collect()),
+            ..TwoFactorResponse::default()
+        },
     ))
 }
 
@@ -492,6 +500,10 @@ pub async fn remaining_recovery_codes(
     let remaining = flows::remaining_recovery_codes(app.store.as_ref(), scope, user_id).await?;
     Ok(json_response(
         StatusCode::OK,
-        &json!({"recoveryCodes": [], "remaining": remaining}),
+        &TwoFactorResponse {
+            recovery_codes: Some(Vec::new()),
+            remaining: Some(remaining),
+            code: None,
+        },
     ))
 }

@@ -3,13 +3,14 @@
 
 use http::StatusCode;
 use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use super::errors::ApiError;
 use super::json::{decode_body, Checks};
 use super::management::{
     patch_object, patched, required_object, DeleteQuery, RegistrationBody, UpdateQuery,
 };
+use super::wire::{RegistrationResponse, SearchResponse, UserResponse, VerificationIds};
 use super::{empty_response, json_response, HttpRequest, HttpResponse};
 use crate::app::App;
 use crate::domain::user::{LoginIdType, MAX_LOGIN_ID_LEN};
@@ -17,7 +18,7 @@ use crate::domain::validation::FieldError;
 use crate::domain::{ApplicationId, User, UserId};
 use crate::flows::tenancy::TenantScope;
 use crate::flows::users::{self as flows, UserSearch, DEFAULT_SEARCH_RESULTS, MAX_SEARCH_RESULTS};
-use crate::flows::verification::{Issued, VerificationKind};
+use crate::flows::verification::VerificationKind;
 
 /// FusionAuth's `UserRequest`. The password properties are accepted and dropped: a
 /// passwordless server keeps no password.
@@ -38,7 +39,13 @@ struct UserBody {
 }
 
 fn user_response(user: &User) -> HttpResponse {
-    json_response(StatusCode::OK, &json!({"user": user}))
+    json_response(
+        StatusCode::OK,
+        &UserResponse {
+            user,
+            verifications: VerificationIds::default(),
+        },
+    )
 }
 
 /// `POST /api/user[/{id}]`.
@@ -58,30 +65,16 @@ pub async fn create_user(
         body.skip_verification.unwrap_or(false),
     )
     .await?;
-    let mut response = json!({"user": user});
-    add_verification(
-        &mut response,
-        VerificationKind::Email,
-        verification.as_ref(),
-    );
-    Ok(json_response(StatusCode::OK, &response))
-}
-
-/// FusionAuth's `emailVerificationId` / `registrationVerificationId` and, for the `FormField`
-/// strategy, the matching `…VerificationOneTimeCode`, in a create's response (the caller
-/// holds a key that may create users; a login's caller gets the id alone).
-pub(super) fn add_verification(
-    response: &mut Value,
-    kind: VerificationKind,
-    issued: Option<&Issued>,
-) {
-    let prefix = kind.field_prefix();
-    if let Some(issued) = issued {
-        response[format!("{prefix}VerificationId")] = json!(issued.id.expose());
-        if let Some(code) = &issued.one_time_code {
-            response[format!("{prefix}VerificationOneTimeCode")] = json!(code.expose());
-        }
-    }
+    // The caller holds a key that may create users: it sees the one-time code too.
+    let mut verifications = VerificationIds::default();
+    verifications.add(VerificationKind::Email, verification.as_ref(), true);
+    Ok(json_response(
+        StatusCode::OK,
+        &UserResponse {
+            user: &user,
+            verifications,
+        },
+    ))
 }
 
 pub async fn retrieve_user(
@@ -270,7 +263,10 @@ pub async fn search_users(
     let found = flows::search_users(app.store.as_ref(), scope, &search).await?;
     Ok(json_response(
         StatusCode::OK,
-        &json!({"total": found.total, "users": found.users}),
+        &SearchResponse {
+            total: found.total,
+            users: &found.users,
+        },
     ))
 }
 
@@ -333,7 +329,7 @@ pub async fn retrieve_registration(
         flows::registration(app.store.as_ref(), scope, user_id, application_id).await?;
     Ok(json_response(
         StatusCode::OK,
-        &json!({"registration": registration}),
+        &RegistrationResponse::of(&registration),
     ))
 }
 
@@ -382,7 +378,7 @@ pub async fn update_registration(
         flows::update_registration(store, app.clock.as_ref(), scope, user_id, registration).await?;
     Ok(json_response(
         StatusCode::OK,
-        &json!({"registration": registration}),
+        &RegistrationResponse::of(&registration),
     ))
 }
 

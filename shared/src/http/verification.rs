@@ -3,11 +3,12 @@
 
 use http::StatusCode;
 use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use super::errors::ApiError;
 use super::json::decode_body;
 use super::json::query_id;
+use super::wire::VerificationResponse;
 use super::{empty_response, json_response, HttpRequest, HttpResponse};
 use crate::app::App;
 use crate::domain::secret::MAX_SECRET_LEN;
@@ -123,9 +124,11 @@ pub async fn reissue(
         send,
     )
     .await?;
-    let mut body = json!({"verificationId": issued.id.expose()});
-    if let Some(code) = &issued.one_time_code {
-        body["oneTimeCode"] = json!(code.expose());
-    }
-    Ok(json_response(StatusCode::OK, &body))
+    Ok(json_response(
+        StatusCode::OK,
+        &VerificationResponse {
+            verification_id: issued.id.expose(),
+            one_time_code: issued.one_time_code.as_ref().map(Secret::expose),
+        },
+    ))
 }

@@ -132,30 +132,80 @@ const BROWSER_BINDING: CodeGenerator = CodeGenerator {
     kind: crate::domain::GeneratorType::RandomBytes,
 };
 
-/// Asks for a magic link from the hosted page: checks the authorization request again (its
-/// fields came back from the browser), then starts and sends a code that carries the request
-/// and is bound to the asking browser. Unknown addresses get the same answer, binding and time,
-/// and no email (S9); the limits are counted first (S8, S31). The login has a link and a short
-/// code, in one record and one email. Answers what the browser keeps in cookies.
-#[instrument(skip_all, fields(application_id = %authorization.client_id))]
+/// Why a hosted sign-in cannot go on: the authorization request is refused (an error page,
+/// never a redirect, S17), or the flow failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthorizeError {
+    #[error(transparent)]
+    Refused(#[from] AuthorizationError),
+    #[error(transparent)]
+    Flow(#[from] FlowError),
+}
+
+impl From<crate::ports::StoreError> for AuthorizeError {
+    fn from(error: crate::ports::StoreError) -> Self {
+        AuthorizeError::Flow(error.into())
+    }
+}
+
+/// An authorization request its application accepts (S17, S19), with the application and its
+/// tenant. Only [`check_authorization`] makes one, so a flow handed one need not check again.
+#[derive(Debug, Clone)]
+pub struct CheckedAuthorization {
+    request: AuthorizationRequest,
+    application: Application,
+    tenant: Option<Tenant>,
+}
+
+impl CheckedAuthorization {
+    pub fn request(&self) -> &AuthorizationRequest {
+        &self.request
+    }
+
+    pub fn tenant(&self) -> Option<&Tenant> {
+        self.tenant.as_ref()
+    }
+}
+
+/// Checks an authorization request against its application before any page offers a form:
+/// an unknown or inactive client, a redirect URI it did not authorize, a PKCE policy it breaks
+/// or passwordless turned off is refused.
+pub async fn check_authorization<S: ApplicationStore + TenantStore + ?Sized>(
+    store: &S,
+    request: AuthorizationRequest,
+) -> Result<CheckedAuthorization, AuthorizeError> {
+    let application = store
+        .application(request.client_id)
+        .await?
+        .ok_or(AuthorizationError::InvalidClient)?;
+    request.check_against(&application)?;
+    if !application.passwordless_configuration.enabled {
+        return Err(AuthorizationError::PasswordlessDisabled.into());
+    }
+    let tenant = store.tenant(application.tenant_id).await?;
+    Ok(CheckedAuthorization {
+        request,
+        application,
+        tenant,
+    })
+}
+
+/// Asks for a magic link from the hosted page, for an authorization request checked on this
+/// very request (its fields came back from the browser): starts and sends a code that carries
+/// the request and is bound to the asking browser. Unknown addresses get the same answer,
+/// binding and time, and no email (S9); the limits are counted first (S8, S31). The login has a
+/// link and a short code, in one record and one email. Answers what the browser keeps in
+/// cookies.
+#[instrument(skip_all, fields(application_id = %checked.request.client_id))]
 pub async fn request_link<S: SendStore + ?Sized>(
     ports: &SendPorts<'_, S>,
-    authorization: &AuthorizationRequest,
+    checked: &CheckedAuthorization,
     email: &str,
     source_address: Option<&str>,
-) -> FlowResult<Result<Pending, AuthorizationError>> {
-    let application = match ports.store.application(authorization.client_id).await? {
-        Some(application) => application,
-        None => return Ok(Err(AuthorizationError::InvalidClient)),
-    };
-    if let Err(refusal) = authorization.check_against(&application) {
-        return Ok(Err(refusal));
-    }
-    if !application.passwordless_configuration.enabled {
-        return Ok(Err(AuthorizationError::PasswordlessDisabled));
-    }
+) -> FlowResult<Pending> {
     let binding = BROWSER_BINDING.generate(ports.entropy)?;
-    let state = authorization
+    let state = checked
+        .request
         .parameters()
         .into_iter()
         .map(|(name, value)| (name.to_owned(), serde_json::Value::String(value)))
@@ -170,17 +220,17 @@ pub async fn request_link<S: SendStore + ?Sized>(
     ports.entropy.fill(&mut decoy)?;
     let (_, code_hash) = limited_start_and_send(
         ports,
-        &application,
+        &checked.application,
         email,
         &[LoginIdType::Email],
         spec,
         source_address,
     )
     .await?;
-    Ok(Ok(Pending {
+    Ok(Pending {
         binding,
         code_hash: code_hash.unwrap_or_else(|| SecretHash::from_bytes(decoy)),
-    }))
+    })
 }
 
 /// What the asking browser keeps after a hosted request: the binding (a secret) and the hash
