@@ -4,6 +4,8 @@
 
 use crate::domain::signing::{GeneratedKey, KeyMaterial};
 use crate::domain::validation::{FieldError, ValidationErrors};
+use serde_json::Value;
+
 use crate::domain::{Instant, KeyId, SigningAlgorithm, SigningKey, TenantId};
 use crate::ports::{
     ApplicationStore, Clock, Entropy, KeyMaker, KeyVault, SigningKeyStore, StoreError, TenantStore,
@@ -230,4 +232,37 @@ where
         Err(StoreError::Missing) => Err(FlowError::NotFound),
         other => Ok(other?),
     }
+}
+
+/// All public signing keys, for the JWKS.
+pub async fn public_keys<S: SigningKeyStore + ?Sized>(store: &S) -> FlowResult<Vec<Value>> {
+    Ok(store
+        .signing_keys()
+        .await?
+        .iter()
+        .filter_map(SigningKey::jwk)
+        .collect())
+}
+
+/// One tenant's public keys: those it owns and the global keys it signs with (S22), so a
+/// verifier of this tenant's tokens trusts no other tenant's key.
+pub async fn tenant_public_keys<S: TenantStore + SigningKeyStore + ?Sized>(
+    store: &S,
+    tenant: TenantId,
+) -> FlowResult<Vec<Value>> {
+    let tenant = store.tenant(tenant).await?.ok_or(FlowError::NotFound)?;
+    let configured = [
+        tenant.jwt_configuration.access_token_key_id,
+        tenant.jwt_configuration.id_token_key_id,
+    ];
+    Ok(store
+        .signing_keys()
+        .await?
+        .iter()
+        .filter(|key| match key.tenant_id {
+            Some(owner) => owner == tenant.id,
+            None => configured.contains(&Some(key.id)),
+        })
+        .filter_map(SigningKey::jwk)
+        .collect())
 }

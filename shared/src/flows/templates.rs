@@ -7,10 +7,11 @@ use serde_json::json;
 use crate::domain::email::render_email;
 use crate::domain::validation::{FieldError, ValidationErrors};
 use crate::domain::{EmailTemplate, Instant, TemplateId, User};
-use crate::ports::{ApplicationStore, Clock, StoreError, TemplateStore, TenantStore};
+use crate::ports::{ApplicationStore, Clock, Entropy, StoreError, TemplateStore, TenantStore};
 
+use super::management::named_tenant;
 use super::tenancy::TenantScope;
-use super::{FlowError, FlowResult};
+use super::{duplicate, random_id_bytes, FlowError, FlowResult};
 
 pub async fn template<S: TemplateStore + ?Sized>(
     store: &S,
@@ -160,4 +161,51 @@ pub fn preview(
         from_email: template.from_email.clone(),
         from_name: template.default_from_name.clone(),
     })
+}
+
+/// Creates an email template. A caller scoped to a tenant makes one of that tenant's templates;
+/// an unrestricted caller makes a global one, or one of the tenant its body names (S29).
+pub async fn create_email_template<S>(
+    store: &S,
+    clock: &dyn Clock,
+    entropy: &dyn Entropy,
+    scope: &TenantScope,
+    id: Option<TemplateId>,
+    mut template: EmailTemplate,
+) -> FlowResult<EmailTemplate>
+where
+    S: TemplateStore + TenantStore + ?Sized,
+{
+    let id = match id {
+        Some(id) => id,
+        None => TemplateId::from_random_bytes(random_id_bytes(entropy)?),
+    };
+    let named = match template.tenant_id {
+        Some(named) => named_tenant(named, "emailTemplate.tenantId", scope)?,
+        None => None,
+    };
+    let owner = named.or(scope.explicit);
+    if let Some(owner) = owner {
+        if store.tenant(owner).await?.is_none() {
+            return Err(ValidationErrors::field(FieldError::invalid(
+                "emailTemplate.tenantId",
+                "The tenant does not exist.",
+            ))
+            .into());
+        }
+    }
+    let now = clock.now();
+    template.id = id;
+    template.tenant_id = owner;
+    template.insert_instant = now;
+    template.last_update_instant = now;
+    template.validate()?;
+    if store.template(id).await?.is_some() {
+        return Err(duplicate(
+            "emailTemplateId",
+            "An email template with this id",
+        ));
+    }
+    store.insert_template(&template).await?;
+    Ok(template)
 }

@@ -7,7 +7,7 @@ use serde_json::json;
 use super::errors::ApiError;
 use super::pages::{self, Language, Page, PageSet};
 use super::token::{client_credentials, oauth_error};
-use super::wire::{InactiveToken, OAuthErrorResponse};
+use super::wire::{InactiveToken, JwksResponse, OAuthErrorResponse};
 use super::{json_response, HttpRequest, HttpResponse};
 use crate::app::App;
 use crate::domain::secret::MAX_SECRET_LEN;
@@ -166,4 +166,18 @@ pub async fn introspect(app: &App, request: &HttpRequest) -> Result<HttpResponse
     )
     .await?;
     Ok(json_response(StatusCode::OK, &answer))
+}
+
+pub async fn jwks(app: &App, tenant: Option<TenantId>) -> Result<HttpResponse, ApiError> {
+    let keys = match tenant {
+        None => crate::flows::keys::public_keys(app.store.as_ref()).await?,
+        Some(id) => crate::flows::keys::tenant_public_keys(app.store.as_ref(), id).await?,
+    };
+    let mut response = json_response(StatusCode::OK, &JwksResponse { keys: &keys });
+    // Verifiers cache the key set; rotation keeps old keys published (S24), so an hour is safe.
+    response.headers_mut().insert(
+        http::header::CACHE_CONTROL,
+        http::HeaderValue::from_static("public, max-age=3600"),
+    );
+    Ok(response)
 }

@@ -7,10 +7,8 @@ use serde_json::{Map, Value};
 
 use super::errors::ApiError;
 use super::json::{decode_body, Checks};
-use super::management::{
-    patch_object, patched, required_object, DeleteQuery, RegistrationBody, UpdateQuery,
-};
-use super::wire::{RegistrationResponse, SearchResponse, UserResponse, VerificationIds};
+use super::management::{patch_object, patched, required_object, DeleteQuery, UpdateQuery};
+use super::wire::{SearchResponse, UserResponse, VerificationIds};
 use super::{empty_response, json_response, HttpRequest, HttpResponse};
 use crate::app::App;
 use crate::domain::user::{LoginIdType, MAX_LOGIN_ID_LEN};
@@ -317,84 +315,4 @@ fn not_supported(field: &str, why: &str) -> ApiError {
         field,
         format!("[{field}] is not supported by this server: {why}"),
     ))
-}
-
-pub async fn retrieve_registration(
-    app: &App,
-    scope: &TenantScope,
-    user_id: UserId,
-    application_id: ApplicationId,
-) -> Result<HttpResponse, ApiError> {
-    let registration =
-        flows::registration(app.store.as_ref(), scope, user_id, application_id).await?;
-    Ok(json_response(
-        StatusCode::OK,
-        &RegistrationResponse::of(&registration),
-    ))
-}
-
-/// `PUT`/`PATCH /api/user/registration/{userId}` (the application named in the body, as
-/// FusionAuth's clients send it) and `…/{userId}/{applicationId}`.
-pub async fn update_registration(
-    app: &App,
-    request: &HttpRequest,
-    scope: &TenantScope,
-    user_id: UserId,
-    in_path: Option<ApplicationId>,
-) -> Result<HttpResponse, ApiError> {
-    let store = app.store.as_ref();
-    let registration = if request.method == http::Method::PATCH {
-        let patch = patch_object(&request.body, "registration")?;
-        let named = patch
-            .get("applicationId")
-            .and_then(Value::as_str)
-            .and_then(ApplicationId::parse);
-        let application_id = in_path
-            .or(named)
-            .ok_or_else(|| ApiError::field(FieldError::missing("registration.applicationId")))?;
-        let current = flows::registration(store, scope, user_id, application_id).await?;
-        patched(&current, patch, "registration")?
-    } else {
-        let body: RegistrationBody = decode_body(&request.body)?;
-        required_object("registration", body.registration)?
-    };
-    let mut registration = registration;
-    match (in_path, registration.application_id.is_nil()) {
-        (Some(path), true) => registration.application_id = path,
-        (Some(path), false) if path != registration.application_id => {
-            return Err(ApiError::field(FieldError::invalid(
-                "registration.applicationId",
-                "The application differs from the one in the path.",
-            )))
-        }
-        (None, true) => {
-            return Err(ApiError::field(FieldError::missing(
-                "registration.applicationId",
-            )))
-        }
-        _ => {}
-    }
-    let registration =
-        flows::update_registration(store, app.clock.as_ref(), scope, user_id, registration).await?;
-    Ok(json_response(
-        StatusCode::OK,
-        &RegistrationResponse::of(&registration),
-    ))
-}
-
-pub async fn delete_registration(
-    app: &App,
-    scope: &TenantScope,
-    user_id: UserId,
-    application_id: ApplicationId,
-) -> Result<HttpResponse, ApiError> {
-    flows::delete_registration(
-        app.store.as_ref(),
-        app.clock.as_ref(),
-        scope,
-        user_id,
-        application_id,
-    )
-    .await?;
-    Ok(empty_response(StatusCode::OK))
 }
