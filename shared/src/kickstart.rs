@@ -213,94 +213,107 @@ pub async fn apply(
                     message: e.to_string(),
                 }
             })?;
-        if entry.key.chars().count() < MIN_KICKSTART_KEY_LEN {
-            return Err(KickstartError::ApiKey {
-                index,
-                message: format!(
-                    "the key is shorter than {MIN_KICKSTART_KEY_LEN} characters; take it from the environment (#{{ENV.NAME}}) and make it with `openssl rand -hex 24`"
-                ),
-            });
-        }
-        let tenant = entry
-            .tenant_id
-            .map(|t| {
-                TenantId::parse(&t).ok_or_else(|| KickstartError::ApiKey {
-                    index,
-                    message: "tenantId is not a UUID".into(),
-                })
-            })
-            .transpose()?;
-        create_api_key(
-            app.store.as_ref(),
-            app.entropy.as_ref(),
-            app.clock.as_ref(),
-            &Secret::new(entry.key),
-            &entry.description,
-            entry.permissions,
-            tenant,
-            crate::http::routes::is_permissible,
-        )
-        .await
-        .map_err(|e| KickstartError::ApiKey {
-            index,
-            message: e.to_string(),
-        })?;
+        make_api_key(app, index, entry).await?;
     }
-
     let request_count = file.requests.len();
     for (index, entry) in file.requests.into_iter().enumerate() {
         let entry: RequestEntry = serde_json::from_value(substitution.apply_value(entry)?)
             .map_err(|e| KickstartError::Malformed(format!("requests[{index}]: {e}")))?;
-        let failed = |status: u16, body: String| KickstartError::Request {
-            index,
-            method: entry.method.clone(),
-            url: entry.url.clone(),
-            status,
-            body,
-        };
-        let method = Method::from_bytes(entry.method.to_ascii_uppercase().as_bytes())
-            .map_err(|_| failed(0, "unknown method".into()))?;
-        let (path, query) = match entry.url.split_once('?') {
-            Some((path, query)) => (path.to_owned(), Some(query.to_owned())),
-            None => (entry.url.clone(), None),
-        };
-        let mut headers = HeaderMap::new();
-        if let Some(tenant) = &entry.tenant_id {
-            let value = HeaderValue::from_str(tenant)
-                .map_err(|_| failed(0, "tenantId is not a header value".into()))?;
-            headers.insert(crate::http::auth::TENANT_HEADER, value);
-        }
-        headers.insert(
-            http::header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        let body = entry
-            .body
-            .as_ref()
-            .map(Value::to_string)
-            .unwrap_or_default();
-        let request = HttpRequest {
-            method,
-            path,
-            query,
-            headers,
-            body: Bytes::from(body),
-            source_ip: None,
-            request_id: format!("kickstart-{index}"),
-        };
-        let response = handle_as::<AllRoutes>(app, request, Caller::Kickstart).await;
-        if !response.status().is_success() {
-            let status = response.status().as_u16();
-            return Err(failed(
-                status,
-                String::from_utf8_lossy(response.body()).into_owned(),
-            ));
-        }
+        send_request(app, index, entry).await?;
     }
     Ok(KickstartOutcome::Applied {
         api_keys: api_key_count,
         requests: request_count,
     })
+}
+
+/// The kickstart file's API key `index`, made with the key the file gives (from the
+/// environment, and long enough to be one).
+async fn make_api_key(app: &App, index: usize, entry: ApiKeyEntry) -> Result<(), KickstartError> {
+    if entry.key.chars().count() < MIN_KICKSTART_KEY_LEN {
+        return Err(KickstartError::ApiKey {
+                index,
+                message: format!(
+                    "the key is shorter than {MIN_KICKSTART_KEY_LEN} characters; take it from the environment (#{{ENV.NAME}}) and make it with `openssl rand -hex 24`"
+                ),
+            });
+    }
+    let tenant = entry
+        .tenant_id
+        .map(|t| {
+            TenantId::parse(&t).ok_or_else(|| KickstartError::ApiKey {
+                index,
+                message: "tenantId is not a UUID".into(),
+            })
+        })
+        .transpose()?;
+    create_api_key(
+        app.store.as_ref(),
+        app.entropy.as_ref(),
+        app.clock.as_ref(),
+        &Secret::new(entry.key),
+        &entry.description,
+        entry.permissions,
+        tenant,
+        crate::http::routes::is_permissible,
+    )
+    .await
+    .map_err(|e| KickstartError::ApiKey {
+        index,
+        message: e.to_string(),
+    })?;
+    Ok(())
+}
+
+/// The kickstart file's request `index`, answered by the route table as a caller with every
+/// right; anything but a success stops the file.
+async fn send_request(app: &App, index: usize, entry: RequestEntry) -> Result<(), KickstartError> {
+    let failed = |status: u16, body: String| KickstartError::Request {
+        index,
+        method: entry.method.clone(),
+        url: entry.url.clone(),
+        status,
+        body,
+    };
+    let method = Method::from_bytes(entry.method.to_ascii_uppercase().as_bytes())
+        .map_err(|_| failed(0, "unknown method".into()))?;
+    let (path, query) = match entry.url.split_once('?') {
+        Some((path, query)) => (path.to_owned(), Some(query.to_owned())),
+        None => (entry.url.clone(), None),
+    };
+    let mut headers = HeaderMap::new();
+    if let Some(tenant) = &entry.tenant_id {
+        let value = HeaderValue::from_str(tenant)
+            .map_err(|_| failed(0, "tenantId is not a header value".into()))?;
+        headers.insert(crate::http::auth::TENANT_HEADER, value);
+    }
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    let body = entry
+        .body
+        .as_ref()
+        .map(Value::to_string)
+        .unwrap_or_default();
+    let request = HttpRequest {
+        method,
+        path,
+        query,
+        headers,
+        body: Bytes::from(body),
+        source_ip: None,
+        request_id: format!("kickstart-{index}"),
+    };
+    let response = handle_as::<AllRoutes>(app, request, Caller::Kickstart).await;
+    if !response.status().is_success() {
+        let status = response.status().as_u16();
+        return Err(failed(
+            status,
+            String::from_utf8_lossy(response.body()).into_owned(),
+        ));
+    }
+    Ok(())
 }
 
 /// Which environment variables a kickstart file may read through `#{ENV.NAME}` (N20): by

@@ -111,97 +111,16 @@ impl App {
     pub async fn for_lambda<S: RouteSet>(config: &Config) -> Result<App, AppError> {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let aws = lambda_sdk_config();
-        let dynamo = match &config.store {
-            StoreConfig::DynamoDb(tables) => Some(DynamoStore::new(
-                aws_sdk_dynamodb::Client::new(&aws),
-                tables.clone(),
-            )),
-            StoreConfig::Sqlite(_) => None,
-        };
-        let dynamo = dynamo.map(Arc::new);
-        let (store, wrapped): (Arc<dyn Store>, Arc<dyn WrappedDataKeyStore>) = match (&dynamo, &config.store) {
-            (Some(store), _) => (store.clone(), store.clone()),
-            #[cfg(debug_assertions)]
-            (None, StoreConfig::Sqlite(path)) => {
-                let store = Arc::new(SqliteStore::open(path)?);
-                (store.clone(), store)
-            }
-            (None, _) => {
-                return Err(AppError::Wiring(
-                    "the Lambda functions keep their data in DynamoDB: set PASSWORDLESS_STORE=dynamodb (the embedded store is for the local server and debug builds)".into(),
-                ))
-            }
-        };
-        let kms_vault = match (&config.vault, S::SEALS) {
-            (VaultConfig::Kms(key_id), true) => Some(Arc::new(KmsKeyVault::new(
-                aws_sdk_kms::Client::new(&aws),
-                key_id.clone(),
-                wrapped,
-            ))),
-            _ => None,
-        };
-        let key_vault: Arc<dyn KeyVault> = match (&kms_vault, &config.vault, S::SEALS) {
-            (Some(vault), _, _) => vault.clone(),
-            (None, VaultConfig::File(path), true) => Arc::new(LocalKeyVault::open_or_create(path)?),
-            (None, VaultConfig::Inline(key), true) => {
-                Arc::new(LocalKeyVault::from_base64(key.expose())?)
-            }
-            // A function that signs nothing holds no key.
-            _ => Arc::new(NoKeyVault),
-        };
-        let ses = match (&config.mailer, S::MAILS) {
-            (
-                MailerConfig::Ses {
-                    configuration_set,
-                    identity,
-                },
-                true,
-            ) => Some((
-                Arc::new(SesMailer::new(
-                    aws_sdk_sesv2::Client::new(&aws),
-                    configuration_set.clone(),
-                )),
-                identity.clone(),
-            )),
-            _ => None,
-        };
-        let mailer: Arc<dyn Mailer> = match (&ses, &config.mailer, S::MAILS) {
-            (Some((ses, _)), _, _) => ses.clone(),
-            (None, MailerConfig::Outbox(dir), true) => {
-                Arc::new(OutboxMailer::new(dir, clock.clone()))
-            }
-            _ => Arc::new(NoMailer),
-        };
-        let warm_store = async {
-            match &dynamo {
-                Some(store) => store.warm_up().await,
-                None => Ok(()),
-            }
-        };
-        // Guarded by the constants too: the optimiser cannot see through the join that the
-        // options are always empty in a function that neither seals nor mails.
-        let warm_vault = async {
-            if let (true, Some(vault)) = (S::SEALS, &kms_vault) {
-                vault.warm_up().await;
-            }
-        };
-        let warm_mailer = async {
-            if let (true, Some((ses, Some(identity)))) = (S::MAILS, &ses) {
-                // Logged, never fatal: the function still serves, and a send reports SES's
-                // own error where it happens.
-                match ses.identity_can_send(identity).await {
-                    Ok(true) => {}
-                    Ok(false) => tracing::warn!(
-                        "SES does not let the sending identity send yet (it is not verified)"
-                    ),
-                    Err(e) => {
-                        tracing::warn!(detail = %e, "SES could not be asked about the sending identity")
-                    }
-                }
-            }
-        };
-        let (stored, (), ()) = tokio::join!(warm_store, warm_vault, warm_mailer);
-        stored?;
+        let stores = lambda_store(config, &aws)?;
+        let vaults = lambda_vault::<S>(config, &aws, stores.wrapped)?;
+        let mailers = lambda_mailer::<S>(config, &aws, clock.clone());
+        warm_up::<S>(
+            stores.dynamo.as_deref(),
+            vaults.kms.as_deref(),
+            mailers.ses.as_ref(),
+        )
+        .await?;
+        let (store, key_vault, mailer) = (stores.store, vaults.vault, mailers.mailer);
         let app = App::assemble(AppParts {
             store,
             key_vault,
@@ -234,4 +153,155 @@ impl App {
         app.refuse_an_incomplete_kickstart().await?;
         Ok(app)
     }
+}
+
+/// A function's store, where its vault keeps the wrapped data key, and the DynamoDB client to
+/// warm up when the store is DynamoDB.
+struct LambdaStore {
+    dynamo: Option<Arc<DynamoStore>>,
+    store: Arc<dyn Store>,
+    wrapped: Arc<dyn WrappedDataKeyStore>,
+}
+
+/// A function's vault, and the KMS client to warm up when it seals with KMS.
+struct LambdaVault {
+    kms: Option<Arc<KmsKeyVault>>,
+    vault: Arc<dyn KeyVault>,
+}
+
+/// SES with the sending identity to check.
+type SesWithIdentity = (Arc<SesMailer>, Option<String>);
+
+/// A function's mailer, and SES to warm up when it mails through SES.
+struct LambdaMailer {
+    ses: Option<SesWithIdentity>,
+    mailer: Arc<dyn Mailer>,
+}
+
+/// The store: DynamoDB (what is deployed), or in a debug build the embedded store.
+fn lambda_store(config: &Config, aws: &aws_types::SdkConfig) -> Result<LambdaStore, AppError> {
+    let dynamo = match &config.store {
+        StoreConfig::DynamoDb(tables) => Some(Arc::new(DynamoStore::new(
+            aws_sdk_dynamodb::Client::new(aws),
+            tables.clone(),
+        ))),
+        StoreConfig::Sqlite(_) => None,
+    };
+    let (store, wrapped): (Arc<dyn Store>, Arc<dyn WrappedDataKeyStore>) = match (&dynamo, &config.store) {
+        (Some(store), _) => (store.clone(), store.clone()),
+        #[cfg(debug_assertions)]
+        (None, StoreConfig::Sqlite(path)) => {
+            let store = Arc::new(SqliteStore::open(path)?);
+            (store.clone(), store)
+        }
+        (None, _) => {
+            return Err(AppError::Wiring(
+                "the Lambda functions keep their data in DynamoDB: set PASSWORDLESS_STORE=dynamodb (the embedded store is for the local server and debug builds)".into(),
+            ))
+        }
+    };
+    Ok(LambdaStore {
+        dynamo,
+        store,
+        wrapped,
+    })
+}
+
+/// The vault of a function that seals (KMS, or a local key); a function that signs nothing
+/// holds no key.
+fn lambda_vault<S: RouteSet>(
+    config: &Config,
+    aws: &aws_types::SdkConfig,
+    wrapped: Arc<dyn WrappedDataKeyStore>,
+) -> Result<LambdaVault, AppError> {
+    let kms_vault = match (&config.vault, S::SEALS) {
+        (VaultConfig::Kms(key_id), true) => Some(Arc::new(KmsKeyVault::new(
+            aws_sdk_kms::Client::new(aws),
+            key_id.clone(),
+            wrapped,
+        ))),
+        _ => None,
+    };
+    let key_vault: Arc<dyn KeyVault> = match (&kms_vault, &config.vault, S::SEALS) {
+        (Some(vault), _, _) => vault.clone(),
+        (None, VaultConfig::File(path), true) => Arc::new(LocalKeyVault::open_or_create(path)?),
+        (None, VaultConfig::Inline(key), true) => {
+            Arc::new(LocalKeyVault::from_base64(key.expose())?)
+        }
+        _ => Arc::new(NoKeyVault),
+    };
+    Ok(LambdaVault {
+        kms: kms_vault,
+        vault: key_vault,
+    })
+}
+
+/// SES with the sending identity to check (or the outbox) for a function that mails; no
+/// mailer for the others.
+fn lambda_mailer<S: RouteSet>(
+    config: &Config,
+    aws: &aws_types::SdkConfig,
+    clock: Arc<dyn Clock>,
+) -> LambdaMailer {
+    let ses = match (&config.mailer, S::MAILS) {
+        (
+            MailerConfig::Ses {
+                configuration_set,
+                identity,
+            },
+            true,
+        ) => Some((
+            Arc::new(SesMailer::new(
+                aws_sdk_sesv2::Client::new(aws),
+                configuration_set.clone(),
+            )),
+            identity.clone(),
+        )),
+        _ => None,
+    };
+    let mailer: Arc<dyn Mailer> = match (&ses, &config.mailer, S::MAILS) {
+        (Some((ses, _)), _, _) => ses.clone(),
+        (None, MailerConfig::Outbox(dir), true) => Arc::new(OutboxMailer::new(dir, clock)),
+        _ => Arc::new(NoMailer),
+    };
+    LambdaMailer { ses, mailer }
+}
+
+/// Connects every client the function uses, concurrently: DynamoDB (`DescribeTable`), KMS (the
+/// data key's `Decrypt`), SES (whether the sending identity may send).
+async fn warm_up<S: RouteSet>(
+    dynamo: Option<&DynamoStore>,
+    kms_vault: Option<&KmsKeyVault>,
+    ses: Option<&SesWithIdentity>,
+) -> Result<(), AppError> {
+    let warm_store = async {
+        match dynamo {
+            Some(store) => store.warm_up().await,
+            None => Ok(()),
+        }
+    };
+    // Guarded by the constants too: the optimiser cannot see through the join that the
+    // options are always empty in a function that neither seals nor mails.
+    let warm_vault = async {
+        if let (true, Some(vault)) = (S::SEALS, kms_vault) {
+            vault.warm_up().await;
+        }
+    };
+    let warm_mailer = async {
+        if let (true, Some((ses, Some(identity)))) = (S::MAILS, ses) {
+            // Logged, never fatal: the function still serves, and a send reports SES's own
+            // error where it happens.
+            match ses.identity_can_send(identity).await {
+                Ok(true) => {}
+                Ok(false) => tracing::warn!(
+                    "SES does not let the sending identity send yet (it is not verified)"
+                ),
+                Err(e) => {
+                    tracing::warn!(detail = %e, "SES could not be asked about the sending identity")
+                }
+            }
+        }
+    };
+    let (stored, (), ()) = tokio::join!(warm_store, warm_vault, warm_mailer);
+    Ok(stored?)
 }

@@ -5,7 +5,7 @@
 use tracing::{info, warn};
 
 use crate::domain::oauth::{verifier_matches, AuthorizationGrant};
-use crate::domain::{Application, ApplicationId, Secret, SecretHash};
+use crate::domain::{Application, ApplicationId, Instant, Secret, SecretHash};
 use crate::ports::{Clock, Entropy, KeyVault, Redeemed};
 
 use super::token::{
@@ -33,39 +33,9 @@ pub(super) async fn redeem<S: TokenStore + ?Sized>(
         id: client_id,
         secret: client_secret,
     } = client;
-    let Some(client_id) = client_id.as_deref().and_then(ApplicationId::parse) else {
-        return Err(
-            OAuthError::invalid_client("invalid_client_id", "The client is unknown.").into(),
-        );
-    };
-    let Some(application) = store.application(client_id).await?.filter(|a| a.active) else {
-        return Err(
-            OAuthError::invalid_client("invalid_client_id", "The client is unknown.").into(),
-        );
-    };
+    let application = known_client(store, client_id.as_deref()).await?;
     let now = clock.now();
-    let grant = match store.redeem_grant(&code.hash(), now).await? {
-        Redeemed::Fresh(grant) => grant,
-        Redeemed::Replayed(grant) => {
-            // S18: whatever the first redemption produced dies with the replay.
-            store
-                .revoke_refresh_family(family_of_grant(&code.hash()))
-                .await?;
-            warn!(user_id = %grant.user_id, application_id = %grant.request.client_id, "authorization code replayed: its tokens are revoked");
-            return Err(OAuthError::invalid_grant(
-                "auth_code_not_found",
-                "The authorization code is invalid.",
-            )
-            .into());
-        }
-        Redeemed::Nothing => {
-            return Err(OAuthError::invalid_grant(
-                "auth_code_not_found",
-                "The authorization code is invalid.",
-            )
-            .into())
-        }
-    };
+    let grant = take_grant(store, &code, now).await?;
     let presented = (code_verifier.as_deref(), client_secret.as_ref());
     check_redemption(&application, &grant, &redirect_uri, presented)?;
     let tenant = tenant_of(store, grant.tenant_id).await?;
@@ -139,6 +109,44 @@ pub(super) async fn redeem<S: TokenStore + ?Sized>(
         scope: grant.request.scope.clone(),
         user_id: user.id,
     })
+}
+
+/// The active application a client id names; anything else is an unknown client.
+async fn known_client<S: TokenStore + ?Sized>(
+    store: &S,
+    client_id: Option<&str>,
+) -> Result<Application, TokenError> {
+    let unknown = || OAuthError::invalid_client("invalid_client_id", "The client is unknown.");
+    let client_id = client_id
+        .and_then(ApplicationId::parse)
+        .ok_or_else(unknown)?;
+    Ok(store
+        .application(client_id)
+        .await?
+        .filter(|a| a.active)
+        .ok_or_else(unknown)?)
+}
+
+/// Redeems the code, once. A replayed code revokes whatever its first redemption produced
+/// (S18); either way the answer is the same invalid grant as for a code nobody made.
+async fn take_grant<S: TokenStore + ?Sized>(
+    store: &S,
+    code: &Secret,
+    now: Instant,
+) -> Result<AuthorizationGrant, TokenError> {
+    let invalid =
+        || OAuthError::invalid_grant("auth_code_not_found", "The authorization code is invalid.");
+    match store.redeem_grant(&code.hash(), now).await? {
+        Redeemed::Fresh(grant) => Ok(grant),
+        Redeemed::Replayed(grant) => {
+            store
+                .revoke_refresh_family(family_of_grant(&code.hash()))
+                .await?;
+            warn!(user_id = %grant.user_id, application_id = %grant.request.client_id, "authorization code replayed: its tokens are revoked");
+            Err(invalid().into())
+        }
+        Redeemed::Nothing => Err(invalid().into()),
+    }
 }
 
 /// The refresh-token family an authorization code starts: derived from the code's hash, so a

@@ -7,7 +7,9 @@ use tracing::{info, instrument, warn};
 use crate::domain::ids::{ApplicationId, RefreshTokenId};
 use crate::domain::oauth::AuthorizationRequest;
 use crate::domain::user::LoginRefusal;
-use crate::domain::{Application, Instant, Secret, SecretHash, Tenant, User};
+use crate::domain::{
+    Application, Instant, PasswordlessCode, Secret, SecretHash, Tenant, TenantId, User,
+};
 use crate::ports::{
     ApplicationStore, Clock, CodeStore, Consumed, Entropy, KeyVault, LoginFinish, Proof,
     RateLimiter, RefreshTokenStore, SigningKeyStore, TenantStore, TwoFactorStore,
@@ -151,81 +153,21 @@ where
         .as_ref()
         .map(|app| app.tenant_id)
         .or(scope.explicit);
-    let source = request.source_address.as_deref();
-    if matches!(
-        request.presented,
-        Presented::OneTimeCode(_) | Presented::BoundOneTimeCode { .. }
-    ) && source_is_held(store, source, now).await?
-    {
-        return Err(FlowError::RateLimited);
-    }
-    let code = match store
-        .consume_code(
-            &request.code_hash,
-            request.presented.proof(),
-            tenant_in_scope,
-            now,
-        )
-        .await?
-    {
-        Consumed::Code(code) => *code,
-        Consumed::WrongOneTimeCode { user } => {
-            warn!(user_id = %user, ip_address = ?request.ip_address, "user.login.failed: wrong one-time code");
-            return Err(match request.presented {
-                Presented::Link => FlowError::WrongOneTimeCode { missing: true },
-                Presented::OneTimeCode(_) | Presented::BoundOneTimeCode { .. } => {
-                    count_source_failure(store, source, now).await?;
-                    FlowError::WrongOneTimeCode { missing: false }
-                }
-                Presented::BoundBrowser(_) => FlowError::NotFound,
-            });
-        }
-        Consumed::Nothing => {
-            info!(ip_address = ?request.ip_address, "user.login.failed: unknown code");
-            return Err(FlowError::NotFound);
-        }
-    };
+    let mut code = consume(store, &request, tenant_in_scope, now).await?;
     let application = match named_application {
         Some(app) => app,
-        None => {
-            let own = store
-                .application(code.application_id)
-                .await?
-                .ok_or(FlowError::NotFound)?;
-            if !own.active || !own.passwordless_configuration.enabled {
-                info!(application_id = %own.id, "user.login.failed: the application no longer takes passwordless logins");
-                return Err(FlowError::NotFound);
-            }
-            own
-        }
+        None => own_application(store, &code).await?,
     };
     // A code logs in only its own user, into its own tenant (S6, S22).
     if application.tenant_id != code.tenant_id || !scope.allows(code.tenant_id) {
         return Err(FlowError::NotFound);
     }
     let tenant = tenant_of(store, code.tenant_id).await?;
-    let mut code = code;
     // An emailed code proves the address only where the tenant lets a login say so.
     code.emailed &= tenant
         .email_configuration
         .implicit_email_verification_allowed;
-    let user = match store
-        .finish_login(code.user_id, &code, application.id, now)
-        .await?
-    {
-        LoginFinish::Completed(user) => user,
-        LoginFinish::Refused(user) => {
-            info!(user_id = %user.id, "user.login.failed: account refused");
-            return Err(match user.login_refusal(now) {
-                Some(LoginRefusal::Expired) => FlowError::UserExpired,
-                _ => FlowError::UserLocked,
-            });
-        }
-        LoginFinish::Superseded => {
-            info!(user_id = %code.user_id, "user.login.failed: superseded code");
-            return Err(FlowError::NotFound);
-        }
-    };
+    let user = finish_user(store, &code, application.id, now).await?;
     let second = crate::flows::two_factor::second_step(
         store,
         clock,
@@ -333,4 +275,92 @@ where
         user,
         state,
     })
+}
+
+/// Takes the presented code, once: a source held for wrong short codes is refused first (S33),
+/// and a wrong short code is counted against its source before the answer (S7).
+async fn consume<S: CodeStore + RateLimiter + ?Sized>(
+    store: &S,
+    request: &LoginRequest,
+    tenant_in_scope: Option<TenantId>,
+    now: Instant,
+) -> FlowResult<PasswordlessCode> {
+    let source = request.source_address.as_deref();
+    if matches!(
+        request.presented,
+        Presented::OneTimeCode(_) | Presented::BoundOneTimeCode { .. }
+    ) && source_is_held(store, source, now).await?
+    {
+        return Err(FlowError::RateLimited);
+    }
+    let consumed = store
+        .consume_code(
+            &request.code_hash,
+            request.presented.proof(),
+            tenant_in_scope,
+            now,
+        )
+        .await?;
+    match consumed {
+        Consumed::Code(code) => Ok(*code),
+        Consumed::WrongOneTimeCode { user } => {
+            warn!(user_id = %user, ip_address = ?request.ip_address, "user.login.failed: wrong one-time code");
+            Err(match request.presented {
+                Presented::Link => FlowError::WrongOneTimeCode { missing: true },
+                Presented::OneTimeCode(_) | Presented::BoundOneTimeCode { .. } => {
+                    count_source_failure(store, source, now).await?;
+                    FlowError::WrongOneTimeCode { missing: false }
+                }
+                Presented::BoundBrowser(_) => FlowError::NotFound,
+            })
+        }
+        Consumed::Nothing => {
+            info!(ip_address = ?request.ip_address, "user.login.failed: unknown code");
+            Err(FlowError::NotFound)
+        }
+    }
+}
+
+/// The application a code was made for, when the login names none: it must still take
+/// passwordless logins.
+async fn own_application<S: ApplicationStore + ?Sized>(
+    store: &S,
+    code: &PasswordlessCode,
+) -> FlowResult<Application> {
+    let own = store
+        .application(code.application_id)
+        .await?
+        .ok_or(FlowError::NotFound)?;
+    if !own.active || !own.passwordless_configuration.enabled {
+        info!(application_id = %own.id, "user.login.failed: the application no longer takes passwordless logins");
+        return Err(FlowError::NotFound);
+    }
+    Ok(own)
+}
+
+/// The code's user, with the login recorded: refused when locked or expired, nothing when a
+/// newer code superseded this one.
+async fn finish_user<S: CodeStore + ?Sized>(
+    store: &S,
+    code: &PasswordlessCode,
+    application: ApplicationId,
+    now: Instant,
+) -> FlowResult<User> {
+    match store
+        .finish_login(code.user_id, code, application, now)
+        .await?
+    {
+        LoginFinish::Completed(user) => Ok(user),
+        LoginFinish::Refused(user) => {
+            info!(user_id = %user.id, "user.login.failed: account refused");
+            Err(match user.login_refusal(now) {
+                Some(LoginRefusal::Expired) => FlowError::UserExpired,
+                _ => FlowError::UserLocked,
+            })
+        }
+        LoginFinish::Superseded => {
+            info!(user_id = %code.user_id, "user.login.failed: superseded code");
+            Err(FlowError::NotFound)
+        }
+    }
 }

@@ -208,24 +208,7 @@ pub async fn login<S: TwoFactorFlowStore + ?Sized>(
     let store = ports.store;
     let now = ports.clock.now();
     let hash = request.two_factor_id.hash();
-    let Some(pending) = store.two_factor_challenge(&hash, now).await? else {
-        info!(ip_address = ?request.ip_address, "user.login.failed: unknown two-factor step");
-        return Err(FlowError::NotFound);
-    };
-    let Some(application_id) = pending.application_id() else {
-        return Err(FlowError::NotFound);
-    };
-    if request
-        .application_id
-        .is_some_and(|id| id != application_id)
-    {
-        return Err(FlowError::NotFound);
-    }
-    let mut user = store
-        .user(pending.user_id)
-        .await?
-        .filter(|u| u.tenant_id == pending.tenant_id)
-        .ok_or(FlowError::NotFound)?;
+    let (pending, application_id, mut user) = step_and_user(store, &request, now).await?;
     if account_is_held(store, user.id, now).await? {
         warn!(user_id = %user.id, "user.login.failed: the account's failed-attempt limit holds");
         return Err(FlowError::TwoFactorCodeWrong);
@@ -265,13 +248,7 @@ pub async fn login<S: TwoFactorFlowStore + ?Sized>(
         .filter(|a| a.active && a.tenant_id == tenant.id)
         .ok_or(FlowError::NotFound)?;
     if let Some(id) = factor.method_id() {
-        if user.two_factor.method(id).is_some_and(|m| !m.last_used) {
-            user.two_factor.mark_used(id);
-            // Which method was used last is a convenience: a concurrent change wins over it.
-            if let Err(e) = store.update_user(&user).await {
-                warn!(user_id = %user.id, error = %e, "two-factor.last-used.not-saved");
-            }
-        }
+        mark_last_used(store, &mut user, id).await;
     }
     let (state, authorization) = match pending.purpose {
         ChallengePurpose::Login {
@@ -295,27 +272,13 @@ pub async fn login<S: TwoFactorFlowStore + ?Sized>(
         },
     )
     .await?;
-    let (mut trust, mut trust_expires_at) = (None, None);
-    if request.trust_computer {
-        let id = STEP_ID.generate(ports.entropy)?;
-        let expires_at = now.plus_secs(
-            tenant
-                .external_identifier_configuration
-                .two_factor_trust_id_time_to_live_in_seconds,
-        );
-        store
-            .insert_two_factor_trust(&TwoFactorTrust {
-                id_hash: id.hash(),
-                user_id: logged_in.user.id,
-                tenant_id: tenant.id,
-                application_id: application.id,
-                start_instant: now,
-                expires_at,
-            })
-            .await?;
-        trust = Some(id);
-        trust_expires_at = Some(expires_at);
-    }
+    let (trust, trust_expires_at) = match request.trust_computer {
+        true => {
+            let (id, expires_at) = trust_browser(ports, &tenant, &application, &logged_in).await?;
+            (Some(id), Some(expires_at))
+        }
+        false => (None, None),
+    };
     info!(
         user_id = %logged_in.user.id, tenant_id = %tenant.id, application_id = %application.id,
         ip_address = ?request.ip_address, authentication_type = "PASSWORDLESS",
@@ -327,6 +290,71 @@ pub async fn login<S: TwoFactorFlowStore + ?Sized>(
         trust_expires_at,
         authorization,
     })
+}
+
+/// The live pending step the request names, the application its login is for (which the
+/// request may name too, but not another) and its user, of the step's tenant.
+async fn step_and_user<S: TwoFactorFlowStore + ?Sized>(
+    store: &S,
+    request: &SecondFactorLogin,
+    now: Instant,
+) -> FlowResult<(TwoFactorChallenge, ApplicationId, User)> {
+    let Some(pending) = store
+        .two_factor_challenge(&request.two_factor_id.hash(), now)
+        .await?
+    else {
+        info!(ip_address = ?request.ip_address, "user.login.failed: unknown two-factor step");
+        return Err(FlowError::NotFound);
+    };
+    let application_id = pending
+        .application_id()
+        .filter(|id| request.application_id.is_none_or(|named| named == *id))
+        .ok_or(FlowError::NotFound)?;
+    let user = store
+        .user(pending.user_id)
+        .await?
+        .filter(|u| u.tenant_id == pending.tenant_id)
+        .ok_or(FlowError::NotFound)?;
+    Ok((pending, application_id, user))
+}
+
+/// Records which method was used last; a convenience, so a concurrent change wins over it.
+async fn mark_last_used<S: TwoFactorFlowStore + ?Sized>(store: &S, user: &mut User, id: &str) {
+    if user.two_factor.method(id).is_some_and(|m| !m.last_used) {
+        user.two_factor.mark_used(id);
+        if let Err(e) = store.update_user(user).await {
+            warn!(user_id = %user.id, error = %e, "two-factor.last-used.not-saved");
+        }
+    }
+}
+
+/// A trust for the browser that asked: its id (for the trust cookie) and when it ends, as long
+/// as the tenant's `twoFactorTrustIdTimeToLiveInSeconds`.
+async fn trust_browser<S: TwoFactorFlowStore + ?Sized>(
+    ports: &TwoFactorPorts<'_, S>,
+    tenant: &Tenant,
+    application: &Application,
+    logged_in: &LoggedIn,
+) -> FlowResult<(Secret, Instant)> {
+    let now = ports.clock.now();
+    let id = STEP_ID.generate(ports.entropy)?;
+    let expires_at = now.plus_secs(
+        tenant
+            .external_identifier_configuration
+            .two_factor_trust_id_time_to_live_in_seconds,
+    );
+    ports
+        .store
+        .insert_two_factor_trust(&TwoFactorTrust {
+            id_hash: id.hash(),
+            user_id: logged_in.user.id,
+            tenant_id: tenant.id,
+            application_id: application.id,
+            start_instant: now,
+            expires_at,
+        })
+        .await?;
+    Ok((id, expires_at))
 }
 
 /// A login's pending step by its id, with its user: what the hosted page shows again after a

@@ -89,58 +89,20 @@ pub async fn enable<S: TwoFactorFlowStore + ?Sized>(
     let mut sealed = None;
     match request.method {
         TwoFactorMethodKind::Authenticator => {
-            let Some(secret) = request.secret else {
-                return Err(ValidationErrors::field(FieldError::blank("secret")).into());
-            };
-            if user
-                .two_factor
-                .methods
-                .iter()
-                .any(|m| m.method == TwoFactorMethodKind::Authenticator)
-            {
-                return Err(ValidationErrors::field(FieldError::new(
-                    "duplicate",
-                    "method",
-                    "The user already has an authenticator app enabled.",
-                ))
-                .into());
-            }
-            let Some(step) = secret.matching_step(request.code.expose(), now, 0) else {
-                count_account_failure(store, user.id, now).await?;
-                return Err(FlowError::TwoFactorCodeWrong);
-            };
-            let sealed_secret = ports
-                .vault
-                .seal(secret.bytes(), &secret_context(user.id, &method_id))
-                .await?;
-            sealed = Some(SealedAuthenticator {
-                method_id: method_id.clone(),
-                sealed_secret,
-                last_used_step: step,
-            });
+            let secret = request
+                .secret
+                .ok_or_else(|| ValidationErrors::field(FieldError::blank("secret")))?;
+            let proven =
+                proven_authenticator(ports, &user, &method_id, &secret, &request.code).await?;
+            sealed = Some(proven);
             method.authenticator = Some(AuthenticatorConfiguration::default());
         }
         TwoFactorMethodKind::Email => {
-            let Some(email) = request.email.map(|e| e.trim().to_lowercase()) else {
-                return Err(ValidationErrors::field(FieldError::blank("email")).into());
-            };
-            if user
-                .two_factor
-                .methods
-                .iter()
-                .any(|m| m.email.as_deref() == Some(email.as_str()))
-            {
-                return Err(ValidationErrors::field(FieldError::new(
-                    "duplicate",
-                    "email",
-                    "The user already has this address as a two-factor method.",
-                ))
-                .into());
-            }
-            take_manage_code(store, &user, &request.code, Some(&email), None, now)
-                .await?
-                .then_some(())
-                .ok_or_else(|| invalid("code", "The code is not valid."))?;
+            let email = request
+                .email
+                .map(|e| e.trim().to_lowercase())
+                .ok_or_else(|| ValidationErrors::field(FieldError::blank("email")))?;
+            proven_address(store, &user, &email, &request.code, now).await?;
             method.email = Some(email);
         }
     }
@@ -170,20 +132,94 @@ pub async fn enable<S: TwoFactorFlowStore + ?Sized>(
     info!(user_id = %user.id, method = method.method.as_str(), method_id = %method.id, "user.two-factor.method.add");
     let code = match pending {
         None => None,
-        Some(mut pending) => {
-            let code = STEP_ID.generate(ports.entropy)?;
-            pending.code_hash = Some(code.hash());
-            pending.code_expires_at = Some(pending.expires_at);
-            pending.code_method_id = Some(method.id.clone());
-            store.put_two_factor_challenge(&pending).await?;
-            Some(code)
-        }
+        Some(pending) => Some(finishing_code(ports, pending, &method).await?),
     };
     Ok(Enabled {
         method,
         recovery_codes,
         code,
     })
+}
+
+/// An authenticator's first code, proving the app holds the secret: the user's only
+/// authenticator, sealed with the time step the code used (so that code cannot serve again).
+async fn proven_authenticator<S: TwoFactorFlowStore + ?Sized>(
+    ports: &TwoFactorPorts<'_, S>,
+    user: &User,
+    method_id: &str,
+    secret: &AuthenticatorSecret,
+    code: &Secret,
+) -> FlowResult<SealedAuthenticator> {
+    if user
+        .two_factor
+        .methods
+        .iter()
+        .any(|m| m.method == TwoFactorMethodKind::Authenticator)
+    {
+        return Err(ValidationErrors::field(FieldError::new(
+            "duplicate",
+            "method",
+            "The user already has an authenticator app enabled.",
+        ))
+        .into());
+    }
+    let now = ports.clock.now();
+    let Some(step) = secret.matching_step(code.expose(), now, 0) else {
+        count_account_failure(ports.store, user.id, now).await?;
+        return Err(FlowError::TwoFactorCodeWrong);
+    };
+    let sealed_secret = ports
+        .vault
+        .seal(secret.bytes(), &secret_context(user.id, method_id))
+        .await?;
+    Ok(SealedAuthenticator {
+        method_id: method_id.to_owned(),
+        sealed_secret,
+        last_used_step: step,
+    })
+}
+
+/// An address's code, mailed there by the send API, proving the person reads it; an address
+/// may serve one method.
+async fn proven_address<S: TwoFactorFlowStore + ?Sized>(
+    store: &S,
+    user: &User,
+    email: &str,
+    code: &Secret,
+    now: Instant,
+) -> FlowResult<()> {
+    if user
+        .two_factor
+        .methods
+        .iter()
+        .any(|m| m.email.as_deref() == Some(email))
+    {
+        return Err(ValidationErrors::field(FieldError::new(
+            "duplicate",
+            "email",
+            "The user already has this address as a two-factor method.",
+        ))
+        .into());
+    }
+    take_manage_code(store, user, code, Some(email), None, now)
+        .await?
+        .then_some(())
+        .ok_or_else(|| invalid("code", "The code is not valid."))
+}
+
+/// The code that finishes the login waiting on `pending` with the method just enabled (a
+/// required policy's first enrolment).
+async fn finishing_code<S: TwoFactorFlowStore + ?Sized>(
+    ports: &TwoFactorPorts<'_, S>,
+    mut pending: TwoFactorChallenge,
+    method: &TwoFactorMethod,
+) -> FlowResult<Secret> {
+    let code = STEP_ID.generate(ports.entropy)?;
+    pending.code_hash = Some(code.hash());
+    pending.code_expires_at = Some(pending.expires_at);
+    pending.code_method_id = Some(method.id.clone());
+    ports.store.put_two_factor_challenge(&pending).await?;
+    Ok(code)
 }
 
 /// Takes the code mailed by `send_code` when it is right (for `email`, or for the method
