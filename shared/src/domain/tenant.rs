@@ -107,6 +107,32 @@ impl TenantEmailConfiguration {
     pub fn gates_unverified(&self) -> bool {
         self.verify_email && nested_str(&self.kept, &["unverified", "behavior"]) == Some("Gated")
     }
+
+    /// The sender must be one line and an address; verifying addresses needs its template, and
+    /// the `FormField` strategy needs gated unverified users.
+    fn validate(&self, errors: &mut ValidationErrors) {
+        errors.require_single_line(
+            "tenant.emailConfiguration.defaultFromName",
+            self.default_from_name.as_deref(),
+        );
+        errors.require_email(
+            "tenant.emailConfiguration.defaultFromEmail",
+            self.default_from_email.as_deref(),
+        );
+        if self.verify_email && self.verification_email_template_id.is_none() {
+            errors.push(FieldError::missing(
+                "tenant.emailConfiguration.verificationEmailTemplateId",
+            ));
+        }
+        if self.verification_strategy == Some(VerificationStrategy::FormField)
+            && nested_str(&self.kept, &["unverified", "behavior"]) != Some("Gated")
+        {
+            errors.push(FieldError::invalid(
+                "tenant.emailConfiguration.verificationStrategy",
+                "The FormField verification strategy needs unverified.behavior Gated.",
+            ));
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -330,123 +356,8 @@ impl Tenant {
         }
         errors.require_single_line("tenant.name", Some(&self.name));
         errors.require_single_line("tenant.issuer", Some(&self.issuer));
-        let email = &self.email_configuration;
-        errors.require_single_line(
-            "tenant.emailConfiguration.defaultFromName",
-            email.default_from_name.as_deref(),
-        );
-        errors.require_email(
-            "tenant.emailConfiguration.defaultFromEmail",
-            email.default_from_email.as_deref(),
-        );
-        let ext = &self.external_identifier_configuration;
-        let prefix = "tenant.externalIdentifierConfiguration";
-        errors.require_positive(
-            &format!("{prefix}.passwordlessLoginTimeToLiveInSeconds"),
-            ext.passwordless_login_time_to_live_in_seconds,
-        );
-        for (field, generator) in [
-            (
-                "passwordlessLoginGenerator",
-                ext.passwordless_login_generator,
-            ),
-            (
-                "passwordlessLoginOneTimeCodeGenerator",
-                ext.passwordless_login_one_time_code_generator,
-            ),
-        ] {
-            if let Err(e) = generator.validate(&format!("{prefix}.{field}")) {
-                errors.extend(e);
-            }
-        }
-        for (field, ttl) in [
-            (
-                "emailVerificationIdTimeToLiveInSeconds",
-                ext.email_verification_id_time_to_live_in_seconds,
-            ),
-            (
-                "registrationVerificationIdTimeToLiveInSeconds",
-                ext.registration_verification_id_time_to_live_in_seconds,
-            ),
-        ] {
-            errors.require_positive(&format!("{prefix}.{field}"), ttl);
-        }
-        for (field, generator) in [
-            (
-                "emailVerificationOneTimeCodeGenerator",
-                ext.email_verification_one_time_code_generator,
-            ),
-            (
-                "registrationVerificationOneTimeCodeGenerator",
-                ext.registration_verification_one_time_code_generator,
-            ),
-        ] {
-            if let Err(e) = generator.validate(&format!("{prefix}.{field}")) {
-                errors.extend(e);
-            }
-        }
-        for (field, generator) in [
-            (
-                "emailVerificationIdGenerator",
-                ext.email_verification_id_generator,
-            ),
-            (
-                "registrationVerificationIdGenerator",
-                ext.registration_verification_id_generator,
-            ),
-        ] {
-            if let Err(e) = generator.validate(&format!("{prefix}.{field}")) {
-                errors.extend(e);
-            } else if generator.kind != super::GeneratorType::RandomBytes {
-                // A verification id in a link is, like a link code, the whole secret (S1).
-                errors.push(FieldError::invalid(
-                    &format!("{prefix}.{field}.type"),
-                    "A verification id generator must be randomBytes: the id in a verification link is its only secret, and within the length limits only randomBytes reaches 128 bits.",
-                ));
-            }
-        }
-        if email.verify_email && email.verification_email_template_id.is_none() {
-            errors.push(FieldError::missing(
-                "tenant.emailConfiguration.verificationEmailTemplateId",
-            ));
-        }
-        if email.verification_strategy == Some(VerificationStrategy::FormField)
-            && nested_str(&email.kept, &["unverified", "behavior"]) != Some("Gated")
-        {
-            errors.push(FieldError::invalid(
-                "tenant.emailConfiguration.verificationStrategy",
-                "The FormField verification strategy needs unverified.behavior Gated.",
-            ));
-        }
-        if ext.passwordless_login_generator.kind != super::GeneratorType::RandomBytes {
-            // A link code is the only secret in a magic link: anything short of 128 bits is guessable (S1).
-            errors.push(FieldError::invalid(
-                &format!("{prefix}.passwordlessLoginGenerator.type"),
-                "The passwordless login generator must be randomBytes: a link code is the only secret in a magic link, and within the length limits only randomBytes reaches 128 bits (12 alphanumeric characters carry at most about 72), which no attacker can search while a link lives.",
-            ));
-        }
-        if !(1..=600).contains(&ext.authorization_grant_id_time_to_live_in_seconds) {
-            errors.push(FieldError::invalid(
-                &format!("{prefix}.authorizationGrantIdTimeToLiveInSeconds"),
-                "The value must be between 1 and 600.",
-            ));
-        }
-        for (field, value) in [
-            (
-                "twoFactorIdTimeToLiveInSeconds",
-                ext.two_factor_id_time_to_live_in_seconds,
-            ),
-            (
-                "twoFactorTrustIdTimeToLiveInSeconds",
-                ext.two_factor_trust_id_time_to_live_in_seconds,
-            ),
-            (
-                "twoFactorOneTimeCodeIdTimeToLiveInSeconds",
-                ext.two_factor_one_time_code_id_time_to_live_in_seconds,
-            ),
-        ] {
-            errors.require_positive(&format!("{prefix}.{field}"), value);
-        }
+        self.email_configuration.validate(&mut errors);
+        self.external_identifier_configuration.validate(&mut errors);
         let jwt = &self.jwt_configuration;
         errors.require_positive(
             "tenant.jwtConfiguration.timeToLiveInSeconds",
@@ -506,6 +417,108 @@ impl Tenant {
     /// How long a code with a short one-time code lives: the tenant's TTL, capped (S4).
     pub fn one_time_code_ttl_seconds(&self) -> i64 {
         self.code_ttl_seconds().min(ONE_TIME_CODE_MAX_TTL_SECONDS)
+    }
+}
+
+impl ExternalIdentifierConfiguration {
+    /// Every time to live positive (an authorization code's at most ten minutes), and every
+    /// generator able to make what it names; link codes and verification ids only random bytes
+    /// (S1).
+    fn validate(&self, errors: &mut ValidationErrors) {
+        let prefix = "tenant.externalIdentifierConfiguration";
+        errors.require_positive(
+            &format!("{prefix}.passwordlessLoginTimeToLiveInSeconds"),
+            self.passwordless_login_time_to_live_in_seconds,
+        );
+        for (field, generator) in [
+            (
+                "passwordlessLoginGenerator",
+                self.passwordless_login_generator,
+            ),
+            (
+                "passwordlessLoginOneTimeCodeGenerator",
+                self.passwordless_login_one_time_code_generator,
+            ),
+        ] {
+            if let Err(e) = generator.validate(&format!("{prefix}.{field}")) {
+                errors.extend(e);
+            }
+        }
+        for (field, ttl) in [
+            (
+                "emailVerificationIdTimeToLiveInSeconds",
+                self.email_verification_id_time_to_live_in_seconds,
+            ),
+            (
+                "registrationVerificationIdTimeToLiveInSeconds",
+                self.registration_verification_id_time_to_live_in_seconds,
+            ),
+        ] {
+            errors.require_positive(&format!("{prefix}.{field}"), ttl);
+        }
+        for (field, generator) in [
+            (
+                "emailVerificationOneTimeCodeGenerator",
+                self.email_verification_one_time_code_generator,
+            ),
+            (
+                "registrationVerificationOneTimeCodeGenerator",
+                self.registration_verification_one_time_code_generator,
+            ),
+        ] {
+            if let Err(e) = generator.validate(&format!("{prefix}.{field}")) {
+                errors.extend(e);
+            }
+        }
+        for (field, generator) in [
+            (
+                "emailVerificationIdGenerator",
+                self.email_verification_id_generator,
+            ),
+            (
+                "registrationVerificationIdGenerator",
+                self.registration_verification_id_generator,
+            ),
+        ] {
+            if let Err(e) = generator.validate(&format!("{prefix}.{field}")) {
+                errors.extend(e);
+            } else if generator.kind != super::GeneratorType::RandomBytes {
+                // A verification id in a link is, like a link code, the whole secret (S1).
+                errors.push(FieldError::invalid(
+                &format!("{prefix}.{field}.type"),
+                "A verification id generator must be randomBytes: the id in a verification link is its only secret, and within the length limits only randomBytes reaches 128 bits.",
+            ));
+            }
+        }
+        if self.passwordless_login_generator.kind != super::GeneratorType::RandomBytes {
+            // A link code is the only secret in a magic link: anything short of 128 bits is guessable (S1).
+            errors.push(FieldError::invalid(
+            &format!("{prefix}.passwordlessLoginGenerator.type"),
+            "The passwordless login generator must be randomBytes: a link code is the only secret in a magic link, and within the length limits only randomBytes reaches 128 bits (12 alphanumeric characters carry at most about 72), which no attacker can search while a link lives.",
+        ));
+        }
+        if !(1..=600).contains(&self.authorization_grant_id_time_to_live_in_seconds) {
+            errors.push(FieldError::invalid(
+                &format!("{prefix}.authorizationGrantIdTimeToLiveInSeconds"),
+                "The value must be between 1 and 600.",
+            ));
+        }
+        for (field, value) in [
+            (
+                "twoFactorIdTimeToLiveInSeconds",
+                self.two_factor_id_time_to_live_in_seconds,
+            ),
+            (
+                "twoFactorTrustIdTimeToLiveInSeconds",
+                self.two_factor_trust_id_time_to_live_in_seconds,
+            ),
+            (
+                "twoFactorOneTimeCodeIdTimeToLiveInSeconds",
+                self.two_factor_one_time_code_id_time_to_live_in_seconds,
+            ),
+        ] {
+            errors.require_positive(&format!("{prefix}.{field}"), value);
+        }
     }
 }
 
