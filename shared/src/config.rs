@@ -35,7 +35,7 @@ pub enum StoreConfig {
     DynamoDb(Tables),
 }
 
-pub const DEFAULT_TABLE_PREFIX: &str = "passwordless";
+pub(crate) const DEFAULT_TABLE_PREFIX: &str = "passwordless";
 
 impl StoreConfig {
     /// `sqlite:PATH`, `dynamodb` (tables `passwordless-config`, `-users`, `-codes`) or
@@ -101,7 +101,7 @@ pub struct Config {
 
 pub const DEFAULT_STORE: &str = "sqlite:./.passwordless/store.db";
 pub const DEFAULT_OUTBOX: &str = "./.passwordless/outbox";
-pub const DEFAULT_PUBLIC_URL: &str = "http://localhost:9011";
+pub(crate) const DEFAULT_PUBLIC_URL: &str = "http://localhost:9011";
 
 impl Config {
     /// `PASSWORDLESS_STORE` (with `PASSWORDLESS_CONFIG_TABLE`, `PASSWORDLESS_USERS_TABLE` and
@@ -177,7 +177,7 @@ impl Config {
 }
 
 /// An absolute http(s) URL, kept without its trailing slash.
-pub fn parse_public_url(text: &str) -> Result<String, ConfigError> {
+pub(crate) fn parse_public_url(text: &str) -> Result<String, ConfigError> {
     let trimmed = text.trim().trim_end_matches('/');
     let rest = trimmed
         .strip_prefix("https://")

@@ -41,7 +41,7 @@ pub enum KickstartError {
 
 /// The shortest API key a kickstart file may define (S30): a short key written into a file is
 /// guessable, and one copied from an example is public.
-pub const MIN_KICKSTART_KEY_LEN: usize = 32;
+pub(crate) const MIN_KICKSTART_KEY_LEN: usize = 32;
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -328,7 +328,7 @@ pub struct KickstartEnv {
 }
 
 impl KickstartEnv {
-    pub const DEFAULT_PREFIX: &'static str = "KICKSTART_";
+    pub(crate) const DEFAULT_PREFIX: &'static str = "KICKSTART_";
 
     /// From the setting's value: `None` (or blank) is the default.
     pub fn from_setting(setting: Option<&str>) -> Self {

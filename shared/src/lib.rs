@@ -26,7 +26,7 @@ mod test_allocator {
     static ALLOCATOR: cap::Cap<System> = cap::Cap::new(System, usize::MAX);
 
     /// Runs `work` with at most `extra` bytes allocated beyond what is allocated now.
-    pub fn with_ceiling<T>(extra: usize, work: impl FnOnce() -> T) -> T {
+    pub(crate) fn with_ceiling<T>(extra: usize, work: impl FnOnce() -> T) -> T {
         struct Lift;
         impl Drop for Lift {
             fn drop(&mut self) {

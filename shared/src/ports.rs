@@ -16,7 +16,8 @@ use crate::domain::{
     Tenant, User,
 };
 
-pub use crate::domain::generator::{Entropy, EntropyError};
+pub use crate::domain::generator::Entropy;
+pub use crate::domain::generator::EntropyError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -338,7 +339,7 @@ impl KickstartMark {
     }
 
     /// A mark as a store keeps it; anything else is a corrupt store.
-    pub fn from_stored(text: &str) -> StoreResult<Self> {
+    pub(crate) fn from_stored(text: &str) -> StoreResult<Self> {
         match text {
             "started" => Ok(KickstartMark::Started),
             "completed" => Ok(KickstartMark::Completed),

@@ -29,7 +29,7 @@ fn private_options() -> OpenOptions {
 }
 
 /// Writes a new file, owner-only; fails with `AlreadyExists` if it is there.
-pub fn write_private_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_private_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let mut file = private_options().create_new(true).open(path)?;
     file.write_all(bytes)?;
     file.sync_all()
@@ -44,7 +44,7 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 
 /// Creates the file if it is missing and makes it owner-only (an SQLite file before SQLite
 /// opens it, so its `-wal` and `-shm` files inherit the mode).
-pub fn touch_private(path: &Path) -> std::io::Result<()> {
+pub(crate) fn touch_private(path: &Path) -> std::io::Result<()> {
     let file = private_options().create(true).truncate(false).open(path)?;
     restrict(&file)
 }

@@ -40,8 +40,9 @@ pub fn mailbox(name: Option<&str>, address: &str) -> Result<Mailbox, MailError> 
 }
 
 /// `Name <address>` as it stands in a header: the name RFC 2047-encoded when it is not plain
-/// ASCII, by lettre's own header encoder.
-pub fn encoded_mailbox(name: Option<&str>, address: &str) -> Result<String, MailError> {
+/// ASCII, by lettre's own header encoder. SES's raw messages use it too.
+#[cfg_attr(not(feature = "aws"), allow(dead_code))]
+pub(crate) fn encoded_mailbox(name: Option<&str>, address: &str) -> Result<String, MailError> {
     let mut headers = lettre::message::header::Headers::new();
     headers.set(lettre::message::header::From::from(
         lettre::message::Mailboxes::from(mailbox(name, address)?),
@@ -56,7 +57,7 @@ pub fn encoded_mailbox(name: Option<&str>, address: &str) -> Result<String, Mail
 
 /// Builds the MIME message: multipart/alternative with the text part first, as mail readers
 /// prefer the last part they can show.
-pub fn build_message(email: &OutgoingEmail) -> Result<Vec<u8>, MailError> {
+pub(crate) fn build_message(email: &OutgoingEmail) -> Result<Vec<u8>, MailError> {
     let message = Message::builder()
         .from(mailbox(email.from_name.as_deref(), &email.from_email)?)
         .to(mailbox(email.to_name.as_deref(), &email.to_email)?)

@@ -183,7 +183,7 @@ impl App {
         Ok(())
     }
 
-    pub fn key_making(&self) -> KeyMaking<'_> {
+    pub(crate) fn key_making(&self) -> KeyMaking<'_> {
         KeyMaking {
             key_maker: self.key_maker.as_ref(),
             vault: self.key_vault.as_ref(),
@@ -202,7 +202,7 @@ impl App {
         }
     }
 
-    pub fn two_factor_ports(&self) -> TwoFactorPorts<'_, dyn Store> {
+    pub(crate) fn two_factor_ports(&self) -> TwoFactorPorts<'_, dyn Store> {
         TwoFactorPorts {
             store: self.store.as_ref(),
             vault: self.key_vault.as_ref(),
@@ -212,7 +212,7 @@ impl App {
         }
     }
 
-    pub fn tenant_making(&self) -> TenantMaking<'_> {
+    pub(crate) fn tenant_making(&self) -> TenantMaking<'_> {
         TenantMaking {
             key_maker: self.key_maker.as_ref(),
             vault: self.key_vault.as_ref(),

@@ -77,18 +77,18 @@ impl ApiKeyPermissions {
 impl ApiKey {
     /// Whether the key may manage API keys: only a key with no limits of any kind, since a
     /// key that makes keys could make itself a wider one.
-    pub fn is_unrestricted(&self) -> bool {
+    pub(crate) fn is_unrestricted(&self) -> bool {
         self.permissions.is_none() && self.tenant_id.is_none()
     }
 
-    pub fn has_expired(&self, now: Instant) -> bool {
+    pub(crate) fn has_expired(&self, now: Instant) -> bool {
         self.expiration_instant.is_some_and(|at| at <= now)
     }
 
     /// A key with no permissions may call every API, as in FusionAuth; one with permissions
     /// may call only the listed endpoint and method pairs (S21), and an empty list permits
     /// nothing (S28).
-    pub fn permits(&self, endpoint: &str, method: &str) -> bool {
+    pub(crate) fn permits(&self, endpoint: &str, method: &str) -> bool {
         match &self.permissions {
             None => true,
             Some(p) => p

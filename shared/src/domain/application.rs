@@ -55,7 +55,7 @@ pub struct Application {
 
 /// A client secret named on create is at least this long: a guessable one would make the
 /// confidential client's codes redeemable by anyone who intercepts them.
-pub const MIN_CLIENT_SECRET_LEN: usize = 32;
+pub(crate) const MIN_CLIENT_SECRET_LEN: usize = 32;
 
 fn yes() -> bool {
     true
@@ -179,7 +179,7 @@ const MAX_REDIRECT_URL_LEN: usize = 2048;
 /// scheme, which is a reversed domain name (RFC 8252 7.1, `com.example.app:/callback`). Never
 /// a fragment (RFC 6749 3.1.2), credentials in the URL, spaces or control characters, so never
 /// `javascript:`, `data:` or `file:` either.
-pub fn redirect_url_problem(url: &str) -> Option<&'static str> {
+pub(crate) fn redirect_url_problem(url: &str) -> Option<&'static str> {
     if url.is_empty() || url.len() > MAX_REDIRECT_URL_LEN {
         return Some("must be 1 to 2048 characters.");
     }
@@ -234,7 +234,7 @@ pub fn redirect_url_problem(url: &str) -> Option<&'static str> {
 
 impl Application {
     /// The email templates the application names, with the field that names each.
-    pub fn email_template_references(&self) -> Vec<(&'static str, TemplateId)> {
+    pub(crate) fn email_template_references(&self) -> Vec<(&'static str, TemplateId)> {
         [
             (
                 "application.emailConfiguration.passwordlessEmailTemplateId",
@@ -371,7 +371,7 @@ impl Application {
 
     /// FusionAuth's `proofKeyForCodeExchangePolicy: Required`: every authorization request
     /// brings a challenge. The other policies are settled at the token endpoint.
-    pub fn requires_pkce(&self) -> bool {
+    pub(crate) fn requires_pkce(&self) -> bool {
         self.oauth_configuration
             .proof_key_for_code_exchange_policy
             .as_deref()
@@ -381,7 +381,7 @@ impl Application {
     /// Whether a token request must authenticate the client, given whether its grant was made
     /// with a PKCE challenge. FusionAuth's default policy is `Required`; a client that
     /// authenticates with nothing must have used PKCE whatever the policy says (S19, ours).
-    pub fn requires_client_authentication(&self, used_pkce: bool) -> bool {
+    pub(crate) fn requires_client_authentication(&self, used_pkce: bool) -> bool {
         match self
             .oauth_configuration
             .client_authentication_policy
@@ -393,17 +393,17 @@ impl Application {
     }
 
     /// Compares a presented client secret with the stored hash in constant time (S3).
-    pub fn client_secret_matches(&self, presented: &Secret) -> bool {
+    pub(crate) fn client_secret_matches(&self, presented: &Secret) -> bool {
         self.oauth_configuration
             .client_secret_hash
             .is_some_and(|hash| hash.matches(&presented.hash()))
     }
 
-    pub fn has_role(&self, name: &str) -> bool {
+    pub(crate) fn has_role(&self, name: &str) -> bool {
         self.roles.iter().any(|r| r.name == name)
     }
 
-    pub fn default_roles(&self) -> Vec<String> {
+    pub(crate) fn default_roles(&self) -> Vec<String> {
         self.roles
             .iter()
             .filter(|r| r.is_default)
@@ -413,7 +413,7 @@ impl Application {
 
     /// The access-token lifetime: the application's own when its JWT configuration is enabled,
     /// else the tenant's, as FusionAuth resolves it.
-    pub fn token_ttl_seconds(&self, tenant_default: i64) -> i64 {
+    pub(crate) fn token_ttl_seconds(&self, tenant_default: i64) -> i64 {
         if self.jwt_configuration.enabled {
             self.jwt_configuration.time_to_live_in_seconds
         } else {
@@ -421,7 +421,7 @@ impl Application {
         }
     }
 
-    pub fn refresh_token_ttl_minutes(&self, tenant_default: i64) -> i64 {
+    pub(crate) fn refresh_token_ttl_minutes(&self, tenant_default: i64) -> i64 {
         if self.jwt_configuration.enabled {
             self.jwt_configuration.refresh_token_time_to_live_in_minutes
         } else {

@@ -5,7 +5,7 @@ use super::signing::SigningAlgorithm;
 
 /// The claims of an access token, named and shaped as FusionAuth issues them.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct AccessTokenClaims {
+pub(crate) struct AccessTokenClaims {
     pub aud: String,
     pub exp: i64,
     pub iat: i64,
@@ -33,11 +33,11 @@ pub struct AccessTokenClaims {
 }
 
 /// The `tty` of an access token.
-pub const ACCESS_TOKEN_TYPE: &str = "at";
+pub(crate) const ACCESS_TOKEN_TYPE: &str = "at";
 
 /// The claims of an OpenID Connect id token (OIDC Core 2, 3.1.3.6).
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct IdTokenClaims {
+pub(crate) struct IdTokenClaims {
     pub aud: String,
     pub exp: i64,
     pub iat: i64,

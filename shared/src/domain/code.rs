@@ -6,7 +6,7 @@ use super::secret::SecretHash;
 use super::time::Instant;
 
 /// A short one-time code is burned after this many wrong tries (S7).
-pub const MAX_ONE_TIME_CODE_ATTEMPTS: u32 = 5;
+pub(crate) const MAX_ONE_TIME_CODE_ATTEMPTS: u32 = 5;
 
 /// How the user will present the code: by clicking a link, or by typing a short code too.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -55,11 +55,11 @@ pub struct PasswordlessCode {
 
 impl PasswordlessCode {
     /// TTL is checked on every read whatever the store's sweeper has done (S4).
-    pub fn is_live(&self, now: Instant) -> bool {
+    pub(crate) fn is_live(&self, now: Instant) -> bool {
         now < self.expires_at
     }
 
-    pub fn time_to_live_seconds(&self, now: Instant) -> i64 {
+    pub(crate) fn time_to_live_seconds(&self, now: Instant) -> i64 {
         ((self.expires_at.as_millis() - now.as_millis()).max(0) + 999) / 1000
     }
 }

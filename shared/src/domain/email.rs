@@ -20,12 +20,12 @@ pub struct OutgoingEmail {
     pub text: String,
 }
 
-pub use super::render::{RenderError, MAX_RENDERED_PART_BYTES, TEMPLATE_FUEL};
+pub use super::render::RenderError;
 
 /// Renders subject, HTML and text with the same context. Only the HTML part is HTML-escaped,
 /// so a user named `<script>` stays text in the HTML and reads naturally in the text part.
 /// A FreeMarker source is translated first; `now` is its `.now`.
-pub fn render_email<C: Serialize>(
+pub(crate) fn render_email<C: Serialize>(
     template: &EmailTemplate,
     preferred_languages: &[String],
     now: Instant,

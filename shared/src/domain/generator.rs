@@ -56,16 +56,16 @@ pub struct CodeGenerator {
 }
 
 impl CodeGenerator {
-    pub const LINK_DEFAULT: CodeGenerator = CodeGenerator {
+    pub(crate) const LINK_DEFAULT: CodeGenerator = CodeGenerator {
         length: 32,
         kind: GeneratorType::RandomBytes,
     };
-    pub const ONE_TIME_DEFAULT: CodeGenerator = CodeGenerator {
+    pub(crate) const ONE_TIME_DEFAULT: CodeGenerator = CodeGenerator {
         length: 6,
         kind: GeneratorType::RandomDigits,
     };
     /// FusionAuth's default for the short code a verification email carries.
-    pub const VERIFICATION_ONE_TIME_DEFAULT: CodeGenerator = CodeGenerator {
+    pub(crate) const VERIFICATION_ONE_TIME_DEFAULT: CodeGenerator = CodeGenerator {
         length: 6,
         kind: GeneratorType::RandomAlphaNumeric,
     };

@@ -11,10 +11,10 @@ use serde_json::{Map, Value};
 use super::validation::ValidationErrors;
 
 /// The properties of one object that are FusionAuth's but not read here.
-pub type Kept = Map<String, Value>;
+pub(crate) type Kept = Map<String, Value>;
 
 /// `[invalidJSON]` for each property of `kept` that FusionAuth's object at `path` does not have.
-pub fn check_kept(errors: &mut ValidationErrors, path: &str, kept: &Kept, known: &[&str]) {
+pub(crate) fn check_kept(errors: &mut ValidationErrors, path: &str, kept: &Kept, known: &[&str]) {
     for name in kept.keys().filter(|name| !known.contains(&name.as_str())) {
         errors.push_invalid_json(Some(&format!("{path}.{name}")), "Unrecognized property");
     }
@@ -22,7 +22,12 @@ pub fn check_kept(errors: &mut ValidationErrors, path: &str, kept: &Kept, known:
 
 /// A kept property that would change security behaviour if it were honoured, and is not yet:
 /// refused by name rather than stored and silently ignored.
-pub fn refuse_unhonoured(errors: &mut ValidationErrors, field: &str, present: bool, why: &str) {
+pub(crate) fn refuse_unhonoured(
+    errors: &mut ValidationErrors,
+    field: &str,
+    present: bool,
+    why: &str,
+) {
     if present {
         errors.push(super::validation::FieldError::new(
             "notSupported",
@@ -33,7 +38,7 @@ pub fn refuse_unhonoured(errors: &mut ValidationErrors, field: &str, present: bo
 }
 
 /// FusionAuth's `Tenant` (client libraries 1.69).
-pub const TENANT: &[&str] = &[
+pub(crate) const TENANT: &[&str] = &[
     "accessControlConfiguration",
     "baseURL",
     "captchaConfiguration",
@@ -66,7 +71,7 @@ pub const TENANT: &[&str] = &[
 ];
 
 /// FusionAuth's `EmailConfiguration` (a tenant's `emailConfiguration`).
-pub const TENANT_EMAIL: &[&str] = &[
+pub(crate) const TENANT_EMAIL: &[&str] = &[
     "additionalHeaders",
     "adminTwoFactorMethodRemoveEmailTemplateId",
     "debug",
@@ -96,7 +101,7 @@ pub const TENANT_EMAIL: &[&str] = &[
 ];
 
 /// FusionAuth's `ExternalIdentifierConfiguration`.
-pub const EXTERNAL_IDENTIFIERS: &[&str] = &[
+pub(crate) const EXTERNAL_IDENTIFIERS: &[&str] = &[
     "changePasswordIdGenerator",
     "changePasswordIdTimeToLiveInSeconds",
     "deviceCodeTimeToLiveInSeconds",
@@ -138,7 +143,7 @@ pub const JWT: &[&str] = &[
 ];
 
 /// FusionAuth's `TenantRateLimitConfiguration`.
-pub const RATE_LIMITS: &[&str] = &[
+pub(crate) const RATE_LIMITS: &[&str] = &[
     "failedLogin",
     "forgotPassword",
     "sendEmailVerification",
@@ -149,7 +154,7 @@ pub const RATE_LIMITS: &[&str] = &[
 ];
 
 /// FusionAuth's `Application`.
-pub const APPLICATION: &[&str] = &[
+pub(crate) const APPLICATION: &[&str] = &[
     "accessControlConfiguration",
     "authenticationTokenConfiguration",
     "baseURL",
@@ -174,10 +179,10 @@ pub const APPLICATION: &[&str] = &[
 ];
 
 /// FusionAuth's `ApplicationRole`.
-pub const ROLE: &[&str] = &["insertInstant", "lastUpdateInstant"];
+pub(crate) const ROLE: &[&str] = &["insertInstant", "lastUpdateInstant"];
 
 /// FusionAuth's `ApplicationEmailConfiguration`.
-pub const APPLICATION_EMAIL: &[&str] = &[
+pub(crate) const APPLICATION_EMAIL: &[&str] = &[
     "emailUpdateEmailTemplateId",
     "emailVerificationEmailTemplateId",
     "emailVerifiedEmailTemplateId",
@@ -197,7 +202,7 @@ pub const APPLICATION_EMAIL: &[&str] = &[
 pub const PASSWORDLESS: &[&str] = &["phoneLoginStrategy"];
 
 /// FusionAuth's `OAuth2Configuration`.
-pub const OAUTH: &[&str] = &[
+pub(crate) const OAUTH: &[&str] = &[
     "authorizedOriginURLs",
     "authorizedResourceUris",
     "authorizedURLValidationPolicy",
@@ -215,12 +220,12 @@ pub const OAUTH: &[&str] = &[
 ];
 
 /// FusionAuth's `LoginConfiguration` (an application's).
-pub const LOGIN: &[&str] = &["allowTokenRefresh"];
+pub(crate) const LOGIN: &[&str] = &["allowTokenRefresh"];
 
 /// FusionAuth's `User` with its `SecureIdentity` base. Password properties are FusionAuth's
 /// too, but a passwordless server keeps no password: the edge drops them before this list is
 /// consulted.
-pub const USER: &[&str] = &[
+pub(crate) const USER: &[&str] = &[
     "breachedPasswordLastCheckedInstant",
     "breachedPasswordStatus",
     "cleanSpeakId",
@@ -238,7 +243,7 @@ pub const USER: &[&str] = &[
 ];
 
 /// The password properties of FusionAuth's `SecureIdentity`: accepted and dropped.
-pub const USER_PASSWORD: &[&str] = &["password", "encryptionScheme", "factor", "salt"];
+pub(crate) const USER_PASSWORD: &[&str] = &["password", "encryptionScheme", "factor", "salt"];
 
 /// FusionAuth's `UserRegistration`.
 pub const REGISTRATION: &[&str] = &[
@@ -251,7 +256,7 @@ pub const REGISTRATION: &[&str] = &[
 ];
 
 /// FusionAuth's `EmailTemplate`.
-pub const EMAIL_TEMPLATE: &[&str] = &["localizedFromNames"];
+pub(crate) const EMAIL_TEMPLATE: &[&str] = &["localizedFromNames"];
 
 #[cfg(test)]
 mod tests {

@@ -13,10 +13,10 @@ use super::secret::secrets_equal;
 use super::time::Instant;
 
 /// An authorization code lives at most this long, whatever the tenant says (S18).
-pub const MAX_AUTHORIZATION_CODE_SECONDS: i64 = 60;
+pub(crate) const MAX_AUTHORIZATION_CODE_SECONDS: i64 = 60;
 
 /// Longest accepted value of any authorization-request parameter; real ones are far shorter.
-pub const MAX_PARAMETER_LEN: usize = 2048;
+pub(crate) const MAX_PARAMETER_LEN: usize = 2048;
 
 /// RFC 7636: a verifier is 43 to 128 characters of `[A-Za-z0-9-._~]`.
 const VERIFIER_LEN: std::ops::RangeInclusive<usize> = 43..=128;
@@ -24,7 +24,7 @@ const VERIFIER_LEN: std::ops::RangeInclusive<usize> = 43..=128;
 /// Why an authorization request cannot go on. None of these may redirect: the redirect URI is
 /// not trusted yet, or is the thing that failed (S17).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum AuthorizationError {
+pub(crate) enum AuthorizationError {
     #[error("the request has no valid client_id")]
     InvalidClient,
     #[error("the redirect_uri is not one the application authorized")]
@@ -66,7 +66,7 @@ pub struct AuthorizationRequest {
 impl AuthorizationRequest {
     /// Reads the request's parameters by their OAuth names. `None` when nothing says this is an
     /// authorization request (no `client_id`, no `redirect_uri`): a plain passwordless login.
-    pub fn from_parameters<'a>(
+    pub(crate) fn from_parameters<'a>(
         lookup: impl Fn(&str) -> Option<&'a str>,
     ) -> Result<Option<Self>, AuthorizationError> {
         let client_id = match (lookup("client_id"), lookup("redirect_uri")) {
@@ -118,7 +118,10 @@ impl AuthorizationRequest {
     /// The checks that need the application: the client exists and takes the grant, the
     /// redirect URI is one it authorized by string equality (S17), and its PKCE policy holds
     /// (S19). `confidential` says whether the client will authenticate at the token endpoint.
-    pub fn check_against(&self, application: &Application) -> Result<(), AuthorizationError> {
+    pub(crate) fn check_against(
+        &self,
+        application: &Application,
+    ) -> Result<(), AuthorizationError> {
         if application.id != self.client_id || !application.active {
             return Err(AuthorizationError::InvalidClient);
         }
@@ -170,7 +173,7 @@ impl AuthorizationRequest {
         parameters
     }
 
-    pub fn has_scope(&self, wanted: &str) -> bool {
+    pub(crate) fn has_scope(&self, wanted: &str) -> bool {
         self.scope
             .as_deref()
             .is_some_and(|s| s.split(' ').any(|scope| scope == wanted))
@@ -227,7 +230,7 @@ pub struct AuthorizationGrant {
 
 /// `redirect_uri` with the authorization response appended as query parameters, keeping any
 /// query the registered URI has (RFC 6749 3.1.2).
-pub fn redirect_with(redirect_uri: &str, parameters: &[(&str, &str)]) -> String {
+pub(crate) fn redirect_with(redirect_uri: &str, parameters: &[(&str, &str)]) -> String {
     let mut query = form_urlencoded::Serializer::new(String::new());
     for (name, value) in parameters {
         query.append_pair(name, value);
@@ -244,7 +247,7 @@ pub fn redirect_with(redirect_uri: &str, parameters: &[(&str, &str)]) -> String 
 /// for a private-use scheme), for `form-action`: a form posted on our pages ends in a redirect
 /// there, which the browser checks against it. `None` for anything that is not plainly an
 /// origin, so nothing a URL holds can add to the policy.
-pub fn form_action_source(url: &str) -> Option<String> {
+pub(crate) fn form_action_source(url: &str) -> Option<String> {
     let (scheme, rest) = url.split_once(':')?;
     let scheme = scheme.to_ascii_lowercase();
     if scheme.is_empty()

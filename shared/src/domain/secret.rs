@@ -5,7 +5,7 @@ use subtle::ConstantTimeEq;
 
 /// The longest secret we ever compare or hash from user input (S3, S11): longer input is
 /// rejected before any work is done on it.
-pub const MAX_SECRET_LEN: usize = 256;
+pub(crate) const MAX_SECRET_LEN: usize = 256;
 
 /// A secret value (a code, token or key) on its way to or from the caller. It never prints.
 #[derive(Clone, PartialEq, Eq)]
@@ -63,7 +63,7 @@ impl SecretHash {
         self.0.iter().map(|b| format!("{b:02x}")).collect()
     }
 
-    pub fn from_hex(text: &str) -> Option<Self> {
+    pub(crate) fn from_hex(text: &str) -> Option<Self> {
         if text.len() != 64 || !text.is_ascii() {
             return None;
         }
@@ -103,7 +103,7 @@ impl<'de> Deserialize<'de> for SecretHash {
 
 /// Compares two secrets in time independent of where they differ (S3). Inputs longer than
 /// [`MAX_SECRET_LEN`] never match, so an attacker cannot make us compare megabytes.
-pub fn secrets_equal(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn secrets_equal(a: &[u8], b: &[u8]) -> bool {
     if a.len() > MAX_SECRET_LEN || b.len() > MAX_SECRET_LEN {
         return false;
     }

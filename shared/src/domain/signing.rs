@@ -70,7 +70,7 @@ impl SigningAlgorithm {
     }
 
     /// FusionAuth's key `type`: `RSA`, `EC` or `HMAC`.
-    pub fn key_type(self) -> &'static str {
+    pub(crate) fn key_type(self) -> &'static str {
         match self {
             SigningAlgorithm::Rs256 => "RSA",
             SigningAlgorithm::Es256 | SigningAlgorithm::Es384 => "EC",
@@ -79,12 +79,12 @@ impl SigningAlgorithm {
     }
 
     /// A shared secret, which verifying needs as much as signing.
-    pub fn is_hmac(self) -> bool {
+    pub(crate) fn is_hmac(self) -> bool {
         self.key_type() == "HMAC"
     }
 
     /// The EC curve of the algorithm, as JWKs name it.
-    pub fn curve(self) -> Option<&'static str> {
+    pub(crate) fn curve(self) -> Option<&'static str> {
         match self {
             SigningAlgorithm::Es256 => Some("P-256"),
             SigningAlgorithm::Es384 => Some("P-384"),
@@ -311,7 +311,7 @@ impl SigningKey {
 
     /// Parses the private half the vault opened into a [`Signer`] whose tokens name this key
     /// (`kid`) and `typ: JWT`.
-    pub fn signer(&self, private: &PrivateKeyDer) -> Result<Signer, SigningError> {
+    pub(crate) fn signer(&self, private: &PrivateKeyDer) -> Result<Signer, SigningError> {
         let rejected = |_| SigningError::KeyRejected(self.algorithm.name());
         let key = match self.algorithm {
             SigningAlgorithm::Rs256 => {
@@ -380,13 +380,13 @@ impl SigningKey {
     }
 
     /// Whether this server holds the private half (or secret) and so signs with the key.
-    pub fn can_sign(&self) -> bool {
+    pub(crate) fn can_sign(&self) -> bool {
         !self.sealed_private_key.is_empty()
     }
 
     /// The public half a verifier of this server's tokens may trust: none for HMAC secrets,
     /// and none for a public key imported alone, which signs none of them.
-    pub fn published_jwk(&self) -> Option<&PublicJwk> {
+    pub(crate) fn published_jwk(&self) -> Option<&PublicJwk> {
         self.public_jwk.as_ref().filter(|_| self.can_sign())
     }
 
@@ -467,9 +467,10 @@ pub fn pem(label: &str, der: &[u8]) -> String {
 }
 
 /// id-ecPublicKey.
-pub const EC_PUBLIC_KEY_OID: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
+pub(crate) const EC_PUBLIC_KEY_OID: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
 /// rsaEncryption.
-pub const RSA_ENCRYPTION_OID: ObjectIdentifier =
+pub(crate) const RSA_ENCRYPTION_OID: ObjectIdentifier =
     ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
 /// prime256v1 and secp384r1.
 const CURVE_OIDS: [(&str, ObjectIdentifier); 2] = [
@@ -478,7 +479,7 @@ const CURVE_OIDS: [(&str, ObjectIdentifier); 2] = [
 ];
 
 /// The object identifier of a named curve.
-pub fn curve_oid(curve: &str) -> Option<ObjectIdentifier> {
+pub(crate) fn curve_oid(curve: &str) -> Option<ObjectIdentifier> {
     CURVE_OIDS
         .iter()
         .find(|(c, _)| *c == curve)
@@ -486,7 +487,7 @@ pub fn curve_oid(curve: &str) -> Option<ObjectIdentifier> {
 }
 
 /// The curve an object identifier names.
-pub fn curve_of_oid(oid: ObjectIdentifier) -> Option<&'static str> {
+pub(crate) fn curve_of_oid(oid: ObjectIdentifier) -> Option<&'static str> {
     CURVE_OIDS.iter().find(|(_, o)| *o == oid).map(|(c, _)| *c)
 }
 

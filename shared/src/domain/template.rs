@@ -46,19 +46,19 @@ pub struct EmailTemplate {
 
 /// The three sources of one email, picked for one reader's language.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LocalizedTemplate<'a> {
+pub(crate) struct LocalizedTemplate<'a> {
     pub subject: &'a str,
     pub html: &'a str,
     pub text: &'a str,
 }
 
 /// The largest source of one template part (S29).
-pub const MAX_TEMPLATE_SOURCE_BYTES: usize = 48 * 1024;
+pub(crate) const MAX_TEMPLATE_SOURCE_BYTES: usize = 48 * 1024;
 
 /// Checks a page template source when it is saved: at most [`MAX_TEMPLATE_SOURCE_BYTES`],
 /// and it compiles, so a syntax error is the author's 400 with its line, not a failure at
 /// render time that someone else pays for (S29).
-pub fn check_template_source(errors: &mut ValidationErrors, field: &str, source: &str) {
+pub(crate) fn check_template_source(errors: &mut ValidationErrors, field: &str, source: &str) {
     if check_size(errors, field, source) {
         check_compiles(errors, field, source);
     }
@@ -67,7 +67,11 @@ pub fn check_template_source(errors: &mut ValidationErrors, field: &str, source:
 /// Checks an email template source when it is saved: as [`check_template_source`], and a
 /// FreeMarker source must stay within the subset this product translates, the error naming
 /// the construct and its line.
-pub fn check_email_template_source(errors: &mut ValidationErrors, field: &str, source: &str) {
+pub(crate) fn check_email_template_source(
+    errors: &mut ValidationErrors,
+    field: &str,
+    source: &str,
+) {
     if !check_size(errors, field, source) {
         return;
     }
@@ -111,7 +115,7 @@ fn check_compiles(errors: &mut ValidationErrors, field: &str, source: &str) {
 
 impl EmailTemplate {
     /// Whether objects of `tenant` may use this template (S22, S29).
-    pub fn usable_by(&self, tenant: TenantId) -> bool {
+    pub(crate) fn usable_by(&self, tenant: TenantId) -> bool {
         self.tenant_id.is_none_or(|owner| owner == tenant)
     }
 
@@ -173,7 +177,7 @@ impl EmailTemplate {
 
     /// Picks each part in the first of the reader's languages that has it (an exact tag first,
     /// then its primary language, `de-CH` → `de`), falling back to the default part by part.
-    pub fn localize(&self, preferred_languages: &[String]) -> LocalizedTemplate<'_> {
+    pub(crate) fn localize(&self, preferred_languages: &[String]) -> LocalizedTemplate<'_> {
         LocalizedTemplate {
             subject: pick(&self.localized_subjects, preferred_languages)
                 .unwrap_or(&self.default_subject),

@@ -26,7 +26,7 @@ pub const DEFAULT_TENANT_ID: TenantId =
     TenantId::from_uuid(uuid::uuid!("6e1b4bfa-5c1a-4c3f-9a2e-0d8f3b6c1e01"));
 
 /// Short one-time codes live at most this long, whatever the tenant says (S4).
-pub const ONE_TIME_CODE_MAX_TTL_SECONDS: i64 = 600;
+pub(crate) const ONE_TIME_CODE_MAX_TTL_SECONDS: i64 = 600;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -104,7 +104,7 @@ impl Default for TenantEmailConfiguration {
 impl TenantEmailConfiguration {
     /// Whether users of the tenant must verify their address before the hosted pages let
     /// them through (`unverified.behavior: Gated`).
-    pub fn gates_unverified(&self) -> bool {
+    pub(crate) fn gates_unverified(&self) -> bool {
         self.verify_email && nested_str(&self.kept, &["unverified", "behavior"]) == Some("Gated")
     }
 
@@ -387,7 +387,7 @@ impl Tenant {
     }
 
     /// The email templates the tenant names, with the field that names each.
-    pub fn email_template_references(&self) -> Vec<(&'static str, TemplateId)> {
+    pub(crate) fn email_template_references(&self) -> Vec<(&'static str, TemplateId)> {
         let email = &self.email_configuration;
         [
             (
@@ -409,13 +409,13 @@ impl Tenant {
     }
 
     /// How long a link code lives (S4).
-    pub fn code_ttl_seconds(&self) -> i64 {
+    pub(crate) fn code_ttl_seconds(&self) -> i64 {
         self.external_identifier_configuration
             .passwordless_login_time_to_live_in_seconds
     }
 
     /// How long a code with a short one-time code lives: the tenant's TTL, capped (S4).
-    pub fn one_time_code_ttl_seconds(&self) -> i64 {
+    pub(crate) fn one_time_code_ttl_seconds(&self) -> i64 {
         self.code_ttl_seconds().min(ONE_TIME_CODE_MAX_TTL_SECONDS)
     }
 }
@@ -526,7 +526,7 @@ impl ExternalIdentifierConfiguration {
 /// default port and any trailing `/` dropped. Two tenants whose issuers are the same by this
 /// measure would have verifiers (and libraries that normalise) take one's tokens for the
 /// other's, so uniqueness is checked on it (S36, N14).
-pub fn normalized_issuer(issuer: &str) -> String {
+pub(crate) fn normalized_issuer(issuer: &str) -> String {
     let trimmed = issuer.trim().trim_end_matches('/');
     let Some((scheme, rest)) = trimmed.split_once("://") else {
         return trimmed.to_owned();

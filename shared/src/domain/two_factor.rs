@@ -97,7 +97,7 @@ impl UserTwoFactor {
     }
 
     /// Marks `id` as the method used last, and no other.
-    pub fn mark_used(&mut self, id: &str) {
+    pub(crate) fn mark_used(&mut self, id: &str) {
         for method in &mut self.methods {
             method.last_used = method.id == id;
         }
@@ -105,10 +105,13 @@ impl UserTwoFactor {
 }
 
 /// Method ids are short, as FusionAuth's are, and unique per user only.
-pub const METHOD_ID_LENGTH: usize = 4;
+pub(crate) const METHOD_ID_LENGTH: usize = 4;
 const METHOD_ID_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
 
-pub fn new_method_id(entropy: &dyn Entropy, taken: &UserTwoFactor) -> Result<String, EntropyError> {
+pub(crate) fn new_method_id(
+    entropy: &dyn Entropy,
+    taken: &UserTwoFactor,
+) -> Result<String, EntropyError> {
     loop {
         let id = uniform_string(METHOD_ID_ALPHABET, METHOD_ID_LENGTH, entropy)?;
         if taken.method(&id).is_none() {
@@ -119,15 +122,15 @@ pub fn new_method_id(entropy: &dyn Entropy, taken: &UserTwoFactor) -> Result<Str
 
 // ---- Authenticator (TOTP, RFC 6238) ----
 
-pub const TOTP_DIGITS: usize = 6;
-pub const TOTP_STEP_SECONDS: u64 = 30;
+pub(crate) const TOTP_DIGITS: usize = 6;
+pub(crate) const TOTP_STEP_SECONDS: u64 = 30;
 /// Steps either side of now that still count, for clocks that drift.
-pub const TOTP_SKEW_STEPS: u64 = 1;
+pub(crate) const TOTP_SKEW_STEPS: u64 = 1;
 /// The secret this server makes: 160 bits, RFC 4226's recommendation.
-pub const TOTP_SECRET_BYTES: usize = 20;
+pub(crate) const TOTP_SECRET_BYTES: usize = 20;
 /// The shortest secret a client may bring: RFC 4226's minimum of 128 bits.
-pub const TOTP_MIN_SECRET_BYTES: usize = 16;
-pub const TOTP_MAX_SECRET_BYTES: usize = 64;
+pub(crate) const TOTP_MIN_SECRET_BYTES: usize = 16;
+pub(crate) const TOTP_MAX_SECRET_BYTES: usize = 64;
 
 /// An authenticator app's shared secret, in the clear only while a code is made or checked.
 #[derive(Clone, PartialEq, Eq)]
@@ -179,12 +182,12 @@ impl AuthenticatorSecret {
         &self.0
     }
 
-    pub fn to_base64(&self) -> String {
+    pub(crate) fn to_base64(&self) -> String {
         use base64::Engine;
         base64::engine::general_purpose::STANDARD.encode(&self.0)
     }
 
-    pub fn to_base32(&self) -> String {
+    pub(crate) fn to_base32(&self) -> String {
         base32::encode(base32::Alphabet::Rfc4648 { padding: false }, &self.0)
     }
 
@@ -207,7 +210,7 @@ impl AuthenticatorSecret {
     /// The step of `code` within the allowed skew of `now` that comes after `used_before`
     /// (the step the method last accepted; a code is refused when replayed within its
     /// window), compared in constant time.
-    pub fn matching_step(&self, code: &str, now: Instant, used_before: u64) -> Option<u64> {
+    pub(crate) fn matching_step(&self, code: &str, now: Instant, used_before: u64) -> Option<u64> {
         let code = code.trim();
         if code.len() != TOTP_DIGITS {
             return None;
@@ -231,7 +234,11 @@ fn unix_seconds(now: Instant) -> u64 {
 
 /// The `otpauth://` URI an authenticator app reads (from a QR code): the Key Uri Format that
 /// Google Authenticator defined and every app follows.
-pub fn otpauth_uri(secret: &AuthenticatorSecret, issuer: &str, account: Option<&str>) -> String {
+pub(crate) fn otpauth_uri(
+    secret: &AuthenticatorSecret,
+    issuer: &str,
+    account: Option<&str>,
+) -> String {
     let enc = |text: &str| -> String {
         form_urlencoded::byte_serialize(text.as_bytes())
             .collect::<String>()
@@ -251,12 +258,12 @@ pub fn otpauth_uri(secret: &AuthenticatorSecret, issuer: &str, account: Option<&
 // ---- Recovery codes ----
 
 /// FusionAuth hands out ten, each `XXXXX-XXXXX`.
-pub const RECOVERY_CODE_COUNT: usize = 10;
+pub(crate) const RECOVERY_CODE_COUNT: usize = 10;
 const RECOVERY_CODE_HALF: usize = 5;
 const RECOVERY_CODE_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
 
 /// Ten fresh recovery codes, as shown once to the user.
-pub fn new_recovery_codes(entropy: &dyn Entropy) -> Result<Vec<Secret>, EntropyError> {
+pub(crate) fn new_recovery_codes(entropy: &dyn Entropy) -> Result<Vec<Secret>, EntropyError> {
     (0..RECOVERY_CODE_COUNT)
         .map(|_| {
             let text = uniform_string(RECOVERY_CODE_ALPHABET, RECOVERY_CODE_HALF * 2, entropy)?;
@@ -267,7 +274,7 @@ pub fn new_recovery_codes(entropy: &dyn Entropy) -> Result<Vec<Secret>, EntropyE
 }
 
 /// A recovery code as typed: the dash optional, any case. `None` for what cannot be one.
-pub fn recovery_code_hash(typed: &str) -> Option<SecretHash> {
+pub(crate) fn recovery_code_hash(typed: &str) -> Option<SecretHash> {
     let normalized: String = typed
         .trim()
         .chars()
@@ -322,7 +329,7 @@ impl TwoFactorSecrets {
     }
 
     /// Whether a trust was granted after the user's trusts last ended.
-    pub fn honours(&self, trust: &TwoFactorTrust) -> bool {
+    pub(crate) fn honours(&self, trust: &TwoFactorTrust) -> bool {
         self.trusts_ended_instant
             .is_none_or(|ended| trust.start_instant > ended)
     }
@@ -334,7 +341,7 @@ impl TwoFactorSecrets {
     }
 
     /// Whether `hash` is one of the unused recovery codes (compared in constant time).
-    pub fn has_recovery_code(&self, hash: &SecretHash) -> bool {
+    pub(crate) fn has_recovery_code(&self, hash: &SecretHash) -> bool {
         self.recovery_code_hashes
             .iter()
             .fold(false, |found, stored| found | stored.matches(hash))
@@ -343,7 +350,7 @@ impl TwoFactorSecrets {
 
 /// The vault context a method's secret is sealed for: a sealed secret copied to another user
 /// or method does not open.
-pub fn secret_context(user: UserId, method_id: &str) -> String {
+pub(crate) fn secret_context(user: UserId, method_id: &str) -> String {
     format!("two-factor:{user}:{method_id}")
 }
 
@@ -395,16 +402,16 @@ pub struct TwoFactorChallenge {
 }
 
 /// Wrong codes a pending step takes before it ends (S7).
-pub const MAX_CHALLENGE_FAILURES: u32 = 5;
+pub(crate) const MAX_CHALLENGE_FAILURES: u32 = 5;
 
 impl TwoFactorChallenge {
     /// TTL is checked on every read whatever the store's sweeper has done (S4).
-    pub fn is_live(&self, now: Instant) -> bool {
+    pub(crate) fn is_live(&self, now: Instant) -> bool {
         now < self.expires_at && self.failed_attempts < MAX_CHALLENGE_FAILURES
     }
 
     /// Whether `code` is the mailed code, still in time (constant time, S3).
-    pub fn mailed_code_matches(&self, code: &Secret, now: Instant) -> bool {
+    pub(crate) fn mailed_code_matches(&self, code: &Secret, now: Instant) -> bool {
         match (&self.code_hash, self.code_expires_at) {
             (Some(hash), Some(until)) => now < until && hash.matches(&code.hash()),
             _ => false,
@@ -420,7 +427,7 @@ impl TwoFactorChallenge {
 }
 
 /// The id of the one pending enable/disable step a user has: a new send replaces it.
-pub fn manage_methods_challenge_hash(user: UserId) -> SecretHash {
+pub(crate) fn manage_methods_challenge_hash(user: UserId) -> SecretHash {
     SecretHash::of(&format!("two-factor-manage:{user}"))
 }
 
@@ -440,7 +447,7 @@ pub struct TwoFactorTrust {
 }
 
 impl TwoFactorTrust {
-    pub fn is_live(&self, now: Instant) -> bool {
+    pub(crate) fn is_live(&self, now: Instant) -> bool {
         now < self.expires_at
     }
 }
@@ -591,7 +598,7 @@ impl ApplicationMultiFactorConfiguration {
 }
 
 /// The policy a login in `application` follows.
-pub fn login_policy(
+pub(crate) fn login_policy(
     tenant: &TenantMultiFactorConfiguration,
     application: &ApplicationMultiFactorConfiguration,
 ) -> LoginPolicy {

@@ -9,7 +9,7 @@ use super::two_factor::UserTwoFactor;
 use super::validation::{FieldError, ValidationErrors};
 
 /// The longest login id (an email address's maximum length, S11).
-pub const MAX_LOGIN_ID_LEN: usize = 320;
+pub(crate) const MAX_LOGIN_ID_LEN: usize = 320;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -104,7 +104,7 @@ pub struct Registration {
 impl User {
     /// FusionAuth's password properties: accepted from clients and dropped, since a
     /// passwordless server keeps no password.
-    pub fn drop_password_properties(&mut self) {
+    pub(crate) fn drop_password_properties(&mut self) {
         for name in super::kept::USER_PASSWORD {
             self.kept.remove(*name);
         }
@@ -113,14 +113,14 @@ impl User {
 
 impl Registration {
     /// FusionAuth's registration properties kept but not read: known names only.
-    pub fn check_kept(&self, errors: &mut ValidationErrors, path: &str) {
+    pub(crate) fn check_kept(&self, errors: &mut ValidationErrors, path: &str) {
         super::kept::check_kept(errors, path, &self.kept, super::kept::REGISTRATION);
     }
 }
 
 /// Why a user who proved control of a code may still not log in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LoginRefusal {
+pub(crate) enum LoginRefusal {
     /// The account is locked or deactivated (423).
     Inactive,
     /// The account's `expiry` has passed (410).
@@ -136,7 +136,7 @@ pub enum LoginIdType {
 }
 
 impl LoginIdType {
-    pub const DEFAULT_ORDER: [LoginIdType; 2] = [LoginIdType::Email, LoginIdType::Username];
+    pub(crate) const DEFAULT_ORDER: [LoginIdType; 2] = [LoginIdType::Email, LoginIdType::Username];
 
     pub fn parse(text: &str) -> Option<Self> {
         match text {
@@ -149,16 +149,16 @@ impl LoginIdType {
 
 /// Emails compare case-insensitively; so do usernames, as in FusionAuth. A login id is
 /// otherwise matched as given: `" a@example.com"` is not `a@example.com`, as in FusionAuth.
-pub fn normalize_login_id(login_id: &str) -> String {
+pub(crate) fn normalize_login_id(login_id: &str) -> String {
     login_id.to_lowercase()
 }
 
 impl User {
-    pub fn normalized_email(&self) -> Option<String> {
+    pub(crate) fn normalized_email(&self) -> Option<String> {
         self.email.as_deref().map(normalize_login_id)
     }
 
-    pub fn normalized_username(&self) -> Option<String> {
+    pub(crate) fn normalized_username(&self) -> Option<String> {
         self.username.as_deref().map(normalize_login_id)
     }
 
@@ -168,7 +168,10 @@ impl User {
             .find(|r| r.application_id == application_id)
     }
 
-    pub fn registration_mut(&mut self, application_id: ApplicationId) -> Option<&mut Registration> {
+    pub(crate) fn registration_mut(
+        &mut self,
+        application_id: ApplicationId,
+    ) -> Option<&mut Registration> {
         self.registrations
             .iter_mut()
             .find(|r| r.application_id == application_id)
@@ -176,7 +179,7 @@ impl User {
 
     /// The rule a login checks once the code is proven: inactive users are refused before
     /// expired ones, as FusionAuth orders its 423 and 410.
-    pub fn login_refusal(&self, now: Instant) -> Option<LoginRefusal> {
+    pub(crate) fn login_refusal(&self, now: Instant) -> Option<LoginRefusal> {
         if !self.active {
             Some(LoginRefusal::Inactive)
         } else if self.expiry.is_some_and(|expiry| expiry <= now) {
@@ -188,7 +191,7 @@ impl User {
 
     /// What a completed login writes: the instant, on the user and on the registration it used,
     /// and the email's verification when the code travelled by email.
-    pub fn record_login(
+    pub(crate) fn record_login(
         &mut self,
         application_id: ApplicationId,
         now: Instant,
@@ -269,7 +272,7 @@ impl User {
 impl User {
     /// A new user comes without second factors: a method is enrolled through
     /// `/api/user/two-factor`, which checks a first code and seals the secret (S26).
-    pub fn refuse_two_factor_import(&self) -> Result<(), ValidationErrors> {
+    pub(crate) fn refuse_two_factor_import(&self) -> Result<(), ValidationErrors> {
         if self.two_factor.is_empty() {
             return Ok(());
         }
@@ -282,7 +285,7 @@ impl User {
 }
 
 /// Deliberately loose, like FusionAuth: one `@` with text on both sides and a dot in the domain.
-pub fn looks_like_email(text: &str) -> bool {
+pub(crate) fn looks_like_email(text: &str) -> bool {
     let Some((local, domain)) = text.rsplit_once('@') else {
         return false;
     };

@@ -59,7 +59,7 @@ impl ValidationErrors {
 
     /// FusionAuth's `[invalidJSON]` general error for the property at `path` (none: the body
     /// as a whole), as its JSON binding words it.
-    pub fn push_invalid_json(&mut self, path: Option<&str>, detail: &str) {
+    pub(crate) fn push_invalid_json(&mut self, path: Option<&str>, detail: &str) {
         let message = match path {
             Some(path) if !path.is_empty() && path != "." => format!(
                 "Invalid JSON in the request body. The property was [{path}]. The error was [{detail}]."
@@ -75,7 +75,7 @@ impl ValidationErrors {
     }
 
     /// `[invalid]field` unless `value` is greater than zero (times to live, limits).
-    pub fn require_positive(&mut self, field: &str, value: i64) {
+    pub(crate) fn require_positive(&mut self, field: &str, value: i64) {
         if value <= 0 {
             self.push(FieldError::invalid(
                 field,
@@ -86,7 +86,7 @@ impl ValidationErrors {
 
     /// `[invalid]field` when a text that will stand in a mail header or a log line holds a
     /// control character (CR and LF above all): refused at write, not found at send (M1).
-    pub fn require_single_line(&mut self, field: &str, value: Option<&str>) {
+    pub(crate) fn require_single_line(&mut self, field: &str, value: Option<&str>) {
         if value.is_some_and(|v| v.chars().any(char::is_control)) {
             self.push(FieldError::invalid(
                 field,
@@ -97,7 +97,7 @@ impl ValidationErrors {
 
     /// `[invalid]field` unless `value` is absent or looks like a sender address: text on both
     /// sides of an `@`, nothing a header could break on (`no-reply@localhost` is fine).
-    pub fn require_email(&mut self, field: &str, value: Option<&str>) {
+    pub(crate) fn require_email(&mut self, field: &str, value: Option<&str>) {
         let is_address = |v: &str| {
             v.len() <= super::user::MAX_LOGIN_ID_LEN
                 && v.rsplit_once('@')
@@ -124,7 +124,7 @@ impl ValidationErrors {
     }
 
     /// `Ok(())` when nothing was collected, so a validator can end with `errors.into_result()`.
-    pub fn into_result(self) -> Result<(), ValidationErrors> {
+    pub(crate) fn into_result(self) -> Result<(), ValidationErrors> {
         if self.is_empty() {
             Ok(())
         } else {
@@ -132,7 +132,7 @@ impl ValidationErrors {
         }
     }
 
-    pub fn has_code(&self, code: &str) -> bool {
+    pub(crate) fn has_code(&self, code: &str) -> bool {
         self.field_errors.iter().any(|e| e.code == code)
             || self.general_errors.iter().any(|(c, _)| c == code)
     }

@@ -22,7 +22,7 @@ pub enum VerificationPurpose {
 impl VerificationPurpose {
     /// The purpose's kind as stores keep it beside the verification, to take only what a
     /// request asks for.
-    pub fn kind_name(&self) -> &'static str {
+    pub(crate) fn kind_name(&self) -> &'static str {
         match self {
             VerificationPurpose::Email => "email",
             VerificationPurpose::Registration { .. } => "registration",
@@ -75,7 +75,7 @@ pub struct Verification {
 
 impl Verification {
     /// TTL is checked on every read whatever the store's sweeper has done (S4).
-    pub fn is_live(&self, now: Instant) -> bool {
+    pub(crate) fn is_live(&self, now: Instant) -> bool {
         now < self.expires_at
     }
 }

@@ -11,11 +11,11 @@ use crate::ports::{ApiKeyStore, Clock, Entropy, StoreError, TenantStore};
 use super::{duplicate, random_id_bytes, FlowError, FlowResult};
 
 /// Whether API-key permissions may name an endpoint and method: the route table knows.
-pub type Permissible = fn(&str, &str) -> bool;
+pub(crate) type Permissible = fn(&str, &str) -> bool;
 
 /// A key asked for through the API shorter than this is refused: it could be guessed (S30 says
 /// the same of kickstart files).
-pub const MIN_API_KEY_LEN: usize = 32;
+pub(crate) const MIN_API_KEY_LEN: usize = 32;
 
 /// Generated keys: 32 random bytes, 43 characters of base64url.
 const GENERATED_KEY: crate::domain::CodeGenerator = crate::domain::CodeGenerator {
@@ -65,7 +65,7 @@ where
 
 /// Makes a key from a draft: the key named (at least `min_len` long) or a generated one, which
 /// the caller shows once. Nothing else ever sees the key again.
-pub async fn make_api_key<S>(
+pub(crate) async fn make_api_key<S>(
     store: &S,
     clock: &dyn Clock,
     entropy: &dyn Entropy,

@@ -9,7 +9,7 @@ use super::management::{create_tenant, TenantMaking};
 use super::{FlowError, FlowResult};
 use crate::ports::SigningKeyStore;
 
-pub const BUILT_IN_TEMPLATE_ID: TemplateId =
+pub(crate) const BUILT_IN_TEMPLATE_ID: TemplateId =
     TemplateId::from_uuid(uuid::uuid!("6e1b4bfa-5c1a-4c3f-9a2e-0d8f3b6c1e02"));
 
 /// FusionAuth's default template appends every `state` entry but `tenantId` to the link, so a
@@ -49,7 +49,10 @@ fn built_in_template(now: crate::domain::Instant) -> EmailTemplate {
 
 /// Creates the default tenant if it is missing. Safe to run from several processes at once:
 /// a lost race reads as success.
-pub async fn ensure_default_tenant<S>(store: &S, making: &TenantMaking<'_>) -> FlowResult<Tenant>
+pub(crate) async fn ensure_default_tenant<S>(
+    store: &S,
+    making: &TenantMaking<'_>,
+) -> FlowResult<Tenant>
 where
     S: TenantStore + TemplateStore + SigningKeyStore + ?Sized,
 {

@@ -29,7 +29,7 @@ pub async fn validate<S: TenantStore + SigningKeyStore + ?Sized>(
 }
 
 /// Which public keys a caller asks for.
-pub enum KeySelection {
+pub(crate) enum KeySelection {
     /// The key of this id.
     Kid(KeyId),
     /// The key the application's access tokens are signed with.
@@ -40,7 +40,7 @@ pub enum KeySelection {
 
 /// Public keys as `(id, PEM)`; HMAC keys have none and are never listed. A single key asked for
 /// that does not exist (or has no public half) is `NotFound`.
-pub async fn public_keys<S: TenantStore + ApplicationStore + SigningKeyStore + ?Sized>(
+pub(crate) async fn public_keys<S: TenantStore + ApplicationStore + SigningKeyStore + ?Sized>(
     store: &S,
     selection: KeySelection,
 ) -> FlowResult<Vec<(KeyId, String)>> {
@@ -76,7 +76,7 @@ pub async fn public_keys<S: TenantStore + ApplicationStore + SigningKeyStore + ?
 
 /// What a revoke names: tokens by user, application or id, a user's for one application,
 /// or the token itself.
-pub enum RevokeTarget {
+pub(crate) enum RevokeTarget {
     Filter(RefreshTokenFilter),
     UserForApplication(UserId, ApplicationId),
     Token(Secret),
@@ -121,7 +121,9 @@ pub async fn refresh_tokens<S: UserStore + ApplicationStore + RefreshTokenStore 
 
 /// Ends the sessions a revoke names: each token's whole family, so the tokens it was rotated
 /// from and into die with it (S20). An unknown token is `NotFound`.
-pub async fn revoke_refresh_tokens<S: UserStore + ApplicationStore + RefreshTokenStore + ?Sized>(
+pub(crate) async fn revoke_refresh_tokens<
+    S: UserStore + ApplicationStore + RefreshTokenStore + ?Sized,
+>(
     store: &S,
     scope: &TenantScope,
     target: RevokeTarget,

@@ -15,7 +15,7 @@ use super::tenancy::TenantScope;
 use super::{random_id_bytes, FlowError, FlowResult};
 
 /// The ports making a key uses.
-pub struct KeyMaking<'a> {
+pub(crate) struct KeyMaking<'a> {
     pub key_maker: &'a dyn KeyMaker,
     pub vault: &'a dyn KeyVault,
     pub clock: &'a dyn Clock,
@@ -24,7 +24,7 @@ pub struct KeyMaking<'a> {
 
 /// What a caller asks of a new key.
 #[derive(Debug, Clone, Default)]
-pub struct KeyDraft {
+pub(crate) struct KeyDraft {
     pub algorithm: SigningAlgorithm,
     pub name: Option<String>,
     /// RSA only: 2048, 3072 or 4096 bits.
@@ -33,7 +33,7 @@ pub struct KeyDraft {
 
 /// Generates a key, sealed by the vault before it is stored (S26). It belongs to the caller's
 /// tenant, or to none for an unrestricted caller.
-pub async fn generate_key<S: SigningKeyStore + ?Sized>(
+pub(crate) async fn generate_key<S: SigningKeyStore + ?Sized>(
     store: &S,
     making: &KeyMaking<'_>,
     scope: &TenantScope,
@@ -125,7 +125,7 @@ fn duplicate_key() -> FlowError {
 
 /// What a caller brings to an import.
 #[derive(Debug, Clone, Default)]
-pub struct KeyImport {
+pub(crate) struct KeyImport {
     pub algorithm: Option<SigningAlgorithm>,
     pub name: Option<String>,
     pub private_key: Option<String>,
@@ -136,7 +136,7 @@ pub struct KeyImport {
 /// Imports a key: a PEM private key (its public half given or not), a PEM public key alone
 /// (kept, never signing or published), or an HMAC secret. Checked, then sealed and stored as
 /// a generated key is.
-pub async fn import_key<S: SigningKeyStore + ?Sized>(
+pub(crate) async fn import_key<S: SigningKeyStore + ?Sized>(
     store: &S,
     making: &KeyMaking<'_>,
     scope: &TenantScope,
@@ -198,7 +198,7 @@ pub async fn keys<S: SigningKeyStore + ?Sized>(
 
 /// Deletes a key no tenant or application signs with. Rotation goes the other way round: point
 /// the tenant at a new key first; the old one stays published while it is kept (S24).
-pub async fn delete_key<S>(store: &S, scope: &TenantScope, id: KeyId) -> FlowResult<()>
+pub(crate) async fn delete_key<S>(store: &S, scope: &TenantScope, id: KeyId) -> FlowResult<()>
 where
     S: SigningKeyStore + TenantStore + ApplicationStore + ?Sized,
 {
@@ -235,7 +235,7 @@ where
 }
 
 /// All public signing keys, for the JWKS.
-pub async fn public_keys<S: SigningKeyStore + ?Sized>(store: &S) -> FlowResult<Vec<Value>> {
+pub(crate) async fn public_keys<S: SigningKeyStore + ?Sized>(store: &S) -> FlowResult<Vec<Value>> {
     Ok(store
         .signing_keys()
         .await?
@@ -246,7 +246,7 @@ pub async fn public_keys<S: SigningKeyStore + ?Sized>(store: &S) -> FlowResult<V
 
 /// One tenant's public keys: those it owns and the global keys it signs with (S22), so a
 /// verifier of this tenant's tokens trusts no other tenant's key.
-pub async fn tenant_public_keys<S: TenantStore + SigningKeyStore + ?Sized>(
+pub(crate) async fn tenant_public_keys<S: TenantStore + SigningKeyStore + ?Sized>(
     store: &S,
     tenant: TenantId,
 ) -> FlowResult<Vec<Value>> {

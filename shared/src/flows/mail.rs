@@ -11,7 +11,7 @@ use crate::ports::{Mailer, SentEmail, TemplateStore};
 use super::FlowResult;
 
 /// One email to send: the template, whom to, and what the template sees.
-pub struct TemplatedEmail<'a> {
+pub(crate) struct TemplatedEmail<'a> {
     pub tenant: &'a Tenant,
     pub template_id: TemplateId,
     pub to_email: String,
@@ -22,7 +22,7 @@ pub struct TemplatedEmail<'a> {
 }
 
 /// Renders the template in the user's preferred language and sends it.
-pub async fn send_template<S: TemplateStore + ?Sized>(
+pub(crate) async fn send_template<S: TemplateStore + ?Sized>(
     store: &S,
     mailer: &dyn Mailer,
     email: &TemplatedEmail<'_>,

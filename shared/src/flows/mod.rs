@@ -74,7 +74,7 @@ impl From<ValidationErrors> for FlowError {
     }
 }
 
-pub type FlowResult<T> = Result<T, FlowError>;
+pub(crate) type FlowResult<T> = Result<T, FlowError>;
 
 /// `[duplicate]field`: a value that must be unique is taken.
 pub(crate) fn duplicate(field: &str, what: &str) -> FlowError {

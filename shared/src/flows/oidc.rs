@@ -99,7 +99,7 @@ async fn our_token<S: TenantStore + SigningKeyStore + ?Sized>(
 
 /// The claims of a live access token of ours (as [`our_token`], unexpired by `clock`, and an
 /// access token: an id token, signed by the same key, is never taken for one, S35).
-pub async fn live_token<S: TenantStore + SigningKeyStore + ?Sized>(
+pub(crate) async fn live_token<S: TenantStore + SigningKeyStore + ?Sized>(
     store: &S,
     vault: &dyn KeyVault,
     clock: &dyn Clock,

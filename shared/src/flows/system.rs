@@ -16,7 +16,7 @@ pub async fn system_configuration<S: SystemStore + ?Sized>(
 
 /// Replaces the configuration (a PUT, or a PATCH the edge merged), checked as a whole. The
 /// instants are not the caller's to set.
-pub async fn update_system_configuration<S: SystemStore + ?Sized>(
+pub(crate) async fn update_system_configuration<S: SystemStore + ?Sized>(
     store: &S,
     clock: &dyn Clock,
     scope: &TenantScope,

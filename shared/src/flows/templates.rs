@@ -165,7 +165,7 @@ pub fn preview(
 
 /// Creates an email template. A caller scoped to a tenant makes one of that tenant's templates;
 /// an unrestricted caller makes a global one, or one of the tenant its body names (S29).
-pub async fn create_email_template<S>(
+pub(crate) async fn create_email_template<S>(
     store: &S,
     clock: &dyn Clock,
     entropy: &dyn Entropy,

@@ -43,7 +43,7 @@ impl TenantScope {
 
     /// A caller with a key and no tenant: the only one that may make or assign global things
     /// (signing keys and email templates that belong to no tenant).
-    pub fn is_unrestricted(&self) -> bool {
+    pub(crate) fn is_unrestricted(&self) -> bool {
         self.authenticated && self.explicit.is_none()
     }
 
@@ -57,7 +57,7 @@ impl TenantScope {
 
     /// The header's (or the key's) tenant, else the tenant of the object the body names, else
     /// the only tenant, else `[missing]tenantId`.
-    pub async fn resolve<S: TenantStore + ?Sized>(
+    pub(crate) async fn resolve<S: TenantStore + ?Sized>(
         &self,
         store: &S,
         named: Option<TenantId>,

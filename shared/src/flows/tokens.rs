@@ -12,12 +12,12 @@ use crate::ports::{Entropy, KeyVault, RefreshTokenStore, SigningKeyStore, Stored
 
 use super::{random_id_bytes, FlowError, FlowResult};
 
-pub struct AccessToken {
+pub(crate) struct AccessToken {
     pub token: String,
     pub expiration: Instant,
 }
 
-pub struct RefreshToken {
+pub(crate) struct RefreshToken {
     pub token: Secret,
     pub id: RefreshTokenId,
     pub expires_at: Instant,
@@ -32,7 +32,7 @@ const REFRESH_TOKEN: CodeGenerator = CodeGenerator {
 /// sign-in leads to (none: the token starts its own); `client_bound` keeps it to the token
 /// endpoint and its authenticated client (S35).
 #[allow(clippy::too_many_arguments)]
-pub async fn issue_refresh_token<S: RefreshTokenStore + ?Sized>(
+pub(crate) async fn issue_refresh_token<S: RefreshTokenStore + ?Sized>(
     store: &S,
     entropy: &dyn Entropy,
     tenant: &Tenant,
@@ -53,7 +53,7 @@ pub async fn issue_refresh_token<S: RefreshTokenStore + ?Sized>(
 }
 
 /// A fresh refresh token and its record, not stored yet.
-pub fn new_refresh_token(
+pub(crate) fn new_refresh_token(
     entropy: &dyn Entropy,
     tenant: &Tenant,
     application: &Application,
@@ -87,7 +87,7 @@ pub fn new_refresh_token(
 /// tenant's. `applicationId` and `roles` are claimed only for a registered user, as FusionAuth
 /// does.
 #[allow(clippy::too_many_arguments)]
-pub async fn issue_access_token<S: SigningKeyStore + ?Sized>(
+pub(crate) async fn issue_access_token<S: SigningKeyStore + ?Sized>(
     store: &S,
     vault: &dyn KeyVault,
     entropy: &dyn Entropy,
@@ -109,7 +109,7 @@ pub async fn issue_access_token<S: SigningKeyStore + ?Sized>(
 
 /// Whom an access token is for, when, and how they got it (FusionAuth's
 /// `authenticationType`: `PASSWORDLESS`, or `REGISTRATION` for the combined create).
-pub struct Issuing<'a> {
+pub(crate) struct Issuing<'a> {
     pub tenant: &'a Tenant,
     pub application: &'a Application,
     pub user: &'a User,
@@ -118,7 +118,7 @@ pub struct Issuing<'a> {
 }
 
 /// Signs an access token as [`issue_access_token`] does, for any way of authenticating.
-pub async fn issue_access_token_for<S: SigningKeyStore + ?Sized>(
+pub(crate) async fn issue_access_token_for<S: SigningKeyStore + ?Sized>(
     store: &S,
     vault: &dyn KeyVault,
     entropy: &dyn Entropy,
@@ -221,7 +221,7 @@ async fn sign_with<C: serde::Serialize>(
 }
 
 /// What an OpenID Connect id token says beyond the user: who asked and when they signed in.
-pub struct IdTokenFacts<'a> {
+pub(crate) struct IdTokenFacts<'a> {
     pub nonce: Option<&'a str>,
     pub auth_time: Instant,
     pub access_token: &'a str,
@@ -233,7 +233,7 @@ pub struct IdTokenFacts<'a> {
 /// Signs an id token with the application's id-token key, else the tenant's, else the
 /// access-token key, as FusionAuth resolves it. `at_hash` binds it to its access token.
 #[allow(clippy::too_many_arguments)]
-pub async fn issue_id_token<S: SigningKeyStore + ?Sized>(
+pub(crate) async fn issue_id_token<S: SigningKeyStore + ?Sized>(
     store: &S,
     vault: &dyn KeyVault,
     tenant: &Tenant,

@@ -105,7 +105,7 @@ pub async fn user<S: UserStore + ?Sized>(
 
 /// The user of the caller's tenant whose login id of one of `kinds` (tried in order) is
 /// `login_id`.
-pub async fn user_by_login_id<S: TenantStore + UserStore + ?Sized>(
+pub(crate) async fn user_by_login_id<S: TenantStore + UserStore + ?Sized>(
     store: &S,
     scope: &TenantScope,
     login_id: &str,
@@ -197,7 +197,7 @@ pub async fn delete_user<S: UserStore + ?Sized>(
 }
 
 /// `PUT /api/user/reactivate/{id}`.
-pub async fn reactivate_user<S: UserStore + ?Sized>(
+pub(crate) async fn reactivate_user<S: UserStore + ?Sized>(
     store: &S,
     clock: &dyn Clock,
     scope: &TenantScope,
@@ -223,7 +223,7 @@ async fn set_active<S: UserStore + ?Sized>(
 
 /// What a search asks for: FusionAuth's `UserSearchCriteria` as far as this server answers it.
 #[derive(Debug, Clone, Default)]
-pub struct UserSearch {
+pub(crate) struct UserSearch {
     /// Words each of which must begin the email, the username or a name (case-insensitive);
     /// a trailing `*` is allowed, and `*` alone (or nothing) matches everyone.
     pub query_string: Option<String>,
@@ -234,19 +234,19 @@ pub struct UserSearch {
 }
 
 /// FusionAuth's default page size.
-pub const DEFAULT_SEARCH_RESULTS: usize = 25;
+pub(crate) const DEFAULT_SEARCH_RESULTS: usize = 25;
 
 /// The most a page may hold.
-pub const MAX_SEARCH_RESULTS: usize = 500;
+pub(crate) const MAX_SEARCH_RESULTS: usize = 500;
 
-pub struct Found {
+pub(crate) struct Found {
     pub total: usize,
     pub users: Vec<User>,
 }
 
 /// Searches the caller's tenant (an unrestricted caller: every tenant). Matches are ordered by
 /// email, then username, then id, so that pages are stable.
-pub async fn search_users<S: TenantStore + UserStore + ?Sized>(
+pub(crate) async fn search_users<S: TenantStore + UserStore + ?Sized>(
     store: &S,
     scope: &TenantScope,
     search: &UserSearch,
@@ -322,7 +322,7 @@ pub async fn registration<S: UserStore + ?Sized>(
 
 /// Replaces the user's registration for `registration.application_id`. Its id, creation and
 /// last login, and verification stay; roles must be the application's.
-pub async fn update_registration<S: ApplicationStore + UserStore + ?Sized>(
+pub(crate) async fn update_registration<S: ApplicationStore + UserStore + ?Sized>(
     store: &S,
     clock: &dyn Clock,
     scope: &TenantScope,
@@ -364,7 +364,7 @@ pub async fn update_registration<S: ApplicationStore + UserStore + ?Sized>(
 }
 
 /// Removes the user's registration for an application.
-pub async fn delete_registration<S: UserStore + ?Sized>(
+pub(crate) async fn delete_registration<S: UserStore + ?Sized>(
     store: &S,
     clock: &dyn Clock,
     scope: &TenantScope,

@@ -40,11 +40,6 @@ impl VerificationKind {
             VerificationKind::Registration => "registration",
         }
     }
-
-    /// The prefix of the response fields that carry a verification of this kind.
-    pub fn field_prefix(self) -> &'static str {
-        self.path()
-    }
 }
 
 /// A verification just made: the id and the one-time code are known only now.
@@ -100,7 +95,7 @@ fn settings(
 }
 
 /// The hosted page a verification link opens.
-pub fn verification_link(
+pub(crate) fn verification_link(
     links: &LinkBase,
     kind: VerificationKind,
     id: &Secret,
@@ -118,7 +113,7 @@ pub fn verification_link(
 /// Makes a verification of the user's address (`application` names the registration for a
 /// registration verification) and mails it as `mailing` says, with the tenant's (or the
 /// application's) verification template. A failed send leaves the verification stored.
-pub async fn issue<S>(
+pub(crate) async fn issue<S>(
     ports: &VerificationPorts<'_, S>,
     tenant: &Tenant,
     application: Option<&Application>,
@@ -183,7 +178,7 @@ where
 
 /// Whether issuing a verification mails it, and whether a failed mail fails the call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mailing {
+pub(crate) enum Mailing {
     No,
     Required,
     /// Logged and not undone: what was created stays, and the mail can be sent again.
@@ -192,7 +187,7 @@ pub enum Mailing {
 
 /// Issues and mails a verification for something just created (or a login that needs one); a
 /// mail that fails is logged and undoes nothing (the verification can be sent again).
-pub async fn issue_after_create<S>(
+pub(crate) async fn issue_after_create<S>(
     ports: &VerificationPorts<'_, S>,
     tenant: &Tenant,
     application: Option<&Application>,
@@ -351,7 +346,7 @@ where
 
 /// `POST /api/user/verify-email` with a `userId` and an API key: marks the address verified
 /// without a verification, as an operator may.
-pub async fn verify_by_user_id<S: UserStore + ?Sized>(
+pub(crate) async fn verify_by_user_id<S: UserStore + ?Sized>(
     store: &S,
     clock: &dyn Clock,
     scope: &TenantScope,
@@ -374,7 +369,7 @@ pub async fn verify_by_user_id<S: UserStore + ?Sized>(
 /// `PUT /api/user/verify-email` and `/verify-registration`: a new verification for the user
 /// `email` names, mailed unless `send` is false; the tenant must verify addresses (the
 /// application, registrations), else `Disabled`.
-pub async fn reissue<S>(
+pub(crate) async fn reissue<S>(
     ports: &VerificationPorts<'_, S>,
     scope: &TenantScope,
     kind: VerificationKind,
@@ -426,7 +421,7 @@ where
 /// The verification a 212 or 213 login answers: for the `FormField` strategy only, as in
 /// FusionAuth, where the person types the emailed code next. Only the hashes of earlier
 /// verifications are kept, so a fresh one is made and mailed (ours).
-pub async fn for_unverified_login<S>(
+pub(crate) async fn for_unverified_login<S>(
     ports: &VerificationPorts<'_, S>,
     user: &User,
     application_id: ApplicationId,

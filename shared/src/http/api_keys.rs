@@ -152,7 +152,7 @@ pub async fn create_api_key(
     ))
 }
 
-pub async fn retrieve_api_key(app: &App, id: ApiKeyId) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn retrieve_api_key(app: &App, id: ApiKeyId) -> Result<HttpResponse, ApiError> {
     let key = flows::api_key(app.store.as_ref(), id).await?;
     Ok(json_response(
         StatusCode::OK,

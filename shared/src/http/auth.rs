@@ -12,7 +12,7 @@ use crate::domain::validation::FieldError;
 use crate::domain::{ApiKey, Secret, TenantId};
 use crate::flows::tenancy::TenantScope;
 
-pub const TENANT_HEADER: &str = "x-fusionauth-tenantid";
+pub(crate) const TENANT_HEADER: &str = "x-fusionauth-tenantid";
 
 fn header_tenant(headers: &HeaderMap) -> Result<Option<TenantId>, ApiError> {
     match headers.get(TENANT_HEADER) {
@@ -99,7 +99,7 @@ pub async fn authorize(
 /// key grants nothing and a missing or unknown one is no error; it tells only that the caller
 /// is a key holder's server, which limits its own callers, rather than an anonymous source
 /// (S33).
-pub async fn holds_key(app: &App, request: &HttpRequest, endpoint: &str) -> bool {
+pub(crate) async fn holds_key(app: &App, request: &HttpRequest, endpoint: &str) -> bool {
     let Some(presented) =
         presented_key(request).filter(|k| !k.is_empty() && k.len() <= MAX_SECRET_LEN)
     else {

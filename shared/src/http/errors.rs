@@ -52,7 +52,7 @@ impl Internal {
         }
     }
 
-    pub fn caused_by(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+    pub(crate) fn caused_by(error: impl std::error::Error + Send + Sync + 'static) -> Self {
         Self {
             message: error.to_string(),
             source: Some(Box::new(error)),

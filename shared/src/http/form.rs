@@ -15,7 +15,7 @@ use serde::de::{self, DeserializeOwned, IntoDeserializer, Visitor};
 use serde::forward_to_deserialize_any;
 
 /// Pairs past this many are not read.
-pub const MAX_PAIRS: usize = 64;
+pub(crate) const MAX_PAIRS: usize = 64;
 
 /// Why a form could not be read into its struct.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -18,7 +18,7 @@ const MAX_REPORTED_TYPE_ERRORS: usize = 32;
 /// An id read from a query's field (the query itself is read by
 /// [`HttpRequest::query`](super::HttpRequest::query)): absent when FusionAuth's TypeScript
 /// client spells "no value" (`null`, `undefined`), else it must parse.
-pub fn query_id<T>(
+pub(crate) fn query_id<T>(
     name: &str,
     value: Option<String>,
     parse: fn(&str) -> Option<T>,
@@ -37,7 +37,7 @@ pub fn query_id<T>(
 }
 
 /// Decodes a request body (a JSON object) into `T`.
-pub fn decode_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+pub(crate) fn decode_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let value = match serde_json::from_slice::<Value>(body) {
         Ok(value @ Value::Object(_)) => value,
         Ok(_) => {
@@ -58,7 +58,7 @@ pub fn decode_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
 
 /// Decodes `value` into `T`, naming properties from `root` (`tenant` makes `tenant.name`).
 /// For objects the edge assembles itself, such as a stored object with a patch merged in.
-pub fn decode_value<T: DeserializeOwned>(
+pub(crate) fn decode_value<T: DeserializeOwned>(
     mut value: Value,
     root: Option<&str>,
 ) -> Result<T, ValidationErrors> {
@@ -140,7 +140,7 @@ fn remove_at(value: &mut Value, segments: &[serde_path_to_error::Segment]) -> bo
 }
 
 /// The `[invalidJSON]` answer for the property at `path`.
-pub fn invalid_json(path: Option<&str>, detail: &str) -> ApiError {
+pub(crate) fn invalid_json(path: Option<&str>, detail: &str) -> ApiError {
     let mut errors = ValidationErrors::new();
     errors.push_invalid_json(path, detail);
     ApiError::BadRequest(errors)
@@ -148,7 +148,7 @@ pub fn invalid_json(path: Option<&str>, detail: &str) -> ApiError {
 
 /// Rules on the values of a decoded request, collected so every broken one is reported.
 #[derive(Debug, Default)]
-pub struct Checks {
+pub(crate) struct Checks {
     errors: ValidationErrors,
 }
 
@@ -158,7 +158,7 @@ impl Checks {
     }
 
     /// `[missing]field` when absent.
-    pub fn required<T>(&mut self, field: &str, value: Option<T>) -> Option<T> {
+    pub(crate) fn required<T>(&mut self, field: &str, value: Option<T>) -> Option<T> {
         if value.is_none() {
             self.errors.push(FieldError::missing(field));
         }
@@ -178,7 +178,7 @@ impl Checks {
     }
 
     /// A text of at most `max_len` bytes, `[tooLong]field` beyond.
-    pub fn optional_text(
+    pub(crate) fn optional_text(
         &mut self,
         field: &str,
         value: Option<String>,
@@ -198,7 +198,7 @@ impl Checks {
     }
 
     /// A JSON object whose text is at most `max_bytes`, `[tooLarge]field` beyond.
-    pub fn object_within(
+    pub(crate) fn object_within(
         &mut self,
         field: &str,
         value: Option<Map<String, Value>>,

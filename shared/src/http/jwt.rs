@@ -66,7 +66,7 @@ struct PublicKeyQuery {
 
 /// `GET /api/jwt/public-key?kid=…` or `?applicationId=…` (`{"publicKey": PEM}`), or with neither
 /// every public key (`{"publicKeys": {kid: PEM}}`).
-pub async fn public_key(app: &App, request: &HttpRequest) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn public_key(app: &App, request: &HttpRequest) -> Result<HttpResponse, ApiError> {
     let query: PublicKeyQuery = request.query()?;
     let application = query_id("applicationId", query.application_id, ApplicationId::parse)?;
     let selection = match (query.kid, application) {
@@ -166,7 +166,7 @@ fn refresh_token_view(token: &StoredRefreshToken) -> RefreshTokenView {
 
 /// `GET /api/jwt/refresh?userId=…`: the user's live refresh tokens; `GET /api/jwt/refresh/{id}`:
 /// one of them.
-pub async fn retrieve_refresh_tokens(
+pub(crate) async fn retrieve_refresh_tokens(
     app: &App,
     request: &HttpRequest,
     scope: &TenantScope,
@@ -231,7 +231,7 @@ struct RevokeBody {
 /// `DELETE /api/jwt/refresh` with `?token=`, `?tokenId=`, `?userId=` (and `&applicationId=`),
 /// `?applicationId=`, or the same in a body; `DELETE /api/jwt/refresh/{tokenId}`. Each token
 /// named ends with its whole rotation family.
-pub async fn revoke_refresh_tokens(
+pub(crate) async fn revoke_refresh_tokens(
     app: &App,
     request: &HttpRequest,
     scope: &TenantScope,

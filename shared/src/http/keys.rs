@@ -85,7 +85,7 @@ fn view(key: &SigningKey) -> KeyView {
 
 /// `POST /api/key/import[/{id}]`: a PEM private key (with its `publicKey` or not), a PEM public
 /// key alone, or an HMAC `secret` with its `algorithm`.
-pub async fn import_key(
+pub(crate) async fn import_key(
     app: &App,
     request: &HttpRequest,
     scope: &TenantScope,
@@ -134,7 +134,7 @@ pub async fn import_key(
 const MAX_PEM_BYTES: usize = 16 * 1024;
 
 /// `POST /api/key/generate[/{id}]`.
-pub async fn generate_key(
+pub(crate) async fn generate_key(
     app: &App,
     request: &HttpRequest,
     scope: &TenantScope,
@@ -172,7 +172,7 @@ pub async fn generate_key(
     ))
 }
 
-pub async fn retrieve_key(
+pub(crate) async fn retrieve_key(
     app: &App,
     scope: &TenantScope,
     id: KeyId,
@@ -184,7 +184,7 @@ pub async fn retrieve_key(
     ))
 }
 
-pub async fn list_keys(app: &App, scope: &TenantScope) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn list_keys(app: &App, scope: &TenantScope) -> Result<HttpResponse, ApiError> {
     let keys = flows::keys(app.store.as_ref(), scope).await?;
     let views: Vec<KeyView> = keys.iter().map(view).collect();
     Ok(json_response(
@@ -193,7 +193,7 @@ pub async fn list_keys(app: &App, scope: &TenantScope) -> Result<HttpResponse, A
     ))
 }
 
-pub async fn delete_key(
+pub(crate) async fn delete_key(
     app: &App,
     scope: &TenantScope,
     id: KeyId,

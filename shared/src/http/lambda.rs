@@ -10,7 +10,7 @@ use crate::app::App;
 use crate::config::Config;
 
 /// Turns a Lambda HTTP event into the shared request shape.
-pub fn to_http_request(event: Request) -> HttpRequest {
+pub(crate) fn to_http_request(event: Request) -> HttpRequest {
     let request_id = event
         .lambda_context_ref()
         .map(|c| c.request_id.clone())
@@ -47,7 +47,7 @@ pub fn to_http_request(event: Request) -> HttpRequest {
 }
 
 /// Answers one Lambda event with the routes of the function `S`.
-pub async fn handle_event<S: RouteSet>(
+pub(crate) async fn handle_event<S: RouteSet>(
     app: &App,
     event: Request,
 ) -> Result<Response<Body>, std::convert::Infallible> {

@@ -27,7 +27,8 @@ mod request;
 mod response;
 
 pub use request::HttpRequest;
-pub use response::{empty_response, json_response, HttpResponse};
+pub use response::HttpResponse;
+pub(crate) use response::{empty_response, json_response};
 
 use futures_util::FutureExt;
 use std::panic::AssertUnwindSafe;
@@ -54,7 +55,7 @@ pub async fn handle(app: &App, request: HttpRequest) -> HttpResponse {
 }
 
 /// Answers one request from the routes of `S` (a Lambda function serves just its own).
-pub async fn handle_as<S: RouteSet>(
+pub(crate) async fn handle_as<S: RouteSet>(
     app: &App,
     request: HttpRequest,
     caller: Caller,

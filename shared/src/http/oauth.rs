@@ -365,7 +365,7 @@ struct EmailForm {
 /// `GET` and `HEAD`: a page, never a login (S14). Mail scanners fetch links; only the button's
 /// POST completes one, and only in the browser that asked when the login began on the hosted
 /// page.
-pub async fn link_page(
+pub(crate) async fn link_page(
     app: &App,
     request: &HttpRequest,
     raw: &str,
@@ -397,7 +397,7 @@ async fn link_page_again(
 
 /// `POST` from the link's page: completes the login and redirects to the client with an
 /// authorization code (S16: no code of ours in the final URL).
-pub async fn complete_link(
+pub(crate) async fn complete_link(
     app: &App,
     request: &HttpRequest,
     raw: &str,
@@ -518,7 +518,7 @@ pub(super) async fn look_of_client<'a>(
 }
 
 /// `POST /oauth2/one-time-code`: the short code typed into the browser that asked (ours).
-pub async fn complete_one_time_code(
+pub(crate) async fn complete_one_time_code(
     app: &App,
     request: &HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
@@ -654,7 +654,10 @@ pub async fn authorize(app: &App, request: &HttpRequest) -> Result<HttpResponse,
 /// `POST /oauth2/passwordless`: asks for a link. Known and unknown addresses get the same page,
 /// status, binding cookie and time (S9); limits hold per address and source before anything is
 /// written (S8, S31).
-pub async fn request_link(app: &App, request: &HttpRequest) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn request_link(
+    app: &App,
+    request: &HttpRequest,
+) -> Result<HttpResponse, ApiError> {
     let fields = PageFields::of_form(request);
     let form: EmailForm = request.form().unwrap_or_default();
     let checked = match checked_authorization(app, request.form()).await {

@@ -22,7 +22,7 @@ use crate::flows::tenancy::TenantScope;
 use crate::flows::verification::{self, VerificationKind};
 
 /// The largest `state` a start may carry, serialized (S11).
-pub const MAX_STATE_BYTES: usize = 8 * 1024;
+pub(crate) const MAX_STATE_BYTES: usize = 8 * 1024;
 
 /// `POST /api/passwordless/start`, and the deprecated start-and-send form of send.
 #[derive(Debug, Deserialize)]
@@ -247,7 +247,7 @@ pub async fn login(
 /// the tokens, the start's `state` and the browser's new trust (a second step's); 202, 213 or
 /// 212 where a registration or a verification is missing (with a fresh verification id), and
 /// FusionAuth's login cookies.
-pub async fn login_response(
+pub(crate) async fn login_response(
     app: &App,
     done: LoggedIn,
     two_factor_trust: Option<&Secret>,

@@ -7,7 +7,7 @@ use serde::Serialize;
 pub type HttpResponse = http::Response<Bytes>;
 
 /// A JSON response with FusionAuth's content type; `body` is a wire object (`wire.rs`).
-pub fn json_response<T: Serialize + ?Sized>(status: StatusCode, body: &T) -> HttpResponse {
+pub(crate) fn json_response<T: Serialize + ?Sized>(status: StatusCode, body: &T) -> HttpResponse {
     let (status, bytes) = match serde_json::to_vec(body) {
         Ok(bytes) => (status, bytes),
         Err(error) => {
@@ -29,7 +29,7 @@ pub fn json_response<T: Serialize + ?Sized>(status: StatusCode, body: &T) -> Htt
     response
 }
 
-pub fn empty_response(status: StatusCode) -> HttpResponse {
+pub(crate) fn empty_response(status: StatusCode) -> HttpResponse {
     let mut response = http::Response::new(Bytes::new());
     *response.status_mut() = status;
     response

@@ -352,7 +352,7 @@ route_table! {
 }
 
 /// A pattern that matches every path (API Gateway's greedy `{proxy+}`).
-pub const ANY_PATH: &str = "/{proxy+}";
+pub(crate) const ANY_PATH: &str = "/{proxy+}";
 
 /// The routes one entry point serves, known when it is compiled: the local server serves every
 /// route, a Lambda function those the table gives it. The dispatcher's arms for other routes
@@ -369,7 +369,7 @@ pub trait RouteSet: Send + Sync + 'static {
 }
 
 /// Every route: the local server, the tests.
-pub struct AllRoutes;
+pub(crate) struct AllRoutes;
 
 impl RouteSet for AllRoutes {
     const FUNCTION: Option<&'static str> = None;
@@ -475,13 +475,13 @@ lambda_functions! {
     Management = "management", mails: true, seals: true;
 }
 
-pub struct RouteMatch {
+pub(crate) struct RouteMatch {
     pub spec: &'static RouteSpec,
     pub params: Vec<String>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
-pub enum RouteMiss {
+pub(crate) enum RouteMiss {
     NotFound,
     MethodNotAllowed,
 }
@@ -513,7 +513,7 @@ fn match_path(pattern: &str, path: &str) -> Option<Vec<String>> {
 }
 
 /// Finds the route for a request. HEAD is answered as GET.
-pub fn match_route(method: &Method, path: &str) -> Result<RouteMatch, RouteMiss> {
+pub(crate) fn match_route(method: &Method, path: &str) -> Result<RouteMatch, RouteMiss> {
     let method = if method == Method::HEAD {
         "GET"
     } else {
@@ -547,7 +547,7 @@ const SECRET_PATHS: &[&str] = &[
 
 /// The path as logged: magic-link and verification paths carry a secret, which never reaches
 /// the logs (S12).
-pub fn loggable_path(path: &str) -> String {
+pub(crate) fn loggable_path(path: &str) -> String {
     match SECRET_PATHS.iter().find(|prefix| path.starts_with(*prefix)) {
         Some(prefix) => format!("{prefix}<code>"),
         None if path.len() > 200 => format!(

@@ -108,7 +108,7 @@ pub async fn preflight(app: &App, request: &HttpRequest) -> Result<HttpResponse,
 /// The CORS headers for the answer to an actual request that came with an `Origin`. Reading
 /// the configuration is a cached item read; it failing leaves the answer without CORS headers
 /// (the browser then withholds it) rather than failing a request that may have acted already.
-pub async fn decorate(app: &App, request: &HttpRequest, response: &mut HttpResponse) {
+pub(crate) async fn decorate(app: &App, request: &HttpRequest, response: &mut HttpResponse) {
     let Some(origin) = header(request, "origin") else {
         return;
     };

@@ -35,7 +35,7 @@ fn status(code: u16) -> StatusCode {
 
 /// The 242 a login answers while its second step waits: the step's id and the methods, and
 /// nothing of the user or a token.
-pub fn pending_response(pending: &PendingTwoFactor) -> HttpResponse {
+pub(crate) fn pending_response(pending: &PendingTwoFactor) -> HttpResponse {
     json_response(
         status(TWO_FACTOR_REQUIRED),
         &TwoFactorStartResponse {
@@ -55,13 +55,18 @@ fn trust_cookie_name(app: &App) -> &'static str {
 }
 
 /// The `twoFactorTrustId` a browser carries in its trust cookie.
-pub fn trust_cookie(app: &App, request: &HttpRequest) -> Option<String> {
+pub(crate) fn trust_cookie(app: &App, request: &HttpRequest) -> Option<String> {
     cookie(request, trust_cookie_name(app)).filter(|v| !v.is_empty() && v.len() <= MAX_SECRET_LEN)
 }
 
 /// The `Set-Cookie` that makes a browser trusted until `until`: HttpOnly, SameSite=Lax (the
 /// hosted pages are reached by links from mail), Secure over https.
-pub fn trust_set_cookie(app: &App, trust_id: &Secret, until: Instant, now: Instant) -> String {
+pub(crate) fn trust_set_cookie(
+    app: &App,
+    trust_id: &Secret,
+    until: Instant,
+    now: Instant,
+) -> String {
     let max_age = (until.as_millis() - now.as_millis()).max(0) / 1000;
     let mut cookie = format!(
         "{}={}; Max-Age={max_age}; Path=/; SameSite=Lax; HttpOnly",
@@ -125,7 +130,7 @@ fn method_of(checks: &mut Checks, method: Option<String>) -> Option<TwoFactorMet
 
 /// `POST /api/user/two-factor/{userId}`: enables a method with its first code; the user's
 /// first method answers ten recovery codes.
-pub async fn enable(
+pub(crate) async fn enable(
     app: &App,
     request: &HttpRequest,
     scope: &TenantScope,
@@ -326,7 +331,7 @@ struct SendForLoginBody {
 
 /// `POST /api/two-factor/send/{twoFactorId}` (no key): mails a code for a login's pending step
 /// to one of the user's email methods.
-pub async fn send_for_login(
+pub(crate) async fn send_for_login(
     app: &App,
     request: &HttpRequest,
     two_factor_id: &str,
@@ -416,7 +421,7 @@ struct StatusQuery {
 
 /// `GET /api/two-factor/status/{twoFactorTrustId}?userId=&applicationId=`: 200 with the trust
 /// when a login would not be asked for a second factor, 242 when it would.
-pub async fn status_of(
+pub(crate) async fn status_of(
     app: &App,
     request: &HttpRequest,
     scope: &TenantScope,
@@ -464,7 +469,7 @@ pub async fn status_of(
 }
 
 /// `POST /api/user/two-factor/recovery-code/{userId}`: ten new recovery codes replace the old.
-pub async fn regenerate_recovery_codes(
+pub(crate) async fn regenerate_recovery_codes(
     app: &App,
     scope: &TenantScope,
     user_id: UserId,
@@ -481,7 +486,7 @@ pub async fn regenerate_recovery_codes(
 
 /// `DELETE /api/user/two-factor/trust/{userId}` (ours): every browser the user trusted asks
 /// for the second factor again (S38).
-pub async fn end_trusts(
+pub(crate) async fn end_trusts(
     app: &App,
     scope: &TenantScope,
     user_id: UserId,
@@ -492,7 +497,7 @@ pub async fn end_trusts(
 
 /// `GET /api/user/two-factor/recovery-code/{userId}`: the codes are stored hashed (S2), so
 /// this answers how many are left (ours: `remaining`) and an empty `recoveryCodes`.
-pub async fn remaining_recovery_codes(
+pub(crate) async fn remaining_recovery_codes(
     app: &App,
     scope: &TenantScope,
     user_id: UserId,

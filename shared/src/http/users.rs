@@ -75,7 +75,7 @@ pub async fn create_user(
     ))
 }
 
-pub async fn retrieve_user(
+pub(crate) async fn retrieve_user(
     app: &App,
     scope: &TenantScope,
     id: UserId,
@@ -125,7 +125,7 @@ pub async fn delete_user(
     Ok(empty_response(StatusCode::OK))
 }
 
-pub async fn reactivate_user(
+pub(crate) async fn reactivate_user(
     app: &App,
     scope: &TenantScope,
     id: UserId,
@@ -147,7 +147,7 @@ struct LoginIdQuery {
 
 /// `GET /api/user?email=…`, `?username=…` (usernames only) or `?loginId=…` (the kinds
 /// `loginIdTypes` names, email then username by default).
-pub async fn retrieve_user_by_login_id(
+pub(crate) async fn retrieve_user_by_login_id(
     app: &App,
     request: &HttpRequest,
     scope: &TenantScope,
@@ -210,7 +210,7 @@ struct SearchCriteria {
 }
 
 /// `POST /api/user/search` and `GET /api/user/search?queryString=…&ids=…`.
-pub async fn search_users(
+pub(crate) async fn search_users(
     app: &App,
     request: &HttpRequest,
     scope: &TenantScope,

@@ -98,7 +98,7 @@ struct ReissueQuery {
 /// `PUT ?email=[&applicationId=][&sendVerifyEmail=false]` (for registrations
 /// `sendVerifyRegistrationEmail`, or `sendVerifyPasswordEmail` as FusionAuth's clients spell
 /// it): a new verification, mailed unless asked not to, its id (and one-time code) answered.
-pub async fn reissue(
+pub(crate) async fn reissue(
     app: &App,
     request: &HttpRequest,
     scope: &TenantScope,

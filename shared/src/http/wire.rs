@@ -49,7 +49,7 @@ wrapper! {
 /// [{code, message}]}`, empty parts left out.
 #[derive(Debug, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Errors<'a> {
+pub(crate) struct Errors<'a> {
     #[serde(skip_serializing_if = "Map::is_empty")]
     pub field_errors: Map<String, Value>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -57,7 +57,7 @@ pub struct Errors<'a> {
 }
 
 #[derive(Debug, Serialize)]
-pub struct ErrorMessage<'a> {
+pub(crate) struct ErrorMessage<'a> {
     pub code: &'a str,
     pub message: &'a str,
 }
@@ -94,7 +94,7 @@ impl<'a> Errors<'a> {
 /// `POST /api/passwordless/start`.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct StartResponse<'a> {
+pub(crate) struct StartResponse<'a> {
     pub code: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub one_time_code: Option<&'a str>,
@@ -103,7 +103,7 @@ pub struct StartResponse<'a> {
 /// A verification's id (and, for the `FormField` strategy, its one-time code).
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct VerificationResponse<'a> {
+pub(crate) struct VerificationResponse<'a> {
     pub verification_id: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub one_time_code: Option<&'a str>,
@@ -112,7 +112,7 @@ pub struct VerificationResponse<'a> {
 /// The JWT and refresh token a login or a registration hands out.
 #[derive(Debug, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct IssuedTokens<'a> {
+pub(crate) struct IssuedTokens<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -127,7 +127,7 @@ pub struct IssuedTokens<'a> {
 /// `…VerificationOneTimeCode` where the caller may see it.
 #[derive(Debug, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct VerificationIds<'a> {
+pub(crate) struct VerificationIds<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub email_verification_id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -166,7 +166,7 @@ impl<'a> VerificationIds<'a> {
 /// A finished login: the passwordless login, its second step.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct LoginResponse<'a> {
+pub(crate) struct LoginResponse<'a> {
     pub user: &'a User,
     #[serde(flatten)]
     pub tokens: IssuedTokens<'a>,
@@ -181,7 +181,7 @@ pub struct LoginResponse<'a> {
 /// A user created, read or changed.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct UserResponse<'a> {
+pub(crate) struct UserResponse<'a> {
     pub user: &'a User,
     #[serde(flatten)]
     pub verifications: VerificationIds<'a>,
@@ -189,7 +189,7 @@ pub struct UserResponse<'a> {
 
 /// `POST /api/user/search`.
 #[derive(Debug, Serialize)]
-pub struct SearchResponse<'a> {
+pub(crate) struct SearchResponse<'a> {
     pub total: usize,
     pub users: &'a [User],
 }
@@ -198,7 +198,7 @@ pub struct SearchResponse<'a> {
 /// user was created with it.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct RegistrationResponse<'a> {
+pub(crate) struct RegistrationResponse<'a> {
     pub registration: &'a crate::domain::Registration,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user: Option<&'a User>,
@@ -222,7 +222,7 @@ impl<'a> RegistrationResponse<'a> {
 /// The 242 of a login whose second step waits: the step and the methods, nothing of the user.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct TwoFactorStartResponse<'a> {
+pub(crate) struct TwoFactorStartResponse<'a> {
     pub two_factor_id: &'a str,
     pub methods: &'a [TwoFactorMethod],
 }
@@ -230,7 +230,7 @@ pub struct TwoFactorStartResponse<'a> {
 /// `GET /api/two-factor/secret`.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct SecretResponse {
+pub(crate) struct SecretResponse {
     pub secret: String,
     pub secret_base32_encoded: String,
     /// Ours: the `otpauth://` URI an authenticator app reads.
@@ -243,7 +243,7 @@ pub struct SecretResponse {
 /// `code` that finishes the waiting login.
 #[derive(Debug, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct TwoFactorResponse<'a> {
+pub(crate) struct TwoFactorResponse<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recovery_codes: Option<Vec<&'a str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -255,7 +255,7 @@ pub struct TwoFactorResponse<'a> {
 /// `GET /api/two-factor/status/{twoFactorTrustId}`.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct TwoFactorStatusResponse<'a> {
+pub(crate) struct TwoFactorStatusResponse<'a> {
     pub trusts: Vec<TwoFactorTrustView>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub two_factor_trust_id: Option<&'a str>,
@@ -263,7 +263,7 @@ pub struct TwoFactorStatusResponse<'a> {
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct TwoFactorTrustView {
+pub(crate) struct TwoFactorTrustView {
     pub application_id: ApplicationId,
     pub expiration: Instant,
     pub expired: bool,
@@ -273,14 +273,14 @@ pub struct TwoFactorTrustView {
 /// `GET /api/jwt/public-key` for one key.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct PublicKeyResponse<'a> {
+pub(crate) struct PublicKeyResponse<'a> {
     pub public_key: &'a str,
 }
 
 /// `GET /api/jwt/public-key` for every key: PEM by key id.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct PublicKeysResponse {
+pub(crate) struct PublicKeysResponse {
     pub public_keys: Map<String, Value>,
 }
 
@@ -288,7 +288,7 @@ pub struct PublicKeysResponse {
 /// application rotates them.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct JwtRefreshResponse<'a> {
+pub(crate) struct JwtRefreshResponse<'a> {
     pub token: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<&'a str>,
@@ -360,13 +360,13 @@ pub struct ApiKeyMetaData {
 
 /// `POST /api/email/template/preview`: FusionAuth's `PreviewResponse`.
 #[derive(Debug, Serialize)]
-pub struct PreviewResponse {
+pub(crate) struct PreviewResponse {
     pub email: PreviewEmail,
     pub errors: Map<String, Value>,
 }
 
 #[derive(Debug, Serialize)]
-pub struct PreviewEmail {
+pub(crate) struct PreviewEmail {
     pub subject: String,
     pub html: String,
     pub text: String,
@@ -375,7 +375,7 @@ pub struct PreviewEmail {
 }
 
 #[derive(Debug, Serialize)]
-pub struct PreviewFrom {
+pub(crate) struct PreviewFrom {
     pub address: String,
     pub display: Option<String>,
 }
@@ -401,7 +401,7 @@ pub struct TokenResponse<'a> {
 
 /// An OAuth error (RFC 6749 section 5.2), with FusionAuth's `error_reason`.
 #[derive(Debug, Serialize)]
-pub struct OAuthErrorResponse<'a> {
+pub(crate) struct OAuthErrorResponse<'a> {
     pub error: &'a str,
     pub error_description: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -410,6 +410,6 @@ pub struct OAuthErrorResponse<'a> {
 
 /// An introspection's answer for a token that is not active (RFC 7662 section 2.2).
 #[derive(Debug, Serialize)]
-pub struct InactiveToken {
+pub(crate) struct InactiveToken {
     pub active: bool,
 }

@@ -5,11 +5,11 @@ use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 /// A config item's kind and id.
-pub type ConfigKey = (&'static str, String);
+pub(crate) type ConfigKey = (&'static str, String);
 
 /// Remembers config bodies for a short time, within a fixed number of entries (L4): a warm
 /// instance hit with random API keys or ids must not grow without bound.
-pub struct ConfigCache {
+pub(crate) struct ConfigCache {
     entries: Mutex<HashMap<ConfigKey, (Instant, Option<String>)>>,
     ttl: Duration,
     capacity: usize,

@@ -160,7 +160,7 @@ impl KeyVault for LocalKeyVault {
 
 /// A deployment whose functions never sign (start, send) has no vault; asking it for one is a
 /// configuration error, reported when it happens.
-pub struct NoKeyVault;
+pub(crate) struct NoKeyVault;
 
 impl NoKeyVault {
     fn unconfigured() -> VaultError {

@@ -2,13 +2,13 @@
 
 /// One part of a string literal: text, or an interpolation inside it (`"…/${code}?…"`).
 #[derive(Debug, Clone, PartialEq)]
-pub enum StrPart {
+pub(crate) enum StrPart {
     Text(String),
     Interpolation(Expr),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BinOp {
+pub(crate) enum BinOp {
     Or,
     And,
     Eq,
@@ -25,7 +25,7 @@ pub enum BinOp {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub enum Expr {
+pub(crate) enum Expr {
     Str(Vec<StrPart>),
     Number(String),
     Bool(bool),
@@ -50,12 +50,12 @@ pub enum Expr {
 
 /// Why a source is not in the subset, at a byte offset of the template.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SyntaxError {
+pub(crate) struct SyntaxError {
     pub offset: usize,
     pub message: String,
 }
 
-pub type ParseResult<T> = Result<T, SyntaxError>;
+pub(crate) type ParseResult<T> = Result<T, SyntaxError>;
 
 /// A cursor over the template source that reads expressions. `angle` is set inside
 /// `<#…>` directives, where `>` closes the tag and comparisons are written `gt`, `gte`.
@@ -83,13 +83,13 @@ impl<'a> Parser<'a> {
         &self.src[self.pos..]
     }
 
-    pub fn skip_whitespace(&mut self) {
+    pub(crate) fn skip_whitespace(&mut self) {
         let rest = self.rest();
         self.pos += rest.len() - rest.trim_start().len();
     }
 
     /// Skips whitespace, then consumes `token` if it comes next.
-    pub fn eat(&mut self, token: &str) -> bool {
+    pub(crate) fn eat(&mut self, token: &str) -> bool {
         self.skip_whitespace();
         if self.rest().starts_with(token) {
             self.pos += token.len();
@@ -100,7 +100,7 @@ impl<'a> Parser<'a> {
     }
 
     /// Consumes a whole word (`as`, `gt`) but not the start of a longer name (`asset`).
-    pub fn eat_word(&mut self, word: &str) -> bool {
+    pub(crate) fn eat_word(&mut self, word: &str) -> bool {
         self.skip_whitespace();
         let rest = self.rest();
         let follows_name = rest[word.len().min(rest.len())..]
@@ -130,7 +130,7 @@ impl<'a> Parser<'a> {
         Ok(name)
     }
 
-    pub fn expression(&mut self) -> ParseResult<Expr> {
+    pub(crate) fn expression(&mut self) -> ParseResult<Expr> {
         self.or()
     }
 
@@ -445,7 +445,7 @@ fn binary(op: BinOp, left: Expr, right: Expr) -> Expr {
     Expr::Binary(op, Box::new(left), Box::new(right))
 }
 
-pub fn is_name_char(c: char) -> bool {
+pub(crate) fn is_name_char(c: char) -> bool {
     c.is_alphanumeric() || c == '_'
 }
 

@@ -24,21 +24,21 @@ use expr::{BinOp, Expr, Parser, StrPart, SyntaxError};
 /// Why a FreeMarker source cannot be used, with the line it is on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("FreeMarker on line {line}: {message}")]
-pub struct TranslateError {
+pub(crate) struct TranslateError {
     pub line: usize,
     pub message: String,
 }
 
 /// Whether a template source is FreeMarker rather than MiniJinja: it has a FreeMarker
 /// interpolation or tag. MiniJinja's own markup (`{{ }}`) in a FreeMarker source is text.
-pub fn is_freemarker(source: &str) -> bool {
+pub(crate) fn is_freemarker(source: &str) -> bool {
     MARKUP_STARTS.iter().any(|marker| source.contains(marker))
 }
 
 /// Translates a FreeMarker source into a MiniJinja source that renders the same text, given
 /// the filters and functions of [`runtime::install`] and `__now` (epoch milliseconds) in
 /// the context.
-pub fn translate(source: &str) -> Result<String, TranslateError> {
+pub(crate) fn translate(source: &str) -> Result<String, TranslateError> {
     let pieces = scan(source).map_err(|e| at_line(source, e))?;
     let pieces = strip_tag_only_lines(pieces);
     emit(source, &pieces)

@@ -9,7 +9,7 @@ use minijinja::{Environment, Error, ErrorKind};
 use crate::domain::render;
 
 /// Registers the functions a translated template calls.
-pub fn install(env: &mut Environment<'_>) {
+pub(crate) fn install(env: &mut Environment<'_>) {
     env.add_function("fm_default", |value: Value, default: Value| {
         if is_missing(&value) {
             default
@@ -199,7 +199,7 @@ fn url(value: Value, keep_slash: bool, _charset: Rest<Value>) -> String {
     out
 }
 
-pub fn escape_html(text: &str) -> String {
+pub(crate) fn escape_html(text: &str) -> String {
     let mut escaped = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -346,7 +346,7 @@ fn case(value: Value, how: &str) -> String {
 }
 
 /// Java's default for a date-time in English (`Nov 28, 2026, 4:47:29 PM`).
-pub const DEFAULT_DATETIME_PATTERN: &str = "MMM d, yyyy, h:mm:ss a";
+pub(crate) const DEFAULT_DATETIME_PATTERN: &str = "MMM d, yyyy, h:mm:ss a";
 
 const MONTHS: [&str; 12] = [
     "January",
@@ -374,7 +374,7 @@ const DAYS: [&str; 7] = [
 
 /// Formats epoch milliseconds in an IANA zone with a Java `SimpleDateFormat` pattern. An
 /// unknown zone is UTC, as Java's `TimeZone.getTimeZone` makes it.
-pub fn format_java(millis: i64, zone: &str, pattern: &str) -> Result<String, Error> {
+pub(crate) fn format_java(millis: i64, zone: &str, pattern: &str) -> Result<String, Error> {
     let timestamp = jiff::Timestamp::from_millisecond(millis)
         .map_err(|e| invalid(format!("the date-time is out of range: {e}")))?;
     let zone = jiff::tz::TimeZone::get(zone).unwrap_or(jiff::tz::TimeZone::UTC);

@@ -35,14 +35,14 @@ use verify::Verifier;
 
 /// How many template instructions one part may run (S29): ample for any real email or page
 /// (a few hundred), far short of a loop that would burn seconds of CPU.
-pub const TEMPLATE_FUEL: u64 = 100_000;
+pub(crate) const TEMPLATE_FUEL: u64 = 100_000;
 
 /// The largest rendered part, and so the largest value a template may build (S29, S32).
-pub const MAX_RENDERED_PART_BYTES: usize = 256 * 1024;
+pub(crate) const MAX_RENDERED_PART_BYTES: usize = 256 * 1024;
 
 /// All the values one render builds, together (S32): a real template builds a few short
 /// strings; this leaves room for four parts' worth.
-pub const MAX_BUILT_BYTES: usize = 4 * MAX_RENDERED_PART_BYTES;
+pub(crate) const MAX_BUILT_BYTES: usize = 4 * MAX_RENDERED_PART_BYTES;
 
 /// What one item of a built sequence or map is counted as: the size of a value.
 pub(super) const ITEM_BYTES: usize = 32;
@@ -98,7 +98,7 @@ pub(super) const WITHHELD_FILTERS: [&str; 9] = [
 
 /// The environment's settings every template renders with: fuel, the measuring functions,
 /// the bounded filters and a formatter that prints a sequence or map within the part's cap.
-pub fn install(env: &mut Environment<'_>) {
+pub(crate) fn install(env: &mut Environment<'_>) {
     env.set_fuel(Some(TEMPLATE_FUEL));
     env.add_function("__cat", concat);
     env.add_function("__add", add);
@@ -120,7 +120,7 @@ pub fn install(env: &mut Environment<'_>) {
 
 /// A value as the formatter may print it: a sequence or map (which would be printed whole,
 /// however deeply it shares its parts) becomes its text, refused beyond the part's cap.
-pub fn printable(value: &Value) -> Result<Value, Error> {
+pub(crate) fn printable(value: &Value) -> Result<Value, Error> {
     match value.kind() {
         ValueKind::Seq | ValueKind::Map | ValueKind::Iterable | ValueKind::Plain => {
             Ok(Value::from(display(value)?))
@@ -227,7 +227,7 @@ impl std::io::Write for BoundedOutput {
 /// Renders one template prepared by [`prepare`] in an environment set up by [`install`]:
 /// at most [`TEMPLATE_FUEL`] steps, [`MAX_RENDERED_PART_BYTES`] of output, and
 /// [`MAX_BUILT_BYTES`] of values built on the way.
-pub fn render<C: Serialize>(
+pub(crate) fn render<C: Serialize>(
     template: &minijinja::Template<'_, '_>,
     context: &C,
 ) -> Result<String, RenderError> {

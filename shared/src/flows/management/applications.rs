@@ -225,7 +225,7 @@ where
 }
 
 /// Adds a role to an application (`roleId` from the path, else a fresh one).
-pub async fn create_role<S: ApplicationStore + ?Sized>(
+pub(crate) async fn create_role<S: ApplicationStore + ?Sized>(
     store: &S,
     clock: &dyn Clock,
     entropy: &dyn Entropy,
@@ -248,7 +248,7 @@ pub async fn create_role<S: ApplicationStore + ?Sized>(
 }
 
 /// Replaces one role of an application.
-pub async fn update_role<S: ApplicationStore + ?Sized>(
+pub(crate) async fn update_role<S: ApplicationStore + ?Sized>(
     store: &S,
     clock: &dyn Clock,
     scope: &TenantScope,
@@ -267,7 +267,7 @@ pub async fn update_role<S: ApplicationStore + ?Sized>(
 }
 
 /// Removes one role of an application.
-pub async fn delete_role<S: ApplicationStore + ?Sized>(
+pub(crate) async fn delete_role<S: ApplicationStore + ?Sized>(
     store: &S,
     clock: &dyn Clock,
     scope: &TenantScope,

@@ -7,14 +7,16 @@ mod applications;
 mod registrations;
 mod tenants;
 
+pub use applications::ApplicationUpdate;
 pub use applications::{
-    application, applications, create_application, create_role, delete_application, delete_role,
-    update_application, update_role, ApplicationUpdate,
+    application, applications, create_application, delete_application, update_application,
 };
-pub use registrations::{
-    register, registration_tokens, RegisterCommand, Registered, RegistrationTokens,
-};
-pub use tenants::{create_tenant, delete_tenant, tenant, tenants, update_tenant, TenantMaking};
+pub(crate) use applications::{create_role, delete_role, update_role};
+pub(crate) use registrations::registration_tokens;
+pub use registrations::Registered;
+pub use registrations::{register, RegisterCommand};
+pub(crate) use tenants::{create_tenant, TenantMaking};
+pub use tenants::{delete_tenant, tenant, tenants, update_tenant};
 
 use crate::domain::validation::{FieldError, ValidationErrors};
 use crate::domain::{KeyId, TemplateId, TenantId};
@@ -89,4 +91,4 @@ pub(crate) fn named_tenant(
     Ok(Some(named))
 }
 
-pub use super::api_keys::{create_api_key, Permissible};
+pub use super::api_keys::create_api_key;

@@ -36,7 +36,7 @@ pub struct Registered {
 /// What the combined user-and-registration create answers with besides the objects, as
 /// FusionAuth's does: an access token (`authenticationType` `REGISTRATION`) and, where the
 /// application makes them, a refresh token.
-pub struct RegistrationTokens {
+pub(crate) struct RegistrationTokens {
     pub access: AccessToken,
     pub refresh: Option<RefreshToken>,
 }
@@ -44,7 +44,7 @@ pub struct RegistrationTokens {
 /// Tokens for a user the combined create just made. Only for a new user: answering a token
 /// for registering an existing one would hand a key allowed to register a token for any
 /// account of its tenant.
-pub async fn registration_tokens<S>(
+pub(crate) async fn registration_tokens<S>(
     store: &S,
     vault: &dyn KeyVault,
     entropy: &dyn Entropy,

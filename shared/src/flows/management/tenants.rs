@@ -13,7 +13,7 @@ use crate::flows::{duplicate, random_id_bytes, FlowError, FlowResult};
 use super::{require_usable_key, require_usable_template};
 
 /// Everything tenant creation needs besides the store.
-pub struct TenantMaking<'a> {
+pub(crate) struct TenantMaking<'a> {
     pub key_maker: &'a dyn KeyMaker,
     pub vault: &'a dyn KeyVault,
     pub clock: &'a dyn Clock,
@@ -25,7 +25,7 @@ pub struct TenantMaking<'a> {
 /// Creates a tenant and its signing key (RS256 unless `jwtConfiguration.signingAlgorithm` says
 /// otherwise), unless the tenant names an existing key. The request's id and instants are
 /// replaced by the server's.
-pub async fn create_tenant<S>(
+pub(crate) async fn create_tenant<S>(
     store: &S,
     making: &TenantMaking<'_>,
     scope: &TenantScope,

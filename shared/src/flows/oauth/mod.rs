@@ -30,11 +30,10 @@ mod refresh_token;
 mod token;
 
 use crate::flows::{FlowError, FlowResult};
-pub use refresh_token::{rotate_refresh, Redeemer};
-pub use token::{
-    authenticate_client, exchange, ClientCredentials, CodeGrant, Grant, OAuthError, TokenError,
-    TokenRequest, TokenStore, Tokens,
-};
+pub(crate) use refresh_token::{rotate_refresh, Redeemer};
+pub(crate) use token::authenticate_client;
+pub use token::{exchange, ClientCredentials, CodeGrant, Grant, TokenError, TokenRequest};
+pub use token::{OAuthError, TokenStore, Tokens};
 
 /// Authorization codes: 32 random bytes, like link codes (S1).
 const AUTHORIZATION_CODE: CodeGenerator = CodeGenerator {
@@ -44,7 +43,7 @@ const AUTHORIZATION_CODE: CodeGenerator = CodeGenerator {
 
 /// What the page behind a magic link may offer. Looking never consumes anything (S14).
 #[derive(Debug, Clone, PartialEq)]
-pub enum LinkView {
+pub(crate) enum LinkView {
     /// A live code: the page offers a button whose POST completes the login. With
     /// `short_code`, an API-started code that wants its short one-time code: the page asks for
     /// it, since the link alone would only spend a try (S7).
@@ -73,7 +72,7 @@ fn bound_to(code: &PasswordlessCode, binding: Option<&Secret>) -> bool {
 
 /// Looks at a magic link's code without touching it; answers the code's tenant with a live
 /// code (its pages wear the tenant's templates) and the redirect URI its sign-in ends at.
-pub async fn view_link<S: CodeStore + TenantStore + ?Sized>(
+pub(crate) async fn view_link<S: CodeStore + TenantStore + ?Sized>(
     store: &S,
     clock: &dyn Clock,
     code: &Secret,
@@ -98,7 +97,7 @@ pub async fn view_link<S: CodeStore + TenantStore + ?Sized>(
 /// The `preferredLanguages` of the user a live link's code belongs to, for its pages when the
 /// browser names no language they speak. Only for pages that already show the code is live
 /// (never the "check your email" page, which must not tell known from unknown addresses, S9).
-pub async fn link_owner_languages<S: CodeStore + UserStore + ?Sized>(
+pub(crate) async fn link_owner_languages<S: CodeStore + UserStore + ?Sized>(
     store: &S,
     clock: &dyn Clock,
     code: &Secret,
@@ -135,7 +134,7 @@ const BROWSER_BINDING: CodeGenerator = CodeGenerator {
 /// Why a hosted sign-in cannot go on: the authorization request is refused (an error page,
 /// never a redirect, S17), or the flow failed.
 #[derive(Debug, thiserror::Error)]
-pub enum AuthorizeError {
+pub(crate) enum AuthorizeError {
     #[error(transparent)]
     Refused(#[from] AuthorizationError),
     #[error(transparent)]
@@ -151,7 +150,7 @@ impl From<crate::ports::StoreError> for AuthorizeError {
 /// An authorization request its application accepts (S17, S19), with the application and its
 /// tenant. Only [`check_authorization`] makes one, so a flow handed one need not check again.
 #[derive(Debug, Clone)]
-pub struct CheckedAuthorization {
+pub(crate) struct CheckedAuthorization {
     request: AuthorizationRequest,
     application: Application,
     tenant: Option<Tenant>,
@@ -170,7 +169,7 @@ impl CheckedAuthorization {
 /// Checks an authorization request against its application before any page offers a form:
 /// an unknown or inactive client, a redirect URI it did not authorize, a PKCE policy it breaks
 /// or passwordless turned off is refused.
-pub async fn check_authorization<S: ApplicationStore + TenantStore + ?Sized>(
+pub(crate) async fn check_authorization<S: ApplicationStore + TenantStore + ?Sized>(
     store: &S,
     request: AuthorizationRequest,
 ) -> Result<CheckedAuthorization, AuthorizeError> {
@@ -197,7 +196,7 @@ pub async fn check_authorization<S: ApplicationStore + TenantStore + ?Sized>(
 /// link and a short code, in one record and one email. Answers what the browser keeps in
 /// cookies.
 #[instrument(skip_all, fields(application_id = %checked.request.client_id))]
-pub async fn request_link<S: SendStore + ?Sized>(
+pub(crate) async fn request_link<S: SendStore + ?Sized>(
     ports: &SendPorts<'_, S>,
     checked: &CheckedAuthorization,
     email: &str,
@@ -235,14 +234,14 @@ pub async fn request_link<S: SendStore + ?Sized>(
 
 /// What the asking browser keeps after a hosted request: the binding (a secret) and the hash
 /// of its code (no secret: it names the login the short code completes).
-pub struct Pending {
+pub(crate) struct Pending {
     pub binding: Secret,
     pub code_hash: SecretHash,
 }
 
 /// How completing a magic link ended.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Completion {
+pub(crate) enum Completion {
     /// Signed in: send the browser here (the client's redirect URI with an authorization code
     /// and no secret of ours in it, S16).
     Redirect(String),
@@ -267,14 +266,14 @@ pub enum Completion {
 /// A sign-in whose second step comes next: the step, its tenant (whose pages show it) and
 /// where the sign-in goes once the step is done (the step's page posts there in the end).
 #[derive(Debug, Clone, PartialEq)]
-pub struct SecondStepAhead {
+pub(crate) struct SecondStepAhead {
     pub pending: PendingTwoFactor,
     pub tenant_id: TenantId,
     pub redirect_uri: String,
 }
 
 /// The ports completing a link needs: the passwordless login's, plus grants.
-pub trait LinkStore:
+pub(crate) trait LinkStore:
     TenantStore
     + ApplicationStore
     + UserStore
@@ -312,7 +311,7 @@ fn request_of(code: &PasswordlessCode) -> Result<AuthorizationRequest, Authoriza
 
 /// What the request that completes a login tells about the person's browser.
 #[derive(Debug, Clone, Default)]
-pub struct CompletingBrowser {
+pub(crate) struct CompletingBrowser {
     /// The source address, for the login event (S27: the platform's, never a header's).
     pub ip_address: Option<String>,
     /// The language the browser asked for (`locale`, then `Accept-Language`); the client gets
@@ -329,7 +328,7 @@ pub struct CompletingBrowser {
 /// the hosted page completes only in the browser bound to it (S14).
 #[instrument(skip_all)]
 #[allow(clippy::too_many_arguments)]
-pub async fn complete_link<S: LinkStore + ?Sized>(
+pub(crate) async fn complete_link<S: LinkStore + ?Sized>(
     ports: &CompletionPorts<'_, S>,
     code: &Secret,
     binding: Option<&Secret>,
@@ -367,7 +366,7 @@ pub async fn complete_link<S: LinkStore + ?Sized>(
 /// into the browser that asked (which holds the code's hash in a cookie). Five wrong codes
 /// burn it (S7); the link and the short code share one record, so either ends both.
 #[instrument(skip_all)]
-pub async fn complete_with_one_time_code<S: LinkStore + ?Sized>(
+pub(crate) async fn complete_with_one_time_code<S: LinkStore + ?Sized>(
     ports: &CompletionPorts<'_, S>,
     pending: &SecretHash,
     binding: Option<&Secret>,
@@ -416,7 +415,7 @@ async fn nothing_to_complete<S: LinkStore + ?Sized>(
 }
 
 /// The ports completing a login uses.
-pub struct CompletionPorts<'a, S: ?Sized> {
+pub(crate) struct CompletionPorts<'a, S: ?Sized> {
     pub store: &'a S,
     pub vault: &'a dyn KeyVault,
     pub clock: &'a dyn Clock,
@@ -496,7 +495,7 @@ async fn finish<S: LinkStore + ?Sized>(
 }
 
 /// Leaves an authorization code for the client and sends the browser back to it.
-pub async fn redirect_to_client<S: TenantStore + GrantStore + ?Sized>(
+pub(crate) async fn redirect_to_client<S: TenantStore + GrantStore + ?Sized>(
     ports: &CompletionPorts<'_, S>,
     application: &Application,
     user: &crate::domain::User,

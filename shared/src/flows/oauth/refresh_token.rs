@@ -38,7 +38,7 @@ pub(super) async fn redeem<S: TokenStore + ?Sized>(
 
 /// Who presents a refresh token.
 #[derive(Clone, Copy)]
-pub enum Redeemer<'a> {
+pub(crate) enum Redeemer<'a> {
     /// FusionAuth's `/api/jwt/refresh`: no client, so no client-bound token (S35).
     Api,
     /// The token endpoint's client, `authenticated` when it proved itself with its secret.
@@ -57,7 +57,7 @@ pub enum Redeemer<'a> {
 /// also revokes its whole family (S20). The successor keeps the family's start and never
 /// outlives the token it replaces, so a family ends with the refresh lifetime of its first
 /// sign-in (FusionAuth's fixed expiration, S35).
-pub async fn rotate_refresh<S: TokenStore + ?Sized>(
+pub(crate) async fn rotate_refresh<S: TokenStore + ?Sized>(
     store: &S,
     vault: &dyn KeyVault,
     clock: &dyn Clock,

@@ -151,7 +151,7 @@ pub async fn exchange<S: TokenStore + ?Sized>(
 /// The client of a request that needs no code: a known, active application, authenticated by
 /// its secret unless it is a public client (one whose policy lets it skip authentication when
 /// it uses PKCE, as its codes had to).
-pub async fn authenticate_client<S: ApplicationStore + ?Sized>(
+pub(crate) async fn authenticate_client<S: ApplicationStore + ?Sized>(
     store: &S,
     client_id: Option<&str>,
     secret: Option<&Secret>,

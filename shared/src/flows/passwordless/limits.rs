@@ -18,7 +18,7 @@ const WIDE_LIMIT_FACTOR: u32 = 10;
 /// providers do not come to see the sending domain as a bulk sender, and it bounds the short
 /// codes anybody can guess against one account: five tries a login, a hundred an hour, one in
 /// ten thousand an hour for the default six digits.
-pub const MAX_MAILS_PER_ADDRESS_PER_HOUR: u32 = 20;
+pub(crate) const MAX_MAILS_PER_ADDRESS_PER_HOUR: u32 = 20;
 
 const HOUR_SECONDS: i64 = 3600;
 
@@ -159,9 +159,9 @@ pub(super) async fn enforce_send_limits<S: RateLimiter + ?Sized>(
 /// failures counted against the account would let anybody hold the real user's sign-in. How
 /// many guesses an account can see is bounded instead by the pending login (five tries, then it
 /// is burnt) and by the mails an address can be sent in an hour (`MAX_MAILS_PER_ADDRESS_PER_HOUR`).
-pub const MAX_SOURCE_FAILURES_PER_WINDOW: u32 = 30;
+pub(crate) const MAX_SOURCE_FAILURES_PER_WINDOW: u32 = 30;
 
-pub const SOURCE_FAILURE_WINDOW_SECONDS: i64 = 600;
+pub(crate) const SOURCE_FAILURE_WINDOW_SECONDS: i64 = 600;
 
 fn source_failures_key(source: &str) -> String {
     format!("login-failed:source:{source}")

@@ -208,7 +208,7 @@ where
 }
 
 /// What a login that proved every factor it needs is finished with.
-pub struct Completing<'a> {
+pub(crate) struct Completing<'a> {
     pub tenant: &'a Tenant,
     pub application: &'a Application,
     pub user: User,
@@ -219,7 +219,7 @@ pub struct Completing<'a> {
 
 /// Issues what a finished login answers: the refresh token (where the application makes them
 /// and the user is registered) and the access token, unless `no_jwt`.
-pub async fn complete_login<S>(
+pub(crate) async fn complete_login<S>(
     store: &S,
     vault: &dyn KeyVault,
     entropy: &dyn Entropy,

@@ -18,17 +18,16 @@ mod login;
 mod send;
 
 pub(crate) use limits::{count_source_failure, remember_source, source_is_held};
-pub use limits::{
-    MAX_MAILS_PER_ADDRESS_PER_HOUR, MAX_SOURCE_FAILURES_PER_WINDOW, SOURCE_FAILURE_WINDOW_SECONDS,
+pub use login::login;
+pub use login::LoggedIn;
+pub use login::LoginVerification;
+pub use login::Presented;
+pub(crate) use login::{complete_login, Completing};
+pub use login::{LoginOutcome, LoginRequest};
+pub(crate) use send::{
+    limited_start_and_send, send_code, start_and_send, SendOutcome, SendPorts, SendStore,
 };
-pub use login::{
-    complete_login, login, Completing, LoggedIn, LoginOutcome, LoginRequest, LoginVerification,
-    Presented,
-};
-pub use send::{
-    limited_start_and_send, send_code, start_and_send, LinkBase, SendOutcome, SendPacer, SendPorts,
-    SendStore,
-};
+pub use send::{LinkBase, SendPacer};
 
 pub struct StartRequest {
     pub application_id: ApplicationId,
@@ -45,7 +44,7 @@ pub struct Started {
 }
 
 /// Loads an application the caller may use, or the field error FusionAuth gives.
-pub async fn application_in_scope<S: ApplicationStore + ?Sized>(
+pub(crate) async fn application_in_scope<S: ApplicationStore + ?Sized>(
     store: &S,
     scope: &TenantScope,
     id: ApplicationId,
@@ -90,7 +89,7 @@ pub(super) async fn find_user<S: UserStore + ?Sized>(
 
 /// An application a login may be started for or finished in (M2): in the caller's scope,
 /// active, with passwordless enabled; FusionAuth's field errors otherwise.
-pub async fn passwordless_application<S: ApplicationStore + ?Sized>(
+pub(crate) async fn passwordless_application<S: ApplicationStore + ?Sized>(
     store: &S,
     scope: &TenantScope,
     id: ApplicationId,
@@ -152,7 +151,7 @@ where
 
 /// What a new code carries besides its user.
 #[derive(Debug, Clone, Default)]
-pub struct CodeSpec {
+pub(crate) struct CodeSpec {
     pub strategy: LoginStrategy,
     pub state: Option<Map<String, Value>>,
     /// The hash of the cookie of the browser that asked on the hosted page (S14).

@@ -26,7 +26,7 @@ use super::{create_code, find_user, passwordless_application, tenant_of, CodeSpe
 pub struct LinkBase(pub String);
 
 impl LinkBase {
-    pub fn magic_link(&self, code: &Secret, tenant: &Tenant) -> String {
+    pub(crate) fn magic_link(&self, code: &Secret, tenant: &Tenant) -> String {
         format!(
             "{}/oauth2/passwordless/{}?tenantId={}",
             self.0.trim_end_matches('/'),
@@ -38,14 +38,14 @@ impl LinkBase {
 
 /// Whether a send went out. Unknown codes are not an error (S9: no oracle).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SendOutcome {
+pub(crate) enum SendOutcome {
     Sent,
     NothingToSend,
 }
 
 /// The ports a send needs: the code, its user, application, tenant and template, and the
 /// shared rate counters.
-pub trait SendStore:
+pub(crate) trait SendStore:
     TenantStore + ApplicationStore + UserStore + CodeStore + TemplateStore + RateLimiter
 {
 }
@@ -63,7 +63,7 @@ impl<T> SendStore for T where
 
 /// Emails a started code to its user with the application's (else the tenant's) template.
 #[instrument(skip_all)]
-pub async fn send_code<S>(
+pub(crate) async fn send_code<S>(
     store: &S,
     mailer: &dyn Mailer,
     clock: &dyn Clock,
@@ -230,7 +230,7 @@ impl SendPacer {
 /// answers alike, in the same time, for known and unknown addresses (S9).
 #[instrument(skip_all, fields(application_id = %request.application_id))]
 #[allow(clippy::too_many_arguments)]
-pub async fn start_and_send<S>(
+pub(crate) async fn start_and_send<S>(
     store: &S,
     mailer: &dyn Mailer,
     clock: &dyn Clock,
@@ -274,7 +274,7 @@ where
 }
 
 /// The ports a start-and-send uses, in one place.
-pub struct SendPorts<'a, S: ?Sized> {
+pub(crate) struct SendPorts<'a, S: ?Sized> {
     pub store: &'a S,
     pub mailer: &'a dyn Mailer,
     pub clock: &'a dyn Clock,
@@ -287,7 +287,7 @@ pub struct SendPorts<'a, S: ?Sized> {
 /// are counted before anything is read or written (S8, S31), and a known and an unknown
 /// address answer alike, at the same deadline (S9). Answers the new code's hash when there was
 /// a user to send one to.
-pub async fn limited_start_and_send<S: SendStore + ?Sized>(
+pub(crate) async fn limited_start_and_send<S: SendStore + ?Sized>(
     ports: &SendPorts<'_, S>,
     application: &Application,
     login_id: &str,

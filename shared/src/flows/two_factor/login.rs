@@ -123,7 +123,7 @@ pub async fn second_step<S: TwoFactorStore + ?Sized>(
 
 /// `POST /api/two-factor/send/{twoFactorId}`: mails a code for a login's pending step to one
 /// of the user's email methods, with the application's template, else the tenant's.
-pub async fn send_login_code<S: TwoFactorFlowStore + ?Sized>(
+pub(crate) async fn send_login_code<S: TwoFactorFlowStore + ?Sized>(
     ports: &TwoFactorPorts<'_, S>,
     two_factor_id: &Secret,
     method_id: &str,
@@ -359,7 +359,7 @@ async fn trust_browser<S: TwoFactorFlowStore + ?Sized>(
 
 /// A login's pending step by its id, with its user: what the hosted page shows again after a
 /// wrong code, or the enrolment it asks for.
-pub async fn pending_step<S: TwoFactorStore + UserStore + ?Sized>(
+pub(crate) async fn pending_step<S: TwoFactorStore + UserStore + ?Sized>(
     store: &S,
     clock: &dyn Clock,
     two_factor_id: &Secret,

@@ -25,7 +25,7 @@ use super::{
 // ---- Enrolment ----
 
 /// `POST /api/user/two-factor/{userId}`, typed.
-pub struct EnableRequest {
+pub(crate) struct EnableRequest {
     pub method: TwoFactorMethodKind,
     pub code: Secret,
     /// The authenticator's secret (from `GET /api/two-factor/secret`).
@@ -47,7 +47,7 @@ pub struct Enabled {
 /// Adds a method to a user, once its first code proves the user holds it: an authenticator's
 /// current code (a wrong one is 421, as FusionAuth answers), or the code `send_code` mailed to
 /// the address (a wrong one is `[invalid]code`).
-pub async fn enable<S: TwoFactorFlowStore + ?Sized>(
+pub(crate) async fn enable<S: TwoFactorFlowStore + ?Sized>(
     ports: &TwoFactorPorts<'_, S>,
     scope: &TenantScope,
     user_id: UserId,
@@ -319,7 +319,7 @@ pub async fn disable<S: TwoFactorFlowStore + ?Sized>(
 
 /// `DELETE /api/user/two-factor/trust/{userId}`: ends every browser the user trusted, so each
 /// asks for the second factor again (S38); the trust records expire by themselves.
-pub async fn end_trusts<S: TwoFactorFlowStore + ?Sized>(
+pub(crate) async fn end_trusts<S: TwoFactorFlowStore + ?Sized>(
     ports: &TwoFactorPorts<'_, S>,
     scope: &TenantScope,
     user_id: UserId,
@@ -337,7 +337,7 @@ pub async fn end_trusts<S: TwoFactorFlowStore + ?Sized>(
 }
 
 /// What `POST /api/two-factor/send` mails a code for.
-pub enum ManageCode {
+pub(crate) enum ManageCode {
     /// Enabling the email method at this address.
     Enable { email: String },
     /// Disabling this email method.
@@ -345,7 +345,7 @@ pub enum ManageCode {
 }
 
 /// Mails a code for enabling or disabling an email method; a new one replaces the last.
-pub async fn send_manage_code<S: TwoFactorFlowStore + ?Sized>(
+pub(crate) async fn send_manage_code<S: TwoFactorFlowStore + ?Sized>(
     ports: &TwoFactorPorts<'_, S>,
     scope: &TenantScope,
     user_id: UserId,
@@ -407,7 +407,7 @@ pub async fn send_manage_code<S: TwoFactorFlowStore + ?Sized>(
 
 /// `POST /api/user/two-factor/recovery-code/{userId}`: ten new recovery codes replace the old
 /// ones, for a user with two-factor enabled.
-pub async fn regenerate_recovery_codes<S: TwoFactorFlowStore + ?Sized>(
+pub(crate) async fn regenerate_recovery_codes<S: TwoFactorFlowStore + ?Sized>(
     ports: &TwoFactorPorts<'_, S>,
     scope: &TenantScope,
     user_id: UserId,
@@ -433,7 +433,7 @@ pub async fn regenerate_recovery_codes<S: TwoFactorFlowStore + ?Sized>(
 
 /// `GET /api/user/two-factor/recovery-code/{userId}`: how many unused recovery codes the user
 /// has. The codes themselves are stored hashed (S2) and cannot be shown again.
-pub async fn remaining_recovery_codes<S: TwoFactorFlowStore + ?Sized>(
+pub(crate) async fn remaining_recovery_codes<S: TwoFactorFlowStore + ?Sized>(
     store: &S,
     scope: &TenantScope,
     user_id: UserId,
@@ -449,7 +449,7 @@ pub async fn remaining_recovery_codes<S: TwoFactorFlowStore + ?Sized>(
 }
 
 /// The issuer an authenticator app shows beside the code: the tenant's.
-pub async fn authenticator_issuer<S: TenantStore + ?Sized>(
+pub(crate) async fn authenticator_issuer<S: TenantStore + ?Sized>(
     store: &S,
     scope: &TenantScope,
 ) -> FlowResult<String> {

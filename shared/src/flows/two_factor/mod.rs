@@ -29,14 +29,15 @@ use super::{FlowError, FlowResult};
 mod login;
 mod methods;
 
-pub use login::{
-    login, pending_step, second_step, send_login_code, status, FirstFactor, PendingTwoFactor,
-    SecondFactorDone, SecondFactorLogin, SecondStep,
+pub use login::PendingTwoFactor;
+pub use login::{login, second_step, status};
+pub(crate) use login::{pending_step, send_login_code};
+pub use login::{FirstFactor, SecondFactorDone, SecondFactorLogin, SecondStep};
+pub(crate) use methods::{
+    authenticator_issuer, enable, end_trusts, regenerate_recovery_codes, remaining_recovery_codes,
+    send_manage_code, EnableRequest, ManageCode,
 };
-pub use methods::{
-    authenticator_issuer, disable, enable, end_trusts, regenerate_recovery_codes,
-    remaining_recovery_codes, send_manage_code, EnableRequest, Enabled, ManageCode,
-};
+pub use methods::{disable, Enabled};
 
 /// A pending step's id and a trust id: as long as a link code (S1).
 const STEP_ID: CodeGenerator = CodeGenerator::LINK_DEFAULT;
@@ -237,7 +238,7 @@ async fn spend<S: TwoFactorStore + ?Sized>(
 /// first factor (the emailed link or code) or holding the user's token or a key can fill it:
 /// wrong one-time codes of the first factor, which anybody can cause, count per pending login
 /// and per source instead, and never here (S33).
-pub const MAX_ACCOUNT_FAILURES_PER_HOUR: u32 = 100;
+pub(crate) const MAX_ACCOUNT_FAILURES_PER_HOUR: u32 = 100;
 
 const ACCOUNT_FAILURE_WINDOW_SECONDS: i64 = 3600;
 

@@ -55,7 +55,7 @@ pub async fn create_application(
     ))
 }
 
-pub async fn retrieve_application(
+pub(crate) async fn retrieve_application(
     app: &App,
     scope: &TenantScope,
     id: ApplicationId,
@@ -70,7 +70,7 @@ pub async fn retrieve_application(
 }
 
 /// `GET /api/application`, or with `inactive=true` the deactivated ones.
-pub async fn list_applications(
+pub(crate) async fn list_applications(
     app: &App,
     request: &HttpRequest,
     scope: &TenantScope,
@@ -145,7 +145,7 @@ struct RoleBody {
 }
 
 /// `POST` (with or without the role id), `PUT` and `PATCH` of one role.
-pub async fn write_role(
+pub(crate) async fn write_role(
     app: &App,
     request: &HttpRequest,
     scope: &TenantScope,
@@ -181,7 +181,7 @@ pub async fn write_role(
     Ok(json_response(StatusCode::OK, &RoleResponse { role: &role }))
 }
 
-pub async fn delete_role(
+pub(crate) async fn delete_role(
     app: &App,
     scope: &TenantScope,
     application_id: ApplicationId,

@@ -23,7 +23,7 @@ struct EmailTemplateBody {
     email_template: Option<EmailTemplate>,
 }
 
-pub async fn create_email_template(
+pub(crate) async fn create_email_template(
     app: &App,
     request: &HttpRequest,
     scope: &TenantScope,
@@ -48,7 +48,7 @@ pub async fn create_email_template(
     ))
 }
 
-pub async fn retrieve_email_template(
+pub(crate) async fn retrieve_email_template(
     app: &App,
     scope: &TenantScope,
     id: TemplateId,
@@ -62,7 +62,7 @@ pub async fn retrieve_email_template(
     ))
 }
 
-pub async fn list_email_templates(
+pub(crate) async fn list_email_templates(
     app: &App,
     scope: &TenantScope,
 ) -> Result<HttpResponse, ApiError> {
@@ -76,7 +76,7 @@ pub async fn list_email_templates(
 }
 
 /// `PUT` (the whole template) and `PATCH` (merged into the stored one).
-pub async fn update_email_template(
+pub(crate) async fn update_email_template(
     app: &App,
     request: &HttpRequest,
     scope: &TenantScope,
@@ -102,7 +102,7 @@ pub async fn update_email_template(
     ))
 }
 
-pub async fn delete_email_template(
+pub(crate) async fn delete_email_template(
     app: &App,
     scope: &TenantScope,
     id: TemplateId,
@@ -121,7 +121,7 @@ struct PreviewBody {
 
 /// `POST /api/email/template/preview`: the template rendered for a sample user, as FusionAuth's
 /// `PreviewResponse` (`email` with `from`, `subject`, `html`, `text`; `errors`).
-pub async fn preview_email_template(
+pub(crate) async fn preview_email_template(
     app: &App,
     request: &HttpRequest,
 ) -> Result<HttpResponse, ApiError> {

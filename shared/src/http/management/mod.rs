@@ -8,20 +8,16 @@ mod email_templates;
 mod registrations;
 mod tenants;
 
-pub use applications::{
-    create_application, delete_application, delete_role, list_applications, retrieve_application,
-    update_application, write_role,
-};
-pub use email_templates::{
+pub use applications::{create_application, delete_application, update_application};
+pub(crate) use applications::{delete_role, list_applications, retrieve_application, write_role};
+pub(crate) use email_templates::{
     create_email_template, delete_email_template, list_email_templates, preview_email_template,
     retrieve_email_template, update_email_template,
 };
-pub use registrations::{
-    delete_registration, register, retrieve_registration, update_registration,
-};
-pub use tenants::{
-    create_tenant, delete_tenant, list_tenants, patch_tenant, retrieve_tenant, update_tenant,
-};
+pub use registrations::register;
+pub(crate) use registrations::{delete_registration, retrieve_registration, update_registration};
+pub(crate) use tenants::{create_tenant, list_tenants, patch_tenant, retrieve_tenant};
+pub use tenants::{delete_tenant, update_tenant};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};

@@ -94,7 +94,7 @@ pub async fn register(
     Ok(json_response(StatusCode::OK, &response))
 }
 
-pub async fn retrieve_registration(
+pub(crate) async fn retrieve_registration(
     app: &App,
     scope: &TenantScope,
     user_id: UserId,
@@ -110,7 +110,7 @@ pub async fn retrieve_registration(
 
 /// `PUT`/`PATCH /api/user/registration/{userId}` (the application named in the body, as
 /// FusionAuth's clients send it) and `…/{userId}/{applicationId}`.
-pub async fn update_registration(
+pub(crate) async fn update_registration(
     app: &App,
     request: &HttpRequest,
     scope: &TenantScope,
@@ -157,7 +157,7 @@ pub async fn update_registration(
     ))
 }
 
-pub async fn delete_registration(
+pub(crate) async fn delete_registration(
     app: &App,
     scope: &TenantScope,
     user_id: UserId,

@@ -28,7 +28,7 @@ struct TenantBody {
     event_info: Option<Map<String, Value>>,
 }
 
-pub async fn create_tenant(
+pub(crate) async fn create_tenant(
     app: &App,
     request: &HttpRequest,
     scope: &TenantScope,
@@ -49,7 +49,7 @@ pub async fn create_tenant(
     ))
 }
 
-pub async fn retrieve_tenant(
+pub(crate) async fn retrieve_tenant(
     app: &App,
     scope: &TenantScope,
     id: TenantId,
@@ -62,7 +62,7 @@ pub async fn retrieve_tenant(
     ))
 }
 
-pub async fn list_tenants(app: &App, scope: &TenantScope) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn list_tenants(app: &App, scope: &TenantScope) -> Result<HttpResponse, ApiError> {
     let tenants = flows::tenants(app.store.as_ref(), scope).await?;
     Ok(json_response(
         StatusCode::OK,
@@ -97,7 +97,7 @@ pub async fn delete_tenant(
     Ok(empty_response(StatusCode::OK))
 }
 
-pub async fn patch_tenant(
+pub(crate) async fn patch_tenant(
     app: &App,
     request: &HttpRequest,
     scope: &TenantScope,

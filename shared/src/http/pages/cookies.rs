@@ -16,12 +16,12 @@ pub(super) fn random_token(entropy: &dyn Entropy, bytes: usize) -> Option<String
 /// the public URL is https; on a plain-http public URL (local development only) the same
 /// without prefix and Secure, which clients drop over http.
 #[derive(Debug, Clone, Copy)]
-pub struct Cookies {
+pub(crate) struct Cookies {
     https: bool,
 }
 
 impl Cookies {
-    pub fn for_public_url(public_url: &str) -> Self {
+    pub(crate) fn for_public_url(public_url: &str) -> Self {
         Self {
             https: public_url.starts_with("https://"),
         }
@@ -71,12 +71,12 @@ pub(super) const TOKEN_LEN: usize = 43;
 
 /// CSRF protection for page forms (S15): a random token in a cookie the page sets, repeated
 /// in a hidden field; a POST must bring both, equal. Cross-site forms can read neither.
-pub struct Csrf {
+pub(crate) struct Csrf {
     cookies: Cookies,
 }
 
 impl Csrf {
-    pub fn for_public_url(public_url: &str) -> Self {
+    pub(crate) fn for_public_url(public_url: &str) -> Self {
         Self {
             cookies: Cookies::for_public_url(public_url),
         }

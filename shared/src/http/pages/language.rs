@@ -12,7 +12,7 @@ pub enum Language {
 }
 
 impl Language {
-    pub fn tag(self) -> &'static str {
+    pub(crate) fn tag(self) -> &'static str {
         match self {
             Language::En => "en",
             Language::Fr => "fr",
@@ -32,18 +32,18 @@ impl Language {
 
     /// The page language: the `locale` parameter, then `Accept-Language` by preference, then
     /// English.
-    pub fn choose(locale: Option<&str>, request: &HttpRequest) -> Self {
+    pub(crate) fn choose(locale: Option<&str>, request: &HttpRequest) -> Self {
         Self::requested(locale, request).unwrap_or(Language::En)
     }
 
     /// The first of a user's `preferredLanguages` that the pages speak.
-    pub fn first_supported(tags: &[String]) -> Option<Self> {
+    pub(crate) fn first_supported(tags: &[String]) -> Option<Self> {
         tags.iter().find_map(|tag| Self::of_tag(tag))
     }
 
     /// The language the request asks for: the `locale` parameter, then `Accept-Language` by
     /// preference; `None` when neither names one the pages speak.
-    pub fn requested(locale: Option<&str>, request: &HttpRequest) -> Option<Self> {
+    pub(crate) fn requested(locale: Option<&str>, request: &HttpRequest) -> Option<Self> {
         if let Some(language) = locale.and_then(Self::of_tag) {
             return Some(language);
         }

@@ -24,10 +24,11 @@ mod secrets;
 pub mod two_factor;
 pub mod verify;
 
+pub use cookies::cookie;
 use cookies::random_token;
 #[cfg(test)]
 use cookies::TOKEN_LEN;
-pub use cookies::{cookie, Cookies, Csrf};
+pub(crate) use cookies::{Cookies, Csrf};
 pub use language::Language;
 #[cfg(test)]
 use language::{DE, EN, FR};
@@ -119,7 +120,7 @@ impl PageSet {
     }
 
     /// The tenant's pages: its `hostedPagesConfiguration.templates` over the built-in ones.
-    pub fn for_tenant(tenant: &Tenant) -> PageSet {
+    pub(crate) fn for_tenant(tenant: &Tenant) -> PageSet {
         let given = tenant.hosted_pages_configuration.templates.given();
         if given.is_empty() {
             return PageSet::builtin();
@@ -180,7 +181,7 @@ impl PageSet {
 /// the page carries its own CSS inline (no external request, works without JavaScript).
 /// The page for a server error on a hosted page: 500, in the browser's language, with the
 /// request id the logs carry (S25).
-pub fn server_error(
+pub(crate) fn server_error(
     request: &HttpRequest,
     request_id: &str,
     entropy: &dyn Entropy,
@@ -199,7 +200,7 @@ pub fn server_error(
     )
 }
 
-pub fn render(page: Page, entropy: &dyn Entropy) -> HttpResponse {
+pub(crate) fn render(page: Page, entropy: &dyn Entropy) -> HttpResponse {
     let nonce = random_token(entropy, 16).unwrap_or_default();
     let messages: serde_json::Map<String, Value> = page
         .language
@@ -324,7 +325,7 @@ pub fn redirect(location: &str) -> HttpResponse {
 /// What any hosted page's form or query may say about the page itself: the language asked
 /// for (FusionAuth's `locale` parameter) and the client whose look it takes.
 #[derive(Debug, Default, Deserialize)]
-pub struct PageFields {
+pub(crate) struct PageFields {
     pub locale: Option<String>,
     pub client_id: Option<String>,
 }
@@ -332,18 +333,18 @@ pub struct PageFields {
 impl PageFields {
     /// The page's fields in a form body; a repeated one leaves both unsaid, which only costs
     /// the page its language and look.
-    pub fn of_form(request: &HttpRequest) -> Self {
+    pub(crate) fn of_form(request: &HttpRequest) -> Self {
         request.form().unwrap_or_default()
     }
 
     /// The page's fields in the query string, by the same rule.
-    pub fn of_query(request: &HttpRequest) -> Self {
+    pub(crate) fn of_query(request: &HttpRequest) -> Self {
         request.query().unwrap_or_default()
     }
 
     /// The form's fields, each falling back to the query's (a link's `locale` rides in its
     /// query, a page's form may repeat it).
-    pub fn of_form_then_query(request: &HttpRequest) -> Self {
+    pub(crate) fn of_form_then_query(request: &HttpRequest) -> Self {
         let form = Self::of_form(request);
         let query = Self::of_query(request);
         PageFields {

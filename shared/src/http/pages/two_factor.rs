@@ -117,7 +117,7 @@ fn enrolment_of(
 }
 
 /// The page a hosted login lands on when its user's second factor is asked for.
-pub async fn first_page(
+pub(crate) async fn first_page(
     app: &App,
     request: &HttpRequest,
     fields: &PageFields,
