@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Prints what the layout rules of CONTRIBUTING.md watch, so anyone can rerun the evidence:
-# Rust files over 600 lines, functions over 100 lines, and imports inside `shared/src` that run
+# Rust files over 600 lines, functions over 100 lines, imports inside `shared/src` that run
 # against the layer order (domain, ports, flows, adapters, app, http: a layer uses only the
-# ones before it). Exit status 0 whatever it finds: it reports, the tests enforce.
+# ones before it), and modules of a layer that import each other, however far round. Exit
+# status 0 whatever it finds: it reports, the tests enforce.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -65,4 +66,37 @@ for path in sorted(root.rglob("*.rs")):
         for used in re.findall(r"crate::(\w+)", line.split("//")[0]):
             if used in order and order.index(used) > order.index(layer):
                 print(f"{path}:{n}  {layer} -> {used}")
+
+print("\n## Modules of a layer that import each other (shared/src)")
+circles = set()
+for layer in order:
+    base = root / layer
+    if not base.is_dir():
+        continue
+    modules = {p.name.removesuffix(".rs") for p in base.iterdir()} - {"mod"}
+    uses = {}
+    for path in sorted(base.rglob("*.rs")):
+        parts = path.relative_to(base).parts
+        module = parts[0].removesuffix(".rs")
+        if module == "mod" or path.name == "tests.rs":
+            continue
+        code = path.read_text(encoding="utf-8").split("#[cfg(test)]")[0]
+        used = set(re.findall(rf"crate::{layer}::(\w+)", code))
+        relative = "super::" * len(parts)
+        used |= set(re.findall(rf"(?<![:\w]){re.escape(relative)}(\w+)", code))
+        if len(parts) == 1:
+            for group in re.findall(r"(?<![:\w])super::\{([^}]*)\}", code):
+                used |= set(re.findall(r"(\w+)", group))
+        uses.setdefault(module, set()).update(u for u in used if u in modules and u != module)
+    def walk(path):
+        for nxt in sorted(uses.get(path[-1], ())):
+            if nxt in path:
+                circle = path[path.index(nxt):] + [nxt]
+                circles.add(f"{layer}: " + " -> ".join(circle))
+            elif len(path) < 8:
+                walk(path + [nxt])
+    for module in sorted(uses):
+        walk([module])
+for circle in sorted(circles):
+    print(circle)
 PY

@@ -40,7 +40,8 @@ mod test_allocator {
 }
 
 /// The layer order, held by a test rather than by habit: each layer of this crate uses only the
-/// ones before it (ARCHITECTURE.md, Code map).
+/// ones before it, and inside a layer no module imports one that imports it back
+/// (ARCHITECTURE.md, Code map).
 #[cfg(test)]
 mod layers {
     use std::path::Path;
@@ -103,6 +104,113 @@ mod layers {
             against.is_empty(),
             "imports against the layer order:\n{}",
             against.join("\n")
+        );
+    }
+
+    /// The modules of one layer that a file of `module` imports: `crate::<layer>::x` anywhere,
+    /// and `super::x` (or `super::{x, …}`) from the file at the layer's top.
+    fn imported_siblings(text: &str, layer: &str, depth: usize) -> Vec<String> {
+        let ident = |rest: &str| -> String {
+            rest.chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect()
+        };
+        let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+        let mut found = Vec::new();
+        let absolute = format!("crate::{layer}::");
+        for (at, _) in code.match_indices(&absolute) {
+            found.push(ident(&code[at + absolute.len()..]));
+        }
+        let relative = "super::".repeat(depth + 1);
+        for (at, _) in code.match_indices(&relative) {
+            let before = code[..at].chars().next_back();
+            if before.is_some_and(|c| c == ':' || c.is_alphanumeric()) {
+                continue;
+            }
+            let rest = &code[at + relative.len()..];
+            match rest.strip_prefix('{') {
+                Some(group) if depth == 0 => {
+                    let group = group.split('}').next().unwrap_or_default();
+                    found.extend(group.split(',').map(|item| ident(item.trim())));
+                }
+                _ => found.push(ident(rest)),
+            }
+        }
+        found
+    }
+
+    /// No module imports one that imports it back, however far round: each layer's modules form
+    /// a tree of uses, so any of them can be read (and moved) starting from the ones it needs.
+    #[test]
+    fn no_module_of_a_layer_imports_another_that_imports_it_back() {
+        use std::collections::{BTreeMap, BTreeSet};
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut circles = Vec::new();
+        for layer in ORDER {
+            let dir = root.join(layer);
+            if !dir.is_dir() {
+                continue;
+            }
+            let modules: BTreeSet<String> = std::fs::read_dir(&dir)
+                .unwrap()
+                .flatten()
+                .map(|e| {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    name.trim_end_matches(".rs").to_owned()
+                })
+                .filter(|name| name != "mod")
+                .collect();
+            let mut files = Vec::new();
+            sources(&dir, &mut files);
+            let mut uses: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+            for path in files {
+                let relative = path.strip_prefix(&dir).unwrap();
+                let parts: Vec<_> = relative.components().collect();
+                let module = parts[0].as_os_str().to_string_lossy();
+                let module = module.trim_end_matches(".rs").to_owned();
+                if module == "mod" || path.file_name().is_some_and(|n| n == "tests.rs") {
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path).unwrap();
+                for used in imported_siblings(&text, layer, parts.len() - 1) {
+                    if used != module && modules.contains(&used) {
+                        uses.entry(module.clone()).or_default().insert(used);
+                    }
+                }
+            }
+            // Depth-first from each module; meeting a module on the current path is a circle.
+            fn walk(
+                uses: &BTreeMap<String, BTreeSet<String>>,
+                path: &mut Vec<String>,
+                circles: &mut Vec<String>,
+            ) {
+                let Some(last) = path.last().cloned() else {
+                    return;
+                };
+                for next in uses.get(&last).into_iter().flatten() {
+                    if let Some(at) = path.iter().position(|m| m == next) {
+                        let mut circle = path[at..].to_vec();
+                        circle.push(next.clone());
+                        circles.push(circle.join(" -> "));
+                    } else if path.len() < 8 {
+                        path.push(next.clone());
+                        walk(uses, path, circles);
+                        path.pop();
+                    }
+                }
+            }
+            for module in uses.keys() {
+                let mut found = Vec::new();
+                walk(&uses, &mut vec![module.clone()], &mut found);
+                circles.extend(found.into_iter().map(|c| format!("{layer}: {c}")));
+            }
+        }
+        circles.sort();
+        circles.dedup();
+        assert!(
+            circles.is_empty(),
+            "modules that import each other:\n{}",
+            circles.join("\n")
         );
     }
 }

@@ -9,6 +9,7 @@ use crate::adapters::entropy::OsEntropy;
 use crate::adapters::keys::AwsLcKeyMaker;
 use crate::adapters::outbox::OutboxMailer;
 use crate::adapters::sesv2::SesMailer;
+#[cfg(debug_assertions)]
 use crate::adapters::sqlite::SqliteStore;
 use crate::adapters::vault::{KmsKeyVault, LocalKeyVault, NoKeyVault};
 use crate::config::{Config, MailerConfig, StoreConfig, VaultConfig};

@@ -4,6 +4,7 @@ use super::code::LoginStrategy;
 use super::kept::Kept;
 
 use super::ids::{ApplicationId, KeyId, RoleId, TemplateId, TenantId};
+use super::oauth::{AuthorizationError, AuthorizationRequest};
 use super::secret::{Secret, SecretHash};
 use super::time::Instant;
 use super::two_factor::ApplicationMultiFactorConfiguration;
@@ -233,6 +234,41 @@ pub(crate) fn redirect_url_problem(url: &str) -> Option<&'static str> {
 }
 
 impl Application {
+    /// Whether this application takes `request`: it is the client and takes the grant, the
+    /// redirect URI is one it authorized by string equality (S17), and its PKCE policy holds
+    /// (S19).
+    pub(crate) fn check_authorization(
+        &self,
+        request: &AuthorizationRequest,
+    ) -> Result<(), AuthorizationError> {
+        let application = self;
+        if application.id != request.client_id || !application.active {
+            return Err(AuthorizationError::InvalidClient);
+        }
+        let oauth = &application.oauth_configuration;
+        if !oauth
+            .authorized_redirect_urls
+            .iter()
+            .any(|allowed| allowed == &request.redirect_uri)
+        {
+            return Err(AuthorizationError::InvalidRedirectUri);
+        }
+        if !oauth.enabled_grants.is_empty()
+            && !oauth
+                .enabled_grants
+                .iter()
+                .any(|g| g == "authorization_code")
+        {
+            return Err(AuthorizationError::GrantNotEnabled);
+        }
+        if request.code_challenge.is_none() && application.requires_pkce() {
+            return Err(AuthorizationError::Pkce(
+                "the application requires a code_challenge",
+            ));
+        }
+        Ok(())
+    }
+
     /// The email templates the application names, with the field that names each.
     pub(crate) fn email_template_references(&self) -> Vec<(&'static str, TemplateId)> {
         [

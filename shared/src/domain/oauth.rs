@@ -7,7 +7,6 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::application::Application;
 use super::ids::{ApplicationId, TenantId, UserId};
 use super::secret::secrets_equal;
 use super::time::Instant;
@@ -113,40 +112,6 @@ impl AuthorizationRequest {
             nonce: bounded("nonce")?,
             code_challenge,
         }))
-    }
-
-    /// The checks that need the application: the client exists and takes the grant, the
-    /// redirect URI is one it authorized by string equality (S17), and its PKCE policy holds
-    /// (S19). `confidential` says whether the client will authenticate at the token endpoint.
-    pub(crate) fn check_against(
-        &self,
-        application: &Application,
-    ) -> Result<(), AuthorizationError> {
-        if application.id != self.client_id || !application.active {
-            return Err(AuthorizationError::InvalidClient);
-        }
-        let oauth = &application.oauth_configuration;
-        if !oauth
-            .authorized_redirect_urls
-            .iter()
-            .any(|allowed| allowed == &self.redirect_uri)
-        {
-            return Err(AuthorizationError::InvalidRedirectUri);
-        }
-        if !oauth.enabled_grants.is_empty()
-            && !oauth
-                .enabled_grants
-                .iter()
-                .any(|g| g == "authorization_code")
-        {
-            return Err(AuthorizationError::GrantNotEnabled);
-        }
-        if self.code_challenge.is_none() && application.requires_pkce() {
-            return Err(AuthorizationError::Pkce(
-                "the application requires a code_challenge",
-            ));
-        }
-        Ok(())
     }
 
     /// The request as OAuth parameters, to carry in a code's `state` (and, through the default
@@ -274,6 +239,7 @@ pub(crate) fn form_action_source(url: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::application::Application;
     use serde_json::json;
     use std::collections::HashMap;
 
@@ -325,13 +291,13 @@ mod tests {
             pairs[1] = ("redirect_uri", near_miss);
             let parsed = request(&pairs).unwrap().unwrap();
             assert_eq!(
-                parsed.check_against(&app),
+                app.check_authorization(&parsed),
                 Err(AuthorizationError::InvalidRedirectUri),
                 "{near_miss}"
             );
         }
         let exact = request(BASE).unwrap().unwrap();
-        assert_eq!(exact.check_against(&app), Ok(()));
+        assert_eq!(app.check_authorization(&exact), Ok(()));
     }
 
     #[test]
@@ -347,7 +313,7 @@ mod tests {
         let strict = application(Some("Required"));
         let without = request(BASE).unwrap().unwrap();
         assert!(matches!(
-            without.check_against(&strict),
+            strict.check_authorization(&without),
             Err(AuthorizationError::Pkce(_))
         ));
     }

@@ -8,8 +8,7 @@ use super::time::Instant;
 use super::two_factor::UserTwoFactor;
 use super::validation::{FieldError, ValidationErrors};
 
-/// The longest login id (an email address's maximum length, S11).
-pub(crate) const MAX_LOGIN_ID_LEN: usize = 320;
+pub(crate) use super::validation::MAX_LOGIN_ID_LEN;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -1,5 +1,8 @@
 use serde::Serialize;
 
+/// The longest login id (an email address's maximum length, S11).
+pub(crate) const MAX_LOGIN_ID_LEN: usize = 320;
+
 /// One rule a field broke, in FusionAuth's shape: `code` is `[rule]field`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FieldError {
@@ -99,7 +102,7 @@ impl ValidationErrors {
     /// sides of an `@`, nothing a header could break on (`no-reply@localhost` is fine).
     pub(crate) fn require_email(&mut self, field: &str, value: Option<&str>) {
         let is_address = |v: &str| {
-            v.len() <= super::user::MAX_LOGIN_ID_LEN
+            v.len() <= MAX_LOGIN_ID_LEN
                 && v.rsplit_once('@')
                     .is_some_and(|(local, domain)| !local.is_empty() && !domain.is_empty())
                 && !v

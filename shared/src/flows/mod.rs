@@ -4,6 +4,7 @@ pub mod api_keys;
 pub mod bootstrap;
 pub mod jwt;
 pub mod keys;
+pub mod links;
 pub mod mail;
 pub mod management;
 pub mod oauth;

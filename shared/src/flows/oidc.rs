@@ -15,7 +15,7 @@ use crate::ports::{
     ApplicationStore, Clock, KeyVault, RefreshTokenStore, SigningKeyStore, TenantStore, UserStore,
 };
 
-use super::passwordless::LinkBase;
+use super::links::LinkBase;
 use super::{FlowError, FlowResult};
 
 /// The discovery document of `tenant` (the default tenant's at the root). Endpoints hang off

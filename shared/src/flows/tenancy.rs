@@ -2,8 +2,8 @@
 //! locked to.
 
 use crate::domain::validation::{FieldError, ValidationErrors};
-use crate::domain::TenantId;
-use crate::ports::TenantStore;
+use crate::domain::{Application, ApplicationId, Tenant, TenantId};
+use crate::ports::{ApplicationStore, TenantStore};
 
 use super::{FlowError, FlowResult};
 
@@ -73,4 +73,31 @@ impl TenantScope {
             ))),
         }
     }
+}
+
+/// Loads an application the caller may use, or the field error FusionAuth gives.
+pub(crate) async fn application_in_scope<S: ApplicationStore + ?Sized>(
+    store: &S,
+    scope: &TenantScope,
+    id: ApplicationId,
+) -> FlowResult<Application> {
+    match store.application(id).await? {
+        Some(app) if scope.allows(app.tenant_id) => Ok(app),
+        _ => Err(ValidationErrors::field(FieldError::invalid(
+            "applicationId",
+            "The application does not exist.",
+        ))
+        .into()),
+    }
+}
+
+/// The tenant an object belongs to; a missing one is our fault, never the caller's.
+pub(crate) async fn tenant_of<S: TenantStore + ?Sized>(
+    store: &S,
+    id: TenantId,
+) -> FlowResult<Tenant> {
+    store
+        .tenant(id)
+        .await?
+        .ok_or_else(|| FlowError::Internal(format!("tenant {id} is missing")))
 }

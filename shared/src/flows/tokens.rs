@@ -1,4 +1,5 @@
-//! Access and refresh tokens issued at the end of a login.
+//! Access and refresh tokens issued at the end of a login, and what a finished login answers
+//! whatever proved it (a link, a short code, a second factor).
 
 use crate::domain::claims::{AccessTokenClaims, IdTokenClaims, ACCESS_TOKEN_TYPE};
 use crate::domain::generator::CodeGenerator;
@@ -6,7 +7,9 @@ use crate::domain::ids::RefreshTokenId;
 use std::sync::Arc;
 
 use crate::domain::signing::PrivateKeyDer;
-use crate::domain::{Application, Instant, Secret, Tenant, User};
+use serde_json::{Map, Value};
+
+use crate::domain::{Application, ApplicationId, Instant, Secret, Tenant, User};
 use crate::domain::{KeyId, SigningKey};
 use crate::ports::{Entropy, KeyVault, RefreshTokenStore, SigningKeyStore, StoredRefreshToken};
 
@@ -270,4 +273,117 @@ pub(crate) async fn issue_id_token<S: SigningKeyStore + ?Sized>(
         sid: facts.session,
     };
     sign_with(vault, &key, &claims).await
+}
+
+/// What a successful login still lacks, in FusionAuth's order of precedence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginVerification {
+    /// The user has no registration for the application (202).
+    NotRegistered,
+    /// The registration waits for its verification (213).
+    RegistrationUnverified,
+    /// The tenant gates users whose address is not verified, and the user's is not (212).
+    EmailUnverified,
+    /// Nothing (200).
+    Verified,
+}
+
+impl LoginVerification {
+    pub fn of(tenant: &Tenant, application: &Application, user: &User) -> Self {
+        match user.registration(application.id) {
+            None => LoginVerification::NotRegistered,
+            Some(registration) if !registration.verified => {
+                LoginVerification::RegistrationUnverified
+            }
+            Some(_) if tenant.email_configuration.gates_unverified() && !user.verified => {
+                LoginVerification::EmailUnverified
+            }
+            Some(_) => LoginVerification::Verified,
+        }
+    }
+}
+
+pub struct LoggedIn {
+    /// False when the user has no registration for the application (202).
+    pub registered: bool,
+    pub verification: LoginVerification,
+    /// The application the login finished in.
+    pub application_id: ApplicationId,
+    pub token: Option<String>,
+    pub token_expiration_instant: Option<Instant>,
+    pub refresh_token: Option<Secret>,
+    pub refresh_token_id: Option<RefreshTokenId>,
+    pub refresh_token_expiration_instant: Option<Instant>,
+    pub user: User,
+    pub state: Option<Map<String, Value>>,
+}
+
+/// What a login that proved every factor it needs is finished with.
+pub(crate) struct Completing<'a> {
+    pub tenant: &'a Tenant,
+    pub application: &'a Application,
+    pub user: User,
+    pub no_jwt: bool,
+    pub state: Option<Map<String, Value>>,
+    pub now: Instant,
+}
+
+/// Issues what a finished login answers: the refresh token (where the application makes them
+/// and the user is registered) and the access token, unless `no_jwt`.
+pub(crate) async fn complete_login<S>(
+    store: &S,
+    vault: &dyn KeyVault,
+    entropy: &dyn Entropy,
+    completing: Completing<'_>,
+) -> FlowResult<LoggedIn>
+where
+    S: SigningKeyStore + RefreshTokenStore + ?Sized,
+{
+    let Completing {
+        tenant,
+        application,
+        user,
+        no_jwt,
+        state,
+        now,
+    } = completing;
+    let registered = user.registration(application.id).is_some();
+    let (mut token, mut expiration, mut refresh_token, mut refresh_token_id) =
+        (None, None, None, None);
+    let mut refresh_expiration = None;
+    if !no_jwt {
+        if registered && application.login_configuration.generate_refresh_tokens {
+            let refresh =
+                issue_refresh_token(store, entropy, tenant, application, &user, now, None, false)
+                    .await?;
+            refresh_token_id = Some(refresh.id);
+            refresh_token = Some(refresh.token);
+            refresh_expiration = Some(refresh.expires_at);
+        }
+        let access = issue_access_token(
+            store,
+            vault,
+            entropy,
+            tenant,
+            application,
+            &user,
+            now,
+            refresh_token_id,
+        )
+        .await?;
+        token = Some(access.token);
+        expiration = Some(access.expiration);
+    }
+    Ok(LoggedIn {
+        registered,
+        verification: LoginVerification::of(tenant, application, &user),
+        application_id: application.id,
+        token,
+        token_expiration_instant: expiration,
+        refresh_token,
+        refresh_token_id,
+        refresh_token_expiration_instant: refresh_expiration,
+        user,
+        state,
+    })
 }

@@ -168,7 +168,7 @@ where
         Err(e) => return Err(e.into()),
     }
     if address_changed {
-        let tenant = super::passwordless::tenant_of(store, user.tenant_id).await?;
+        let tenant = super::tenancy::tenant_of(store, user.tenant_id).await?;
         let email = &tenant.email_configuration;
         if email.kept.get("verifyEmailWhenChanged") == Some(&serde_json::Value::Bool(true)) {
             verify_new_address(ports, &tenant, &user).await?;

@@ -20,7 +20,7 @@ use crate::ports::{
     VerificationStore,
 };
 
-use super::passwordless::LinkBase;
+use super::links::LinkBase;
 use super::tenancy::TenantScope;
 use super::{FlowError, FlowResult};
 
@@ -385,7 +385,7 @@ where
         return Err(ValidationErrors::field(FieldError::blank("email")).into());
     }
     let application = match application_id {
-        Some(id) => Some(super::passwordless::application_in_scope(store, scope, id).await?),
+        Some(id) => Some(super::tenancy::application_in_scope(store, scope, id).await?),
         None if kind == VerificationKind::Registration => {
             return Err(ValidationErrors::field(FieldError::missing("applicationId")).into())
         }

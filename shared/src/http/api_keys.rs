@@ -9,14 +9,13 @@ use std::collections::BTreeMap;
 use super::errors::ApiError;
 use super::json::decode_body;
 use super::management::required_object;
-use super::routes::is_permissible;
 use super::wire::{ApiKeyMetaData, ApiKeyResponse, ApiKeyView};
 use super::{empty_response, json_response, HttpRequest, HttpResponse};
 use crate::app::App;
 use crate::domain::ids::ApiKeyId;
 use crate::domain::validation::{FieldError, ValidationErrors};
 use crate::domain::{ApiKey, ApiKeyPermissions, Instant, Secret, TenantId};
-use crate::flows::api_keys::{self as flows, ApiKeyDraft, MIN_API_KEY_LEN};
+use crate::flows::api_keys::{self as flows, ApiKeyDraft, Permissible, MIN_API_KEY_LEN};
 
 /// FusionAuth's `APIKeyRequest`.
 #[derive(Debug, Deserialize)]
@@ -132,6 +131,7 @@ pub async fn create_api_key(
     app: &App,
     request: &HttpRequest,
     id: Option<ApiKeyId>,
+    is_permissible: Permissible,
 ) -> Result<HttpResponse, ApiError> {
     let draft = draft(&request.body)?;
     let (key, secret) = flows::make_api_key(
@@ -167,6 +167,7 @@ pub async fn update_api_key(
     app: &App,
     request: &HttpRequest,
     id: ApiKeyId,
+    is_permissible: Permissible,
 ) -> Result<HttpResponse, ApiError> {
     let draft = draft(&request.body)?;
     let key = flows::update_api_key(

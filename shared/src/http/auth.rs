@@ -4,7 +4,6 @@ use http::HeaderMap;
 use tracing::warn;
 
 use super::errors::ApiError;
-use super::routes::{Access, RouteSpec};
 use super::{Caller, HttpRequest};
 use crate::app::App;
 use crate::domain::secret::MAX_SECRET_LEN;
@@ -31,15 +30,41 @@ fn header_tenant(headers: &HeaderMap) -> Result<Option<TenantId>, ApiError> {
     }
 }
 
-/// Checks the caller's right to the route and works out the tenant scope of the request.
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// No API key, as in FusionAuth (send, login, the JWKS).
+    Public,
+    /// An API key whose permissions cover this endpoint (S21).
+    ApiKey { endpoint: &'static str },
+    /// Public, but a key presented is checked, and forms that act on an address rather than a
+    /// code need one permitted for `endpoint` (send's `{applicationId, loginId}` form, S31).
+    PublicWithKeyForm { endpoint: &'static str },
+    /// Only a key with no permissions and no tenant lock: managing keys is managing everything.
+    /// No permission can name these routes (S28), so no limited key ever reaches them.
+    UnrestrictedKey,
+}
+
+impl Access {
+    /// The endpoint name API-key permissions use for this route, if a key can matter here.
+    pub fn endpoint(self) -> Option<&'static str> {
+        match self {
+            Access::Public | Access::UnrestrictedKey => None,
+            Access::ApiKey { endpoint } | Access::PublicWithKeyForm { endpoint } => Some(endpoint),
+        }
+    }
+}
+
+/// Checks the caller's right to a route with `access` and works out the tenant scope of the
+/// request.
 pub async fn authorize(
     app: &App,
     request: &HttpRequest,
-    spec: &RouteSpec,
+    access: Access,
     caller: Caller,
 ) -> Result<TenantScope, ApiError> {
     let header = header_tenant(&request.headers)?;
-    let (endpoint, required) = match (spec.access, caller) {
+    let (endpoint, required) = match (access, caller) {
         (_, Caller::Kickstart) => {
             return Ok(TenantScope {
                 explicit: header,
@@ -75,7 +100,7 @@ pub async fn authorize(
         warn!(api_key_id = %key.id, "expired API key");
         return Err(ApiError::Unauthorized);
     }
-    if spec.access == Access::UnrestrictedKey && !key.is_unrestricted() {
+    if access == Access::UnrestrictedKey && !key.is_unrestricted() {
         warn!(api_key_id = %key.id, endpoint, "a limited API key may not manage keys");
         return Err(ApiError::Unauthorized);
     }

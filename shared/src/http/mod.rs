@@ -10,6 +10,7 @@ pub mod form;
 pub mod json;
 pub mod jwt;
 pub mod keys;
+mod login;
 pub mod management;
 pub mod oauth;
 pub mod oidc;
@@ -130,7 +131,7 @@ async fn dispatch<S: RouteSet>(
     if request.body.len() > MAX_BODY_BYTES {
         return Err(ApiError::body_too_large());
     }
-    let scope = auth::authorize(app, request, spec, caller).await?;
+    let scope = auth::authorize(app, request, spec.access, caller).await?;
     routes::handler::<S>(app, request, scope, spec.route, &params).await
 }
 

@@ -7,104 +7,21 @@ use serde_json::{json, Value};
 
 use super::errors::ApiError;
 use super::form::FormError;
-use super::pages::{self, Cookies, Csrf, Language, Page, PageFields, PageSet};
+use super::pages::authorization::{
+    authorization_in, authorize_url, error_page, expired_page, AuthorizationFields,
+};
+use super::pages::{self, Cookies, Csrf, Language, PageFields};
+use super::pages::{completion_ports, csrf_token, link_code, Look};
 use super::{HttpRequest, HttpResponse};
 use crate::app::App;
 use crate::domain::oauth::{AuthorizationError, AuthorizationRequest};
-use crate::domain::secret::MAX_SECRET_LEN;
 use crate::domain::user::MAX_LOGIN_ID_LEN;
 use crate::domain::{ApplicationId, Secret, SecretHash, Tenant};
 use crate::flows::oauth::{
-    self, AuthorizeError, CheckedAuthorization, CompletingBrowser, Completion, CompletionPorts,
-    LinkView,
+    self, AuthorizeError, CheckedAuthorization, CompletingBrowser, Completion, LinkView,
 };
 use crate::flows::passwordless::SendPorts;
 use crate::flows::FlowError;
-
-/// A link code as it may appear in a path: what the generators make (URL-safe base64,
-/// letters, digits), within the secret length limit. Anything else is an expired link (S10).
-/// Verification ids in their links are read the same way.
-pub(super) fn link_code(raw: &str) -> Option<Secret> {
-    let well_formed = !raw.is_empty()
-        && raw.len() <= MAX_SECRET_LEN
-        && raw
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    well_formed.then(|| Secret::new(raw))
-}
-
-/// Where pages render: the app (for randomness) and the templates of the tenant they belong
-/// to, or the built-in ones when no tenant is known.
-pub(super) struct Look<'a> {
-    pub(super) app: &'a App,
-    set: PageSet,
-    /// The client's origins a form on these pages may end up at (CSP `form-action`, S34).
-    form_origins: Vec<String>,
-}
-
-impl<'a> Look<'a> {
-    pub(super) fn builtin(app: &'a App) -> Self {
-        Look {
-            app,
-            set: PageSet::builtin(),
-            form_origins: Vec::new(),
-        }
-    }
-
-    pub(super) fn of(app: &'a App, tenant: Option<&Tenant>) -> Self {
-        Look {
-            app,
-            set: tenant.map_or_else(PageSet::builtin, PageSet::for_tenant),
-            form_origins: Vec::new(),
-        }
-    }
-
-    /// These pages' forms may end in a redirect to `redirect_uris` (a completed sign-in).
-    pub(super) fn posting_to<'u>(
-        mut self,
-        redirect_uris: impl IntoIterator<Item = &'u String>,
-    ) -> Self {
-        self.form_origins = redirect_uris
-            .into_iter()
-            .filter_map(|uri| crate::domain::oauth::form_action_source(uri))
-            .collect();
-        self
-    }
-
-    pub(super) fn page(
-        &self,
-        request: &HttpRequest,
-        fields: &PageFields,
-        status: StatusCode,
-        name: &'static str,
-        context: Value,
-        cookies: Vec<String>,
-    ) -> HttpResponse {
-        self.page_in(fields.language(request), status, name, context, cookies)
-    }
-
-    fn page_in(
-        &self,
-        language: Language,
-        status: StatusCode,
-        name: &'static str,
-        context: Value,
-        cookies: Vec<String>,
-    ) -> HttpResponse {
-        pages::render(
-            Page {
-                set: self.set.clone(),
-                status,
-                name,
-                language,
-                context,
-                cookies,
-                form_origins: self.form_origins.clone(),
-            },
-            self.app.entropy.as_ref(),
-        )
-    }
-}
 
 /// The language of a live link's pages: the request's (`locale`, then `Accept-Language`), then
 /// the user's `preferredLanguages`, then English.
@@ -123,91 +40,6 @@ async fn link_language(
     Ok(Language::first_supported(&preferred).unwrap_or(Language::En))
 }
 
-/// The authorize page's URL for an authorization request, to ask again from a dead end.
-fn authorize_url(authorization: &AuthorizationRequest, locale: Option<&str>) -> String {
-    let mut query = form_urlencoded::Serializer::new(String::new());
-    for (name, value) in authorization.parameters() {
-        query.append_pair(name, &value);
-    }
-    if let Some(locale) = locale {
-        query.append_pair("locale", locale);
-    }
-    format!("/oauth2/authorize?{}", query.finish())
-}
-
-/// An authorization request's parameters, as the authorize page's query has them and the
-/// hosted pages' forms carry them along in hidden fields.
-#[derive(Debug, Default, Deserialize)]
-struct AuthorizationFields {
-    client_id: Option<String>,
-    redirect_uri: Option<String>,
-    response_type: Option<String>,
-    scope: Option<String>,
-    state: Option<String>,
-    nonce: Option<String>,
-    code_challenge: Option<String>,
-    code_challenge_method: Option<String>,
-}
-
-/// The authorization request in a decoded query or form, if it holds a valid one. A parameter
-/// sent twice makes the request malformed (RFC 6749 section 3.1).
-fn authorization_in(
-    fields: Result<AuthorizationFields, FormError>,
-) -> Result<Option<AuthorizationRequest>, AuthorizationError> {
-    let fields = fields.map_err(|error| match error {
-        FormError::Repeated(_) => AuthorizationError::Repeated,
-        _ => AuthorizationError::Malformed("query"),
-    })?;
-    AuthorizationRequest::from_parameters(|name| {
-        match name {
-            "client_id" => &fields.client_id,
-            "redirect_uri" => &fields.redirect_uri,
-            "response_type" => &fields.response_type,
-            "scope" => &fields.scope,
-            "state" => &fields.state,
-            "nonce" => &fields.nonce,
-            "code_challenge" => &fields.code_challenge,
-            "code_challenge_method" => &fields.code_challenge_method,
-            _ => &None,
-        }
-        .as_deref()
-    })
-}
-
-/// One page for every dead link (S10). The default template puts the authorization request in
-/// the link's query, so the page can offer to ask again.
-pub(super) fn expired_page(app: &App, request: &HttpRequest) -> HttpResponse {
-    let query = PageFields::of_query(request);
-    let retry = authorization_in(request.query())
-        .ok()
-        .flatten()
-        .map(|authorization| authorize_url(&authorization, query.locale.as_deref()));
-    Look::builtin(app).page(
-        request,
-        &query,
-        StatusCode::NOT_FOUND,
-        "expired",
-        json!({"retry": retry}),
-        Vec::new(),
-    )
-}
-
-pub(super) fn error_page(
-    app: &App,
-    request: &HttpRequest,
-    fields: &PageFields,
-    reason: &AuthorizationError,
-) -> HttpResponse {
-    Look::builtin(app).page(
-        request,
-        fields,
-        StatusCode::BAD_REQUEST,
-        "error",
-        json!({"detail": reason.to_string()}),
-        Vec::new(),
-    )
-}
-
 fn binding(app: &App, request: &HttpRequest) -> Option<Secret> {
     Cookies::for_public_url(&app.links.0)
         .token(request, BINDING_COOKIE)
@@ -219,15 +51,6 @@ const BINDING_COOKIE: &str = "binding";
 
 /// How long the binding cookie lives: as long as the longest code (one-time codes, 10 min).
 const BINDING_MAX_AGE_SECONDS: i64 = 600;
-
-pub(super) fn csrf_token(
-    app: &App,
-    request: &HttpRequest,
-) -> Result<(String, Option<String>), ApiError> {
-    Csrf::for_public_url(&app.links.0)
-        .token(request, app.entropy.as_ref())
-        .ok_or_else(|| ApiError::internal("no randomness for a CSRF token"))
-}
 
 /// A page whose form posts back with a CSRF token: the token goes into `context` as `csrf`,
 /// its cookie with the page (S15).
@@ -453,17 +276,7 @@ fn completing_browser(app: &App, request: &HttpRequest) -> CompletingBrowser {
     CompletingBrowser {
         ip_address: request.source_ip.map(|ip| ip.to_string()),
         locale: Language::requested(locale.as_deref(), request).map(|l| l.tag().to_owned()),
-        two_factor_trust: super::two_factor::trust_cookie(app, request)
-            .map(|id| Secret::new(id).hash()),
-    }
-}
-
-pub(super) fn completion_ports(app: &App) -> CompletionPorts<'_, dyn crate::ports::Store> {
-    CompletionPorts {
-        store: app.store.as_ref(),
-        vault: app.key_vault.as_ref(),
-        clock: app.clock.as_ref(),
-        entropy: app.entropy.as_ref(),
+        two_factor_trust: super::pages::trust_cookie(app, request).map(|id| Secret::new(id).hash()),
     }
 }
 

@@ -1,5 +1,6 @@
 //! The one route table. The local server and every Lambda function dispatch through it.
 
+use super::auth::Access;
 use http::Method;
 use std::future::Future;
 use std::pin::Pin;
@@ -17,31 +18,6 @@ use crate::domain::validation::FieldError;
 use crate::flows::tenancy::TenantScope;
 use crate::flows::verification::VerificationKind;
 use Access::{Public, PublicWithKeyForm, UnrestrictedKey};
-
-/// Who may call a route.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
-    /// No API key, as in FusionAuth (send, login, the JWKS).
-    Public,
-    /// An API key whose permissions cover this endpoint (S21).
-    ApiKey { endpoint: &'static str },
-    /// Public, but a key presented is checked, and forms that act on an address rather than a
-    /// code need one permitted for `endpoint` (send's `{applicationId, loginId}` form, S31).
-    PublicWithKeyForm { endpoint: &'static str },
-    /// Only a key with no permissions and no tenant lock: managing keys is managing everything.
-    /// No permission can name these routes (S28), so no limited key ever reaches them.
-    UnrestrictedKey,
-}
-
-impl Access {
-    /// The endpoint name API-key permissions use for this route, if a key can matter here.
-    pub fn endpoint(self) -> Option<&'static str> {
-        match self {
-            Access::Public | Access::UnrestrictedKey => None,
-            Access::ApiKey { endpoint } | Access::PublicWithKeyForm { endpoint } => Some(endpoint),
-        }
-    }
-}
 
 /// Whether API-key permissions may name `endpoint` with `method`: only pairs the route table
 /// serves (S28: a typo must not become a permission that means something else, or nothing).
@@ -278,10 +254,10 @@ route_table! {
     RegistrationUpdateForApplication: PUT "/api/user/registration/{userId}/{applicationId}" @ "management", api, key("/api/user/registration"), (user_id: UserId, application_id: ApplicationId) => management::update_registration(app, request, &scope, user_id, Some(application_id)).await;
     RegistrationPatchForApplication: PATCH "/api/user/registration/{userId}/{applicationId}" @ "management", api, key("/api/user/registration"), (user_id: UserId, application_id: ApplicationId) => management::update_registration(app, request, &scope, user_id, Some(application_id)).await;
     RegistrationDelete: DELETE "/api/user/registration/{userId}/{applicationId}" @ "management", api, key("/api/user/registration"), (user_id: UserId, application_id: ApplicationId) => management::delete_registration(app, &scope, user_id, application_id).await;
-    ApiKeyCreate: POST "/api/api-key" @ "management", api, UnrestrictedKey, () => api_keys::create_api_key(app, request, None).await;
-    ApiKeyCreateWithId: POST "/api/api-key/{keyId}" @ "management", api, UnrestrictedKey, (key_id: ApiKeyId) => api_keys::create_api_key(app, request, Some(key_id)).await;
+    ApiKeyCreate: POST "/api/api-key" @ "management", api, UnrestrictedKey, () => api_keys::create_api_key(app, request, None, is_permissible).await;
+    ApiKeyCreateWithId: POST "/api/api-key/{keyId}" @ "management", api, UnrestrictedKey, (key_id: ApiKeyId) => api_keys::create_api_key(app, request, Some(key_id), is_permissible).await;
     ApiKeyRetrieve: GET "/api/api-key/{keyId}" @ "management", api, UnrestrictedKey, (key_id: ApiKeyId) => api_keys::retrieve_api_key(app, key_id).await;
-    ApiKeyUpdate: PUT "/api/api-key/{keyId}" @ "management", api, UnrestrictedKey, (key_id: ApiKeyId) => api_keys::update_api_key(app, request, key_id).await;
+    ApiKeyUpdate: PUT "/api/api-key/{keyId}" @ "management", api, UnrestrictedKey, (key_id: ApiKeyId) => api_keys::update_api_key(app, request, key_id, is_permissible).await;
     ApiKeyDelete: DELETE "/api/api-key/{keyId}" @ "management", api, UnrestrictedKey, (key_id: ApiKeyId) => api_keys::delete_api_key(app, key_id).await;
     KeyGenerate: POST "/api/key/generate" @ "management", api, key("/api/key"), () => keys::generate_key(app, request, &scope, None).await;
     KeyGenerateWithId: POST "/api/key/generate/{keyId}" @ "management", api, key("/api/key"), (key_id: KeyId) => keys::generate_key(app, request, &scope, Some(key_id)).await;

@@ -7,77 +7,19 @@ use serde_json::{Map, Value};
 
 use super::errors::ApiError;
 use super::json::{decode_body, query_id, Checks};
-use super::pages::cookie;
-use super::wire::{
-    SecretResponse, TwoFactorResponse, TwoFactorStartResponse, TwoFactorStatusResponse,
-    TwoFactorTrustView,
-};
+use super::wire::{SecretResponse, TwoFactorResponse, TwoFactorStatusResponse, TwoFactorTrustView};
 use super::{empty_response, json_response, HttpRequest, HttpResponse};
 use crate::app::App;
 use crate::domain::secret::MAX_SECRET_LEN;
 use crate::domain::two_factor::{otpauth_uri, AuthenticatorSecret, TwoFactorMethodKind};
 use crate::domain::user::{looks_like_email, MAX_LOGIN_ID_LEN};
 use crate::domain::validation::FieldError;
-use crate::domain::{ApplicationId, Instant, Secret, UserId};
+use crate::domain::{ApplicationId, Secret, UserId};
 use crate::flows::tenancy::TenantScope;
-use crate::flows::two_factor::{
-    self as flows, EnableRequest, ManageCode, PendingTwoFactor, SecondFactorLogin,
-};
+use crate::flows::two_factor::{self as flows, EnableRequest, ManageCode, SecondFactorLogin};
 
-/// FusionAuth's status for "a second factor is needed".
-const TWO_FACTOR_REQUIRED: u16 = 242;
 /// A method id is four characters; anything much longer cannot be one.
 const MAX_METHOD_ID_LEN: usize = 32;
-
-fn status(code: u16) -> StatusCode {
-    StatusCode::from_u16(code).unwrap_or(StatusCode::OK)
-}
-
-/// The 242 a login answers while its second step waits: the step's id and the methods, and
-/// nothing of the user or a token.
-pub(crate) fn pending_response(pending: &PendingTwoFactor) -> HttpResponse {
-    json_response(
-        status(TWO_FACTOR_REQUIRED),
-        &TwoFactorStartResponse {
-            two_factor_id: pending.id.expose(),
-            methods: &pending.methods,
-        },
-    )
-}
-
-/// The trust cookie's name: FusionAuth's, `__Host-` prefixed over https (S15).
-fn trust_cookie_name(app: &App) -> &'static str {
-    if app.links.0.starts_with("https://") {
-        "__Host-fusionauth.trust"
-    } else {
-        "fusionauth.trust"
-    }
-}
-
-/// The `twoFactorTrustId` a browser carries in its trust cookie.
-pub(crate) fn trust_cookie(app: &App, request: &HttpRequest) -> Option<String> {
-    cookie(request, trust_cookie_name(app)).filter(|v| !v.is_empty() && v.len() <= MAX_SECRET_LEN)
-}
-
-/// The `Set-Cookie` that makes a browser trusted until `until`: HttpOnly, SameSite=Lax (the
-/// hosted pages are reached by links from mail), Secure over https.
-pub(crate) fn trust_set_cookie(
-    app: &App,
-    trust_id: &Secret,
-    until: Instant,
-    now: Instant,
-) -> String {
-    let max_age = (until.as_millis() - now.as_millis()).max(0) / 1000;
-    let mut cookie = format!(
-        "{}={}; Max-Age={max_age}; Path=/; SameSite=Lax; HttpOnly",
-        trust_cookie_name(app),
-        trust_id.expose()
-    );
-    if app.links.0.starts_with("https://") {
-        cookie.push_str("; Secure");
-    }
-    cookie
-}
 
 /// `GET /api/two-factor/secret`: a fresh secret for an authenticator app, as FusionAuth's
 /// `secret` (base64) and `secretBase32Encoded`, and (ours) the `otpauth://` URI an app reads.
@@ -400,9 +342,9 @@ pub async fn login(app: &App, request: &HttpRequest) -> Result<HttpResponse, Api
     )
     .await?;
     let mut response =
-        super::passwordless::login_response(app, done.logged_in, done.trust.as_ref()).await?;
+        super::login::login_response(app, done.logged_in, done.trust.as_ref()).await?;
     if let (Some(trust), Some(until)) = (&done.trust, done.trust_expires_at) {
-        let cookie = trust_set_cookie(app, trust, until, app.clock.now());
+        let cookie = super::pages::trust_set_cookie(app, trust, until, app.clock.now());
         if let Ok(value) = http::HeaderValue::from_str(&cookie) {
             response
                 .headers_mut()
@@ -445,7 +387,7 @@ pub(crate) async fn status_of(
     .await?;
     let now = app.clock.now();
     Ok(match found {
-        None => empty_response(status(TWO_FACTOR_REQUIRED)),
+        None => empty_response(super::login::two_factor_required()),
         Some(None) => json_response(
             StatusCode::OK,
             &TwoFactorStatusResponse {

@@ -113,7 +113,7 @@ where
     } = command;
     let application = registering_application(ports.store, scope, &registration).await?;
     // Both branches below stay in the application's tenant: one read serves them.
-    let tenant = crate::flows::passwordless::tenant_of(ports.store, application.tenant_id).await?;
+    let tenant = crate::flows::tenancy::tenant_of(ports.store, application.tenant_id).await?;
     let registration = new_registration(
         registration,
         &application,

@@ -11,7 +11,7 @@ use crate::ports::{Clock, Entropy, KeyVault, Redeemed};
 use super::token::{
     check_client_secret, ClientCredentials, CodeGrant, OAuthError, TokenError, TokenStore, Tokens,
 };
-use crate::flows::passwordless::tenant_of;
+use crate::flows::tenancy::tenant_of;
 use crate::flows::tokens::{issue_access_token, issue_id_token, issue_refresh_token, IdTokenFacts};
 
 /// Redeems an authorization code for tokens. The code is redeemed before the checks, so a

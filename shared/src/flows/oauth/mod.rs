@@ -19,10 +19,10 @@ use crate::ports::{
 };
 
 use crate::flows::passwordless::{
-    self, limited_start_and_send, tenant_of, CodeSpec, LoginOutcome, LoginRequest, Presented,
-    SendPorts, SendStore,
+    self, limited_start_and_send, CodeSpec, LoginOutcome, LoginRequest, Presented, SendPorts,
+    SendStore,
 };
-use crate::flows::tenancy::TenantScope;
+use crate::flows::tenancy::{tenant_of, TenantScope};
 use crate::flows::two_factor::PendingTwoFactor;
 
 mod authorization_code;
@@ -177,7 +177,7 @@ pub(crate) async fn check_authorization<S: ApplicationStore + TenantStore + ?Siz
         .application(request.client_id)
         .await?
         .ok_or(AuthorizationError::InvalidClient)?;
-    request.check_against(&application)?;
+    application.check_authorization(&request)?;
     if !application.passwordless_configuration.enabled {
         return Err(AuthorizationError::PasswordlessDisabled.into());
     }
@@ -441,7 +441,7 @@ async fn finish<S: LinkStore + ?Sized>(
         Some(application) if application.tenant_id == stored.tenant_id => application,
         _ => return Ok(Completion::Refused(AuthorizationError::InvalidClient)),
     };
-    if let Err(refusal) = request.check_against(&application) {
+    if let Err(refusal) = application.check_authorization(&request) {
         return Ok(Completion::Refused(refusal));
     }
     let source = browser.ip_address.clone();

@@ -9,7 +9,7 @@ use crate::ports::{Clock, Entropy, KeyVault, Rotation};
 use super::token::{
     authenticate_client, ClientCredentials, OAuthError, TokenError, TokenStore, Tokens,
 };
-use crate::flows::passwordless::tenant_of;
+use crate::flows::tenancy::tenant_of;
 use crate::flows::tokens::{issue_access_token, new_refresh_token};
 use crate::flows::FlowResult;
 

@@ -1,22 +1,19 @@
 //! Exchanging a code for tokens: the checks of the code and its user, the tokens, and what a
 //! finished login records.
 
-use serde_json::{Map, Value};
 use tracing::{info, instrument, warn};
 
-use crate::domain::ids::{ApplicationId, RefreshTokenId};
+use crate::domain::ids::ApplicationId;
 use crate::domain::oauth::AuthorizationRequest;
 use crate::domain::user::LoginRefusal;
-use crate::domain::{
-    Application, Instant, PasswordlessCode, Secret, SecretHash, Tenant, TenantId, User,
-};
+use crate::domain::{Application, Instant, PasswordlessCode, SecretHash, TenantId, User};
 use crate::ports::{
     ApplicationStore, Clock, CodeStore, Consumed, Entropy, KeyVault, LoginFinish, Proof,
     RateLimiter, RefreshTokenStore, SigningKeyStore, TenantStore, TwoFactorStore,
 };
 
 use crate::flows::tenancy::TenantScope;
-use crate::flows::tokens::{issue_access_token, issue_refresh_token};
+use crate::flows::tokens::{complete_login, Completing, LoggedIn};
 use crate::flows::{FlowError, FlowResult};
 
 use super::limits::{count_source_failure, source_is_held};
@@ -75,49 +72,6 @@ pub enum LoginOutcome {
     LoggedIn(Box<LoggedIn>),
     /// The user's second factor is asked for first (242).
     TwoFactor(crate::flows::two_factor::PendingTwoFactor),
-}
-
-/// What a successful login still lacks, in FusionAuth's order of precedence.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LoginVerification {
-    /// The user has no registration for the application (202).
-    NotRegistered,
-    /// The registration waits for its verification (213).
-    RegistrationUnverified,
-    /// The tenant gates users whose address is not verified, and the user's is not (212).
-    EmailUnverified,
-    /// Nothing (200).
-    Verified,
-}
-
-impl LoginVerification {
-    pub fn of(tenant: &Tenant, application: &Application, user: &User) -> Self {
-        match user.registration(application.id) {
-            None => LoginVerification::NotRegistered,
-            Some(registration) if !registration.verified => {
-                LoginVerification::RegistrationUnverified
-            }
-            Some(_) if tenant.email_configuration.gates_unverified() && !user.verified => {
-                LoginVerification::EmailUnverified
-            }
-            Some(_) => LoginVerification::Verified,
-        }
-    }
-}
-
-pub struct LoggedIn {
-    /// False when the user has no registration for the application (202).
-    pub registered: bool,
-    pub verification: LoginVerification,
-    /// The application the login finished in.
-    pub application_id: ApplicationId,
-    pub token: Option<String>,
-    pub token_expiration_instant: Option<Instant>,
-    pub refresh_token: Option<Secret>,
-    pub refresh_token_id: Option<RefreshTokenId>,
-    pub refresh_token_expiration_instant: Option<Instant>,
-    pub user: User,
-    pub state: Option<Map<String, Value>>,
 }
 
 /// Exchanges a code for tokens. Unknown, expired, used, superseded and mismatched codes all
@@ -205,76 +159,6 @@ where
         ip_address = ?request.ip_address, authentication_type = "PASSWORDLESS", "user.login.success"
     );
     Ok(LoginOutcome::LoggedIn(Box::new(done)))
-}
-
-/// What a login that proved every factor it needs is finished with.
-pub(crate) struct Completing<'a> {
-    pub tenant: &'a Tenant,
-    pub application: &'a Application,
-    pub user: User,
-    pub no_jwt: bool,
-    pub state: Option<Map<String, Value>>,
-    pub now: Instant,
-}
-
-/// Issues what a finished login answers: the refresh token (where the application makes them
-/// and the user is registered) and the access token, unless `no_jwt`.
-pub(crate) async fn complete_login<S>(
-    store: &S,
-    vault: &dyn KeyVault,
-    entropy: &dyn Entropy,
-    completing: Completing<'_>,
-) -> FlowResult<LoggedIn>
-where
-    S: SigningKeyStore + RefreshTokenStore + ?Sized,
-{
-    let Completing {
-        tenant,
-        application,
-        user,
-        no_jwt,
-        state,
-        now,
-    } = completing;
-    let registered = user.registration(application.id).is_some();
-    let (mut token, mut expiration, mut refresh_token, mut refresh_token_id) =
-        (None, None, None, None);
-    let mut refresh_expiration = None;
-    if !no_jwt {
-        if registered && application.login_configuration.generate_refresh_tokens {
-            let refresh =
-                issue_refresh_token(store, entropy, tenant, application, &user, now, None, false)
-                    .await?;
-            refresh_token_id = Some(refresh.id);
-            refresh_token = Some(refresh.token);
-            refresh_expiration = Some(refresh.expires_at);
-        }
-        let access = issue_access_token(
-            store,
-            vault,
-            entropy,
-            tenant,
-            application,
-            &user,
-            now,
-            refresh_token_id,
-        )
-        .await?;
-        token = Some(access.token);
-        expiration = Some(access.expiration);
-    }
-    Ok(LoggedIn {
-        registered,
-        verification: LoginVerification::of(tenant, application, &user),
-        application_id: application.id,
-        token,
-        token_expiration_instant: expiration,
-        refresh_token,
-        refresh_token_id,
-        refresh_token_expiration_instant: refresh_expiration,
-        user,
-        state,
-    })
 }
 
 /// Takes the presented code, once: a source held for wrong short codes is refused first (S33),

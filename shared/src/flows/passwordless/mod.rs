@@ -11,23 +11,23 @@ use crate::domain::{Application, Instant, Secret, SecretHash, Tenant, User};
 use crate::ports::{ApplicationStore, Clock, CodeStore, Entropy, TenantStore, UserStore};
 
 use super::tenancy::TenantScope;
+use super::tenancy::{application_in_scope, tenant_of};
+pub use super::tokens::{LoggedIn, LoginVerification};
 use super::{FlowError, FlowResult};
 
 mod limits;
 mod login;
 mod send;
 
+pub use super::links::LinkBase;
 pub(crate) use limits::{count_source_failure, remember_source, source_is_held};
 pub use login::login;
-pub use login::LoggedIn;
-pub use login::LoginVerification;
 pub use login::Presented;
-pub(crate) use login::{complete_login, Completing};
 pub use login::{LoginOutcome, LoginRequest};
+pub use send::SendPacer;
 pub(crate) use send::{
     limited_start_and_send, send_code, start_and_send, SendOutcome, SendPorts, SendStore,
 };
-pub use send::{LinkBase, SendPacer};
 
 pub struct StartRequest {
     pub application_id: ApplicationId,
@@ -41,32 +41,6 @@ pub struct StartRequest {
 pub struct Started {
     pub code: Secret,
     pub one_time_code: Option<Secret>,
-}
-
-/// Loads an application the caller may use, or the field error FusionAuth gives.
-pub(crate) async fn application_in_scope<S: ApplicationStore + ?Sized>(
-    store: &S,
-    scope: &TenantScope,
-    id: ApplicationId,
-) -> FlowResult<Application> {
-    match store.application(id).await? {
-        Some(app) if scope.allows(app.tenant_id) => Ok(app),
-        _ => Err(ValidationErrors::field(FieldError::invalid(
-            "applicationId",
-            "The application does not exist.",
-        ))
-        .into()),
-    }
-}
-
-pub(crate) async fn tenant_of<S: TenantStore + ?Sized>(
-    store: &S,
-    id: crate::domain::TenantId,
-) -> FlowResult<Tenant> {
-    store
-        .tenant(id)
-        .await?
-        .ok_or_else(|| FlowError::Internal(format!("tenant {id} is missing")))
 }
 
 pub(super) async fn find_user<S: UserStore + ?Sized>(

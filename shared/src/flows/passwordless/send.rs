@@ -15,26 +15,12 @@ use crate::ports::{
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use crate::flows::links::LinkBase;
 use crate::flows::tenancy::TenantScope;
 use crate::flows::{FlowError, FlowResult};
 
 use super::limits::enforce_send_limits;
 use super::{create_code, find_user, passwordless_application, tenant_of, CodeSpec, StartRequest};
-
-/// Where the links in emails point (S13: the configured URL, never the request's Host).
-#[derive(Debug, Clone)]
-pub struct LinkBase(pub String);
-
-impl LinkBase {
-    pub(crate) fn magic_link(&self, code: &Secret, tenant: &Tenant) -> String {
-        format!(
-            "{}/oauth2/passwordless/{}?tenantId={}",
-            self.0.trim_end_matches('/'),
-            code.expose(),
-            tenant.id
-        )
-    }
-}
 
 /// Whether a send went out. Unknown codes are not an error (S9: no oracle).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

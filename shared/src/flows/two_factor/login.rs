@@ -15,8 +15,9 @@ use crate::domain::{
 };
 use crate::ports::{Clock, Entropy, TwoFactorStore, UserStore};
 
-use crate::flows::passwordless::{complete_login, tenant_of, Completing, LoggedIn};
+use crate::flows::tenancy::tenant_of;
 use crate::flows::tenancy::TenantScope;
+use crate::flows::tokens::{complete_login, Completing, LoggedIn};
 use crate::flows::{FlowError, FlowResult};
 
 use super::{

@@ -12,7 +12,7 @@ use crate::domain::validation::{FieldError, ValidationErrors};
 use crate::domain::{Instant, Secret, SecretHash, User, UserId};
 use crate::ports::{RateLimiter, TenantStore, TwoFactorStore};
 
-use crate::flows::passwordless::tenant_of;
+use crate::flows::tenancy::tenant_of;
 use crate::flows::tenancy::TenantScope;
 use crate::flows::{FlowError, FlowResult};
 

@@ -1,5 +1,8 @@
 //! The hosted pages' cookies (`__Host-` prefixed over https) and the CSRF token bound to one.
 
+use crate::app::App;
+use crate::domain::secret::MAX_SECRET_LEN;
+use crate::domain::{Instant, Secret};
 use crate::http::HttpRequest;
 
 use crate::domain::secret::secrets_equal;
@@ -116,4 +119,38 @@ pub fn cookie(request: &HttpRequest, name: &str) -> Option<String> {
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(k, _)| *k == name)
         .map(|(_, v)| v.to_owned())
+}
+
+/// The trust cookie's name: FusionAuth's, `__Host-` prefixed over https (S15).
+fn trust_cookie_name(app: &App) -> &'static str {
+    if app.links.0.starts_with("https://") {
+        "__Host-fusionauth.trust"
+    } else {
+        "fusionauth.trust"
+    }
+}
+
+/// The `twoFactorTrustId` a browser carries in its trust cookie.
+pub(crate) fn trust_cookie(app: &App, request: &HttpRequest) -> Option<String> {
+    cookie(request, trust_cookie_name(app)).filter(|v| !v.is_empty() && v.len() <= MAX_SECRET_LEN)
+}
+
+/// The `Set-Cookie` that makes a browser trusted until `until`: HttpOnly, SameSite=Lax (the
+/// hosted pages are reached by links from mail), Secure over https.
+pub(crate) fn trust_set_cookie(
+    app: &App,
+    trust_id: &Secret,
+    until: Instant,
+    now: Instant,
+) -> String {
+    let max_age = (until.as_millis() - now.as_millis()).max(0) / 1000;
+    let mut cookie = format!(
+        "{}={}; Max-Age={max_age}; Path=/; SameSite=Lax; HttpOnly",
+        trust_cookie_name(app),
+        trust_id.expose()
+    );
+    if app.links.0.starts_with("https://") {
+        cookie.push_str("; Secure");
+    }
+    cookie
 }

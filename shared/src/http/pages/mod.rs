@@ -13,11 +13,16 @@ use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
+use super::errors::ApiError;
 use super::{HttpRequest, HttpResponse};
+use crate::app::App;
 use crate::domain::render;
-use crate::domain::{Tenant, TenantId};
+use crate::domain::secret::MAX_SECRET_LEN;
+use crate::domain::{Secret, Tenant, TenantId};
+use crate::flows::oauth::CompletionPorts;
 use crate::ports::Entropy;
 
+pub(crate) mod authorization;
 mod cookies;
 mod language;
 mod secrets;
@@ -28,7 +33,7 @@ pub use cookies::cookie;
 use cookies::random_token;
 #[cfg(test)]
 use cookies::TOKEN_LEN;
-pub(crate) use cookies::{Cookies, Csrf};
+pub(crate) use cookies::{trust_cookie, trust_set_cookie, Cookies, Csrf};
 pub use language::Language;
 #[cfg(test)]
 use language::{DE, EN, FR};
@@ -355,6 +360,109 @@ impl PageFields {
 
     pub fn language(&self, request: &HttpRequest) -> Language {
         Language::choose(self.locale.as_deref(), request)
+    }
+}
+
+/// A link code as it may appear in a path: what the generators make (URL-safe base64,
+/// letters, digits), within the secret length limit. Anything else is an expired link (S10).
+/// Verification ids in their links are read the same way.
+pub(crate) fn link_code(raw: &str) -> Option<Secret> {
+    let well_formed = !raw.is_empty()
+        && raw.len() <= MAX_SECRET_LEN
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    well_formed.then(|| Secret::new(raw))
+}
+
+/// Where pages render: the app (for randomness) and the templates of the tenant they belong
+/// to, or the built-in ones when no tenant is known.
+pub(crate) struct Look<'a> {
+    pub(crate) app: &'a App,
+    set: PageSet,
+    /// The client's origins a form on these pages may end up at (CSP `form-action`, S34).
+    form_origins: Vec<String>,
+}
+
+impl<'a> Look<'a> {
+    pub(crate) fn builtin(app: &'a App) -> Self {
+        Look {
+            app,
+            set: PageSet::builtin(),
+            form_origins: Vec::new(),
+        }
+    }
+
+    pub(crate) fn of(app: &'a App, tenant: Option<&Tenant>) -> Self {
+        Look {
+            app,
+            set: tenant.map_or_else(PageSet::builtin, PageSet::for_tenant),
+            form_origins: Vec::new(),
+        }
+    }
+
+    /// These pages' forms may end in a redirect to `redirect_uris` (a completed sign-in).
+    pub(crate) fn posting_to<'u>(
+        mut self,
+        redirect_uris: impl IntoIterator<Item = &'u String>,
+    ) -> Self {
+        self.form_origins = redirect_uris
+            .into_iter()
+            .filter_map(|uri| crate::domain::oauth::form_action_source(uri))
+            .collect();
+        self
+    }
+
+    pub(crate) fn page(
+        &self,
+        request: &HttpRequest,
+        fields: &PageFields,
+        status: StatusCode,
+        name: &'static str,
+        context: Value,
+        cookies: Vec<String>,
+    ) -> HttpResponse {
+        self.page_in(fields.language(request), status, name, context, cookies)
+    }
+
+    pub(crate) fn page_in(
+        &self,
+        language: Language,
+        status: StatusCode,
+        name: &'static str,
+        context: Value,
+        cookies: Vec<String>,
+    ) -> HttpResponse {
+        render(
+            Page {
+                set: self.set.clone(),
+                status,
+                name,
+                language,
+                context,
+                cookies,
+                form_origins: self.form_origins.clone(),
+            },
+            self.app.entropy.as_ref(),
+        )
+    }
+}
+
+pub(crate) fn csrf_token(
+    app: &App,
+    request: &HttpRequest,
+) -> Result<(String, Option<String>), ApiError> {
+    Csrf::for_public_url(&app.links.0)
+        .token(request, app.entropy.as_ref())
+        .ok_or_else(|| ApiError::internal("no randomness for a CSRF token"))
+}
+
+pub(crate) fn completion_ports(app: &App) -> CompletionPorts<'_, dyn crate::ports::Store> {
+    CompletionPorts {
+        store: app.store.as_ref(),
+        vault: app.key_vault.as_ref(),
+        clock: app.clock.as_ref(),
+        entropy: app.entropy.as_ref(),
     }
 }
 

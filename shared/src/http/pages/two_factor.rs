@@ -22,8 +22,9 @@ use crate::flows::tenancy::TenantScope;
 use crate::flows::two_factor::{self as flows, EnableRequest, SecondFactorLogin};
 use crate::flows::FlowError;
 use crate::http::errors::ApiError;
-use crate::http::oauth::{completion_ports, csrf_token, expired_page, Look};
+use crate::http::pages::authorization::expired_page;
 use crate::http::pages::{self, Csrf, PageFields};
+use crate::http::pages::{completion_ports, csrf_token, Look};
 use crate::http::{HttpRequest, HttpResponse};
 
 /// `jared@example.com` as `j•••@example.com`: enough to tell addresses apart on a page.
@@ -433,7 +434,7 @@ async fn finish_login(
     };
     let mut response = pages::redirect(&location);
     if let (Some(trust), Some(until)) = (&done.trust, done.trust_expires_at) {
-        let cookie = crate::http::two_factor::trust_set_cookie(app, trust, until, app.clock.now());
+        let cookie = crate::http::pages::trust_set_cookie(app, trust, until, app.clock.now());
         if let Ok(value) = http::HeaderValue::from_str(&cookie) {
             response
                 .headers_mut()

@@ -14,7 +14,7 @@ use crate::flows::tenancy::TenantScope;
 use crate::flows::verification::{self as flows, VerificationKind};
 use crate::flows::FlowError;
 use crate::http::errors::ApiError;
-use crate::http::oauth::link_code;
+use crate::http::pages::link_code;
 use crate::http::pages::{self, Csrf, Page, PageFields, PageSet};
 use crate::http::{HttpRequest, HttpResponse};
 
