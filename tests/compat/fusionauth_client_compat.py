@@ -545,4 +545,10 @@ assert "twoFactor" not in check(client.retrieve_user(two_user))["user"]
 code = check(client.start_passwordless_login({"applicationId": application_id, "loginId": "dinesh@example.com"}))["code"]
 assert check(client.passwordless_login({"code": code}))["token"]
 
+# Load balancers and uptime probes: health without a key and no body, status, the version.
+health = client.retrieve_system_health()
+assert health.status == 200 and not health.response.text, health.response.text
+assert check(client.retrieve_system_status())["status"] == "ok"
+assert check(client.retrieve_version())["version"]
+
 print("fusionauth-client compatibility: all checks passed")

@@ -36,6 +36,9 @@ pub async fn discovery<S: TenantStore + ?Sized>(
         "authorization_endpoint": format!("{base}/oauth2/authorize"),
         "token_endpoint": format!("{base}/oauth2/token"),
         "userinfo_endpoint": format!("{base}/oauth2/userinfo"),
+        "end_session_endpoint": format!("{base}/oauth2/logout"),
+        "introspection_endpoint": format!("{base}/oauth2/introspect"),
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "jwks_uri": jwks_uri,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
@@ -46,6 +49,13 @@ pub async fn discovery<S: TenantStore + ?Sized>(
         "scopes_supported": ["openid", "email", "profile", "offline_access"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "code_challenge_methods_supported": ["S256"],
+        // What is not served is said, so a strict client neither sends it nor expects it:
+        // `request_uri_parameter_supported` defaults to true when left out (OIDC Discovery 3).
+        "request_parameter_supported": false,
+        "request_uri_parameter_supported": false,
+        "claims_parameter_supported": false,
+        "backchannel_logout_supported": false,
+        "frontchannel_logout_supported": false,
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "email", "email_verified", "preferred_username", "name", "given_name", "family_name", "tid"],
     }))
 }

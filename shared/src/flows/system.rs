@@ -7,6 +7,12 @@ use crate::ports::{Clock, SystemStore};
 use super::tenancy::TenantScope;
 use super::{FlowError, FlowResult};
 
+/// Whether the store answers: what a load balancer's probe asks (one read).
+pub(crate) async fn store_answers<S: SystemStore + ?Sized>(store: &S) -> FlowResult<()> {
+    store.system_configuration().await?;
+    Ok(())
+}
+
 /// The configuration in force: the one saved last, or the defaults.
 pub async fn system_configuration<S: SystemStore + ?Sized>(
     store: &S,

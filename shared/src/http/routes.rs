@@ -319,6 +319,9 @@ route_table! {
     Introspect: POST "/oauth2/introspect" @ "oidc", api, Public, () => oidc::introspect(app, request).await;
     JwtRefresh: POST "/api/jwt/refresh" @ "oauth2-token", api, Public, () => jwt::refresh(app, request).await;
     OAuthToken: POST "/oauth2/token" @ "oauth2-token", api, Public, () => token::token(app, request).await;
+    SystemHealth: GET "/api/health" @ "management", api, Public, () => system::health(app).await;
+    SystemStatus: GET "/api/status" @ "management", api, Public, () => system::status(app).await;
+    SystemVersion: GET "/api/system/version" @ "management", api, key("/api/system/version"), () => system::version().await;
     SystemConfigurationRetrieve: GET "/api/system-configuration" @ "management", api, key("/api/system-configuration"), () => system::retrieve(app).await;
     SystemConfigurationUpdate: PUT "/api/system-configuration" @ "management", api, key("/api/system-configuration"), () => system::update(app, request, &scope).await;
     SystemConfigurationPatch: PATCH "/api/system-configuration" @ "management", api, key("/api/system-configuration"), () => system::patch(app, request, &scope).await;

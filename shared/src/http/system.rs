@@ -1,5 +1,6 @@
-//! `/api/system-configuration` and CORS: the preflight of every path, and the headers an
-//! allowed cross-origin request gets on its answer.
+//! `/api/system-configuration`, the probes (`/api/health`, `/api/status`,
+//! `/api/system/version`), and CORS: the preflight of every path, and the headers an allowed
+//! cross-origin request gets on its answer.
 
 use http::{HeaderValue, StatusCode};
 use serde::Deserialize;
@@ -8,7 +9,7 @@ use tracing::warn;
 use super::errors::ApiError;
 use super::json::decode_body;
 use super::management::{patch_object, patched, required_object};
-use super::wire::SystemConfigurationResponse;
+use super::wire::{StatusResponse, SystemConfigurationResponse, VersionResponse};
 use super::{empty_response, json_response, HttpRequest, HttpResponse};
 use crate::app::App;
 use crate::domain::system::{CorsVerdict, SystemConfiguration};
@@ -29,6 +30,39 @@ fn answer(configuration: &SystemConfiguration) -> HttpResponse {
             system_configuration: configuration,
         },
     )
+}
+
+/// `GET /api/health`: 200 with no body while the store answers, 500 with no body when it does
+/// not, as FusionAuth answers a load balancer.
+pub async fn health(app: &App) -> Result<HttpResponse, ApiError> {
+    Ok(match flows::store_answers(app.store.as_ref()).await {
+        Ok(()) => empty_response(StatusCode::OK),
+        Err(error) => {
+            tracing::error!(error = %error, "health: the store does not answer");
+            empty_response(StatusCode::INTERNAL_SERVER_ERROR)
+        }
+    })
+}
+
+/// `GET /api/status`: without a key, FusionAuth's one value saying whether it is healthy
+/// (`{"status": "ok"}`, ours: FusionAuth does not document the name); 500 when the store does
+/// not answer.
+pub async fn status(app: &App) -> Result<HttpResponse, ApiError> {
+    flows::store_answers(app.store.as_ref()).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &StatusResponse { status: "ok" },
+    ))
+}
+
+/// `GET /api/system/version` (with an API key): this build's version.
+pub async fn version() -> Result<HttpResponse, ApiError> {
+    Ok(json_response(
+        StatusCode::OK,
+        &VersionResponse {
+            version: env!("CARGO_PKG_VERSION"),
+        },
+    ))
 }
 
 pub async fn retrieve(app: &App) -> Result<HttpResponse, ApiError> {

@@ -380,6 +380,18 @@ pub(crate) struct PreviewFrom {
     pub display: Option<String>,
 }
 
+/// `GET /api/status` without a key: whether the service is healthy.
+#[derive(Debug, Serialize)]
+pub struct StatusResponse {
+    pub status: &'static str,
+}
+
+/// `GET /api/system/version`.
+#[derive(Debug, Serialize)]
+pub struct VersionResponse {
+    pub version: &'static str,
+}
+
 /// The token endpoint's answer (RFC 6749 section 5.1), with FusionAuth's `refresh_token_id`
 /// and `userId`.
 #[derive(Debug, Serialize)]

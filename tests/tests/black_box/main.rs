@@ -13,6 +13,7 @@ mod jwt;
 mod kickstart;
 mod oauth;
 mod passwordless_api;
+mod probes;
 mod repeated_parameters;
 mod security_audit;
 mod server_limits;
