@@ -114,7 +114,15 @@ fn error_response<S: RouteSet>(app: &App, request: &HttpRequest, error: ApiError
             return pages::server_error(request, &request.request_id, app.entropy.as_ref());
         }
     }
-    error.into_response(&request.request_id)
+    let method_not_allowed = matches!(error, ApiError::MethodNotAllowed);
+    let mut response = error.into_response(&request.request_id);
+    // RFC 9110 15.5.6: a 405 says which methods the resource has.
+    if method_not_allowed {
+        if let Ok(allow) = http::HeaderValue::from_str(&routes::allowed_methods(&request.path)) {
+            response.headers_mut().insert(http::header::ALLOW, allow);
+        }
+    }
+    response
 }
 
 async fn dispatch<S: RouteSet>(

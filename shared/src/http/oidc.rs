@@ -27,6 +27,16 @@ pub async fn discovery(app: &App, tenant: Option<TenantId>) -> Result<HttpRespon
 
 /// The bearer token of `Authorization: Bearer …` (RFC 6750 2.1).
 pub(super) fn bearer(request: &HttpRequest) -> Option<&str> {
+    bearer_header(request)
+}
+
+/// The form body of `POST /oauth2/userinfo` (RFC 6750 2.2: the token as `access_token`).
+#[derive(Debug, Default, Deserialize)]
+struct UserInfoForm {
+    access_token: Option<String>,
+}
+
+fn bearer_header(request: &HttpRequest) -> Option<&str> {
     let header = request
         .headers
         .get(http::header::AUTHORIZATION)?
@@ -40,8 +50,20 @@ pub(super) fn bearer(request: &HttpRequest) -> Option<&str> {
         .then_some(token)
 }
 
+/// `GET` and `POST /oauth2/userinfo` (OpenID Connect Core 5.3.1: both). The access token comes
+/// in `Authorization: Bearer`, or on a POST as the form's `access_token` (RFC 6750 2.2), never
+/// both ways and never in the query.
 pub async fn userinfo(app: &App, request: &HttpRequest) -> Result<HttpResponse, ApiError> {
-    let claims = match bearer(request) {
+    let form = match request.method {
+        http::Method::POST => request.form::<UserInfoForm>().unwrap_or_default(),
+        _ => UserInfoForm::default(),
+    };
+    let token = match (bearer(request), form.access_token.as_deref()) {
+        (Some(token), None) => Some(token),
+        (None, Some(token)) if token.len() <= 8 * MAX_SECRET_LEN => Some(token),
+        _ => None,
+    };
+    let claims = match token {
         Some(token) => {
             oidc::userinfo(
                 app.store.as_ref(),

@@ -315,6 +315,7 @@ route_table! {
     OpenIdConfiguration: GET "/.well-known/openid-configuration" @ "oidc", api, Public, () => oidc::discovery(app, None).await;
     TenantOpenIdConfiguration: GET "/{tenantId}/.well-known/openid-configuration" @ "oidc", api, Public, (tenant_id: TenantId) => oidc::discovery(app, Some(tenant_id)).await;
     UserInfo: GET "/oauth2/userinfo" @ "oidc", api, Public, () => oidc::userinfo(app, request).await;
+    UserInfoPost: POST "/oauth2/userinfo" @ "oidc", api, Public, () => oidc::userinfo(app, request).await;
     Logout: GET "/oauth2/logout" @ "oidc", page, Public, () => oidc::logout(app, request).await;
     Introspect: POST "/oauth2/introspect" @ "oidc", api, Public, () => oidc::introspect(app, request).await;
     JwtRefresh: POST "/api/jwt/refresh" @ "oauth2-token", api, Public, () => jwt::refresh(app, request).await;
@@ -489,6 +490,21 @@ fn match_path(pattern: &str, path: &str) -> Option<Vec<String>> {
         }
     }
     Some(params)
+}
+
+/// The methods served at `path` (HEAD wherever GET is), for a 405's `Allow`.
+pub(crate) fn allowed_methods(path: &str) -> String {
+    let mut methods: Vec<&str> = ROUTES
+        .iter()
+        .filter(|spec| spec.path != ANY_PATH && match_path(spec.path, path).is_some())
+        .map(|spec| spec.method)
+        .collect();
+    if methods.contains(&"GET") {
+        methods.push("HEAD");
+    }
+    methods.sort_unstable();
+    methods.dedup();
+    methods.join(", ")
 }
 
 /// Finds the route for a request. HEAD is answered as GET.

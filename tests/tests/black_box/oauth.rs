@@ -1460,6 +1460,74 @@ async fn discovery_documents_name_each_tenants_issuer_endpoints_and_keys() {
     assert_eq!(unknown.status(), 404);
 }
 
+/// OpenID Connect Core 5.3.1: the UserInfo endpoint takes POST as well as GET; RFC 6750 2.2
+/// lets a POST carry the token in its form instead of the header, but not both ways.
+#[tokio::test]
+async fn userinfo_answers_a_post_with_the_token_in_the_header_or_the_form() {
+    let server = TestServer::start().await;
+    let client = relying_party(&server, json!({}), "gilfoyle@example.com").await;
+    let (_, tokens) = tokens_for(&server, &client).await;
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    let post = |authorization: Option<String>, form: &str| {
+        let mut request = reqwest::Client::new()
+            .post(format!("{}/oauth2/userinfo", server.base))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(form.to_owned());
+        if let Some(authorization) = authorization {
+            request = request.header("Authorization", authorization);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            let no_store = response.headers().get("cache-control").cloned();
+            (status, no_store, response.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, no_store, info) = post(Some(format!("Bearer {access}")), "").await;
+    assert_eq!(status, 200, "{info}");
+    assert_eq!(info["sub"], client.user.as_str());
+    assert_eq!(no_store.unwrap(), "no-store");
+    let (status, _, info) = post(None, &format!("access_token={access}")).await;
+    assert_eq!(status, 200, "{info}");
+    assert_eq!(info["email"], "gilfoyle@example.com");
+    let (status, _, body) = post(
+        Some(format!("Bearer {access}")),
+        &format!("access_token={access}"),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_token"))
+    );
+}
+
+/// RFC 9110 15.5.6: a 405 names the methods the resource has.
+#[tokio::test]
+async fn a_405_says_which_methods_the_path_has() {
+    let server = TestServer::start().await;
+    for (method, path, allow) in [
+        ("DELETE", "/api/passwordless/start", "POST"),
+        ("PUT", "/oauth2/token", "POST"),
+        ("POST", "/.well-known/jwks.json", "GET, HEAD"),
+        ("PUT", "/oauth2/userinfo", "GET, HEAD, POST"),
+    ] {
+        let response = reqwest::Client::new()
+            .request(
+                reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
+                format!("{}{path}", server.base),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 405, "{method} {path}");
+        assert_eq!(
+            response.headers().get("allow").unwrap(),
+            allow,
+            "{method} {path}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn userinfo_answers_a_live_access_token_and_refuses_anything_else() {
     let server = TestServer::start().await;
