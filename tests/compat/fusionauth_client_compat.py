@@ -156,6 +156,11 @@ for revoke in (
     assert client.exchange_refresh_token_for_jwt({"refreshToken": session["refreshToken"]}).status == 404
     session = new_session()
 
+# The logout API ends the session of the token it names (in the query, as the client sends it).
+assert client.logout(False, session["refreshToken"]).status == 200
+assert client.exchange_refresh_token_for_jwt({"refreshToken": session["refreshToken"]}).status == 404
+session = new_session()
+
 # A used code is gone: the client sees a 404 with no body.
 again = client.passwordless_login({"code": linked})
 assert again.status == 404 and not again.was_successful()

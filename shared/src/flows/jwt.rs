@@ -153,3 +153,25 @@ pub(crate) async fn revoke_refresh_tokens<
     }
     Ok(families.len())
 }
+
+/// Ends a session from its refresh token (FusionAuth's logout): the token's rotation family, or
+/// with `global` every refresh token of its user. An unknown, expired or revoked token ends
+/// nothing, and is no error: logging out twice is logging out.
+pub(crate) async fn logout<S: UserStore + ApplicationStore + RefreshTokenStore + ?Sized>(
+    store: &S,
+    token: &Secret,
+    global: bool,
+    now: Instant,
+) -> FlowResult<()> {
+    let Some(found) = store.refresh_token(&token.hash(), now).await? else {
+        return Ok(());
+    };
+    let target = match global {
+        true => RevokeTarget::Filter(RefreshTokenFilter::User(found.user_id)),
+        false => RevokeTarget::Token(token.clone()),
+    };
+    match revoke_refresh_tokens(store, &TenantScope::default(), target, now).await {
+        Ok(_) | Err(FlowError::NotFound) => Ok(()),
+        Err(other) => Err(other),
+    }
+}

@@ -285,3 +285,62 @@ pub(crate) async fn revoke_refresh_tokens(
     flows::revoke_refresh_tokens(app.store.as_ref(), scope, target, app.clock.now()).await?;
     Ok(empty_response(StatusCode::OK))
 }
+
+/// FusionAuth's `LogoutRequest`, in the body or the query.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)] // `eventInfo` is accepted and not recorded
+struct LogoutBody {
+    global: Option<bool>,
+    refresh_token: Option<String>,
+    event_info: Option<Map<String, Value>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LogoutQuery {
+    global: Option<bool>,
+    refresh_token: Option<String>,
+}
+
+/// `POST /api/logout`: ends the session of the refresh token in the body, the query or
+/// FusionAuth's `refresh_token` cookie (with `global`, every session of its user), and clears
+/// the login cookies. 200 whether or not the token was live.
+pub(crate) async fn logout(app: &App, request: &HttpRequest) -> Result<HttpResponse, ApiError> {
+    let body: LogoutBody = if request.body.iter().all(u8::is_ascii_whitespace) {
+        LogoutBody::default()
+    } else {
+        decode_body(&request.body)?
+    };
+    let query: LogoutQuery = request.query()?;
+    let token = body
+        .refresh_token
+        .or(query.refresh_token)
+        .or_else(|| pages::cookie(request, "refresh_token"))
+        .filter(|t| !t.is_empty() && t.len() <= MAX_SECRET_LEN);
+    let global = body.global.or(query.global).unwrap_or(false);
+    if let Some(token) = token {
+        flows::logout(
+            app.store.as_ref(),
+            &Secret::new(token),
+            global,
+            app.clock.now(),
+        )
+        .await?;
+    }
+    let mut response = empty_response(StatusCode::OK);
+    let secure = if app.links.0.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    for name in ["access_token", "refresh_token"] {
+        let cleared = format!("{name}=; Max-Age=0; Path=/; SameSite=Strict; HttpOnly{secure}");
+        if let Ok(value) = http::HeaderValue::from_str(&cleared) {
+            response
+                .headers_mut()
+                .append(http::header::SET_COOKIE, value);
+        }
+    }
+    Ok(response)
+}

@@ -319,6 +319,7 @@ route_table! {
     Logout: GET "/oauth2/logout" @ "oidc", page, Public, () => oidc::logout(app, request).await;
     Introspect: POST "/oauth2/introspect" @ "oidc", api, Public, () => oidc::introspect(app, request).await;
     JwtRefresh: POST "/api/jwt/refresh" @ "oauth2-token", api, Public, () => jwt::refresh(app, request).await;
+    LogoutApi: POST "/api/logout" @ "oauth2-token", api, Public, () => jwt::logout(app, request).await;
     OAuthToken: POST "/oauth2/token" @ "oauth2-token", api, Public, () => token::token(app, request).await;
     SystemHealth: GET "/api/health" @ "management", api, Public, () => system::health(app).await;
     SystemStatus: GET "/api/status" @ "management", api, Public, () => system::status(app).await;

@@ -628,3 +628,66 @@ async fn the_combined_user_and_registration_create_answers_with_tokens_for_the_n
     registered.assert_status(200);
     assert!(registered.json().get("token").is_none());
 }
+
+/// FusionAuth's `POST /api/logout`: the refresh token from the body, the query or the cookie
+/// ends its session (with `global`, every session of its user), the login cookies are cleared,
+/// and a token that is already dead is still a 200.
+#[tokio::test]
+async fn logout_ends_the_session_or_every_session_and_clears_the_cookies() {
+    let server = TestServer::start().await;
+    let app = server
+        .application(json!({"loginConfiguration": {"generateRefreshTokens": true}}))
+        .await;
+    let email = "monica@piedpiper.example";
+    server.user(&app, email, json!({})).await;
+    let (first, _) = session(&server, &app, email).await;
+    let (second, _) = session(&server, &app, email).await;
+
+    let response = server
+        .post("/api/logout", None, json!({"refreshToken": first}))
+        .await;
+    response.assert_status(200);
+    let cleared: Vec<&str> = response
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    for name in ["access_token", "refresh_token"] {
+        assert!(
+            cleared
+                .iter()
+                .any(|c| c.starts_with(&format!("{name}=;")) && c.contains("Max-Age=0")),
+            "{name} cleared: {cleared:?}"
+        );
+    }
+    assert!(!refreshes(&server, &first).await, "the session is over");
+    assert!(
+        refreshes(&server, &second).await,
+        "another session lives on"
+    );
+    // Logging out twice is logging out.
+    server
+        .post("/api/logout", None, json!({"refreshToken": first}))
+        .await
+        .assert_status(200);
+
+    // `global`, here in the query with the token in FusionAuth's cookie: every session ends.
+    let (third, _) = session(&server, &app, email).await;
+    let (fourth, _) = session(&server, &app, email).await;
+    server
+        .request(
+            "POST",
+            "/api/logout?global=true",
+            None,
+            &[("Cookie", &format!("refresh_token={third}"))],
+            None,
+        )
+        .await
+        .assert_status(200);
+    assert!(!refreshes(&server, &third).await);
+    assert!(
+        !refreshes(&server, &fourth).await,
+        "global ends the user's other sessions"
+    );
+}
