@@ -139,14 +139,30 @@ pub async fn refresh(app: &App, request: &HttpRequest) -> Result<HttpResponse, A
         (Some(token), Some(id)) => (Some(token.expose()), Some(id)),
         _ => (None, None),
     };
-    Ok(json_response(
+    let mut response = json_response(
         StatusCode::OK,
         &JwtRefreshResponse {
             token: &rotated.access_token,
             refresh_token,
             refresh_token_id,
         },
-    ))
+    );
+    // As FusionAuth does: the new tokens replace the browser's cookies.
+    let now = app.clock.now();
+    let access = Some((
+        rotated.access_token.as_str(),
+        now.plus_secs(rotated.expires_in),
+    ));
+    let refresh = refresh_token.zip(rotated.refresh_token_expires_at);
+    let secure = app.links.0.starts_with("https://");
+    for cookie in super::login::token_cookies(secure, now, access, refresh) {
+        if let Ok(value) = http::HeaderValue::from_str(&cookie) {
+            response
+                .headers_mut()
+                .append(http::header::SET_COOKIE, value);
+        }
+    }
+    Ok(response)
 }
 
 /// FusionAuth's `RefreshToken` as management shows it. The token itself is stored only as

@@ -111,10 +111,25 @@ pub(crate) async fn login_response(
     Ok(response)
 }
 
-/// FusionAuth's login cookies, for browser callers: `access_token` and `refresh_token`,
+fn login_cookies(done: &LoggedIn, secure: bool, now: Instant) -> Vec<String> {
+    let access = done.token.as_deref().zip(done.token_expiration_instant);
+    let refresh = done
+        .refresh_token
+        .as_ref()
+        .map(Secret::expose)
+        .zip(done.refresh_token_expiration_instant);
+    token_cookies(secure, now, access, refresh)
+}
+
+/// FusionAuth's token cookies, for browser callers: `access_token` and `refresh_token`,
 /// HttpOnly and SameSite=Strict, Secure when the public URL is https, each living as long as
 /// its token. `/api/jwt/refresh` reads the refresh token back from its cookie.
-fn login_cookies(done: &LoggedIn, secure: bool, now: Instant) -> Vec<String> {
+pub(crate) fn token_cookies(
+    secure: bool,
+    now: Instant,
+    access: Option<(&str, Instant)>,
+    refresh: Option<(&str, Instant)>,
+) -> Vec<String> {
     let cookie = |name: &str, value: &str, until: Instant| {
         let max_age = (until.as_millis() - now.as_millis()).max(0) / 1000;
         let mut cookie =
@@ -125,12 +140,11 @@ fn login_cookies(done: &LoggedIn, secure: bool, now: Instant) -> Vec<String> {
         cookie
     };
     let mut cookies = Vec::new();
-    if let (Some(token), Some(until)) = (&done.token, done.token_expiration_instant) {
+    if let Some((token, until)) = access {
         cookies.push(cookie("access_token", token, until));
     }
-    if let (Some(token), Some(until)) = (&done.refresh_token, done.refresh_token_expiration_instant)
-    {
-        cookies.push(cookie("refresh_token", token.expose(), until));
+    if let Some((token, until)) = refresh {
+        cookies.push(cookie("refresh_token", token, until));
     }
     cookies
 }

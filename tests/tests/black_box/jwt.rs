@@ -691,3 +691,51 @@ async fn logout_ends_the_session_or_every_session_and_clears_the_cookies() {
         "global ends the user's other sessions"
     );
 }
+
+/// FusionAuth's refresh API sets the new tokens as the browser's `access_token` and
+/// `refresh_token` cookies, and reads the refresh token from its cookie when the body has none.
+#[tokio::test]
+async fn a_refresh_from_the_cookie_replaces_the_token_cookies() {
+    let server = TestServer::start().await;
+    let app = server
+        .application(json!({"loginConfiguration": {"generateRefreshTokens": true}}))
+        .await;
+    let email = "jared@piedpiper.example";
+    server.user(&app, email, json!({})).await;
+    let (token, _) = session(&server, &app, email).await;
+    let response = server
+        .request(
+            "POST",
+            "/api/jwt/refresh",
+            None,
+            &[("Cookie", &format!("refresh_token={token}"))],
+            None,
+        )
+        .await;
+    response.assert_status(200);
+    let body = response.json();
+    let cookies: Vec<&str> = response
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    let set = |name: &str, value: &str| {
+        cookies.iter().any(|c| {
+            c.starts_with(&format!("{name}={value};"))
+                && c.contains("HttpOnly")
+                && c.contains("SameSite=Strict")
+                && c.contains("Secure")
+                && !c.contains("Max-Age=0;")
+        })
+    };
+    assert!(
+        set("access_token", body["token"].as_str().unwrap()),
+        "{cookies:?}"
+    );
+    assert!(
+        set("refresh_token", body["refreshToken"].as_str().unwrap()),
+        "{cookies:?}"
+    );
+    assert_ne!(body["refreshToken"], token.as_str(), "the token rotated");
+}

@@ -105,6 +105,7 @@ pub(super) async fn redeem<S: TokenStore + ?Sized>(
         access_token: access.token,
         id_token,
         refresh_token_id: refresh.as_ref().map(|r| r.id),
+        refresh_token_expires_at: refresh.as_ref().map(|r| r.expires_at),
         refresh_token: refresh.map(|r| r.token),
         scope: grant.request.scope.clone(),
         user_id: user.id,

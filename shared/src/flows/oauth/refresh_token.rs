@@ -136,6 +136,7 @@ pub(crate) async fn rotate_refresh<S: TokenStore + ?Sized>(
         id_token: None,
         refresh_token: Some(token),
         refresh_token_id: Some(successor.id),
+        refresh_token_expires_at: Some(successor.expires_at),
         scope: None,
         user_id: user.id,
     }))

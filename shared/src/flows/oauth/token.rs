@@ -108,6 +108,8 @@ pub struct Tokens {
     pub id_token: Option<String>,
     pub refresh_token: Option<Secret>,
     pub refresh_token_id: Option<crate::domain::ids::RefreshTokenId>,
+    /// When the refresh token ends (for the cookie FusionAuth's refresh API sets).
+    pub refresh_token_expires_at: Option<crate::domain::Instant>,
     pub scope: Option<String>,
     pub user_id: crate::domain::UserId,
 }
