@@ -2,6 +2,7 @@
 //! short code, and the magic link's page (`/oauth2/passwordless/{code}`).
 
 use http::StatusCode;
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -446,11 +447,20 @@ fn look_of<'a>(app: &'a App, checked: &CheckedAuthorization) -> Look<'a> {
     Look::of(app, checked.tenant()).posting_to([&checked.request().redirect_uri])
 }
 
-/// `GET /oauth2/authorize`: one email field, "Email me a login link".
+/// The authorize request's parameters: a GET's query or a POST's form (OpenID Connect Core
+/// 3.1.2.1: the authorization endpoint takes both).
+fn authorize_parameters<T: DeserializeOwned>(request: &HttpRequest) -> Result<T, FormError> {
+    match request.method {
+        http::Method::POST => request.form(),
+        _ => request.query(),
+    }
+}
+
+/// `GET` and `POST /oauth2/authorize`: one email field, "Email me a login link".
 pub async fn authorize(app: &App, request: &HttpRequest) -> Result<HttpResponse, ApiError> {
-    let query = PageFields::of_query(request);
-    let hint: EmailForm = request.query().unwrap_or_default();
-    match checked_authorization(app, request.query()).await {
+    let query: PageFields = authorize_parameters(request).unwrap_or_default();
+    let hint: EmailForm = authorize_parameters(request).unwrap_or_default();
+    match checked_authorization(app, authorize_parameters(request)).await {
         Ok(checked) => authorize_page(
             &look_of(app, &checked),
             request,

@@ -309,6 +309,7 @@ route_table! {
     RegistrationVerifyPage: GET "/registration/verify/{verificationId}" @ "oauth2-pages", page, Public, (verification_id: &str) => pages::verify::page(app, request, VerificationKind::Registration, verification_id).await;
     RegistrationVerifyComplete: POST "/registration/verify/{verificationId}" @ "oauth2-pages", page, Public, (verification_id: &str) => pages::verify::complete(app, request, VerificationKind::Registration, verification_id).await;
     OAuthAuthorize: GET "/oauth2/authorize" @ "oauth2-pages", page, Public, () => oauth::authorize(app, request).await;
+    OAuthAuthorizePost: POST "/oauth2/authorize" @ "oauth2-pages", page, Public, () => oauth::authorize(app, request).await;
     PasswordlessLinkRequest: POST "/oauth2/passwordless" @ "oauth2-pages", page, Public, () => oauth::request_link(app, request).await;
     OneTimeCodeComplete: POST "/oauth2/one-time-code" @ "oauth2-pages", page, Public, () => oauth::complete_one_time_code(app, request).await;
     TwoFactorComplete: POST "/oauth2/two-factor" @ "oauth2-pages", page, Public, () => pages::two_factor::complete(app, request).await;

@@ -617,6 +617,50 @@ async fn the_token_endpoint_answers_rfc_6749_errors_for_bad_requests() {
     assert_eq!(raw.status(), 400);
 }
 
+/// OpenID Connect Core 3.1.2.1: the authorization endpoint takes POST as well as GET; a
+/// relying party that posts its request gets the same page, and the same refusal.
+#[tokio::test]
+async fn the_authorize_endpoint_takes_its_request_as_a_posted_form() {
+    let server = TestServer::start().await;
+    let client = relying_party(&server, json!({}), "erlich@example.com").await;
+    let mut browser = Browser::new(&server);
+    let page = browser
+        .post_form(
+            "/oauth2/authorize",
+            &[
+                ("client_id", client.id.as_str()),
+                ("redirect_uri", CALLBACK),
+                ("response_type", "code"),
+                ("scope", "openid"),
+                ("state", "posted"),
+                ("login_hint", "erlich@example.com"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 200, "{}", page.html);
+    assert_eq!(hidden(&page, "state"), "posted");
+    assert_eq!(hidden(&page, "client_id"), client.id);
+    assert!(
+        page.html.contains("erlich@example.com"),
+        "the hint fills the field"
+    );
+    let refused = browser
+        .post_form(
+            "/oauth2/authorize",
+            &[
+                ("client_id", client.id.as_str()),
+                ("redirect_uri", "https://evil.example/callback"),
+                ("response_type", "code"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        refused.status, 400,
+        "an unknown redirect URI stays on the error page"
+    );
+    assert!(refused.headers.get("location").is_none());
+}
+
 /// The authorize page's URL for `client`, with `extra` parameters.
 fn authorize_path(client: &RelyingParty, extra: &[(&str, &str)]) -> String {
     let mut query = form_urlencoded::Serializer::new(String::new());
