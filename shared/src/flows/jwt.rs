@@ -166,10 +166,12 @@ pub(crate) async fn logout<S: UserStore + ApplicationStore + RefreshTokenStore +
     let Some(found) = store.refresh_token(&token.hash(), now).await? else {
         return Ok(());
     };
-    let target = match global {
-        true => RevokeTarget::Filter(RefreshTokenFilter::User(found.user_id)),
-        false => RevokeTarget::Token(token.clone()),
-    };
+    if !global {
+        // The token was just read: its family is known without reading it again.
+        store.revoke_refresh_family(found.family_id()).await?;
+        return Ok(());
+    }
+    let target = RevokeTarget::Filter(RefreshTokenFilter::User(found.user_id));
     match revoke_refresh_tokens(store, &TenantScope::default(), target, now).await {
         Ok(_) | Err(FlowError::NotFound) => Ok(()),
         Err(other) => Err(other),

@@ -36,6 +36,16 @@ pub(crate) fn query_id<T>(
         .transpose()
 }
 
+/// A body that may be left out (a DELETE's, a refresh's): `T::default()` when it is empty or
+/// only whitespace, else decoded as [`decode_body`] does.
+pub fn decode_optional_body<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        Ok(T::default())
+    } else {
+        decode_body(body)
+    }
+}
+
 /// Decodes a request body (a JSON object) into `T`.
 pub(crate) fn decode_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let value = match serde_json::from_slice::<Value>(body) {

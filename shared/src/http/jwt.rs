@@ -7,14 +7,14 @@ use serde_json::{Map, Value};
 use serde::Deserialize;
 
 use super::errors::ApiError;
-use super::json::{decode_body, query_id, Checks};
+use super::json::{decode_optional_body, query_id, Checks};
 use super::oidc::bearer;
 use super::pages;
 use super::wire::{
     JwtRefreshResponse, PublicKeyResponse, PublicKeysResponse, RefreshTokenResponse,
     RefreshTokenView, RefreshTokensResponse, ValidateResponse,
 };
-use super::{empty_response, json_response, HttpRequest, HttpResponse};
+use super::{append_set_cookies, empty_response, json_response, HttpRequest, HttpResponse};
 use crate::app::App;
 use crate::domain::ids::RefreshTokenId;
 use crate::domain::secret::MAX_SECRET_LEN;
@@ -93,7 +93,7 @@ pub(crate) async fn public_key(app: &App, request: &HttpRequest) -> Result<HttpR
 }
 
 /// FusionAuth's `RefreshRequest`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[allow(dead_code)] // `token`, the old access token, is not needed to rotate
 struct RefreshBody {
@@ -106,15 +106,7 @@ struct RefreshBody {
 /// `refresh_token` cookie) rotates and a new access token answers. 404 for a token that is
 /// unknown, expired, revoked or reused (a reuse revokes its family, S20).
 pub async fn refresh(app: &App, request: &HttpRequest) -> Result<HttpResponse, ApiError> {
-    let body: RefreshBody = if request.body.iter().all(u8::is_ascii_whitespace) {
-        RefreshBody {
-            refresh_token: None,
-            token: None,
-            event_info: None,
-        }
-    } else {
-        decode_body(&request.body)?
-    };
+    let body: RefreshBody = decode_optional_body(&request.body)?;
     let mut checks = Checks::new();
     let from_cookie = pages::cookie(request, "refresh_token");
     let presented = checks.text(
@@ -155,13 +147,10 @@ pub async fn refresh(app: &App, request: &HttpRequest) -> Result<HttpResponse, A
     ));
     let refresh = refresh_token.zip(rotated.refresh_token_expires_at);
     let secure = app.links.0.starts_with("https://");
-    for cookie in super::login::token_cookies(secure, now, access, refresh) {
-        if let Ok(value) = http::HeaderValue::from_str(&cookie) {
-            response
-                .headers_mut()
-                .append(http::header::SET_COOKIE, value);
-        }
-    }
+    append_set_cookies(
+        &mut response,
+        super::login::token_cookies(secure, now, access, refresh),
+    );
     Ok(response)
 }
 
@@ -254,11 +243,7 @@ pub(crate) async fn revoke_refresh_tokens(
     id: Option<RefreshTokenId>,
 ) -> Result<HttpResponse, ApiError> {
     let query: RefreshTokenQuery = request.query()?;
-    let body: RevokeBody = if request.body.iter().all(u8::is_ascii_whitespace) {
-        RevokeBody::default()
-    } else {
-        decode_body(&request.body)?
-    };
+    let body: RevokeBody = decode_optional_body(&request.body)?;
     let token = body.token.or_else(|| {
         query
             .token
@@ -323,11 +308,7 @@ struct LogoutQuery {
 /// FusionAuth's `refresh_token` cookie (with `global`, every session of its user), and clears
 /// the login cookies. 200 whether or not the token was live.
 pub(crate) async fn logout(app: &App, request: &HttpRequest) -> Result<HttpResponse, ApiError> {
-    let body: LogoutBody = if request.body.iter().all(u8::is_ascii_whitespace) {
-        LogoutBody::default()
-    } else {
-        decode_body(&request.body)?
-    };
+    let body: LogoutBody = decode_optional_body(&request.body)?;
     let query: LogoutQuery = request.query()?;
     let token = body
         .refresh_token
@@ -345,18 +326,7 @@ pub(crate) async fn logout(app: &App, request: &HttpRequest) -> Result<HttpRespo
         .await?;
     }
     let mut response = empty_response(StatusCode::OK);
-    let secure = if app.links.0.starts_with("https://") {
-        "; Secure"
-    } else {
-        ""
-    };
-    for name in ["access_token", "refresh_token"] {
-        let cleared = format!("{name}=; Max-Age=0; Path=/; SameSite=Strict; HttpOnly{secure}");
-        if let Ok(value) = http::HeaderValue::from_str(&cleared) {
-            response
-                .headers_mut()
-                .append(http::header::SET_COOKIE, value);
-        }
-    }
+    let secure = app.links.0.starts_with("https://");
+    append_set_cookies(&mut response, super::login::cleared_token_cookies(secure));
     Ok(response)
 }

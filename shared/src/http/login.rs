@@ -6,7 +6,7 @@ use http::StatusCode;
 
 use super::errors::ApiError;
 use super::wire::{IssuedTokens, LoginResponse, TwoFactorStartResponse, VerificationIds};
-use super::{json_response, HttpResponse};
+use super::{append_set_cookies, json_response, HttpResponse};
 use crate::app::App;
 use crate::domain::{Instant, Secret};
 use crate::flows::tokens::{LoggedIn, LoginVerification};
@@ -101,13 +101,7 @@ pub(crate) async fn login_response(
     };
     let mut response = json_response(status, &body);
     let secure = app.links.0.starts_with("https://");
-    for cookie in login_cookies(&done, secure, app.clock.now()) {
-        if let Ok(value) = http::HeaderValue::from_str(&cookie) {
-            response
-                .headers_mut()
-                .append(http::header::SET_COOKIE, value);
-        }
-    }
+    append_set_cookies(&mut response, login_cookies(&done, secure, app.clock.now()));
     Ok(response)
 }
 
@@ -132,12 +126,7 @@ pub(crate) fn token_cookies(
 ) -> Vec<String> {
     let cookie = |name: &str, value: &str, until: Instant| {
         let max_age = (until.as_millis() - now.as_millis()).max(0) / 1000;
-        let mut cookie =
-            format!("{name}={value}; Max-Age={max_age}; Path=/; SameSite=Strict; HttpOnly");
-        if secure {
-            cookie.push_str("; Secure");
-        }
-        cookie
+        token_cookie(name, value, max_age, secure)
     };
     let mut cookies = Vec::new();
     if let Some((token, until)) = access {
@@ -147,4 +136,22 @@ pub(crate) fn token_cookies(
         cookies.push(cookie("refresh_token", token, until));
     }
     cookies
+}
+
+/// The token cookies emptied and expired, as a logout sends them.
+pub(crate) fn cleared_token_cookies(secure: bool) -> Vec<String> {
+    ["access_token", "refresh_token"]
+        .into_iter()
+        .map(|name| token_cookie(name, "", 0, secure))
+        .collect()
+}
+
+/// One token cookie: HttpOnly and SameSite=Strict, Secure over https.
+fn token_cookie(name: &str, value: &str, max_age: i64, secure: bool) -> String {
+    let mut cookie =
+        format!("{name}={value}; Max-Age={max_age}; Path=/; SameSite=Strict; HttpOnly");
+    if secure {
+        cookie.push_str("; Secure");
+    }
+    cookie
 }

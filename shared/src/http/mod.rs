@@ -29,7 +29,7 @@ mod response;
 
 pub use request::HttpRequest;
 pub use response::HttpResponse;
-pub(crate) use response::{empty_response, json_response};
+pub(crate) use response::{append_set_cookies, empty_response, json_response};
 
 use futures_util::FutureExt;
 use std::panic::AssertUnwindSafe;

@@ -244,7 +244,7 @@ pub(crate) async fn complete_link(
         binding.as_ref(),
         typed.as_ref(),
         confirmed_here,
-        completing_browser(app, request),
+        completing_browser(app, request, &fields),
     )
     .await?;
     Ok(match completion {
@@ -272,8 +272,11 @@ pub(crate) async fn complete_link(
 
 /// The browser a completion comes from: its address and the language it asks for (the form's
 /// `locale`, the link's, then `Accept-Language`).
-fn completing_browser(app: &App, request: &HttpRequest) -> CompletingBrowser {
-    let locale = PageFields::of_form_then_query(request).locale;
+fn completing_browser(app: &App, request: &HttpRequest, form: &PageFields) -> CompletingBrowser {
+    let locale = form
+        .locale
+        .clone()
+        .or_else(|| PageFields::of_query(request).locale);
     CompletingBrowser {
         ip_address: request.source_ip.map(|ip| ip.to_string()),
         locale: Language::requested(locale.as_deref(), request).map(|l| l.tag().to_owned()),
@@ -374,7 +377,7 @@ pub(crate) async fn complete_one_time_code(
         &pending,
         binding(app, request).as_ref(),
         &Secret::new(typed),
-        completing_browser(app, request),
+        completing_browser(app, request, &fields),
     )
     .await?;
     match completion {

@@ -29,6 +29,21 @@ pub(crate) fn json_response<T: Serialize + ?Sized>(status: StatusCode, body: &T)
     response
 }
 
+/// Adds each cookie as a `Set-Cookie` header; one that is no header value is left out (the
+/// cookies are built here from checked values, so none is).
+pub(crate) fn append_set_cookies(
+    response: &mut HttpResponse,
+    cookies: impl IntoIterator<Item = String>,
+) {
+    for cookie in cookies {
+        if let Ok(value) = http::HeaderValue::from_str(&cookie) {
+            response
+                .headers_mut()
+                .append(http::header::SET_COOKIE, value);
+        }
+    }
+}
+
 pub(crate) fn empty_response(status: StatusCode) -> HttpResponse {
     let mut response = http::Response::new(Bytes::new());
     *response.status_mut() = status;

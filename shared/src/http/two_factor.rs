@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::errors::ApiError;
-use super::json::{decode_body, query_id, Checks};
+use super::json::{decode_body, decode_optional_body, query_id, Checks};
 use super::wire::{SecretResponse, TwoFactorResponse, TwoFactorStatusResponse, TwoFactorTrustView};
 use super::{empty_response, json_response, HttpRequest, HttpResponse};
 use crate::app::App;
@@ -171,11 +171,7 @@ pub async fn disable(
     scope: &TenantScope,
     user_id: UserId,
 ) -> Result<HttpResponse, ApiError> {
-    let body: DisableBody = if request.body.iter().all(u8::is_ascii_whitespace) {
-        DisableBody::default()
-    } else {
-        decode_body(&request.body)?
-    };
+    let body: DisableBody = decode_optional_body(&request.body)?;
     let query: DisableQuery = request.query()?;
     let mut checks = Checks::new();
     let method_id = checks.text(
@@ -345,11 +341,7 @@ pub async fn login(app: &App, request: &HttpRequest) -> Result<HttpResponse, Api
         super::login::login_response(app, done.logged_in, done.trust.as_ref()).await?;
     if let (Some(trust), Some(until)) = (&done.trust, done.trust_expires_at) {
         let cookie = super::pages::trust_set_cookie(app, trust, until, app.clock.now());
-        if let Ok(value) = http::HeaderValue::from_str(&cookie) {
-            response
-                .headers_mut()
-                .append(http::header::SET_COOKIE, value);
-        }
+        super::append_set_cookies(&mut response, [cookie]);
     }
     Ok(response)
 }

@@ -272,11 +272,7 @@ pub(crate) fn render(page: Page, entropy: &dyn Entropy) -> HttpResponse {
         HeaderValue::from_static("text/html; charset=UTF-8"),
     );
     secure_page_headers(headers, &nonce, &page.form_origins);
-    for cookie in page.cookies {
-        if let Ok(value) = HeaderValue::from_str(&cookie) {
-            headers.append(http::header::SET_COOKIE, value);
-        }
-    }
+    super::append_set_cookies(&mut response, page.cookies);
     response
 }
 

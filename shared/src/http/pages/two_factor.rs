@@ -435,11 +435,7 @@ async fn finish_login(
     let mut response = pages::redirect(&location);
     if let (Some(trust), Some(until)) = (&done.trust, done.trust_expires_at) {
         let cookie = crate::http::pages::trust_set_cookie(app, trust, until, app.clock.now());
-        if let Ok(value) = http::HeaderValue::from_str(&cookie) {
-            response
-                .headers_mut()
-                .append(http::header::SET_COOKIE, value);
-        }
+        crate::http::append_set_cookies(&mut response, [cookie]);
     }
     Ok(response)
 }
